@@ -1,0 +1,77 @@
+#pragma once
+#include <gio/gio.h>
+#include "caller.h"
+#include "config.h"
+
+G_BEGIN_DECLS
+
+/* One row of the gate's table: (interface, method) -> polkit action.
+ * action NULL = public (no polkit check, still a decision the tests see).
+ * Details for polkit rules: detail_key taken from string argument detail_arg,
+ * plus static "k=v;k=v" pairs in extra_details; a guard's details func may
+ * add or override (e.g. the name of the object a method is called on). */
+typedef struct {
+  const char *interface;
+  const char *method;
+  const char *action;
+  const char *detail_key;
+  gint        detail_arg;      /* -1: none from arguments */
+  const char *extra_details;
+} AnydAuthRule;
+
+#define ANYD_AUTH_PUBLIC NULL
+#define ANYD_AUTH_RULES_END { NULL, NULL, NULL, NULL, -1, NULL }
+
+typedef struct _AnydAuth AnydAuth;
+
+/* Fill details (char* -> char*, both owned by the table) for a call on skeleton. */
+typedef void (*AnydAuthDetailsFunc) (GDBusInterfaceSkeleton *skeleton,
+                                     const char             *method,
+                                     GVariant               *parameters,
+                                     GHashTable             *details,
+                                     gpointer                user_data);
+
+/* Called when a method call enters the gate (for idle tracking). */
+typedef void (*AnydAuthActivityFunc) (GDBusMethodInvocation *invocation, gpointer user_data);
+
+AnydAuth   *anyd_auth_new (GDBusConnection *bus, AnydConfig *config);
+void        anyd_auth_free (AnydAuth *auth);
+void        anyd_auth_set_config (AnydAuth *auth, AnydConfig *config);
+void        anyd_auth_set_activity_func (AnydAuth *auth, AnydAuthActivityFunc func, gpointer user_data);
+
+/* Register a module's rows ({NULL}-terminated). Duplicate rows are a bug. */
+void        anyd_auth_add_rules (AnydAuth *auth, const AnydAuthRule *rules);
+const AnydAuthRule *anyd_auth_lookup (AnydAuth *auth, const char *interface, const char *method);
+/* All rows, for the every-method-has-an-action test. */
+GPtrArray  *anyd_auth_list_rules (AnydAuth *auth);
+
+/* Send every method call on skeleton through the gate before its handle_*
+ * runs: unmapped methods are refused, public ones pass, the rest wait for an
+ * async polkit answer. Handlers find the caller with anyd_caller_from_invocation(). */
+void        anyd_auth_guard (AnydAuth *auth, GDBusInterfaceSkeleton *skeleton,
+                             AnydAuthDetailsFunc details_func, gpointer user_data);
+
+/* An extra check from inside a handler (e.g. org.anyd1.manage on a resource
+ * another uid created). Honors the invocation's interactive flag. */
+void        anyd_auth_check_async (AnydAuth *auth, GDBusMethodInvocation *invocation,
+                                   const char *action_id, GHashTable *details,
+                                   GCancellable *cancellable, GAsyncReadyCallback callback,
+                                   gpointer user_data);
+gboolean    anyd_auth_check_finish (AnydAuth *auth, GAsyncResult *result, GError **error);
+
+/* Non-interactive query for GetCallerInfo: "yes", "challenge" or "no". */
+void        anyd_auth_query_async (AnydAuth *auth, AnydCaller *caller, const char *action_id,
+                                   GCancellable *cancellable, GAsyncReadyCallback callback,
+                                   gpointer user_data);
+const char *anyd_auth_query_finish (AnydAuth *auth, GAsyncResult *result, GError **error);
+
+/* The caller behind a sender (credentials asked once per sender, then cached
+ * until the name vanishes). */
+void        anyd_auth_get_caller_async (AnydAuth *auth, const char *sender, GCancellable *cancellable,
+                                        GAsyncReadyCallback callback, gpointer user_data);
+AnydCaller *anyd_auth_get_caller_finish (AnydAuth *auth, GAsyncResult *result, GError **error);
+
+/* Every action id in the table (sorted, no duplicates). */
+char      **anyd_auth_list_actions (AnydAuth *auth);
+
+G_END_DECLS

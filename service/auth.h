@@ -75,3 +75,8 @@ AnydCaller *anyd_auth_get_caller_finish (AnydAuth *auth, GAsyncResult *result, G
 char      **anyd_auth_list_actions (AnydAuth *auth);
 
 G_END_DECLS
+
+G_BEGIN_DECLS
+/* The gate's own configuration keys ([auth]). */
+extern const AnydConfigKey anyd_auth_config_keys[];
+G_END_DECLS

@@ -40,3 +40,12 @@ guint       anyd_daemon_watch_name (AnydDaemon *daemon, const char *name,
 void        anyd_daemon_unwatch_name (AnydDaemon *daemon, guint watch_id);
 
 G_END_DECLS
+
+G_BEGIN_DECLS
+/* The full key schema: daemon, auth, "[module] enabled", every module's keys. */
+const AnydConfigKey *const *anyd_daemon_config_schema (void);
+/* A commented example configuration with every key and its default. */
+char       *anyd_daemon_print_config (void);
+/* Load and check a configuration directory as the daemon would. */
+AnydConfig *anyd_daemon_load_config (const char *dir, GError **error);
+G_END_DECLS

@@ -1,0 +1,36 @@
+#include "anyd-build-config.h"
+#include "caller.h"
+
+AnydCaller *
+anyd_caller_new (const char *sender, guint32 uid, guint32 pid)
+{
+  AnydCaller *caller = g_new0 (AnydCaller, 1);
+
+  caller->sender = g_strdup (sender);
+  caller->uid = uid;
+  caller->pid = pid;
+  caller->ref_count = 1;
+  return caller;
+}
+
+AnydCaller *
+anyd_caller_ref (AnydCaller *caller)
+{
+  g_atomic_int_inc (&caller->ref_count);
+  return caller;
+}
+
+void
+anyd_caller_unref (AnydCaller *caller)
+{
+  if (caller == NULL || !g_atomic_int_dec_and_test (&caller->ref_count))
+    return;
+  g_free (caller->sender);
+  g_free (caller);
+}
+
+AnydCaller *
+anyd_caller_from_invocation (GDBusMethodInvocation *invocation)
+{
+  return g_object_get_data (G_OBJECT (invocation), "anyd-caller");
+}

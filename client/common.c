@@ -1,0 +1,1031 @@
+/* anyd-client: shared helpers (bus, calls, polkit text agent, errors, output). */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+#include <polkit/polkit.h>
+#include <polkitagent/polkitagent.h>
+
+#include "common.h"
+
+#define DBUS_ERROR_PREFIX "org.freedesktop.DBus.Error."
+
+/* ---------------------------------------------------------------------- */
+/* Connection                                                             */
+/* ---------------------------------------------------------------------- */
+
+/* --host [USER@]HOST[:PORT]: run `ssh -xT [-p PORT] -- [USER@]HOST
+ * systemd-stdio-bridge` and speak D-Bus over its stdin/stdout, as
+ * `busctl -H` does.  (GDBus has no unixexec: transport, so we spawn ssh
+ * ourselves.)  ssh's stderr stays ours so its prompts and errors show. */
+static GDBusConnection *
+connect_remote (AnydClientContext *ctx, GError **error)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GIOStream) stream = NULL;
+  g_autofree char *host = g_strdup (ctx->host);
+  char *colon;
+  const char *at;
+
+  /* A trailing ":PORT" (digits only); "[v6addr]:PORT" loses its brackets. */
+  at = strrchr (host, '@');
+  colon = strrchr (at ? at : host, ':');
+  if (colon != NULL && colon[1] != '\0' && strspn (colon + 1, "0123456789") == strlen (colon + 1) &&
+      (strchr (at ? at + 1 : host, ':') == colon || (colon > host && colon[-1] == ']')))
+    *colon = '\0';
+  else
+    colon = NULL;
+
+  if (host[0] == '\0' || (at && (at == ctx->host || at[1] == '\0')))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("invalid --host \"%s\": expected [USER@]HOST[:PORT]"), ctx->host);
+      return NULL;
+    }
+
+  g_ptr_array_add (argv, g_strdup ("ssh"));
+  g_ptr_array_add (argv, g_strdup ("-xT"));
+  if (colon != NULL)
+    {
+      g_ptr_array_add (argv, g_strdup ("-p"));
+      g_ptr_array_add (argv, g_strdup (colon + 1));
+    }
+  g_ptr_array_add (argv, g_strdup ("--"));
+  {
+    /* strip brackets of an IPv6 literal: user@[::1] -> user@::1 */
+    GString *h = g_string_new (NULL);
+    for (const char *p = host; *p; p++)
+      if (*p != '[' && *p != ']')
+        g_string_append_c (h, *p);
+    g_ptr_array_add (argv, g_string_free (h, FALSE));
+  }
+  g_ptr_array_add (argv, g_strdup ("systemd-stdio-bridge"));
+  g_ptr_array_add (argv, NULL);
+
+  if (ctx->verbose)
+    {
+      g_autofree char *cmd = g_strjoinv (" ", (char **) argv->pdata);
+      g_printerr ("anyd-client: %s\n", cmd);
+    }
+
+  ctx->ssh = g_subprocess_newv ((const char *const *) argv->pdata,
+                                G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE,
+                                error);
+  if (ctx->ssh == NULL)
+    return NULL;
+
+  stream = g_simple_io_stream_new (g_subprocess_get_stdout_pipe (ctx->ssh),
+                                   g_subprocess_get_stdin_pipe (ctx->ssh));
+  return g_dbus_connection_new_sync (stream, NULL,
+                                     G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                     G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                     NULL, NULL, error);
+}
+
+GDBusConnection *
+anyd_client_get_bus (AnydClientContext *ctx, GError **error)
+{
+  g_autoptr(GError) local_error = NULL;
+
+  if (ctx->bus != NULL)
+    return ctx->bus;
+
+  if (ctx->host != NULL)
+    ctx->bus = connect_remote (ctx, &local_error);
+  else
+    ctx->bus = g_bus_get_sync (G_BUS_TYPE_SYSTEM, NULL, &local_error);
+
+  if (ctx->bus == NULL)
+    {
+      if (local_error->domain == G_OPTION_ERROR)
+        g_propagate_error (error, g_steal_pointer (&local_error));
+      else
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                     ctx->host ? _("cannot connect to the system bus of %s: %s")
+                               : _("cannot connect to the system bus%s: %s"),
+                     ctx->host ? ctx->host : "", local_error->message);
+      return NULL;
+    }
+
+  /* A dropped ssh link must give an error, not kill us. */
+  g_dbus_connection_set_exit_on_close (ctx->bus, FALSE);
+  return ctx->bus;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Calls and the polkit text agent                                        */
+/* ---------------------------------------------------------------------- */
+
+static gboolean
+error_has_name (const GError *error, const char *name)
+{
+  g_autofree char *remote = g_dbus_error_get_remote_error (error);
+  return remote != NULL && g_str_equal (remote, name);
+}
+
+static void
+trace_call (AnydClientContext *ctx, const char *path, const char *interface,
+            const char *method, GVariant *params, gboolean interactive)
+{
+  g_autofree char *args = params ? g_variant_print (params, TRUE) : g_strdup ("()");
+  g_printerr ("anyd-client: call %s.%s on %s %s%s\n", interface, method, path, args,
+              interactive ? " [interactive]" : "");
+}
+
+static GVariant *
+call_raw (AnydClientContext  *ctx,
+          const char         *object_path,
+          const char         *interface,
+          const char         *method,
+          GVariant           *params,
+          const GVariantType *reply_type,
+          GUnixFDList        *fd_list_in,
+          GUnixFDList       **fd_list_out,
+          GDBusCallFlags      flags,
+          int                 timeout_ms,
+          GError            **error)
+{
+  GDBusConnection *bus;
+  g_autoptr(GVariant) reply = NULL;
+
+  bus = anyd_client_get_bus (ctx, error);
+  if (bus == NULL)
+    return NULL;
+
+  if (ctx->verbose)
+    trace_call (ctx, object_path, interface, method, params,
+                (flags & G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION) != 0);
+
+  reply = g_dbus_connection_call_with_unix_fd_list_sync (bus, ANYD_CLIENT_BUS_NAME, object_path,
+                                                         interface, method, params, reply_type,
+                                                         flags, timeout_ms, fd_list_in,
+                                                         fd_list_out, NULL, error);
+  if (ctx->verbose && reply != NULL)
+    {
+      g_autofree char *text = g_variant_print (reply, TRUE);
+      g_printerr ("anyd-client: reply %s\n", text);
+    }
+  return g_steal_pointer (&reply);
+}
+
+/* Registers a polkit text agent for this process, as udisksctl does.
+ * "fallback": a session agent, if one appears, is still preferred. */
+static gboolean
+register_text_agent (AnydClientContext *ctx, GError **error)
+{
+  g_autoptr(PolkitSubject) subject = NULL;
+  g_autoptr(PolkitAgentListener) listener = NULL;
+  GVariantBuilder options;
+  gpointer handle;
+
+  subject = polkit_unix_process_new_for_owner (getpid (), 0, getuid ());
+  listener = polkit_agent_text_listener_new (NULL, error);
+  if (listener == NULL)
+    return FALSE;
+
+  g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&options, "{sv}", "fallback", g_variant_new_boolean (TRUE));
+  /* In a thread: our calls are synchronous, so our main context does not run
+   * while the daemon waits for polkit. */
+  handle = polkit_agent_listener_register_with_options (listener,
+                                                        POLKIT_AGENT_REGISTER_FLAGS_RUN_IN_THREAD,
+                                                        subject, NULL,
+                                                        g_variant_builder_end (&options),
+                                                        NULL, error);
+  if (handle == NULL)
+    return FALSE;
+
+  ctx->agent = g_steal_pointer (&listener);
+  ctx->agent_handle = handle;
+  if (ctx->verbose)
+    g_printerr ("anyd-client: registered a polkit text agent for pid %d\n", (int) getpid ());
+  return TRUE;
+}
+
+void
+anyd_client_context_clear (AnydClientContext *ctx)
+{
+  if (ctx->agent_handle != NULL)
+    polkit_agent_listener_unregister (ctx->agent_handle);
+  ctx->agent_handle = NULL;
+  g_clear_object (&ctx->agent);
+  if (ctx->bus != NULL)
+    g_dbus_connection_close_sync (ctx->bus, NULL, NULL);
+  g_clear_object (&ctx->bus);
+  if (ctx->ssh != NULL)
+    {
+      /* closing the bus closed ssh's stdin; it exits on its own */
+      g_subprocess_wait (ctx->ssh, NULL, NULL);
+      g_clear_object (&ctx->ssh);
+    }
+  g_clear_pointer (&ctx->host, g_free);
+}
+
+/* Is path "/org/anyd1/<one element>", a module's root object? */
+static gboolean
+is_module_root (const char *path)
+{
+  const char *rest;
+
+  if (!g_str_has_prefix (path, ANYD_CLIENT_PATH "/"))
+    return FALSE;
+  rest = path + strlen (ANYD_CLIENT_PATH "/");
+  return rest[0] != '\0' && strchr (rest, '/') == NULL;
+}
+
+/* GDBus answers "UnknownMethod: No such interface … on object at path …"
+ * for an object that is not exported.  Make that readable: a module root
+ * that is missing means the module is not enabled; anything deeper is a
+ * thing that does not exist (exit code 4). */
+static void
+explain_missing_object (const char *path, const char *interface, GError **error)
+{
+  g_autofree char *name = NULL;
+  g_autofree char *message = NULL;
+
+  if (error == NULL || *error == NULL)
+    return;
+  name = g_dbus_error_get_remote_error (*error);
+  if (name == NULL)
+    return;
+  if (!g_str_equal (name, DBUS_ERROR_PREFIX "UnknownObject") &&
+      !g_str_equal (name, DBUS_ERROR_PREFIX "UnknownInterface") &&
+      !(g_str_equal (name, DBUS_ERROR_PREFIX "UnknownMethod") &&
+        strstr ((*error)->message, "No such interface") != NULL))
+    return;
+
+  if (is_module_root (path))
+    {
+      const char *module = path + strlen (ANYD_CLIENT_PATH "/");
+      message = g_strdup_printf (_("the %s module is not enabled in anyd"), module);
+      g_clear_error (error);
+      /* Not a NotFound of a user's object: exit code 1. */
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, message);
+    }
+  else if (!g_str_equal (path, ANYD_CLIENT_PATH))
+    {
+      message = g_strdup_printf (_("no such object: %s"), path);
+      g_clear_error (error);
+      *error = g_dbus_error_new_for_dbus_error (DBUS_ERROR_PREFIX "UnknownObject", message);
+    }
+}
+
+GVariant *
+anyd_client_call (AnydClientContext  *ctx,
+                  const char         *object_path,
+                  const char         *interface,
+                  const char         *method,
+                  GVariant           *params,
+                  const GVariantType *reply_type,
+                  GUnixFDList        *fd_list_in,
+                  GUnixFDList       **fd_list_out,
+                  GError            **error)
+{
+  g_autoptr(GVariant) args = params ? g_variant_ref_sink (params) : NULL;
+  g_autoptr(GError) local_error = NULL;
+  g_autoptr(GError) agent_error = NULL;
+  GDBusCallFlags flags = G_DBUS_CALL_FLAGS_NONE;
+  int timeout = ctx->timeout_ms >= 0 ? ctx->timeout_ms : G_MAXINT;
+  GVariant *reply;
+
+  if (ctx->ask_password)
+    flags |= G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION;
+
+  reply = call_raw (ctx, object_path, interface, method, args, reply_type,
+                    fd_list_in, fd_list_out, flags, timeout, &local_error);
+  if (reply != NULL)
+    return reply;
+
+  /* polkit could have asked for a password but no agent answered: if we
+   * have a terminal, become the agent ourselves and try once more.  Not
+   * over --host: polkitd there cannot reach an agent here. */
+  if (ctx->ask_password && ctx->host == NULL && ctx->agent_handle == NULL &&
+      (error_has_name (local_error, ANYD_CLIENT_ERROR_PREFIX "NotAuthorizedCanObtain") ||
+       error_has_name (local_error, DBUS_ERROR_PREFIX "InteractiveAuthorizationRequired")) &&
+      isatty (STDIN_FILENO))
+    {
+      if (register_text_agent (ctx, &agent_error))
+        {
+          g_clear_error (&local_error);
+          reply = call_raw (ctx, object_path, interface, method, args, reply_type,
+                            fd_list_in, fd_list_out, flags, timeout, &local_error);
+          if (reply != NULL)
+            return reply;
+        }
+      else if (ctx->verbose)
+        g_printerr ("anyd-client: cannot register a polkit text agent: %s\n",
+                    agent_error->message);
+    }
+
+  explain_missing_object (object_path, interface, &local_error);
+  g_propagate_error (error, g_steal_pointer (&local_error));
+  return NULL;
+}
+
+/* Property and object-manager reads are public and never wait on polkit:
+ * they keep the D-Bus default timeout unless --timeout is given. */
+GVariant *
+anyd_client_get_properties (AnydClientContext *ctx,
+                            const char        *object_path,
+                            const char        *interface,
+                            GError           **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+  GVariant *props;
+
+  reply = call_raw (ctx, object_path, "org.freedesktop.DBus.Properties", "GetAll",
+                    g_variant_new ("(s)", interface), G_VARIANT_TYPE ("(a{sv})"),
+                    NULL, NULL, G_DBUS_CALL_FLAGS_NONE, ctx->timeout_ms, error);
+  if (reply == NULL)
+    {
+      explain_missing_object (object_path, interface, error);
+      return NULL;
+    }
+  g_variant_get (reply, "(@a{sv})", &props);
+  return props;
+}
+
+GVariant *
+anyd_client_get_property (AnydClientContext *ctx,
+                          const char        *object_path,
+                          const char        *interface,
+                          const char        *property,
+                          GError           **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+  GVariant *value;
+
+  reply = call_raw (ctx, object_path, "org.freedesktop.DBus.Properties", "Get",
+                    g_variant_new ("(ss)", interface, property), G_VARIANT_TYPE ("(v)"),
+                    NULL, NULL, G_DBUS_CALL_FLAGS_NONE, ctx->timeout_ms, error);
+  if (reply == NULL)
+    {
+      explain_missing_object (object_path, interface, error);
+      return NULL;
+    }
+  g_variant_get (reply, "(v)", &value);
+  return value;
+}
+
+GVariant *
+anyd_client_get_managed_objects (AnydClientContext *ctx, GError **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+  GVariant *objects;
+
+  reply = call_raw (ctx, ANYD_CLIENT_PATH, "org.freedesktop.DBus.ObjectManager",
+                    "GetManagedObjects", NULL, G_VARIANT_TYPE ("(a{oa{sa{sv}}})"),
+                    NULL, NULL, G_DBUS_CALL_FLAGS_NONE, ctx->timeout_ms, error);
+  if (reply == NULL)
+    return NULL;
+  g_variant_get (reply, "(@a{oa{sa{sv}}})", &objects);
+  return objects;
+}
+
+char *
+anyd_client_escape_path_element (const char *name)
+{
+  GString *out;
+
+  if (name[0] == '\0')
+    return g_strdup ("_");
+  out = g_string_new (NULL);
+  for (const unsigned char *p = (const unsigned char *) name; *p; p++)
+    {
+      if (g_ascii_isalnum (*p))
+        g_string_append_c (out, (char) *p);
+      else
+        g_string_append_printf (out, "_%02x", *p);
+    }
+  return g_string_free (out, FALSE);
+}
+
+typedef struct {
+  GMainLoop *loop;
+  gboolean signalled;
+} LoopData;
+
+static gboolean
+on_quit_signal (gpointer user_data)
+{
+  LoopData *data = user_data;
+
+  data->signalled = TRUE;
+  g_main_loop_quit (data->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+gboolean
+anyd_client_run_loop (AnydClientContext *ctx, GMainLoop *loop)
+{
+  LoopData data = { loop, FALSE };
+  guint ids[3];
+
+  ids[0] = g_unix_signal_add (SIGINT, on_quit_signal, &data);
+  ids[1] = g_unix_signal_add (SIGTERM, on_quit_signal, &data);
+  ids[2] = g_unix_signal_add (SIGHUP, on_quit_signal, &data);
+  g_main_loop_run (loop);
+  for (guint i = 0; i < G_N_ELEMENTS (ids); i++)
+    g_source_remove (ids[i]);
+  return data.signalled;
+}
+
+GBytes *
+anyd_client_read_fd (int fd, gsize max_size, GError **error)
+{
+  gsize size = 0, alloc = 4096;
+  guint8 *buf;
+
+  if (max_size == 0)
+    max_size = 64 * 1024 * 1024;
+
+  buf = g_malloc (alloc);
+  for (;;)
+    {
+      ssize_t n;
+
+      if (size == alloc)
+        {
+          /* grow by hand so the old copy (maybe a secret) is wiped */
+          gsize new_alloc = MIN (alloc * 2, max_size + 1);
+          guint8 *bigger;
+
+          if (new_alloc <= alloc)
+            new_alloc = alloc + 1;
+          bigger = g_malloc (new_alloc);
+          memcpy (bigger, buf, size);
+          explicit_bzero (buf, alloc);
+          g_free (buf);
+          buf = bigger;
+          alloc = new_alloc;
+        }
+      n = read (fd, buf + size, alloc - size);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int saved = errno;
+          explicit_bzero (buf, alloc);
+          g_free (buf);
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                       _("cannot read input: %s"), g_strerror (saved));
+          return NULL;
+        }
+      if (n == 0)
+        break;
+      size += (gsize) n;
+      if (size > max_size)
+        {
+          explicit_bzero (buf, alloc);
+          g_free (buf);
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       _("input is larger than %" G_GSIZE_FORMAT " bytes"), max_size);
+          return NULL;
+        }
+    }
+  return g_bytes_new_take (g_realloc (buf, MAX (size, 1)), size);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Errors                                                                 */
+/* ---------------------------------------------------------------------- */
+
+int
+anyd_client_exit_code_for_error (const GError *error)
+{
+  g_autofree char *name = NULL;
+  static const struct {
+    const char *name;
+    int code;
+  } map[] = {
+    { ANYD_CLIENT_ERROR_PREFIX "InvalidArgument", ANYD_CLIENT_EXIT_USAGE },
+    { DBUS_ERROR_PREFIX "InvalidArgs", ANYD_CLIENT_EXIT_USAGE },
+    { ANYD_CLIENT_ERROR_PREFIX "NotAuthorized", ANYD_CLIENT_EXIT_NOT_AUTHORIZED },
+    { ANYD_CLIENT_ERROR_PREFIX "NotAuthorizedCanObtain", ANYD_CLIENT_EXIT_NOT_AUTHORIZED },
+    { ANYD_CLIENT_ERROR_PREFIX "AuthorizationDismissed", ANYD_CLIENT_EXIT_NOT_AUTHORIZED },
+    { DBUS_ERROR_PREFIX "AccessDenied", ANYD_CLIENT_EXIT_NOT_AUTHORIZED },
+    { DBUS_ERROR_PREFIX "InteractiveAuthorizationRequired", ANYD_CLIENT_EXIT_NOT_AUTHORIZED },
+    { ANYD_CLIENT_ERROR_PREFIX "NotFound", ANYD_CLIENT_EXIT_NOT_FOUND },
+    { DBUS_ERROR_PREFIX "UnknownObject", ANYD_CLIENT_EXIT_NOT_FOUND },
+    { ANYD_CLIENT_ERROR_PREFIX "Exists", ANYD_CLIENT_EXIT_EXISTS },
+    { ANYD_CLIENT_ERROR_PREFIX "Busy", ANYD_CLIENT_EXIT_EXISTS },
+  };
+
+  if (error->domain == G_OPTION_ERROR)
+    return ANYD_CLIENT_EXIT_USAGE;
+  name = g_dbus_error_get_remote_error (error);
+  if (name != NULL)
+    for (guint i = 0; i < G_N_ELEMENTS (map); i++)
+      if (g_str_equal (name, map[i].name))
+        return map[i].code;
+  return ANYD_CLIENT_EXIT_FAILURE;
+}
+
+char *
+anyd_client_error_name (const GError *error)
+{
+  char *name = g_dbus_error_get_remote_error (error);
+
+  if (name != NULL)
+    return name;
+  if (error->domain == G_OPTION_ERROR)
+    return g_strdup (ANYD_CLIENT_ERROR_PREFIX "InvalidArgument");
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+    return g_strdup (ANYD_CLIENT_ERROR_PREFIX "Timeout");
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED))
+    return g_strdup (ANYD_CLIENT_ERROR_PREFIX "NotSupported");
+  return g_strdup (ANYD_CLIENT_ERROR_PREFIX "Failed");
+}
+
+static void
+print_error (AnydClientContext *ctx, const char *name, const char *message)
+{
+  if (ctx->json)
+    {
+      GVariantBuilder b;
+
+      g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+      g_variant_builder_add (&b, "{sv}", "error", g_variant_new_string (name));
+      g_variant_builder_add (&b, "{sv}", "message", g_variant_new_string (message));
+      fflush (stdout);
+      anyd_client_print_json (g_variant_builder_end (&b));
+    }
+  else
+    {
+      fflush (stdout);
+      g_printerr ("anyd-client: %s\n", message);
+    }
+}
+
+int
+anyd_client_fail (AnydClientContext *ctx, const GError *error)
+{
+  g_autoptr(GError) copy = g_error_copy (error);
+  g_autofree char *name = anyd_client_error_name (error);
+  g_autofree char *message = NULL;
+  int code = anyd_client_exit_code_for_error (error);
+
+  g_dbus_error_strip_remote_error (copy);
+
+  if (g_str_equal (name, DBUS_ERROR_PREFIX "ServiceUnknown") ||
+      g_str_equal (name, DBUS_ERROR_PREFIX "NameHasNoOwner"))
+    message = g_strdup_printf (_("anyd is not running (%s is not on the system bus and cannot be activated)"),
+                               ANYD_CLIENT_BUS_NAME);
+  else if (g_str_equal (name, DBUS_ERROR_PREFIX "NoReply") ||
+           g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+    message = g_strdup_printf (_("anyd did not answer in time: %s"), copy->message);
+  else if (g_str_equal (name, ANYD_CLIENT_ERROR_PREFIX "NotAuthorizedCanObtain"))
+    {
+      /* One line, with what the user can do about it. */
+      if (!ctx->ask_password)
+        message = g_strdup_printf (_("%s (authentication is possible: run without --no-ask-password)"),
+                                   copy->message);
+      else if (ctx->host != NULL)
+        message = g_strdup_printf (_("%s (authentication is possible, but needs a polkit agent on %s)"),
+                                   copy->message, ctx->host);
+      else if (!isatty (STDIN_FILENO))
+        message = g_strdup_printf (_("%s (authentication is possible: run from a terminal or start a polkit agent)"),
+                                   copy->message);
+    }
+
+  print_error (ctx, name, message ? message : copy->message);
+  return code;
+}
+
+int
+anyd_client_usage_error (AnydClientContext *ctx, const char *format, ...)
+{
+  g_autofree char *message = NULL;
+  va_list ap;
+
+  va_start (ap, format);
+  message = g_strdup_vprintf (format, ap);
+  va_end (ap);
+
+  print_error (ctx, ANYD_CLIENT_ERROR_PREFIX "InvalidArgument", message);
+  if (!ctx->json)
+    g_printerr (_("Try '%s --help' for more information.\n"),
+                ctx->command_line ? ctx->command_line : "anyd-client");
+  return ANYD_CLIENT_EXIT_USAGE;
+}
+
+/* ---------------------------------------------------------------------- */
+/* JSON                                                                   */
+/* ---------------------------------------------------------------------- */
+
+static void
+json_string (GString *out, const char *s)
+{
+  g_string_append_c (out, '"');
+  for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+    {
+      switch (*p)
+        {
+        case '"': g_string_append (out, "\\\""); break;
+        case '\\': g_string_append (out, "\\\\"); break;
+        case '\b': g_string_append (out, "\\b"); break;
+        case '\f': g_string_append (out, "\\f"); break;
+        case '\n': g_string_append (out, "\\n"); break;
+        case '\r': g_string_append (out, "\\r"); break;
+        case '\t': g_string_append (out, "\\t"); break;
+        default:
+          if (*p < 0x20 || *p == 0x7f)
+            g_string_append_printf (out, "\\u%04x", *p);
+          else
+            g_string_append_c (out, (char) *p); /* GVariant strings are UTF-8 */
+        }
+    }
+  g_string_append_c (out, '"');
+}
+
+static void
+json_newline (GString *out, gboolean pretty, int depth)
+{
+  if (!pretty)
+    return;
+  g_string_append_c (out, '\n');
+  for (int i = 0; i < depth; i++)
+    g_string_append (out, "  ");
+}
+
+static void json_value (GString *out, GVariant *value, gboolean pretty, int depth);
+
+/* A scalar as text, for a dictionary key that is not a string. */
+static char *
+json_key_text (GVariant *key)
+{
+  if (g_variant_is_of_type (key, G_VARIANT_TYPE_STRING) ||
+      g_variant_is_of_type (key, G_VARIANT_TYPE_OBJECT_PATH) ||
+      g_variant_is_of_type (key, G_VARIANT_TYPE_SIGNATURE))
+    return g_variant_dup_string (key, NULL);
+  else
+    {
+      GString *s = g_string_new (NULL);
+      json_value (s, key, FALSE, 0);
+      return g_string_free (s, FALSE);
+    }
+}
+
+static void
+json_value (GString *out, GVariant *value, gboolean pretty, int depth)
+{
+  switch (g_variant_classify (value))
+    {
+    case G_VARIANT_CLASS_BOOLEAN:
+      g_string_append (out, g_variant_get_boolean (value) ? "true" : "false");
+      break;
+    case G_VARIANT_CLASS_BYTE:
+      g_string_append_printf (out, "%u", g_variant_get_byte (value));
+      break;
+    case G_VARIANT_CLASS_INT16:
+      g_string_append_printf (out, "%d", g_variant_get_int16 (value));
+      break;
+    case G_VARIANT_CLASS_UINT16:
+      g_string_append_printf (out, "%u", g_variant_get_uint16 (value));
+      break;
+    case G_VARIANT_CLASS_INT32:
+      g_string_append_printf (out, "%" G_GINT32_FORMAT, g_variant_get_int32 (value));
+      break;
+    case G_VARIANT_CLASS_UINT32:
+      g_string_append_printf (out, "%" G_GUINT32_FORMAT, g_variant_get_uint32 (value));
+      break;
+    case G_VARIANT_CLASS_INT64:
+      g_string_append_printf (out, "%" G_GINT64_FORMAT, g_variant_get_int64 (value));
+      break;
+    case G_VARIANT_CLASS_UINT64:
+      g_string_append_printf (out, "%" G_GUINT64_FORMAT, g_variant_get_uint64 (value));
+      break;
+    case G_VARIANT_CLASS_HANDLE:
+      g_string_append_printf (out, "%" G_GINT32_FORMAT, g_variant_get_handle (value));
+      break;
+    case G_VARIANT_CLASS_DOUBLE:
+      {
+        double d = g_variant_get_double (value);
+        char buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+        if (isfinite (d))
+          g_string_append (out, g_ascii_dtostr (buf, sizeof buf, d));
+        else
+          g_string_append (out, "null"); /* JSON has no NaN or infinity */
+      }
+      break;
+    case G_VARIANT_CLASS_STRING:
+    case G_VARIANT_CLASS_OBJECT_PATH:
+    case G_VARIANT_CLASS_SIGNATURE:
+      json_string (out, g_variant_get_string (value, NULL));
+      break;
+    case G_VARIANT_CLASS_VARIANT:
+      {
+        g_autoptr(GVariant) inner = g_variant_get_variant (value);
+        json_value (out, inner, pretty, depth);
+      }
+      break;
+    case G_VARIANT_CLASS_MAYBE:
+      {
+        g_autoptr(GVariant) inner = g_variant_get_maybe (value);
+        if (inner == NULL)
+          g_string_append (out, "null");
+        else
+          json_value (out, inner, pretty, depth);
+      }
+      break;
+    case G_VARIANT_CLASS_ARRAY:
+      {
+        const GVariantType *elem = g_variant_type_element (g_variant_get_type (value));
+        gsize n = g_variant_n_children (value);
+
+        if (g_variant_type_equal (elem, G_VARIANT_TYPE_BYTE))
+          {
+            gsize len;
+            const guchar *data = g_variant_get_fixed_array (value, &len, 1);
+            g_autofree char *b64 = g_base64_encode (data, len);
+            json_string (out, b64);
+          }
+        else if (g_variant_type_is_dict_entry (elem))
+          {
+            g_string_append_c (out, '{');
+            for (gsize i = 0; i < n; i++)
+              {
+                g_autoptr(GVariant) entry = g_variant_get_child_value (value, i);
+                g_autoptr(GVariant) key = g_variant_get_child_value (entry, 0);
+                g_autoptr(GVariant) val = g_variant_get_child_value (entry, 1);
+                g_autofree char *key_text = json_key_text (key);
+
+                if (i > 0)
+                  g_string_append_c (out, ',');
+                json_newline (out, pretty, depth + 1);
+                json_string (out, key_text);
+                g_string_append (out, pretty ? ": " : ":");
+                json_value (out, val, pretty, depth + 1);
+              }
+            if (n > 0)
+              json_newline (out, pretty, depth);
+            g_string_append_c (out, '}');
+          }
+        else
+          {
+            g_string_append_c (out, '[');
+            for (gsize i = 0; i < n; i++)
+              {
+                g_autoptr(GVariant) child = g_variant_get_child_value (value, i);
+                if (i > 0)
+                  g_string_append_c (out, ',');
+                json_newline (out, pretty, depth + 1);
+                json_value (out, child, pretty, depth + 1);
+              }
+            if (n > 0)
+              json_newline (out, pretty, depth);
+            g_string_append_c (out, ']');
+          }
+      }
+      break;
+    case G_VARIANT_CLASS_TUPLE:
+    case G_VARIANT_CLASS_DICT_ENTRY:
+      {
+        gsize n = g_variant_n_children (value);
+
+        g_string_append_c (out, '[');
+        for (gsize i = 0; i < n; i++)
+          {
+            g_autoptr(GVariant) child = g_variant_get_child_value (value, i);
+            if (i > 0)
+              g_string_append_c (out, ',');
+            json_newline (out, pretty, depth + 1);
+            json_value (out, child, pretty, depth + 1);
+          }
+        if (n > 0)
+          json_newline (out, pretty, depth);
+        g_string_append_c (out, ']');
+      }
+      break;
+    default:
+      g_string_append (out, "null");
+    }
+}
+
+char *
+anyd_client_variant_to_json (GVariant *value, gboolean pretty)
+{
+  GString *out = g_string_new (NULL);
+
+  json_value (out, value, pretty, 0);
+  return g_string_free (out, FALSE);
+}
+
+void
+anyd_client_print_json (GVariant *value)
+{
+  g_autoptr(GVariant) v = g_variant_ref_sink (value);
+  g_autofree char *text = anyd_client_variant_to_json (v, isatty (STDOUT_FILENO));
+
+  g_print ("%s\n", text);
+}
+
+void
+anyd_client_print_json_line (GVariant *value)
+{
+  g_autoptr(GVariant) v = g_variant_ref_sink (value);
+  g_autofree char *text = anyd_client_variant_to_json (v, FALSE);
+
+  g_print ("%s\n", text);
+  fflush (stdout);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Tables                                                                 */
+/* ---------------------------------------------------------------------- */
+
+struct _AnydClientTable {
+  guint n_columns;
+  GPtrArray *headers; /* NULL for a plain table */
+  GPtrArray *rows;    /* of char ** (n_columns each) */
+};
+
+static void
+free_row (gpointer row)
+{
+  g_strfreev (row);
+}
+
+AnydClientTable *
+anyd_client_table_new (const char *first_header, ...)
+{
+  AnydClientTable *table = g_new0 (AnydClientTable, 1);
+  va_list ap;
+
+  table->headers = g_ptr_array_new_with_free_func (g_free);
+  table->rows = g_ptr_array_new_with_free_func (free_row);
+  va_start (ap, first_header);
+  for (const char *h = first_header; h != NULL; h = va_arg (ap, const char *))
+    g_ptr_array_add (table->headers, g_strdup (h));
+  va_end (ap);
+  table->n_columns = table->headers->len;
+  return table;
+}
+
+AnydClientTable *
+anyd_client_table_new_plain (guint n_columns)
+{
+  AnydClientTable *table = g_new0 (AnydClientTable, 1);
+
+  table->n_columns = n_columns;
+  table->rows = g_ptr_array_new_with_free_func (free_row);
+  return table;
+}
+
+void
+anyd_client_table_add_rowv (AnydClientTable *table, const char *const *cells)
+{
+  char **row = g_new0 (char *, table->n_columns + 1);
+
+  for (guint i = 0; i < table->n_columns; i++)
+    row[i] = g_utf8_make_valid (cells[i] ? cells[i] : "-", -1);
+  g_ptr_array_add (table->rows, row);
+}
+
+void
+anyd_client_table_add_row (AnydClientTable *table, ...)
+{
+  g_autofree const char **cells = g_new0 (const char *, table->n_columns + 1);
+  va_list ap;
+
+  va_start (ap, table);
+  for (guint i = 0; i < table->n_columns; i++)
+    cells[i] = va_arg (ap, const char *);
+  va_end (ap);
+  anyd_client_table_add_rowv (table, cells);
+}
+
+guint
+anyd_client_table_get_n_rows (AnydClientTable *table)
+{
+  return table->rows->len;
+}
+
+static void
+print_row (GString *out, char **cells, const gsize *widths, guint n)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      g_string_append (out, cells[i]);
+      if (i + 1 < n)
+        for (gsize pad = g_utf8_strlen (cells[i], -1); pad < widths[i] + 2; pad++)
+          g_string_append_c (out, ' ');
+    }
+  g_string_append_c (out, '\n');
+}
+
+void
+anyd_client_table_print (AnydClientTable *table)
+{
+  g_autofree gsize *widths = g_new0 (gsize, table->n_columns + 1);
+  g_autoptr(GString) out = g_string_new (NULL);
+
+  if (table->headers != NULL)
+    for (guint i = 0; i < table->n_columns; i++)
+      widths[i] = g_utf8_strlen (table->headers->pdata[i], -1);
+  for (guint r = 0; r < table->rows->len; r++)
+    {
+      char **row = table->rows->pdata[r];
+      for (guint i = 0; i < table->n_columns; i++)
+        widths[i] = MAX (widths[i], (gsize) g_utf8_strlen (row[i], -1));
+    }
+
+  if (table->headers != NULL)
+    print_row (out, (char **) table->headers->pdata, widths, table->n_columns);
+  for (guint r = 0; r < table->rows->len; r++)
+    print_row (out, table->rows->pdata[r], widths, table->n_columns);
+  g_print ("%s", out->str);
+}
+
+void
+anyd_client_table_free (AnydClientTable *table)
+{
+  if (table == NULL)
+    return;
+  if (table->headers != NULL)
+    g_ptr_array_unref (table->headers);
+  g_ptr_array_unref (table->rows);
+  g_free (table);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Formatting                                                             */
+/* ---------------------------------------------------------------------- */
+
+char *
+anyd_client_format_value (GVariant *value)
+{
+  switch (g_variant_classify (value))
+    {
+    case G_VARIANT_CLASS_BOOLEAN:
+      return g_strdup (g_variant_get_boolean (value) ? _("yes") : _("no"));
+    case G_VARIANT_CLASS_STRING:
+    case G_VARIANT_CLASS_OBJECT_PATH:
+    case G_VARIANT_CLASS_SIGNATURE:
+      return g_variant_dup_string (value, NULL);
+    case G_VARIANT_CLASS_VARIANT:
+      {
+        g_autoptr(GVariant) inner = g_variant_get_variant (value);
+        return anyd_client_format_value (inner);
+      }
+    case G_VARIANT_CLASS_ARRAY:
+      {
+        const GVariantType *elem = g_variant_type_element (g_variant_get_type (value));
+        gsize n = g_variant_n_children (value);
+        GString *out;
+
+        if (g_variant_type_equal (elem, G_VARIANT_TYPE_BYTE) ||
+            g_variant_type_is_dict_entry (elem) ||
+            g_variant_type_is_container (elem))
+          return anyd_client_variant_to_json (value, FALSE);
+        if (n == 0)
+          return g_strdup ("-");
+        out = g_string_new (NULL);
+        for (gsize i = 0; i < n; i++)
+          {
+            g_autoptr(GVariant) child = g_variant_get_child_value (value, i);
+            g_autofree char *text = anyd_client_format_value (child);
+            if (i > 0)
+              g_string_append (out, ", ");
+            g_string_append (out, text);
+          }
+        return g_string_free (out, FALSE);
+      }
+    case G_VARIANT_CLASS_MAYBE:
+    case G_VARIANT_CLASS_TUPLE:
+    case G_VARIANT_CLASS_DICT_ENTRY:
+    case G_VARIANT_CLASS_DOUBLE:
+      return anyd_client_variant_to_json (value, FALSE);
+    default:
+      return g_variant_print (value, FALSE);
+    }
+}
+
+char *
+anyd_client_format_timestamp (guint64 usec)
+{
+  g_autoptr(GDateTime) dt = NULL;
+
+  if (usec == 0)
+    return g_strdup (_("never"));
+  dt = g_date_time_new_from_unix_local ((gint64) (usec / G_USEC_PER_SEC));
+  if (dt == NULL)
+    return g_strdup_printf ("%" G_GUINT64_FORMAT, usec);
+  return g_date_time_format (dt, "%Y-%m-%d %H:%M:%S %Z");
+}
+
+char *
+anyd_client_format_bytes (guint64 bytes)
+{
+  return g_format_size_full (bytes, G_FORMAT_SIZE_IEC_UNITS);
+}

@@ -1,0 +1,190 @@
+/* anyd-client: what every command group shares.
+ *
+ * A command group is one file (tun.c, vpn.c, …) that defines
+ *
+ *   const AnydClientGroup anyd_client_group_<file> = { … };
+ *
+ * and is listed once in client/meson.build (anyd_client_group_names).
+ * main.c parses the global options, finds the group and the command, parses
+ * the command's own options, checks the number of arguments and calls the
+ * handler.  Handlers talk to the daemon only through anyd_client_call() and
+ * the property helpers below, and print through the JSON / table helpers, so
+ * --json, --no-ask-password, --timeout, --host and the polkit text agent work
+ * the same everywhere.
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include <gio/gunixfdlist.h>
+#include <glib/gi18n.h>
+
+G_BEGIN_DECLS
+
+/* Names fixed by DESIGN.md.  The client does not share code with the daemon. */
+#define ANYD_CLIENT_BUS_NAME       "org.anyd1"
+#define ANYD_CLIENT_PATH           "/org/anyd1"
+#define ANYD_CLIENT_IFACE_MANAGER  "org.anyd1.Manager"
+#define ANYD_CLIENT_ERROR_PREFIX   "org.anyd1.Error."
+
+/* Exit codes (DESIGN.md, anyd-client(1)). */
+typedef enum {
+  ANYD_CLIENT_EXIT_OK = 0,
+  ANYD_CLIENT_EXIT_FAILURE = 1,        /* anything else, also "anyd is not running" */
+  ANYD_CLIENT_EXIT_USAGE = 2,          /* bad command line, org.anyd1.Error.InvalidArgument */
+  ANYD_CLIENT_EXIT_NOT_AUTHORIZED = 3, /* NotAuthorized, NotAuthorizedCanObtain,
+                                          AuthorizationDismissed, AccessDenied */
+  ANYD_CLIENT_EXIT_NOT_FOUND = 4,      /* NotFound, no such object */
+  ANYD_CLIENT_EXIT_EXISTS = 5,         /* Exists, Busy */
+} AnydClientExit;
+
+typedef struct _AnydClientContext AnydClientContext;
+
+/* Global options and the lazily opened bus connection.  Groups read the
+ * public fields; main.c fills them in. */
+struct _AnydClientContext {
+  gboolean json;          /* --json: print JSON on stdout, errors included */
+  gboolean ask_password;  /* FALSE with --no-ask-password */
+  gboolean verbose;       /* --verbose: trace calls on stderr */
+  int timeout_ms;         /* --timeout in ms; -1 if not given: method calls then
+                             wait without limit (G_MAXINT), property reads use
+                             the D-Bus default (25 s) */
+  char *host;             /* --host [USER@]HOST[:PORT], or NULL for the local bus */
+  const char *command_line; /* "anyd-client tun create", for messages */
+
+  /* private */
+  GDBusConnection *bus;
+  GSubprocess *ssh;
+  gpointer agent;         /* PolkitAgentListener, once registered */
+  gpointer agent_handle;
+};
+
+/* argv[0] is the command name; argv[1..argc-1] are the positional arguments
+ * (the command's options are already parsed into its GOptionEntry storage,
+ * global options removed, the first "--" removed).  Returns an exit code,
+ * normally `return anyd_client_fail (ctx, error);` on failure. */
+typedef int (*AnydClientHandler) (AnydClientContext *ctx, int argc, char **argv);
+
+typedef struct {
+  const char *name;            /* "create" */
+  const char *args;            /* argument hint for help, "NAME [-- COMMAND…]", or NULL */
+  const char *description;     /* one line, marked N_() */
+  AnydClientHandler handler;
+  int min_args;                /* positional arguments, without argv[0] */
+  int max_args;                /* -1: no limit */
+  const GOptionEntry *options; /* the command's own options (static storage), or NULL.
+                                  Must not reuse a global option name. */
+} AnydClientCommand;
+
+typedef struct {
+  const char *name;                  /* "tun": anyd-client tun COMMAND */
+  const char *summary;               /* one line, marked N_() */
+  const AnydClientCommand *commands; /* terminated by an entry with name NULL */
+  const char *default_command;       /* run for "anyd-client GROUP", or NULL: show help */
+  gboolean toplevel;                 /* commands are also "anyd-client COMMAND" */
+} AnydClientGroup;
+
+/* Unregisters the text agent, closes the bus; main() calls it on exit. */
+void anyd_client_context_clear (AnydClientContext *ctx);
+
+/* ---- talking to the daemon ------------------------------------------- */
+
+/* The system bus (or the remote one with --host), connected on first use. */
+GDBusConnection *anyd_client_get_bus (AnydClientContext *ctx, GError **error);
+
+/* Call a method on org.anyd1.  params is consumed if floating (as in
+ * g_dbus_connection_call).  Sends ALLOW_INTERACTIVE_AUTHORIZATION unless
+ * --no-ask-password; on NotAuthorizedCanObtain, when stdin is a terminal and
+ * the bus is local, registers a polkit text agent for this process and
+ * retries once.  Uses --timeout (no timeout by default).  fd_list_in and
+ * fd_list_out may be NULL. */
+GVariant *anyd_client_call (AnydClientContext  *ctx,
+                            const char         *object_path,
+                            const char         *interface,
+                            const char         *method,
+                            GVariant           *params,
+                            const GVariantType *reply_type,
+                            GUnixFDList        *fd_list_in,
+                            GUnixFDList       **fd_list_out,
+                            GError            **error);
+
+/* org.freedesktop.DBus.Properties.GetAll -> a{sv}. */
+GVariant *anyd_client_get_properties (AnydClientContext *ctx,
+                                      const char        *object_path,
+                                      const char        *interface,
+                                      GError           **error);
+
+/* org.freedesktop.DBus.Properties.Get -> the value (not wrapped in v). */
+GVariant *anyd_client_get_property (AnydClientContext *ctx,
+                                    const char        *object_path,
+                                    const char        *interface,
+                                    const char        *property,
+                                    GError           **error);
+
+/* ObjectManager.GetManagedObjects on /org/anyd1 -> a{oa{sa{sv}}}. */
+GVariant *anyd_client_get_managed_objects (AnydClientContext *ctx, GError **error);
+
+/* One object path element escaped as DESIGN.md says ("wg-home" ->
+ * "wg_2dhome"); "" becomes "_". */
+char *anyd_client_escape_path_element (const char *name);
+
+/* Runs loop until it quits or SIGINT/SIGTERM/SIGHUP arrives (for monitor
+ * commands).  Returns TRUE if a signal ended it. */
+gboolean anyd_client_run_loop (AnydClientContext *ctx, GMainLoop *loop);
+
+/* Reads all of fd (e.g. 0 for stdin) up to max_size bytes (0: 64 MiB);
+ * more is an error.  For secret values, which never go on the command line. */
+GBytes *anyd_client_read_fd (int fd, gsize max_size, GError **error);
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* The exit code for an error (see AnydClientExit). */
+int anyd_client_exit_code_for_error (const GError *error);
+
+/* The D-Bus error name for an error ("org.anyd1.Error.NotFound"); local
+ * errors get org.anyd1.Error.Failed / InvalidArgument / Timeout. */
+char *anyd_client_error_name (const GError *error);
+
+/* Prints "anyd-client: <message>" on stderr, or {"error": …, "message": …}
+ * on stdout with --json, and returns the exit code.  Does not free error. */
+int anyd_client_fail (AnydClientContext *ctx, const GError *error);
+
+/* A usage error (exit code 2), printed like anyd_client_fail, with a hint
+ * to run --help. */
+int anyd_client_usage_error (AnydClientContext *ctx, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+/* ---- output ------------------------------------------------------------ */
+
+/* GVariant -> JSON: strings (s, o, g) escaped, ay as base64, dictionaries as
+ * objects (non-string keys are printed as strings), other arrays and tuples
+ * as arrays, v and m unwrapped (nothing -> null), numbers, booleans. */
+char *anyd_client_variant_to_json (GVariant *value, gboolean pretty);
+
+/* Prints value as JSON on stdout: indented when stdout is a terminal, one
+ * line otherwise.  value is consumed if floating. */
+void anyd_client_print_json (GVariant *value);
+
+/* Prints value as one JSON line (for streams, e.g. monitor).  Consumes a
+ * floating value. */
+void anyd_client_print_json_line (GVariant *value);
+
+/* Human output: a table with aligned columns.  Headers (upper case, e.g.
+ * "NAME") are given NULL-terminated; anyd_client_table_new_plain() makes a
+ * table without a header line ("Key:  value" lists).  add_row takes exactly
+ * one const char * per column (copied; NULL prints "-").  The last column
+ * is not padded. */
+typedef struct _AnydClientTable AnydClientTable;
+AnydClientTable *anyd_client_table_new (const char *first_header, ...) G_GNUC_NULL_TERMINATED;
+AnydClientTable *anyd_client_table_new_plain (guint n_columns);
+void anyd_client_table_add_row (AnydClientTable *table, ...);
+void anyd_client_table_add_rowv (AnydClientTable *table, const char *const *cells);
+guint anyd_client_table_get_n_rows (AnydClientTable *table);
+void anyd_client_table_print (AnydClientTable *table);
+void anyd_client_table_free (AnydClientTable *table);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnydClientTable, anyd_client_table_free)
+
+/* Formatting for human output (all return newly allocated strings). */
+char *anyd_client_format_value (GVariant *value);      /* as -> "a, b", b -> yes/no, … */
+char *anyd_client_format_timestamp (guint64 usec);     /* µs since epoch, 0 -> "never" */
+char *anyd_client_format_bytes (guint64 bytes);        /* "1.5 MiB" */
+
+G_END_DECLS

@@ -66,6 +66,25 @@ struct _AnydDaemon {
   guint                     name_owner_sub;
 };
 
+const AnydAuthRule *const *
+anyd_daemon_auth_tables (void)
+{
+  static gsize once = 0;
+  static const AnydAuthRule **tables;
+
+  if (g_once_init_enter (&once))
+    {
+      GPtrArray *a = g_ptr_array_new ();
+      g_ptr_array_add (a, (gpointer) manager_auth_rules);
+      for (guint m = 0; anyd_module_registry[m] != NULL; m++)
+        g_ptr_array_add (a, (gpointer) anyd_module_registry[m]->auth_rules);
+      g_ptr_array_add (a, NULL);
+      tables = (const AnydAuthRule **) g_ptr_array_free (a, FALSE);
+      g_once_init_leave (&once, 1);
+    }
+  return tables;
+}
+
 /* ------------------------------------------------------------------ schema */
 
 static const AnydConfigKey *const *

@@ -581,6 +581,15 @@ on_name_lost (GDBusConnection *bus, const char *name, gpointer user_data)
 
   if (daemon->state == STATE_RELEASING || daemon->state == STATE_STOPPING)
     return;
+  if (daemon->state == STATE_RUNNING)
+    {
+      /* We owned it: another instance started with --replace took over. */
+      g_message ("replaced by another instance, exiting");
+      daemon->owner_id = 0;
+      daemon->state = STATE_RELEASING;
+      g_main_loop_quit (daemon->loop);
+      return;
+    }
   g_printerr ("anyd: cannot own %s on the system bus (another instance running, or not allowed by the bus policy)\n", name);
   daemon->exit_code = 1;
   g_main_loop_quit (daemon->loop);

@@ -115,7 +115,7 @@ def setpriv_prefix(uid):
     if uid == 0:
         return []
     return ['setpriv', '--reuid=%d' % uid, '--regid=%d' % user_gid(uid),
-            '--clear-groups', '--inh-caps=-all']
+            '--clear-groups']
 
 
 def base_env(extra=None):
@@ -1140,23 +1140,37 @@ BANNER = '''
   try:
     anyd-client status
     anyd-client --json status
-    setpriv --reuid=65534 --regid=65534 --clear-groups anyd-client status
-    setpriv --reuid=2 --regid=2 --clear-groups anyd-client --no-ask-password status
+    setpriv --reuid=65534 --regid=65534 --clear-groups anyd-client reload
+    as-user 2 anyd-client reload            (as-user UID CMD...: setpriv for short)
+    as-user 1 anyd-client --no-ask-password reload
     busctl --system tree org.anyd1
     busctl --system introspect org.anyd1 /org/anyd1
-    busctl call org.anyd1 /org/anyd1 org.anyd1.Manager Reload
-    tail -f %(log)s          (anyd's log and audit records)
+    as-user 2 busctl call org.anyd1 /org/anyd1 org.anyd1.Manager Reload
     pkcheck --action-id org.anyd1.manage --process $$
-  config: %(conf)s  (restart anyd: kill it; it is restarted after the shell exits
-  only by running this script again).  Rules: /etc/polkit-1/rules.d.
-  Leave with exit: everything in the sandbox stops.
+    less %(log)s       (anyd's log and audit records)
+
+  config: %(conf)s (anyd.conf, anyd.conf.d/); anyd-restart restarts anyd.
+  polkit rules: /etc/polkit-1/rules.d (polkitd reloads them by itself).
+  exit leaves the sandbox and stops everything in it.
+'''
+
+RCFILE = '''# bash rc of the anyd sandbox shell (tests/anydtest.py)
+PS1='[anyd-sandbox \\W]\\$ '
+as-user() {
+    local uid=$1; shift
+    local gid; gid=$(getent passwd "$uid" | cut -d: -f4)
+    setpriv --reuid="$uid" --regid="${gid:-$uid}" --clear-groups "$@"
+}
+anyd-restart() {
+    kill -USR1 1 && sleep 0.5 && busctl --system status org.anyd1 | grep -E '^(PID|Comm)='
+}
 '''
 
 
 def _demo_run(sb, uid, argv, env=None):
     who = 'root' if uid == 0 else '%s (uid %d)' % (user_name(uid), uid)
     shown = ' '.join(shlex.quote(a) for a in argv)
-    print('\n$ %s%s' % ('' if uid == 0 else ' '.join(setpriv_prefix(uid)[:-1]) + ' ', shown))
+    print('\n$ %s%s' % ('' if uid == 0 else ' '.join(setpriv_prefix(uid)) + ' ', shown))
     print('  [as %s]' % who)
     rc, out, err = sb.run_as(uid, argv, env=env)
     for l in (out + err).rstrip().splitlines():
@@ -1183,25 +1197,28 @@ def tool_main(argv):
         bindir = os.path.dirname(sb.client_binary()) if os.access(sb.client_path, os.X_OK) else None
         print('anyd started in %.3f s (exec to name owned)' % sb.anyd_ready_seconds)
         if opts.mode == 'demo':
-            client = sb.client_binary() if bindir else None
+            client = 'anyd-client' if bindir else None
+            env = {'PATH': bindir + ':' + base_env()['PATH']} if bindir else None
             steps = []
             if client:
                 steps += [(ROOT, [client, 'status']),
                           (ALLOWED, [client, 'status']),
                           (DENIED, [client, '--no-ask-password', 'status']),
                           (CHALLENGE, [client, '--no-ask-password', 'status']),
-                          (ALLOWED, [client, '--json', 'status'])]
+                          (ALLOWED, [client, '--json', 'status']),
+                          (ALLOWED, [client, 'reload']),
+                          (DENIED, [client, 'reload']),
+                          (CHALLENGE, [client, '--no-ask-password', 'reload']),
+                          (CHALLENGE, [client, 'reload'])]
             reload_ = ['busctl', 'call', BUS_NAME, MANAGER_PATH, MANAGER_IFACE, 'Reload']
             steps += [(ROOT, ['busctl', 'tree', BUS_NAME]),
                       (ALLOWED, reload_),
                       (DENIED, reload_),
-                      (CHALLENGE, reload_),
-                      (CHALLENGE, ['busctl', '--allow-interactive-authorization=yes',
-                                   '--timeout=5'] + reload_[1:])]
+                      (CHALLENGE, reload_)]
             if not client:
                 print('\n(anyd-client is not built: %s)' % sb.client_path)
             for uid, a in steps:
-                _demo_run(sb, uid, a)
+                _demo_run(sb, uid, a, env=env)
             print('\naudit records anyd wrote:')
             for r in sb.audit():
                 print('  ' + ' '.join('%s=%s' % kv for kv in r.items()))
@@ -1210,14 +1227,23 @@ def tool_main(argv):
             env.pop(SANDBOX_ENV, None)
             env['PATH'] = ((bindir + ':') if bindir else '') + \
                 os.path.join(sb.builddir, 'service') + ':' + env.get('PATH', '/usr/bin:/bin')
-            env['PS1'] = r'[anyd-sandbox \W]\$ '
+            rcfile = os.path.join(WORK, 'bashrc')
+            with open(rcfile, 'w') as f:
+                f.write(RCFILE)
             env['ANYD_SANDBOX_LOG'] = os.path.join(sb.logdir, 'anyd.log')
             print(BANNER % {'build': sb.builddir, 'pid': sb.anyd.pid,
                             'log': env['ANYD_SANDBOX_LOG'], 'conf': sb.confdir})
             sys.stdout.flush()
+            def restart(signum, frame):
+                try:
+                    sb.stop_anyd()
+                    sb.start_anyd()
+                except Exception as e:
+                    print('anyd-restart: %s' % e, file=sys.stderr)
             old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGUSR1, restart)
             try:
-                rc = subprocess.call(['bash', '--norc', '-i'], env=env)
+                rc = subprocess.call(['bash', '--rcfile', rcfile, '-i'], env=env)
             finally:
                 signal.signal(signal.SIGINT, old)
     sys.stdout.flush()

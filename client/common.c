@@ -45,7 +45,7 @@ connect_remote (AnydClientContext *ctx, GError **error)
   else
     colon = NULL;
 
-  if (host[0] == '\0' || (at && (at == ctx->host || at[1] == '\0')))
+  if (host[0] == '\0' || (at && (at == host || at[1] == '\0')))
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                    _("invalid --host \"%s\": expected [USER@]HOST[:PORT]"), ctx->host);
@@ -178,13 +178,14 @@ call_raw (AnydClientContext  *ctx,
 }
 
 /* Registers a polkit text agent for this process, as udisksctl does.
- * "fallback": a session agent, if one appears, is still preferred. */
+ * Not as a "fallback" agent (pkexec's option): we only get here after no
+ * agent answered, and polkitd ignores a fallback agent altogether when the
+ * subject has no login session (ssh without pam_systemd, containers). */
 static gboolean
 register_text_agent (AnydClientContext *ctx, GError **error)
 {
   g_autoptr(PolkitSubject) subject = NULL;
   g_autoptr(PolkitAgentListener) listener = NULL;
-  GVariantBuilder options;
   gpointer handle;
 
   subject = polkit_unix_process_new_for_owner (getpid (), 0, getuid ());
@@ -192,15 +193,10 @@ register_text_agent (AnydClientContext *ctx, GError **error)
   if (listener == NULL)
     return FALSE;
 
-  g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
-  g_variant_builder_add (&options, "{sv}", "fallback", g_variant_new_boolean (TRUE));
   /* In a thread: our calls are synchronous, so our main context does not run
    * while the daemon waits for polkit. */
-  handle = polkit_agent_listener_register_with_options (listener,
-                                                        POLKIT_AGENT_REGISTER_FLAGS_RUN_IN_THREAD,
-                                                        subject, NULL,
-                                                        g_variant_builder_end (&options),
-                                                        NULL, error);
+  handle = polkit_agent_listener_register (listener, POLKIT_AGENT_REGISTER_FLAGS_RUN_IN_THREAD,
+                                           subject, NULL, NULL, error);
   if (handle == NULL)
     return FALSE;
 
@@ -586,7 +582,7 @@ anyd_client_fail (AnydClientContext *ctx, const GError *error)
   else if (g_str_equal (name, ANYD_CLIENT_ERROR_PREFIX "NotAuthorizedCanObtain"))
     {
       /* One line, with what the user can do about it. */
-      if (!ctx->ask_password)
+      if (!ctx->ask_password && strstr (copy->message, "interactive") == NULL)
         message = g_strdup_printf (_("%s (authentication is possible: run without --no-ask-password)"),
                                    copy->message);
       else if (ctx->host != NULL)
@@ -827,7 +823,9 @@ anyd_client_print_json (GVariant *value)
   g_autoptr(GVariant) v = g_variant_ref_sink (value);
   g_autofree char *text = anyd_client_variant_to_json (v, isatty (STDOUT_FILENO));
 
-  g_print ("%s\n", text);
+  /* Not g_print(): that converts to the locale's charset; JSON is UTF-8. */
+  fputs (text, stdout);
+  fputc ('\n', stdout);
 }
 
 void
@@ -836,7 +834,8 @@ anyd_client_print_json_line (GVariant *value)
   g_autoptr(GVariant) v = g_variant_ref_sink (value);
   g_autofree char *text = anyd_client_variant_to_json (v, FALSE);
 
-  g_print ("%s\n", text);
+  fputs (text, stdout);
+  fputc ('\n', stdout);
   fflush (stdout);
 }
 
@@ -944,7 +943,7 @@ anyd_client_table_print (AnydClientTable *table)
     print_row (out, (char **) table->headers->pdata, widths, table->n_columns);
   for (guint r = 0; r < table->rows->len; r++)
     print_row (out, table->rows->pdata[r], widths, table->n_columns);
-  g_print ("%s", out->str);
+  fputs (out->str, stdout); /* UTF-8 as is, like the JSON */
 }
 
 void

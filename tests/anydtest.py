@@ -640,6 +640,38 @@ class Sandbox:
     def has_owner(self, name):
         return self.bus_call('NameHasOwner', '(s)', (name,))
 
+    def install_activation(self, args=('--idle-timeout', '1'), log='activated-anyd.log'):
+        """Let the bus start anyd on demand: our built org.anyd1.service with
+        Exec= pointing at the build tree (env and stderr redirected into the
+        sandbox).  With no <servicehelper> in the test bus config, dbus-daemon
+        starts it itself, as root.  Returns the log path of activated anyd."""
+        src = find_built('ANYD_DBUS_SERVICE', [
+            os.path.join(self.builddir, 'data', 'org.anyd1.service')])
+        if src is None:
+            raise FileNotFoundError('org.anyd1.service not built')
+        logpath = os.path.join(self.logdir, log)
+        env = ' '.join(shlex.quote('%s=%s' % kv) for kv in sorted(self.anyd_env().items()))
+        cmd = 'exec env -i %s %s 2>>%s' % (
+            env, ' '.join(shlex.quote(a) for a in self.anyd_argv(list(args))), logpath)
+        lines = []
+        with open(src) as f:
+            for line in f:
+                if line.startswith('Exec='):
+                    line = 'Exec=/bin/sh -c %s\n' % shlex.quote(cmd)
+                lines.append(line)
+        dst = os.path.join(WORK, 'services', 'org.anyd1.service')
+        with open(dst, 'w') as f:
+            f.writelines(lines)
+        self.bus_call('ReloadConfig')
+        return logpath
+
+    def remove_activation(self):
+        try:
+            os.unlink(os.path.join(WORK, 'services', 'org.anyd1.service'))
+        except FileNotFoundError:
+            pass
+        self.bus_call('ReloadConfig')
+
     # -- polkit --
 
     def find_policy(self):

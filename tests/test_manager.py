@@ -487,5 +487,61 @@ def _(sb):
     assert sb.anyd.returncode == 0, sb.anyd.returncode
 
 
+# ---- bus activation -------------------------------------------------------------
+
+def check_activated_log(path):
+    try:
+        with open(path) as f:
+            bad = [l for l in f if anydtest.SANITIZER_RE.search(l)]
+    except FileNotFoundError:
+        return
+    assert not bad, 'activated anyd reported:\n' + ''.join(bad[:30])
+
+
+@case('bus activation: a call to org.anyd1 starts anyd from the activation file')
+def _(sb):
+    if sb.anyd and sb.anyd.poll() is None:
+        sb.stop_anyd()
+    assert not sb.has_owner(BUS_NAME)
+    log = sb.install_activation(('--idle-timeout', '1'))
+    try:
+        info = sb.manager(ALLOWED, 'GetCallerInfo', timeout=20 * slow(sb))
+        assert info['uid'] == ALLOWED, info
+        pid = sb.name_owner_pid(BUS_NAME)
+        assert pid and pid != sb.anyd.pid, pid
+        # and it goes away again when idle
+        wait_until(lambda: not sb.has_owner(BUS_NAME), 10 * slow(sb),
+                   what='the activated anyd to exit when idle')
+    finally:
+        sb.remove_activation()
+    check_activated_log(log)
+
+
+@case('idle exit races incoming calls: every call is answered (by a new anyd if need be)')
+def _(sb):
+    if sb.anyd and sb.anyd.poll() is None:
+        sb.stop_anyd()
+    log = sb.install_activation(('--idle-timeout', '1'))
+    c = sb.connect(ALLOWED)
+    owners, failures = set(), []
+    try:
+        c.call(MANAGER_PATH, MANAGER_IFACE, 'GetCallerInfo', timeout=20 * slow(sb))
+        # sleep around the idle timeout so that calls land in the exit window
+        for i in range(10):
+            time.sleep(0.8 + 0.05 * i)
+            try:
+                c.call(MANAGER_PATH, MANAGER_IFACE, 'GetCallerInfo', timeout=20 * slow(sb))
+                owners.add(sb.name_owner_pid(BUS_NAME))
+            except DBusError as e:
+                failures.append('after %.2f s idle: %s' % (0.8 + 0.05 * i, e))
+    finally:
+        c.close()
+        sb.remove_activation()
+    owners.discard(None)
+    diag('%d anyd instances answered' % len(owners))
+    assert not failures, '\n'.join(failures)
+    check_activated_log(log)
+
+
 if __name__ == '__main__':
     anydtest.main()

@@ -640,6 +640,16 @@ class Sandbox:
     def has_owner(self, name):
         return self.bus_call('NameHasOwner', '(s)', (name,))
 
+    def add_bus_policy(self, name, xml):
+        """Add a <busconfig> file next to org.anyd1.conf and reload the bus."""
+        with open(os.path.join(WORK, 'dbus.d', name), 'w') as f:
+            f.write(xml)
+        self.bus_call('ReloadConfig')
+
+    def remove_bus_policy(self, name):
+        os.unlink(os.path.join(WORK, 'dbus.d', name))
+        self.bus_call('ReloadConfig')
+
     def install_activation(self, args=('--idle-timeout', '1'), log='activated-anyd.log'):
         """Let the bus start anyd on demand: our built org.anyd1.service with
         Exec= pointing at the build tree (env and stderr redirected into the

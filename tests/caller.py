@@ -113,8 +113,11 @@ class Caller:
                 name = 'org.freedesktop.DBus.Error.Timeout'
             else:
                 name = Gio.DBusError.encode_gerror(err)
-        Gio.DBusError.strip_remote_error(err)
-        self.send({'id': rid, 'ok': False, 'name': name, 'message': err.message})
+        message = err.message
+        prefix = 'GDBus.Error:%s: ' % name
+        if message.startswith(prefix):       # what strip_remote_error does
+            message = message[len(prefix):]
+        self.send({'id': rid, 'ok': False, 'name': name, 'message': message})
 
     # ---- requests --------------------------------------------------------
 
@@ -150,7 +153,12 @@ class Caller:
     def do_call(self, rid, req):
         nfds = req.get('nfds', 0)
         fds, self.fd_queue = self.fd_queue[:nfds], self.fd_queue[nfds:]
-        fdlist = Gio.UnixFDList.new_from_array(fds) if fds else None
+        fdlist = None
+        if fds:
+            # append() dups: the list owns its copies, we close ours below
+            fdlist = Gio.UnixFDList.new()
+            for fd in fds:
+                fdlist.append(fd)
         args = GLib.Variant.parse(GLib.VariantType.new(req['sig']), req['args'], None, None)
         flags = Gio.DBusCallFlags.NONE
         if req.get('interactive'):

@@ -63,6 +63,11 @@ def _(sb):
     assert sb.name_owner_pid(BUS_NAME) == sb.anyd.pid
     assert sb.bus_call('GetConnectionUnixUser', '(s)', (BUS_NAME,)) == 0
     diag('exec to name owned: %.3f s' % sb.anyd_ready_seconds)
+    sb.manager(ALLOWED, 'GetCallerInfo')
+    with open('/proc/%d/status' % sb.anyd.pid) as f:
+        rss = [l.split(':', 1)[1].strip() for l in f if l.startswith('VmRSS:')]
+    diag('idle RSS after one call: %s%s' % (rss[0] if rss else '?',
+                                           ' (sanitizer build)' if sb.sanitized() else ''))
 
 
 @case('activation file: Name=org.anyd1, SystemdService=anyd.service, User=root',

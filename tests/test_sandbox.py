@@ -238,5 +238,19 @@ def _(sb):
         th.join(5)
 
 
+@case('a systemd manager owns org.freedesktop.systemd1 and runs units', needs_anyd=False)
+def _(sb):
+    assert sb.has_owner('org.freedesktop.systemd1')
+    sb.write_unit('anydtest-demo.service', '[Service]\nExecStart=/bin/sleep 1000\n')
+    sb.systemctl('start', 'anydtest-demo.service')
+    out = sb.systemctl('show', '-p', 'ActiveState,MainPID', 'anydtest-demo.service')[1]
+    assert 'ActiveState=active' in out, out
+    path = sb.call(ROOT, '/org/freedesktop/systemd1', 'org.freedesktop.systemd1.Manager',
+                   'GetUnit', '(s)', ('anydtest-demo.service',),
+                   dest='org.freedesktop.systemd1')
+    assert path == '/org/freedesktop/systemd1/unit/anydtest_2ddemo_2eservice', path
+    sb.systemctl('stop', 'anydtest-demo.service')
+
+
 if __name__ == '__main__':
-    anydtest.main(start_anyd=False)
+    anydtest.main(start_anyd=False, systemd=True)

@@ -887,7 +887,7 @@ class Sandbox:
         if self.anyd and self.anyd.poll() is None:
             raise RuntimeError('anyd already running (pid %d)' % self.anyd.pid)
         if timeout is None:
-            timeout = 30 if 'sanitize' in self.anyd_path or self.sanitized() else 15
+            timeout = 30 if self.sanitized() else 15
         t0 = time.monotonic()
         p = subprocess.Popen(self.anyd_argv(args), stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -24,7 +24,6 @@ import array
 import json
 import os
 import socket
-import sys
 
 import gi
 

@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import anydtest  # noqa: E402
 from anydtest import (ALLOWED, BUS_NAME, CHALLENGE, DENIED, MANAGER_IFACE,  # noqa: E402
-                      MANAGER_PATH, ROOT, DBusError, Skip, case, wait_until)
+                      MANAGER_PATH, ROOT, DBusError, case, wait_until)
 from gi.repository import Gio, GLib  # noqa: E402
 
 MANAGE = 'org.anyd1.manage'

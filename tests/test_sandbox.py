@@ -170,14 +170,12 @@ ECHO_XML = """
 def serve_echo(ready, stop):
     """A root service on the test bus, in its own thread and main context:
     EchoFd(h fd, s text) reads the caller's fd and sends a new pipe back."""
-    import threading  # noqa: F401
     from gi.repository import Gio, GLib
     ctx = GLib.MainContext()
     ctx.push_thread_default()
     conn = Gio.DBusConnection.new_for_address_sync(
         anydtest.BUS_ADDRESS, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT |
         Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
-    loop = GLib.MainLoop(ctx)
 
     def on_call(c, sender, path, iface, method, params, inv):
         fdl = inv.get_message().get_unix_fd_list()

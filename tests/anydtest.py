@@ -372,6 +372,15 @@ class Connection:
             raise DBusError(msg.get('name'), msg.get('message'))
         return msg
 
+    def register_dismissing_agent(self, locale='C'):
+        """Like register_hanging_agent, but the agent answers every
+        BeginAuthentication at once as dismissed (the user closed the dialog)."""
+        msg, _ = self._request({'op': 'register_agent', 'locale': locale,
+                                'mode': 'dismiss'}).wait_raw(20)
+        if not msg.get('ok'):
+            raise DBusError(msg.get('name'), msg.get('message'))
+        return msg
+
     def unregister_agent(self):
         msg, _ = self._request({'op': 'unregister_agent'}).wait_raw(20)
         if not msg.get('ok'):

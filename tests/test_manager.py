@@ -242,6 +242,26 @@ def _(sb):
     assert dt < 5 * slow(sb), dt
 
 
+@case('Reload as uid 1, interactive, and the user dismisses the dialog: AuthorizationDismissed')
+def _(sb):
+    c = sb.connect(CHALLENGE)
+    try:
+        c.register_dismissing_agent()
+        m = sb.mark()
+        t0 = time.monotonic()
+        expect_error(E + 'AuthorizationDismissed', c.call, MANAGER_PATH, MANAGER_IFACE,
+                     'Reload', interactive=True, timeout=20)
+        assert time.monotonic() - t0 < 5 * slow(sb)
+        assert MANAGE in c.agent_state()['begun'], c.agent_state()
+        sb.wait_audit(m, ANYD_CALLER_UID=str(CHALLENGE), ANYD_RESULT='dismissed')
+        # without the interactive flag the agent is not asked
+        expect_error(E + 'NotAuthorizedCanObtain', c.call, MANAGER_PATH, MANAGER_IFACE,
+                     'Reload', interactive=False)
+        assert len(c.agent_state()['begun']) == 1, c.agent_state()
+    finally:
+        c.close()
+
+
 @case('Reload through busctl: allowed uid ok, denied uid fails')
 def _(sb):
     call = ['call', BUS_NAME, MANAGER_PATH, MANAGER_IFACE, 'Reload']

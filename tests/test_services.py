@@ -8,9 +8,9 @@
 # 1 needs a password, root). Units are written by the tests into the
 # manager's runtime unit directory.
 
+import json
 import os
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -462,6 +462,92 @@ def _(sb):
             last[u] = (a, s)
     finally:
         col.close()
+
+
+# ---- anyd-client services ----------------------------------------------------------
+
+def client(sb, uid, *args):
+    if not os.access(sb.client_path, os.X_OK):
+        raise Skip('anyd-client is not built')
+    return sb.client(uid, '--no-ask-password', *args)
+
+
+def one_error_line(err):
+    lines = [line for line in err.splitlines() if line.strip()]
+    return len(lines) == 1 and lines[0].startswith('anyd-client: ')
+
+
+@case('anyd-client services list: table and --json, for any uid')
+def _(sb):
+    sd().systemctl('start', 'demo.service', check=True)
+    rc, out, err = client(sb, DENIED, 'services', 'list')
+    assert rc == 0, (rc, out, err)
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:] if line.strip()}
+    assert out.splitlines()[0].split()[:3] == ['UNIT', 'ACTIVE', 'SUB'], out
+    assert set(rows) == set(NORMALISED), out
+    assert rows['demo.service'][:2] == ['active', 'running'], out
+    assert rows['missing.service'][0] == 'not-found', out
+    assert rows['app@*.service'][0] == '(pattern)', out
+    rc, out, err = client(sb, DENIED, '--json', 'services', 'list')
+    assert rc == 0, (rc, out, err)
+    doc = json.loads(out)
+    byunit = {o['unit']: o for o in doc}
+    assert byunit['demo.service']['ActiveState'] == 'active', doc
+    assert byunit['demo.service']['MainPID'] == sd().main_pid('demo.service'), doc
+    assert byunit['missing.service']['error'] == E + 'NotFound', doc
+    assert byunit['app@*.service']['pattern'] is True, doc
+    rc, out, err = client(sb, DENIED, 'services')      # list is the default command
+    assert rc == 0 and 'demo.service' in out, (rc, out, err)
+
+
+@case('anyd-client services status: human and --json')
+def _(sb):
+    sd().systemctl('start', 'demo.service', check=True)
+    pid = sd().main_pid('demo.service')
+    rc, out, err = client(sb, CHALLENGE, 'services', 'status', 'demo')
+    assert rc == 0, (rc, out, err)
+    assert 'active (running)' in out and str(pid) in out, out
+    rc, out, err = client(sb, CHALLENGE, '--json', 'services', 'status', 'demo')
+    doc = json.loads(out)
+    assert doc['ActiveState'] == 'active' and doc['MainPID'] == pid and doc['unit'] == 'demo', doc
+    rc, out, err = client(sb, ROOT, 'services', 'status', 'missing')
+    assert rc == 4 and one_error_line(err), (rc, out, err)
+
+
+@case('anyd-client services restart/stop/start: exit 0, the unit changes; --json says done')
+def _(sb):
+    sd().systemctl('start', 'demo.service', check=True)
+    before = sd().main_pid('demo.service')
+    rc, out, err = client(sb, ALLOWED, 'services', 'restart', 'demo')
+    assert rc == 0 and out == '' and err == '', (rc, out, err)
+    assert sd().main_pid('demo.service') not in (0, before)
+    rc, out, err = client(sb, ALLOWED, '--json', 'services', 'stop', 'demo.service')
+    assert rc == 0, (rc, out, err)
+    assert json.loads(out) == {'unit': 'demo.service', 'verb': 'stop', 'result': 'done'}, out
+    assert sd().active_state('demo.service') == 'inactive'
+    rc, out, err = client(sb, ROOT, 'services', 'start', 'demo')
+    assert rc == 0 and sd().active_state('demo.service') == 'active', (rc, out, err)
+
+
+@case('anyd-client services: exit codes 3 (not allowed, denied), 4, 2, 1, one error line')
+def _(sb):
+    want = [
+        (ROOT, ('restart', 'notallowed'), 3, 'allowlist'),
+        (DENIED, ('restart', 'demo'), 3, ''),
+        (CHALLENGE, ('restart', 'demo'), 3, ''),
+        (ALLOWED, ('start', 'missing'), 4, 'missing.service'),
+        (ALLOWED, ('start', 'a/b'), 2, 'unit'),
+        (ALLOWED, ('start', 'failing'), 1, "job result 'failed'"),
+        (ALLOWED, ('reload', 'demo'), 1, 'reload'),
+    ]
+    for uid, args, code, text in want:
+        rc, out, err = client(sb, uid, 'services', *args)
+        assert rc == code and one_error_line(err) and text in err, (uid, args, rc, out, err)
+        rc, out, err = client(sb, uid, '--json', 'services', *args)
+        assert rc == code and json.loads(out)['error'].startswith(E), (uid, args, rc, out, err)
+    rc, out, err = client(sb, ALLOWED, 'services', 'restart')
+    assert rc == 2, (rc, out, err)
+    fresh('failing.service')
 
 
 # ---- configuration -----------------------------------------------------------------

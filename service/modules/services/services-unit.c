@@ -86,8 +86,10 @@ shown (const char *name)
   return g_strdup_printf ("“%s%s”", esc, strlen (name) > 64 ? "…" : "");
 }
 
+/* allow_glob: a pattern (allowlist only); in_config: a [services] allow= entry. */
 static char *
-normalise (const char *name, gboolean allow_glob, const char *field, GError **error)
+normalise (const char *name, gboolean allow_glob, gboolean in_config, const char *field,
+           GError **error)
 {
   g_autofree char *full = NULL;
   g_autofree char *what = NULL;
@@ -122,7 +124,7 @@ normalise (const char *name, gboolean allow_glob, const char *field, GError **er
       break;
     case NAME_TEMPLATE:
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                   allow_glob ? "%s: %s is a template; write its instances as a pattern, e.g. %.*s*%s"
+                   in_config ? "%s: %s is a template; allow its instances with a pattern: %.*s*%s"
                               : "%s: %s is a template, not a unit; name an instance such as %.*sNAME%s",
                    field, what, (int) (strchr (full, '@') + 1 - full), full, type_dot (full));
       return NULL;
@@ -153,7 +155,7 @@ normalise (const char *name, gboolean allow_glob, const char *field, GError **er
 char *
 anyd_services_unit_normalise (const char *name, const char *field, GError **error)
 {
-  return normalise (name, FALSE, field ? field : "unit", error);
+  return normalise (name, FALSE, FALSE, field ? field : "unit", error);
 }
 
 gboolean
@@ -249,7 +251,7 @@ anyd_services_allowlist_new (const char *const *entries, const char *origin, GEr
 
       if (*text == '\0')
         continue;
-      name = normalise (text, glob, field, error);
+      name = normalise (text, glob, TRUE, field, error);
       if (name == NULL)
         return NULL;
       if (g_ptr_array_find_with_equal_func (list->entries, name, g_str_equal, NULL))

@@ -113,9 +113,9 @@ keep_watch (const char *unit, gpointer data)
 }
 
 static void
-watch_or_warn (ServicesModule *m, const char *unit)
+watch_or_warn (ServicesModule *m, const char *unit, gboolean announce)
 {
-  if (!anyd_systemd_watch_unit (m->systemd, unit))
+  if (!anyd_systemd_watch_unit (m->systemd, unit, announce))
     g_warning ("too many allowed units to watch; no UnitChanged for %s", unit);
 }
 
@@ -137,7 +137,7 @@ scan_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   /* The allowlist may have changed meanwhile: check against the current one. */
   for (guint i = 0; units[i] != NULL; i++)
     if (anyd_services_allowlist_contains (m->allow, units[i]))
-      watch_or_warn (m, units[i]);
+      watch_or_warn (m, units[i], FALSE);
 }
 
 /* Watch exactly the allowed units: literal names by path, instances of
@@ -155,7 +155,7 @@ rescan (ServicesModule *m)
       if (anyd_services_entry_is_pattern (entries[i]))
         g_ptr_array_add (patterns, (gpointer) entries[i]);
       else
-        watch_or_warn (m, entries[i]);
+        watch_or_warn (m, entries[i], FALSE);
     }
   if (patterns->len == 0)
     return;
@@ -178,7 +178,7 @@ on_unit_new (const char *unit, gboolean removed, gpointer user_data)
   if (!anyd_services_allowlist_has_patterns (m->allow))
     return;
   if (!removed && anyd_services_allowlist_contains (m->allow, unit))
-    watch_or_warn (m, unit);
+    watch_or_warn (m, unit, TRUE);
   else if (removed && !g_strv_contains (anyd_services_allowlist_entries (m->allow), unit))
     anyd_systemd_unwatch_unit (m->systemd, unit);   /* an instance systemd dropped */
 }

@@ -660,8 +660,42 @@ on_properties_changed (GDBusConnection *bus, const char *sender, const char *pat
     sd->cb.unit_changed (w->unit, w->active_state, w->sub_state, sd->user_data);
 }
 
+typedef struct {
+  AnydSystemd *sd;
+  char        *unit;
+} SeedData;
+
+/* The state of a unit that began to be watched late (an instance systemd
+ * just loaded): its first changes may have been sent before our match
+ * rule was in place. */
+static void
+seed_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  SeedData *seed = user_data;
+  g_autoptr(AnydSystemd) sd = seed->sd;
+  g_autofree char *unit = seed->unit;
+  g_autoptr(GVariant) status = anyd_systemd_get_status_finish (sd, res, NULL);
+  const char *active = NULL, *sub = NULL;
+  Watch *w;
+
+  g_free (seed);
+  if (status == NULL || sd->shut_down)
+    return;
+  w = g_hash_table_lookup (sd->watched, unit);
+  /* A PropertiesChanged handled meanwhile is at least as new as this answer. */
+  if (w == NULL || w->active_state != NULL)
+    return;
+  g_variant_lookup (status, "ActiveState", "&s", &active);
+  g_variant_lookup (status, "SubState", "&s", &sub);
+  w->active_state = g_strdup (active);
+  w->sub_state = g_strdup (sub);
+  /* Loaded only to be looked at (inactive, dead) is no change worth a signal. */
+  if (sd->cb.unit_changed != NULL && !(g_strcmp0 (active, "inactive") == 0 && g_strcmp0 (sub, "dead") == 0))
+    sd->cb.unit_changed (w->unit, w->active_state, w->sub_state, sd->user_data);
+}
+
 gboolean
-anyd_systemd_watch_unit (AnydSystemd *sd, const char *unit)
+anyd_systemd_watch_unit (AnydSystemd *sd, const char *unit, gboolean announce)
 {
   g_autofree char *path = NULL;
   Watch *w;
@@ -679,6 +713,14 @@ anyd_systemd_watch_unit (AnydSystemd *sd, const char *unit)
                                                   G_DBUS_SIGNAL_FLAGS_NONE, on_properties_changed,
                                                   w, (GDestroyNotify) watch_free);
   g_hash_table_insert (sd->watched, w->unit, w);
+  if (announce)
+    {
+      /* Asked after AddMatch, so nothing falls between answer and signals. */
+      SeedData *seed = g_new0 (SeedData, 1);
+      seed->sd = sd_ref (sd);
+      seed->unit = g_strdup (unit);
+      anyd_systemd_get_status_async (sd, unit, seed_cb, seed);
+    }
   return TRUE;
 }
 

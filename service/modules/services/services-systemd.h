@@ -48,9 +48,11 @@ void         anyd_systemd_list_units_async (AnydSystemd *sd, const char *const *
 char       **anyd_systemd_list_units_finish (AnydSystemd *sd, GAsyncResult *result, GError **error);
 
 /* UnitChanged source: PropertiesChanged on the unit's object, matched by path.
+ * announce: the unit may already be changing (systemd just loaded it), so
+ * fetch its state once and report it unless it is inactive/dead.
  * Watching a unit twice is a no-op; the number of watches is capped (bus
  * match rules are limited per connection), FALSE when over the cap. */
-gboolean     anyd_systemd_watch_unit (AnydSystemd *sd, const char *unit);
+gboolean     anyd_systemd_watch_unit (AnydSystemd *sd, const char *unit, gboolean announce);
 void         anyd_systemd_unwatch_unit (AnydSystemd *sd, const char *unit);
 gboolean     anyd_systemd_is_watched (AnydSystemd *sd, const char *unit);
 /* Unwatch every unit for which keep() returns FALSE. */

@@ -130,6 +130,41 @@ class SystemdManager:
         wait_until(lambda: not self.sb.has_owner(NAME), timeout, what=NAME + ' to vanish')
         self.remove_cgroups()
 
+    def kill(self, timeout=10):
+        """SIGKILL the manager, as a crash would; then end what it left
+        running in its cgroups (nobody else will)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.kill()
+        self.proc.wait()
+        for d in getattr(self, 'cgroups', []):
+            for dirpath, _dirs, files in os.walk(d):
+                if 'cgroup.procs' in files:
+                    with open(os.path.join(dirpath, 'cgroup.procs')) as f:
+                        for pid in f.read().split():
+                            try:
+                                os.kill(int(pid), 9)
+                            except (ProcessLookupError, ValueError):
+                                pass
+        wait_until(lambda: not self.sb.has_owner(NAME), timeout, what=NAME + ' to vanish')
+        # our pid-1 process inherits the orphans: reap them before rmdir
+        wait_until(self._reap_and_empty, timeout, what='the manager\'s cgroups to empty')
+        self.remove_cgroups()
+
+    def _reap_and_empty(self):
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+        except ChildProcessError:
+            pass
+        for d in getattr(self, 'cgroups', []):
+            for dirpath, _dirs, files in os.walk(d):
+                if 'cgroup.procs' in files:
+                    with open(os.path.join(dirpath, 'cgroup.procs')) as f:
+                        if f.read().strip():
+                            return False
+        return True
+
     def remove_cgroups(self):
         for d in getattr(self, 'cgroups', []):
             for dirpath, _dirs, _files in sorted(os.walk(d), key=lambda w: -len(w[0])):

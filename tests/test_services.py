@@ -16,8 +16,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import anydtest  # noqa: E402
-from anydtest import (ALLOWED, CHALLENGE, DENIED, ROOT, DBusError, Skip,  # noqa: E402
-                      case, wait_until)
+from anydtest import ALLOWED, CHALLENGE, DENIED, ROOT, DBusError, Skip, case  # noqa: E402
 from systemd_sandbox import SignalCollector, SystemdManager  # noqa: E402
 
 PATH = '/org/anyd1/services'
@@ -325,7 +324,7 @@ def _(sb):
                 continue
             raise AssertionError('%r was accepted' % name)
     # longest valid name: 255 bytes, refused only by the allowlist
-    e = expect_error(E + 'NotAuthorized', svc, sb, ROOT, 'Start', 'x' * 247 + '.service')
+    expect_error(E + 'NotAuthorized', svc, sb, ROOT, 'Start', 'x' * 247 + '.service')
     assert sb.anyd.poll() is None
 
 
@@ -642,6 +641,47 @@ def _(sb):
     finally:
         col.close()
     assert sb.anyd.pid == pid and sb.anyd.poll() is None
+
+
+@case('systemd stopped while a job runs: the caller gets Failed (job canceled)')
+def _(sb):
+    m = sd()
+    fresh('slow1.service')
+    c = sb.connect(ALLOWED)
+    try:
+        p = c.call_async(PATH, IFACE, 'Start', '(s)', ('slow1',))
+        time.sleep(0.3)
+        m.stop()
+        e = expect_error(E + 'Failed', p.wait, 20)
+        assert 'slow1.service' in e.message, e.message
+        diag(e.message)
+    finally:
+        c.close()
+        m.start()
+
+
+@case('systemd killed while a job runs: the caller gets Failed once it is clearly gone')
+def _(sb):
+    m = sd()
+    fresh('slow1.service')
+    c = sb.connect(ALLOWED)
+    try:
+        p = c.call_async(PATH, IFACE, 'Start', '(s)', ('slow1',))
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        m.kill()
+        e = expect_error(E + 'Failed', p.wait, 30)
+        waited = time.monotonic() - t0
+        diag('%s (after %.1f s)' % (e.message, waited))
+        assert 'went away' in e.message and 'slow1.service' in e.message, e.message
+        assert waited < 15 * slow(sb), waited
+        # meanwhile and afterwards anyd answers others
+        expect_error(E + 'Disabled', svc, sb, ROOT, 'GetStatus', 'demo')
+    finally:
+        c.close()
+        if not m.running():
+            m.start()
+    svc(sb, ALLOWED, 'Start', 'demo')
 
 
 @case('anyd stopping while a job runs answers the caller, then exits cleanly', needs_anyd=True)

@@ -164,13 +164,16 @@ cmd_status (AnydClientContext *ctx, int argc, char **argv)
   return ANYD_CLIENT_EXIT_OK;
 }
 
+/* start, stop, restart, reload: the command's name is the verb. */
 static int
-run_verb (AnydClientContext *ctx, const char *method, const char *verb, const char *unit)
+cmd_verb (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) reply = NULL;
+  g_autofree char *method = g_strdup (argv[0]);
 
-  reply = anyd_client_call (ctx, SERVICES_PATH, SERVICES_IFACE, method, g_variant_new ("(s)", unit),
+  method[0] = g_ascii_toupper (method[0]);
+  reply = anyd_client_call (ctx, SERVICES_PATH, SERVICES_IFACE, method, g_variant_new ("(s)", argv[1]),
                             G_VARIANT_TYPE_UNIT, NULL, NULL, &error);
   if (reply == NULL)
     return anyd_client_fail (ctx, error);
@@ -179,46 +182,22 @@ run_verb (AnydClientContext *ctx, const char *method, const char *verb, const ch
     {
       GVariantDict d;
       g_variant_dict_init (&d, NULL);
-      g_variant_dict_insert (&d, "unit", "s", unit);
-      g_variant_dict_insert (&d, "verb", "s", verb);
+      g_variant_dict_insert (&d, "unit", "s", argv[1]);
+      g_variant_dict_insert (&d, "verb", "s", argv[0]);
       g_variant_dict_insert (&d, "result", "s", "done");
       anyd_client_print_json (g_variant_dict_end (&d));
     }
   return ANYD_CLIENT_EXIT_OK;
 }
 
-static int
-cmd_start (AnydClientContext *ctx, int argc, char **argv)
-{
-  return run_verb (ctx, "Start", "start", argv[1]);
-}
-
-static int
-cmd_stop (AnydClientContext *ctx, int argc, char **argv)
-{
-  return run_verb (ctx, "Stop", "stop", argv[1]);
-}
-
-static int
-cmd_restart (AnydClientContext *ctx, int argc, char **argv)
-{
-  return run_verb (ctx, "Restart", "restart", argv[1]);
-}
-
-static int
-cmd_reload (AnydClientContext *ctx, int argc, char **argv)
-{
-  return run_verb (ctx, "Reload", "reload", argv[1]);
-}
-
 static const AnydClientCommand services_commands[] = {
   { "list", NULL, N_("List the allowed units and their state"), cmd_list, 0, 0 },
   { "status", N_("UNIT"), N_("Show an allowed unit's state, main PID and result"), cmd_status, 1, 1 },
-  { "start", N_("UNIT"), N_("Start an allowed unit and wait for the job"), cmd_start, 1, 1 },
-  { "stop", N_("UNIT"), N_("Stop an allowed unit and wait for the job"), cmd_stop, 1, 1 },
-  { "restart", N_("UNIT"), N_("Restart an allowed unit and wait for the job"), cmd_restart, 1, 1 },
+  { "start", N_("UNIT"), N_("Start an allowed unit and wait for the job"), cmd_verb, 1, 1 },
+  { "stop", N_("UNIT"), N_("Stop an allowed unit and wait for the job"), cmd_verb, 1, 1 },
+  { "restart", N_("UNIT"), N_("Restart an allowed unit and wait for the job"), cmd_verb, 1, 1 },
   { "reload", N_("UNIT"), N_("Reload an allowed unit (needs ExecReload=) and wait for the job"),
-    cmd_reload, 1, 1 },
+    cmd_verb, 1, 1 },
   { NULL }
 };
 

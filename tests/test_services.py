@@ -603,6 +603,18 @@ def _(sb):
 
 # ---- systemd going away and coming back -----------------------------------------------
 
+def start_stop_signalled(sb, m, verb):
+    """verb demo.service through anyd, then Stop it: UnitChanged must follow."""
+    svc(sb, ALLOWED, verb, 'demo')
+    assert m.active_state('demo.service') == 'active'
+    col = SignalCollector(sb.bus, anydtest.BUS_NAME, IFACE, 'UnitChanged', PATH)
+    try:
+        svc(sb, ALLOWED, 'Stop', 'demo')
+        col.wait(lambda s: s[0] == 'demo.service' and s[1] == 'inactive', 10, 'UnitChanged')
+    finally:
+        col.close()
+
+
 @case('anyd started before systemd: verbs work once it appears; Disabled while it is gone',
       needs_anyd=False)
 def _(sb):
@@ -614,15 +626,8 @@ def _(sb):
     assert 'systemd' in e.message, e.message
     expect_error(E + 'Disabled', svc, sb, ALLOWED, 'GetStatus', 'demo')
     m.start()
-    svc(sb, ALLOWED, 'Start', 'demo')
-    assert m.active_state('demo.service') == 'active'
     # UnitChanged works too: anyd subscribed when the manager appeared
-    col = SignalCollector(sb.bus, anydtest.BUS_NAME, IFACE, 'UnitChanged', PATH)
-    try:
-        svc(sb, ALLOWED, 'Stop', 'demo')
-        col.wait(lambda s: s[0] == 'demo.service' and s[1] == 'inactive', 10, 'UnitChanged')
-    finally:
-        col.close()
+    start_stop_signalled(sb, m, 'Start')
 
 
 @case('systemd restarts under a running anyd: jobs and signals work again')
@@ -632,36 +637,13 @@ def _(sb):
     m.stop()
     expect_error(E + 'Disabled', svc, sb, ALLOWED, 'Restart', 'demo')
     m.start()
-    svc(sb, ALLOWED, 'Restart', 'demo')
-    assert m.active_state('demo.service') == 'active'
-    col = SignalCollector(sb.bus, anydtest.BUS_NAME, IFACE, 'UnitChanged', PATH)
-    try:
-        svc(sb, ALLOWED, 'Stop', 'demo')
-        col.wait(lambda s: s[0] == 'demo.service' and s[1] == 'inactive', 10, 'UnitChanged')
-    finally:
-        col.close()
+    start_stop_signalled(sb, m, 'Restart')
     assert sb.anyd.pid == pid and sb.anyd.poll() is None
 
 
-@case('systemd stopped while a job runs: the caller gets Failed (job canceled)')
-def _(sb):
-    m = sd()
-    fresh('slow1.service')
-    c = sb.connect(ALLOWED)
-    try:
-        p = c.call_async(PATH, IFACE, 'Start', '(s)', ('slow1',))
-        time.sleep(0.3)
-        m.stop()
-        e = expect_error(E + 'Failed', p.wait, 20)
-        assert 'slow1.service' in e.message, e.message
-        diag(e.message)
-    finally:
-        c.close()
-        m.start()
-
-
-@case('systemd killed while a job runs: the caller gets Failed once it is clearly gone')
-def _(sb):
+def job_while_systemd_goes(sb, end):
+    """Start slow1 as the allowed uid, end the manager with end() while the
+    job runs; returns (the caller's error, seconds it waited after end())."""
     m = sd()
     fresh('slow1.service')
     c = sb.connect(ALLOWED)
@@ -669,18 +651,31 @@ def _(sb):
         p = c.call_async(PATH, IFACE, 'Start', '(s)', ('slow1',))
         time.sleep(0.3)
         t0 = time.monotonic()
-        m.kill()
+        end()
         e = expect_error(E + 'Failed', p.wait, 30)
         waited = time.monotonic() - t0
         diag('%s (after %.1f s)' % (e.message, waited))
-        assert 'went away' in e.message and 'slow1.service' in e.message, e.message
-        assert waited < 15 * slow(sb), waited
-        # meanwhile and afterwards anyd answers others
+        assert 'slow1.service' in e.message, e.message
+        # meanwhile anyd answers others
         expect_error(E + 'Disabled', svc, sb, ROOT, 'GetStatus', 'demo')
+        return e, waited
     finally:
         c.close()
         if not m.running():
             m.start()
+
+
+@case('systemd stopped while a job runs: the caller gets Failed (job canceled)')
+def _(sb):
+    e, _ = job_while_systemd_goes(sb, sd().stop)
+    assert "'canceled'" in e.message, e.message
+
+
+@case('systemd killed while a job runs: the caller gets Failed once it is clearly gone')
+def _(sb):
+    e, waited = job_while_systemd_goes(sb, sd().kill)
+    assert 'went away' in e.message, e.message
+    assert waited < 15 * slow(sb), waited
     svc(sb, ALLOWED, 'Start', 'demo')
 
 

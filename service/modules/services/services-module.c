@@ -248,10 +248,13 @@ job_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   g_dbus_method_invocation_return_value (c->invocation, NULL);
 }
 
+/* Start, Stop, Restart and Reload: the verb is the method's name. */
 static gboolean
-handle_verb (ServicesModule *m, GDBusMethodInvocation *invocation, const char *arg, const char *verb)
+handle_verb (AnydDBusServices *s, GDBusMethodInvocation *invocation, const char *arg, gpointer user_data)
 {
+  ServicesModule *m = user_data;
   AnydCaller *caller = anyd_caller_from_invocation (invocation);
+  g_autofree char *verb = g_ascii_strdown (g_dbus_method_invocation_get_method_name (invocation), -1);
   g_autoptr(GError) error = NULL;
   g_autofree char *unit = allowed_unit (m, arg, &error);
   Call *c;
@@ -268,33 +271,9 @@ handle_verb (ServicesModule *m, GDBusMethodInvocation *invocation, const char *a
   c->invocation = invocation;
   c->caller = anyd_caller_ref (caller);
   c->unit = g_steal_pointer (&unit);
-  c->verb = g_strdup (verb);
-  anyd_systemd_run_job_async (m->systemd, c->unit, verb, job_done_cb, c);
+  c->verb = g_steal_pointer (&verb);
+  anyd_systemd_run_job_async (m->systemd, c->unit, c->verb, job_done_cb, c);
   return TRUE;
-}
-
-static gboolean
-handle_start (AnydDBusServices *s, GDBusMethodInvocation *invocation, const char *unit, gpointer m)
-{
-  return handle_verb (m, invocation, unit, "start");
-}
-
-static gboolean
-handle_stop (AnydDBusServices *s, GDBusMethodInvocation *invocation, const char *unit, gpointer m)
-{
-  return handle_verb (m, invocation, unit, "stop");
-}
-
-static gboolean
-handle_restart (AnydDBusServices *s, GDBusMethodInvocation *invocation, const char *unit, gpointer m)
-{
-  return handle_verb (m, invocation, unit, "restart");
-}
-
-static gboolean
-handle_reload (AnydDBusServices *s, GDBusMethodInvocation *invocation, const char *unit, gpointer m)
-{
-  return handle_verb (m, invocation, unit, "reload");
 }
 
 static void
@@ -366,10 +345,10 @@ services_start (AnydDaemon *daemon, GError **error)
   m->skeleton = anyd_dbus_services_skeleton_new ();
   anyd_auth_guard (anyd_daemon_get_auth (daemon), G_DBUS_INTERFACE_SKELETON (m->skeleton),
                    services_details, m);
-  g_signal_connect (m->skeleton, "handle-start", G_CALLBACK (handle_start), m);
-  g_signal_connect (m->skeleton, "handle-stop", G_CALLBACK (handle_stop), m);
-  g_signal_connect (m->skeleton, "handle-restart", G_CALLBACK (handle_restart), m);
-  g_signal_connect (m->skeleton, "handle-reload", G_CALLBACK (handle_reload), m);
+  g_signal_connect (m->skeleton, "handle-start", G_CALLBACK (handle_verb), m);
+  g_signal_connect (m->skeleton, "handle-stop", G_CALLBACK (handle_verb), m);
+  g_signal_connect (m->skeleton, "handle-restart", G_CALLBACK (handle_verb), m);
+  g_signal_connect (m->skeleton, "handle-reload", G_CALLBACK (handle_verb), m);
   g_signal_connect (m->skeleton, "handle-get-status", G_CALLBACK (handle_get_status), m);
   g_signal_connect (m->skeleton, "handle-list-allowed", G_CALLBACK (handle_list_allowed), m);
 

@@ -100,6 +100,31 @@ sd_unref (AnydSystemd *sd)
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnydSystemd, sd_unref)
 
+/* An operation's hold on sd plus the job or unit it is about. */
+typedef struct {
+  AnydSystemd *sd;
+  char        *name;
+} NamedRef;
+
+static NamedRef *
+named_ref_new (AnydSystemd *sd, const char *name)
+{
+  NamedRef *r = g_new0 (NamedRef, 1);
+
+  r->sd = sd_ref (sd);
+  r->name = g_strdup (name);
+  return r;
+}
+
+static void
+named_ref_free (NamedRef *r)
+{
+  sd_unref (r->sd);
+  g_free (r->name);
+  g_free (r);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (NamedRef, named_ref_free)
+
 static void
 finished_free (Finished *f)
 {
@@ -500,23 +525,17 @@ on_job_removed (GDBusConnection *bus, const char *sender, const char *path, cons
 
 /* The manager vanished or came back: jobs it no longer knows will never
  * send JobRemoved; answer them now. */
-typedef struct {
-  AnydSystemd *sd;
-  char        *job;
-} ExistsData;
-
 static void
 job_exists_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
-  ExistsData *e = user_data;
-  g_autoptr(AnydSystemd) sd = e->sd;
-  g_autofree char *job = e->job;
+  g_autoptr(NamedRef) ref = user_data;
+  AnydSystemd *sd = ref->sd;
+  const char *job = ref->name;
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), res, &error);
   g_autoptr(GPtrArray) waiters = NULL;
   g_autofree char *key = NULL;
 
-  g_free (e);
   if (reply != NULL || sd->shut_down ||
       !g_hash_table_steal_extended (sd->waiting, job, (gpointer *) &key, (gpointer *) &waiters))
     return;
@@ -538,14 +557,10 @@ recheck_waiting (AnydSystemd *sd)
 
   g_hash_table_iter_init (&it, sd->waiting);
   while (g_hash_table_iter_next (&it, &job, NULL))
-    {
-      ExistsData *e = g_new0 (ExistsData, 1);
-      e->sd = sd_ref (sd);
-      e->job = g_strdup (job);
-      g_dbus_connection_call (sd->bus, SYSTEMD_NAME, job, PROPERTIES, "Get",
-                              g_variant_new ("(ss)", SYSTEMD_JOB, "State"), G_VARIANT_TYPE ("(v)"),
-                              G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, NULL, job_exists_cb, e);
-    }
+    g_dbus_connection_call (sd->bus, SYSTEMD_NAME, job, PROPERTIES, "Get",
+                            g_variant_new ("(ss)", SYSTEMD_JOB, "State"), G_VARIANT_TYPE ("(v)"),
+                            G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, NULL, job_exists_cb,
+                            named_ref_new (sd, job));
 }
 
 static gboolean
@@ -660,28 +675,21 @@ on_properties_changed (GDBusConnection *bus, const char *sender, const char *pat
     sd->cb.unit_changed (w->unit, w->active_state, w->sub_state, sd->user_data);
 }
 
-typedef struct {
-  AnydSystemd *sd;
-  char        *unit;
-} SeedData;
-
 /* The state of a unit that began to be watched late (an instance systemd
  * just loaded): its first changes may have been sent before our match
  * rule was in place. */
 static void
 seed_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
-  SeedData *seed = user_data;
-  g_autoptr(AnydSystemd) sd = seed->sd;
-  g_autofree char *unit = seed->unit;
+  g_autoptr(NamedRef) ref = user_data;
+  AnydSystemd *sd = ref->sd;
   g_autoptr(GVariant) status = anyd_systemd_get_status_finish (sd, res, NULL);
   const char *active = NULL, *sub = NULL;
   Watch *w;
 
-  g_free (seed);
   if (status == NULL || sd->shut_down)
     return;
-  w = g_hash_table_lookup (sd->watched, unit);
+  w = g_hash_table_lookup (sd->watched, ref->name);
   /* A PropertiesChanged handled meanwhile is at least as new as this answer. */
   if (w == NULL || w->active_state != NULL)
     return;
@@ -714,13 +722,8 @@ anyd_systemd_watch_unit (AnydSystemd *sd, const char *unit, gboolean announce)
                                                   w, (GDestroyNotify) watch_free);
   g_hash_table_insert (sd->watched, w->unit, w);
   if (announce)
-    {
-      /* Asked after AddMatch, so nothing falls between answer and signals. */
-      SeedData *seed = g_new0 (SeedData, 1);
-      seed->sd = sd_ref (sd);
-      seed->unit = g_strdup (unit);
-      anyd_systemd_get_status_async (sd, unit, seed_cb, seed);
-    }
+    /* Asked after AddMatch, so nothing falls between answer and signals. */
+    anyd_systemd_get_status_async (sd, unit, seed_cb, named_ref_new (sd, unit));
   return TRUE;
 }
 

@@ -6,9 +6,10 @@
 # same real systemd manager (the sandbox of tests/anydtest.py with
 # `systemd --user` on its system bus, tests/systemd_sandbox.py).
 #
-#   1. command line: `anyd-client services restart bench` (uid 65534, polkit
-#      allows it by rule) vs `systemctl --user restart bench.service` (root,
-#      the manager's private socket) — what a user types;
+#   1. command line: `anyd-client services restart bench` vs
+#      `systemctl --user restart bench.service` (the manager's private
+#      socket), both as root — what a user types; anyd-client also as
+#      uid 65534 (polkit allows it by rule, one more exec: setpriv);
 #   2. D-Bus: org.anyd1.Services.Restart from a connected caller vs
 #      org.freedesktop.systemd1.Manager.RestartUnit + waiting for its
 #      JobRemoved from the benchmark's own connection — what anyd adds.
@@ -137,12 +138,14 @@ def main():
             return lambda: conn.call('/org/anyd1/services', 'org.anyd1.Services', 'Restart',
                                      '(s)', ('bench',))
 
+        anyd_client = [client, '--no-ask-password', 'services', 'restart', 'bench']
         cli = [
             ('systemctl --user restart bench.service', lambda: run_cmd(
                 ['systemctl', '--user', 'restart', UNIT])),
-            ('anyd-client services restart bench', lambda: run_cmd(
-                anydtest.setpriv_prefix(ALLOWED) + [client, '--no-ask-password',
-                                                    'services', 'restart', 'bench'])),
+            # as root like systemctl: the same exec chain, no setpriv in between
+            ('anyd-client services restart bench', lambda: run_cmd(anyd_client)),
+            ('  the same as uid 65534 (via setpriv)', lambda: run_cmd(
+                anydtest.setpriv_prefix(ALLOWED) + anyd_client)),
         ]
         bus = [
             ('systemd RestartUnit + JobRemoved (root)', direct),

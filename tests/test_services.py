@@ -557,8 +557,18 @@ def _(sb):
         sb.write_config('[services]\nallow=notallowed\n')
         sb.manager(ROOT, 'Reload')
         assert svc(sb, ALLOWED, 'ListAllowed') == ['notallowed.service']
-        svc(sb, ALLOWED, 'Start', 'notallowed')
-        svc(sb, ALLOWED, 'Stop', 'notallowed')
+        col = SignalCollector(sb.bus, anydtest.BUS_NAME, IFACE, 'UnitChanged', PATH)
+        try:
+            svc(sb, ALLOWED, 'Start', 'notallowed')
+            svc(sb, ALLOWED, 'Stop', 'notallowed')
+            # the newly allowed unit is watched; the dropped ones are not
+            col.wait(lambda s: s[0] == 'notallowed.service' and s[1] == 'inactive', 10,
+                     'UnitChanged for the newly allowed unit')
+            sd().systemctl('restart', 'demo.service', check=True)
+            col.pump(0.5)
+            assert not [s for s in col.items if s[0] == 'demo.service'], col.items
+        finally:
+            col.close()
         e = expect_error(E + 'NotAuthorized', svc, sb, ALLOWED, 'Start', 'demo')
         assert 'notallowed.service' in e.message, e.message
         for bad in ('a/b.service', 'foo bar', '*.service', 'app*.service', 'app@.service',

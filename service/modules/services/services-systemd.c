@@ -738,12 +738,6 @@ anyd_systemd_unwatch_unit (AnydSystemd *sd, const char *unit)
   g_dbus_connection_signal_unsubscribe (sd->bus, w->sub_id);   /* frees w */
 }
 
-gboolean
-anyd_systemd_is_watched (AnydSystemd *sd, const char *unit)
-{
-  return g_hash_table_contains (sd->watched, unit);
-}
-
 void
 anyd_systemd_unwatch_except (AnydSystemd *sd, gboolean (*keep) (const char *unit, gpointer data),
                              gpointer data)

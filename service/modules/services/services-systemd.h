@@ -54,7 +54,6 @@ char       **anyd_systemd_list_units_finish (AnydSystemd *sd, GAsyncResult *resu
  * match rules are limited per connection), FALSE when over the cap. */
 gboolean     anyd_systemd_watch_unit (AnydSystemd *sd, const char *unit, gboolean announce);
 void         anyd_systemd_unwatch_unit (AnydSystemd *sd, const char *unit);
-gboolean     anyd_systemd_is_watched (AnydSystemd *sd, const char *unit);
 /* Unwatch every unit for which keep() returns FALSE. */
 void         anyd_systemd_unwatch_except (AnydSystemd *sd,
                                           gboolean (*keep) (const char *unit, gpointer data),

@@ -395,6 +395,14 @@ anyd_tun_open (const AnydTunParams *params, char **name_out, GError **error)
   return fd;
 }
 
+gboolean
+anyd_tun_set_persist (int fd, gboolean persist, GError **error)
+{
+  if (ioctl (fd, TUNSETPERSIST, persist ? 1UL : 0UL) < 0)
+    return tun_errno (error, errno, "", "persist");
+  return TRUE;
+}
+
 /* ============================================================ rtnetlink */
 
 typedef struct {
@@ -587,6 +595,7 @@ errno_code (int err)
     case ERANGE:
     case ENETUNREACH:
     case EHOSTUNREACH:
+    case ENETDOWN:
     case EAFNOSUPPORT:
       return ANYD_ERROR_INVALID_ARGUMENT;
     case EPERM:
@@ -873,6 +882,41 @@ anyd_netlink_link_delete_group (AnydNetlink *nl, guint32 group, GError **error)
 nla_put_failure:
   nlmsg_free (msg);
   return build_failed (error, "delete", -NLE_NOMEM);
+}
+
+gboolean
+anyd_netlink_links_delete (AnydNetlink *nl, const int *ifindexes, guint n, guint32 scratch_group,
+                           GError **error)
+{
+  AnydLinkChange ch = ANYD_LINK_CHANGE_INIT;
+  guint moved = 0;
+
+  if (n == 0)
+    return TRUE;
+  if (n == 1)
+    {
+      g_autoptr(GError) local = NULL;
+      if (anyd_netlink_link_delete (nl, ifindexes[0], &local) ||
+          g_error_matches (local, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
+        return TRUE;
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  ch.group = scratch_group;
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(GError) local = NULL;
+      if (anyd_netlink_link_change (nl, ifindexes[i], &ch, &local))
+        moved++;
+      else if (!g_error_matches (local, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
+    }
+  if (moved == 0)
+    return TRUE;
+  return anyd_netlink_link_delete_group (nl, scratch_group, error);
 }
 
 /* ----------------------------------------------------------- addresses */

@@ -28,7 +28,7 @@
  * group and calling anyd_netlink_link_delete_group() (one grace period for
  * all, what `ip link del group N` does). Errors are ANYD_ERROR: EEXIST ->
  * EXISTS, ENODEV/ENOENT/ESRCH -> NOT_FOUND, EINVAL/ERANGE/ENETUNREACH/
- * EHOSTUNREACH -> INVALID_ARGUMENT, EPERM/EACCES -> NOT_AUTHORIZED, else
+ * EHOSTUNREACH/ENETDOWN -> INVALID_ARGUMENT, EPERM/EACCES -> NOT_AUTHORIZED, else
  * FAILED; the message starts with the field the caller named (or the
  * operation) and carries the kernel's extended-ack text when there is one.
  *
@@ -96,6 +96,10 @@ typedef struct {
  * and the name the kernel chose. Never attaches to a device that already
  * exists: an existing name -> EXISTS, and nothing is left behind on error. */
 int       anyd_tun_open (const AnydTunParams *params, char **name_out, GError **error);
+/* TUNSETPERSIST on an fd from anyd_tun_open(). Creating non-persistent and
+ * setting persist only once everything else is configured makes a failed or
+ * interrupted setup vanish by itself: closing the fd removes the device. */
+gboolean  anyd_tun_set_persist (int fd, gboolean persist, GError **error);
 /* Name syntax check for params->name ("" allowed, one "%d" allowed). */
 gboolean  anyd_ifname_check (const char *name, const char *field, GError **error);
 
@@ -147,6 +151,13 @@ gboolean  anyd_netlink_link_delete (AnydNetlink *nl, int ifindex, GError **error
 /* Delete every link in group, one RTM_DELLINK with IFLA_GROUP. Group 0 (the
  * default group of every link) is refused. */
 gboolean  anyd_netlink_link_delete_group (AnydNetlink *nl, guint32 group, GError **error);
+
+/* Delete several links with one grace period: n == 1 deletes by index;
+ * otherwise each link is first moved into scratch_group (cheap), then the
+ * group is deleted in one request. scratch_group must hold no other links.
+ * Links already gone are skipped. */
+gboolean  anyd_netlink_links_delete (AnydNetlink *nl, const int *ifindexes, guint n,
+                                     guint32 scratch_group, GError **error);
 
 /* field: what to name in error messages (e.g. "addresses[1]"), may be NULL. */
 gboolean  anyd_netlink_addr_add (AnydNetlink *nl, int ifindex, const AnydCidr *addr,

@@ -45,7 +45,7 @@ connect_remote (AnydClientContext *ctx, GError **error)
   else
     colon = NULL;
 
-  if (host[0] == '\0' || (at && (at == ctx->host || at[1] == '\0')))
+  if (host[0] == '\0' || (at && (at == host || at[1] == '\0')))
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                    _("invalid --host \"%s\": expected [USER@]HOST[:PORT]"), ctx->host);
@@ -178,13 +178,14 @@ call_raw (AnydClientContext  *ctx,
 }
 
 /* Registers a polkit text agent for this process, as udisksctl does.
- * "fallback": a session agent, if one appears, is still preferred. */
+ * Not as a "fallback" agent (pkexec's option): we only get here after no
+ * agent answered, and polkitd ignores a fallback agent altogether when the
+ * subject has no login session (ssh without pam_systemd, containers). */
 static gboolean
 register_text_agent (AnydClientContext *ctx, GError **error)
 {
   g_autoptr(PolkitSubject) subject = NULL;
   g_autoptr(PolkitAgentListener) listener = NULL;
-  GVariantBuilder options;
   gpointer handle;
 
   subject = polkit_unix_process_new_for_owner (getpid (), 0, getuid ());
@@ -192,15 +193,10 @@ register_text_agent (AnydClientContext *ctx, GError **error)
   if (listener == NULL)
     return FALSE;
 
-  g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
-  g_variant_builder_add (&options, "{sv}", "fallback", g_variant_new_boolean (TRUE));
   /* In a thread: our calls are synchronous, so our main context does not run
    * while the daemon waits for polkit. */
-  handle = polkit_agent_listener_register_with_options (listener,
-                                                        POLKIT_AGENT_REGISTER_FLAGS_RUN_IN_THREAD,
-                                                        subject, NULL,
-                                                        g_variant_builder_end (&options),
-                                                        NULL, error);
+  handle = polkit_agent_listener_register (listener, POLKIT_AGENT_REGISTER_FLAGS_RUN_IN_THREAD,
+                                           subject, NULL, NULL, error);
   if (handle == NULL)
     return FALSE;
 
@@ -242,25 +238,48 @@ is_module_root (const char *path)
   return rest[0] != '\0' && strchr (rest, '/') == NULL;
 }
 
-/* GDBus answers "UnknownMethod: No such interface … on object at path …"
- * for an object that is not exported.  Make that readable: a module root
- * that is missing means the module is not enabled; anything deeper is a
- * thing that does not exist (exit code 4). */
+/* Does object_path carry interface?  Asked only after an error, through
+ * Introspect (which GDBus answers for any path), so we need not rely on the
+ * wording of GDBus's messages, which are translated. */
+static gboolean
+object_has_interface (AnydClientContext *ctx, const char *object_path, const char *interface)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GDBusNodeInfo) node = NULL;
+  const char *xml;
+
+  reply = g_dbus_connection_call_sync (ctx->bus, ANYD_CLIENT_BUS_NAME, object_path,
+                                       "org.freedesktop.DBus.Introspectable", "Introspect",
+                                       NULL, G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_NONE,
+                                       -1, NULL, NULL);
+  if (reply == NULL)
+    return TRUE; /* cannot tell: keep the original error */
+  g_variant_get (reply, "(&s)", &xml);
+  node = g_dbus_node_info_new_for_xml (xml, NULL);
+  return node == NULL || g_dbus_node_info_lookup_interface (node, interface) != NULL;
+}
+
+/* An object that is not exported gives "UnknownMethod: Object does not
+ * exist at path …" (or "No such interface …").  Make that readable: a
+ * module root that is missing means the module is not enabled (exit code 1);
+ * anything deeper is a thing that does not exist (UnknownObject, exit 4). */
 static void
-explain_missing_object (const char *path, const char *interface, GError **error)
+explain_missing_object (AnydClientContext *ctx, const char *path, const char *interface,
+                        GError **error)
 {
   g_autofree char *name = NULL;
   g_autofree char *message = NULL;
 
-  if (error == NULL || *error == NULL)
+  if (error == NULL || *error == NULL || ctx->bus == NULL || g_str_equal (path, ANYD_CLIENT_PATH))
     return;
   name = g_dbus_error_get_remote_error (*error);
-  if (name == NULL)
+  if (name == NULL ||
+      !(g_str_equal (name, DBUS_ERROR_PREFIX "UnknownMethod") ||
+        g_str_equal (name, DBUS_ERROR_PREFIX "UnknownObject") ||
+        g_str_equal (name, DBUS_ERROR_PREFIX "UnknownInterface") ||
+        g_str_equal (name, DBUS_ERROR_PREFIX "InvalidArgs")))
     return;
-  if (!g_str_equal (name, DBUS_ERROR_PREFIX "UnknownObject") &&
-      !g_str_equal (name, DBUS_ERROR_PREFIX "UnknownInterface") &&
-      !(g_str_equal (name, DBUS_ERROR_PREFIX "UnknownMethod") &&
-        strstr ((*error)->message, "No such interface") != NULL))
+  if (object_has_interface (ctx, path, interface))
     return;
 
   if (is_module_root (path))
@@ -268,10 +287,9 @@ explain_missing_object (const char *path, const char *interface, GError **error)
       const char *module = path + strlen (ANYD_CLIENT_PATH "/");
       message = g_strdup_printf (_("the %s module is not enabled in anyd"), module);
       g_clear_error (error);
-      /* Not a NotFound of a user's object: exit code 1. */
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, message);
     }
-  else if (!g_str_equal (path, ANYD_CLIENT_PATH))
+  else
     {
       message = g_strdup_printf (_("no such object: %s"), path);
       g_clear_error (error);
@@ -326,7 +344,7 @@ anyd_client_call (AnydClientContext  *ctx,
                     agent_error->message);
     }
 
-  explain_missing_object (object_path, interface, &local_error);
+  explain_missing_object (ctx, object_path, interface, &local_error);
   g_propagate_error (error, g_steal_pointer (&local_error));
   return NULL;
 }
@@ -347,7 +365,7 @@ anyd_client_get_properties (AnydClientContext *ctx,
                     NULL, NULL, G_DBUS_CALL_FLAGS_NONE, ctx->timeout_ms, error);
   if (reply == NULL)
     {
-      explain_missing_object (object_path, interface, error);
+      explain_missing_object (ctx, object_path, interface, error);
       return NULL;
     }
   g_variant_get (reply, "(@a{sv})", &props);
@@ -369,7 +387,7 @@ anyd_client_get_property (AnydClientContext *ctx,
                     NULL, NULL, G_DBUS_CALL_FLAGS_NONE, ctx->timeout_ms, error);
   if (reply == NULL)
     {
-      explain_missing_object (object_path, interface, error);
+      explain_missing_object (ctx, object_path, interface, error);
       return NULL;
     }
   g_variant_get (reply, "(v)", &value);
@@ -586,7 +604,7 @@ anyd_client_fail (AnydClientContext *ctx, const GError *error)
   else if (g_str_equal (name, ANYD_CLIENT_ERROR_PREFIX "NotAuthorizedCanObtain"))
     {
       /* One line, with what the user can do about it. */
-      if (!ctx->ask_password)
+      if (!ctx->ask_password && strstr (copy->message, "interactive") == NULL)
         message = g_strdup_printf (_("%s (authentication is possible: run without --no-ask-password)"),
                                    copy->message);
       else if (ctx->host != NULL)
@@ -827,7 +845,9 @@ anyd_client_print_json (GVariant *value)
   g_autoptr(GVariant) v = g_variant_ref_sink (value);
   g_autofree char *text = anyd_client_variant_to_json (v, isatty (STDOUT_FILENO));
 
-  g_print ("%s\n", text);
+  /* Not g_print(): that converts to the locale's charset; JSON is UTF-8. */
+  fputs (text, stdout);
+  fputc ('\n', stdout);
 }
 
 void
@@ -836,7 +856,8 @@ anyd_client_print_json_line (GVariant *value)
   g_autoptr(GVariant) v = g_variant_ref_sink (value);
   g_autofree char *text = anyd_client_variant_to_json (v, FALSE);
 
-  g_print ("%s\n", text);
+  fputs (text, stdout);
+  fputc ('\n', stdout);
   fflush (stdout);
 }
 
@@ -944,7 +965,7 @@ anyd_client_table_print (AnydClientTable *table)
     print_row (out, (char **) table->headers->pdata, widths, table->n_columns);
   for (guint r = 0; r < table->rows->len; r++)
     print_row (out, table->rows->pdata[r], widths, table->n_columns);
-  g_print ("%s", out->str);
+  fputs (out->str, stdout); /* UTF-8 as is, like the JSON */
 }
 
 void

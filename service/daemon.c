@@ -66,6 +66,25 @@ struct _AnydDaemon {
   guint                     name_owner_sub;
 };
 
+const AnydAuthRule *const *
+anyd_daemon_auth_tables (void)
+{
+  static gsize once = 0;
+  static const AnydAuthRule **tables;
+
+  if (g_once_init_enter (&once))
+    {
+      GPtrArray *a = g_ptr_array_new ();
+      g_ptr_array_add (a, (gpointer) manager_auth_rules);
+      for (guint m = 0; anyd_module_registry[m] != NULL; m++)
+        g_ptr_array_add (a, (gpointer) anyd_module_registry[m]->auth_rules);
+      g_ptr_array_add (a, NULL);
+      tables = (const AnydAuthRule **) g_ptr_array_free (a, FALSE);
+      g_once_init_leave (&once, 1);
+    }
+  return tables;
+}
+
 /* ------------------------------------------------------------------ schema */
 
 static const AnydConfigKey *const *
@@ -562,6 +581,15 @@ on_name_lost (GDBusConnection *bus, const char *name, gpointer user_data)
 
   if (daemon->state == STATE_RELEASING || daemon->state == STATE_STOPPING)
     return;
+  if (daemon->state == STATE_RUNNING)
+    {
+      /* We owned it: another instance started with --replace took over. */
+      g_message ("replaced by another instance, exiting");
+      daemon->owner_id = 0;
+      daemon->state = STATE_RELEASING;
+      g_main_loop_quit (daemon->loop);
+      return;
+    }
   g_printerr ("anyd: cannot own %s on the system bus (another instance running, or not allowed by the bus policy)\n", name);
   daemon->exit_code = 1;
   g_main_loop_quit (daemon->loop);

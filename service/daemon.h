@@ -49,3 +49,9 @@ char       *anyd_daemon_print_config (void);
 /* Load and check a configuration directory as the daemon would. */
 AnydConfig *anyd_daemon_load_config (const char *dir, GError **error);
 G_END_DECLS
+
+G_BEGIN_DECLS
+/* Every authorization table the daemon registers (Manager's and each
+ * module's), NULL-terminated: the gate's whole table, for tests. */
+const AnydAuthRule *const *anyd_daemon_auth_tables (void);
+G_END_DECLS

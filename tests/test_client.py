@@ -1,0 +1,131 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# anyd-client as users run it: as root, the allowed, the denied and the
+# needs-password uid, in the sandbox of anydtest.py.  stdin is never a
+# terminal here, so the client never registers its text agent.
+
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import anydtest  # noqa: E402
+from anydtest import ALLOWED, CHALLENGE, DENIED, ROOT, Skip, case  # noqa: E402
+
+MANAGE = 'org.anyd1.manage'
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NOT_AUTHORIZED = 0, 1, 2, 3
+EXPECTED_ANSWER = {ROOT: 'yes', ALLOWED: 'yes', DENIED: 'no', CHALLENGE: 'challenge'}
+WHO = {ROOT: 'root', ALLOWED: 'allowed', DENIED: 'denied', CHALLENGE: 'needs-password'}
+
+
+def client(sb, uid, *args, **kw):
+    if not os.access(sb.client_path, os.X_OK):
+        raise Skip('anyd-client is not built')
+    return sb.client(uid, *args, **kw)
+
+
+def find_key(obj, key):
+    """Values of `key` anywhere in a JSON document."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == key:
+                yield v
+            yield from find_key(v, key)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from find_key(v, key)
+
+
+def one_error_line(err):
+    lines = [l for l in err.splitlines() if l.strip()]
+    return len(lines) == 1 and lines[0].startswith('anyd-client: ')
+
+
+@case('anyd-client --version and --help', needs_anyd=False)
+def _(sb):
+    rc, out, err = client(sb, ALLOWED, '--version')
+    assert rc == EXIT_OK and os.environ.get('ANYD_VERSION', '') in out, (rc, out, err)
+    rc, out, err = client(sb, ALLOWED, '--help')
+    assert rc == EXIT_OK and 'status' in out, (rc, out, err)
+
+
+@case('anyd-client status works for every uid')
+def _(sb):
+    version = sb.conn(ROOT).get_property('/org/anyd1', 'org.anyd1.Manager', 'Version')
+    for uid in (ROOT, ALLOWED, DENIED, CHALLENGE):
+        rc, out, err = client(sb, uid, '--no-ask-password', 'status')
+        assert rc == EXIT_OK, (WHO[uid], rc, out, err)
+        assert version in out, (WHO[uid], out)
+
+
+@case('anyd-client --json status: version, modules, and what each uid may do')
+def _(sb):
+    for uid in (ROOT, ALLOWED, DENIED, CHALLENGE):
+        rc, out, err = client(sb, uid, '--json', '--no-ask-password', 'status')
+        assert rc == EXIT_OK, (WHO[uid], rc, out, err)
+        doc = json.loads(out)
+        assert list(find_key(doc, 'version')) or list(find_key(doc, 'Version')), doc
+        answers = list(find_key(doc, MANAGE))
+        if answers:
+            assert answers[0] == EXPECTED_ANSWER[uid], (WHO[uid], answers, doc)
+        else:
+            assert EXPECTED_ANSWER[uid] in out and MANAGE in out, (WHO[uid], out)
+
+
+@case('anyd-client reload: root and the allowed uid succeed, audited')
+def _(sb):
+    for uid in (ROOT, ALLOWED):
+        m = sb.mark()
+        rc, out, err = client(sb, uid, 'reload')
+        assert rc == EXIT_OK, (WHO[uid], rc, out, err)
+        sb.wait_audit(m, ANYD_CALLER_UID=str(uid), ANYD_RESULT='allowed')
+
+
+@case('anyd-client reload as the denied uid: exit 3, one line on stderr')
+def _(sb):
+    rc, out, err = client(sb, DENIED, 'reload')
+    assert rc == EXIT_NOT_AUTHORIZED, (rc, out, err)
+    assert one_error_line(err), err
+    assert 'org.anyd1.Error' not in err, 'remote error prefix not stripped: %r' % err
+
+
+@case('anyd-client reload as the needs-password uid, no agent, no terminal: exit 3')
+def _(sb):
+    for args in (['--no-ask-password', 'reload'], ['reload']):
+        t0 = time.monotonic()
+        rc, out, err = client(sb, CHALLENGE, *args, timeout=30)
+        dt = time.monotonic() - t0
+        assert rc == EXIT_NOT_AUTHORIZED, (args, rc, out, err)
+        assert one_error_line(err), (args, err)
+        assert dt < 10, (args, dt)
+
+
+@case('anyd-client --json reload as the denied uid: a JSON error, exit 3')
+def _(sb):
+    rc, out, err = client(sb, DENIED, '--json', 'reload')
+    assert rc == EXIT_NOT_AUTHORIZED, (rc, out, err)
+    doc = json.loads(out)
+    assert 'NotAuthorized' in json.dumps(doc) or 'error' in doc, doc
+
+
+@case('anyd-client usage errors: exit 2')
+def _(sb):
+    for args in (['no-such-command'], ['--no-such-option', 'status'], ['status', 'extra']):
+        rc, out, err = client(sb, ALLOWED, *args)
+        assert rc == EXIT_USAGE, (args, rc, out, err)
+
+
+@case('anyd-client when anyd is not running: exit 1 and a clear message')
+def _(sb):
+    sb.stop_anyd()
+    rc, out, err = client(sb, ALLOWED, 'status', timeout=30)
+    assert rc == EXIT_FAILURE, (rc, out, err)
+    assert one_error_line(err), err
+    sb.start_anyd()
+
+
+if __name__ == '__main__':
+    anydtest.main()

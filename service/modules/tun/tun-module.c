@@ -489,6 +489,60 @@ handle_open (AnydDBusTun *iface, GDBusMethodInvocation *invocation, const char *
   return TRUE;
 }
 
+/* ----------------------------------------------- devices anyd doesn't have */
+
+/* Calls on /org/anyd1/tun/<name> with no device there (never created by
+ * anyd, already deleted, not anyd's) answer NotFound naming the device
+ * instead of the bus's generic UnknownMethod. GDBus tries exported objects
+ * first and falls back to this subtree; it enumerates no nodes, so
+ * introspection shows only real devices. Nothing here touches a device. */
+static void
+absent_method_call (GDBusConnection *bus, const char *sender, const char *path, const char *iface,
+                    const char *method, GVariant *params, GDBusMethodInvocation *invocation,
+                    gpointer user_data)
+{
+  const char *elem = strrchr (path, '/');
+  g_autofree char *name = anyd_path_unescape (elem ? elem + 1 : path);
+
+  g_dbus_method_invocation_return_error (invocation, ANYD_ERROR, ANYD_ERROR_NOT_FOUND,
+                                         "device: anyd has no device named \"%s\" (it only manages devices it created)",
+                                         name ? name : "?");
+}
+
+static const GDBusInterfaceVTable absent_vtable = { absent_method_call, NULL, NULL, { 0 } };
+
+static char **
+absent_enumerate (GDBusConnection *bus, const char *sender, const char *path, gpointer user_data)
+{
+  return g_new0 (char *, 1);
+}
+
+static GDBusInterfaceInfo **
+absent_introspect (GDBusConnection *bus, const char *sender, const char *path, const char *node,
+                   gpointer user_data)
+{
+  GDBusInterfaceInfo **infos;
+
+  if (node == NULL)
+    return NULL;
+  infos = g_new0 (GDBusInterfaceInfo *, 2);
+  infos[0] = g_dbus_interface_info_ref (anyd_dbus_tun_device_interface_info ());
+  return infos;
+}
+
+static const GDBusInterfaceVTable *
+absent_dispatch (GDBusConnection *bus, const char *sender, const char *path, const char *iface,
+                 const char *node, gpointer *out_user_data, gpointer user_data)
+{
+  if (node == NULL || g_strcmp0 (iface, "org.anyd1.TunDevice") != 0)
+    return NULL;
+  return &absent_vtable;
+}
+
+static const GDBusSubtreeVTable absent_subtree = {
+  absent_enumerate, absent_introspect, absent_dispatch, { 0 }
+};
+
 /* ------------------------------------------------------------ lifecycle */
 
 /* Re-adopt persistent devices anyd created; delete the non-persistent ones
@@ -578,6 +632,10 @@ tun_start (AnydDaemon *daemon, GError **error)
   anyd_dbus_object_skeleton_set_tun (module->object, module->iface);
   g_dbus_object_manager_server_export (anyd_daemon_get_object_manager (daemon),
                                        G_DBUS_OBJECT_SKELETON (module->object));
+  module->absent_id = g_dbus_connection_register_subtree (anyd_daemon_get_connection (daemon), TUN_PATH,
+                                                         &absent_subtree,
+                                                         G_DBUS_SUBTREE_FLAGS_DISPATCH_TO_UNENUMERATED_NODES,
+                                                         NULL, NULL, NULL);
   if (!reconcile (module, error))
     goto fail;
   return module;
@@ -614,6 +672,8 @@ tun_stop (gpointer data)
     anyd_daemon_unwatch_name (module->daemon, GPOINTER_TO_UINT (v));
   g_hash_table_unref (module->callers);
   g_hash_table_unref (module->devices);
+  if (module->absent_id)
+    g_dbus_connection_unregister_subtree (anyd_daemon_get_connection (module->daemon), module->absent_id);
   if (module->object)
     {
       g_dbus_object_manager_server_unexport (anyd_daemon_get_object_manager (module->daemon), TUN_PATH);

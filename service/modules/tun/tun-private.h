@@ -38,6 +38,7 @@ struct _TunModule {
   AnydNetlink  *nl;
   guint32       link_group;       /* anyd's devices live here; link_group + 1 = scratch */
   guint         sub_id;
+  guint         absent_id;        /* NotFound fallback subtree */
   guint         refresh_source;
   gboolean      resync;           /* notifications were lost: re-list links */
   gboolean      stopped;

@@ -1174,48 +1174,86 @@ dispatch_event (AnydNetlink *nl, const AnydNetlinkEvent *ev)
         g_ptr_array_remove_index (nl->subs, i);
 }
 
+typedef struct {
+  AnydNetlink      *nl;
+  AnydNetlinkEvent  ev;
+} EventCtx;
+
 static void
 event_object_cb (struct nl_object *obj, void *arg)
 {
-  AnydNetlink *nl = arg;
-  AnydNetlinkEvent ev = { 0 };
-  int type = nl_object_get_msgtype (obj);
+  EventCtx *ctx = arg;
 
-  ev.object = obj;
-  switch (type)
+  ctx->ev.object = obj;
+  dispatch_event (ctx->nl, &ctx->ev);
+}
+
+/* Type and ifindex straight from the message, so events nobody wants (and
+ * those whose subscribers need no object) cost no libnl object parsing. */
+static gboolean
+event_peek (struct nlmsghdr *h, AnydNetlinkEvent *ev)
+{
+  switch (h->nlmsg_type)
     {
     case RTM_NEWLINK:
     case RTM_DELLINK:
-      ev.type = ANYD_NETLINK_EVENT_LINK;
-      ev.removed = type == RTM_DELLINK;
-      ev.ifindex = rtnl_link_get_ifindex ((struct rtnl_link *) obj);
+      if (!nlmsg_valid_hdr (h, sizeof (struct ifinfomsg)))
+        return FALSE;
+      ev->type = ANYD_NETLINK_EVENT_LINK;
+      ev->ifindex = ((struct ifinfomsg *) nlmsg_data (h))->ifi_index;
       break;
     case RTM_NEWADDR:
     case RTM_DELADDR:
-      ev.type = ANYD_NETLINK_EVENT_ADDR;
-      ev.removed = type == RTM_DELADDR;
-      ev.ifindex = rtnl_addr_get_ifindex ((struct rtnl_addr *) obj);
+      if (!nlmsg_valid_hdr (h, sizeof (struct ifaddrmsg)))
+        return FALSE;
+      ev->type = ANYD_NETLINK_EVENT_ADDR;
+      ev->ifindex = (int) ((struct ifaddrmsg *) nlmsg_data (h))->ifa_index;
       break;
     case RTM_NEWROUTE:
     case RTM_DELROUTE:
       {
-        struct rtnl_route *rr = (struct rtnl_route *) obj;
-        struct rtnl_nexthop *nh = rtnl_route_get_nnexthops (rr) > 0 ? rtnl_route_nexthop_n (rr, 0) : NULL;
-        ev.type = ANYD_NETLINK_EVENT_ROUTE;
-        ev.removed = type == RTM_DELROUTE;
-        ev.ifindex = nh ? rtnl_route_nh_get_ifindex (nh) : 0;
+        struct nlattr *a;
+        if (!nlmsg_valid_hdr (h, sizeof (struct rtmsg)))
+          return FALSE;
+        ev->type = ANYD_NETLINK_EVENT_ROUTE;
+        if ((a = nlmsg_find_attr (h, sizeof (struct rtmsg), RTA_OIF)) && nla_len (a) >= 4)
+          ev->ifindex = (int) nla_get_u32 (a);
+        else if ((a = nlmsg_find_attr (h, sizeof (struct rtmsg), RTA_MULTIPATH)) &&
+                 nla_len (a) >= (int) sizeof (struct rtnexthop))
+          ev->ifindex = ((struct rtnexthop *) nla_data (a))->rtnh_ifindex;
         break;
       }
     default:
-      return;
+      return FALSE;
     }
-  dispatch_event (nl, &ev);
+  ev->removed = h->nlmsg_type == RTM_DELLINK || h->nlmsg_type == RTM_DELADDR ||
+                h->nlmsg_type == RTM_DELROUTE;
+  return TRUE;
 }
 
 static int
 event_valid_cb (struct nl_msg *msg, void *arg)
 {
-  nl_msg_parse (msg, event_object_cb, arg);
+  EventCtx ctx = { arg, { 0 } };
+  gboolean wanted = FALSE, want_object = FALSE;
+
+  if (!event_peek (nlmsg_hdr (msg), &ctx.ev))
+    return NL_OK;
+  for (guint i = 0; i < ctx.nl->subs->len; i++)
+    {
+      Subscription *s = ctx.nl->subs->pdata[i];
+      if (s->dead || !(s->types & ctx.ev.type) ||
+          (s->ifindex && ctx.ev.ifindex && s->ifindex != ctx.ev.ifindex))
+        continue;
+      wanted = TRUE;
+      want_object |= !(s->types & ANYD_NETLINK_EVENT_NO_OBJECT);
+    }
+  if (!wanted)
+    return NL_OK;
+  if (want_object)
+    nl_msg_parse (msg, event_object_cb, &ctx);
+  else
+    dispatch_event (ctx.nl, &ctx.ev);
   return NL_OK;
 }
 

@@ -183,13 +183,17 @@ typedef enum {
   ANYD_NETLINK_EVENT_ADDR   = 1 << 1,
   ANYD_NETLINK_EVENT_ROUTE  = 1 << 2,
   ANYD_NETLINK_EVENT_RESYNC = 1 << 3,   /* always delivered */
+  /* Subscription flag: only type, removed and ifindex are read, so the
+   * event may come with object NULL (saves parsing every notification). */
+  ANYD_NETLINK_EVENT_NO_OBJECT = 1 << 8,
 } AnydNetlinkEventType;
 
 typedef struct {
   AnydNetlinkEventType  type;
   gboolean              removed;   /* RTM_DEL* */
   int                   ifindex;   /* link's, address's, route's (first nexthop) ; 0 for RESYNC */
-  struct nl_object     *object;    /* rtnl_link / rtnl_addr / rtnl_route (borrowed), NULL for RESYNC */
+  struct nl_object     *object;    /* rtnl_link / rtnl_addr / rtnl_route (borrowed); NULL for RESYNC
+                                      and for subscribers that asked for NO_OBJECT */
 } AnydNetlinkEvent;
 
 typedef void (*AnydNetlinkEventFunc) (const AnydNetlinkEvent *event, gpointer user_data);

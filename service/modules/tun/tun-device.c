@@ -132,6 +132,22 @@ tun_device_refresh (TunDevice *dev)
 }
 
 void
+tun_device_set_config (TunDevice *dev, GArray *addrs, GArray *routes)
+{
+  g_autoptr(GPtrArray) a = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) r = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; i < addrs->len; i++)
+    g_ptr_array_add (a, anyd_cidr_to_string (&g_array_index (addrs, AnydCidr, i)));
+  for (guint i = 0; i < routes->len; i++)
+    g_ptr_array_add (r, anyd_route_to_string (&g_array_index (routes, AnydRoute, i)));
+  g_ptr_array_add (a, NULL);
+  g_ptr_array_add (r, NULL);
+  set_strv_if_changed (dev->iface, (char **) a->pdata, TRUE);
+  set_strv_if_changed (dev->iface, (char **) r->pdata, FALSE);
+}
+
+void
 tun_device_update_link (TunDevice *dev, const AnydLinkInfo *link)
 {
   if (anyd_dbus_tun_device_get_mtu (dev->iface) != link->mtu)

@@ -17,6 +17,7 @@
 #include "util.h"
 
 #include <gio/gunixfdlist.h>
+#include <net/if_arp.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -382,7 +383,7 @@ create_device (TunModule *module, const AnydCaller *caller, const CreateRequest 
   AnydTunParams tp = ANYD_TUN_PARAMS_INIT;
   AnydLinkChange ch = ANYD_LINK_CHANGE_INIT;
   g_autofree char *ifname = NULL, *mark = NULL;
-  g_autoptr(AnydLinkInfo) link = NULL;
+  AnydLinkInfo link = { 0 };
   TunDevice *dev;
   int fd, ifindex;
 
@@ -418,13 +419,19 @@ create_device (TunModule *module, const AnydCaller *caller, const CreateRequest 
       if (!anyd_netlink_route_add (module->nl, ifindex, &g_array_index (req->routes, AnydRoute, i), field, error))
         goto fail;
     }
-  link = anyd_netlink_link_get (module->nl, ifindex, error);
-  if (link == NULL || !anyd_tun_set_persist (fd, TRUE, error))
+  if (!anyd_tun_set_persist (fd, TRUE, error))
     goto fail;
 
-  dev = tun_device_new (module, link, caller->uid, req->owner, req->group, req->persist, caller->sender);
+  /* The state is what we just set (1500 is the kernel's default MTU for
+   * both kinds); notifications re-read the kernel's view later anyway. */
+  link.ifindex = ifindex;
+  link.name = ifname;
+  link.mtu = req->mtu ? req->mtu : 1500;
+  link.up = req->up;
+  link.arptype = req->tap ? ARPHRD_ETHER : ARPHRD_NONE;
+  dev = tun_device_new (module, &link, caller->uid, req->owner, req->group, req->persist, caller->sender);
   g_hash_table_insert (module->devices, GINT_TO_POINTER (ifindex), dev);
-  tun_device_refresh (dev);
+  tun_device_set_config (dev, req->addrs, req->routes);
   if (!req->persist)
     {
       anyd_daemon_hold (module->daemon);
@@ -619,7 +626,7 @@ tun_start (AnydDaemon *daemon, GError **error)
   /* Subscribe first so nothing between the listing and now goes unseen. */
   module->sub_id = anyd_netlink_subscribe (module->nl, 0,
                                            ANYD_NETLINK_EVENT_LINK | ANYD_NETLINK_EVENT_ADDR |
-                                           ANYD_NETLINK_EVENT_ROUTE,
+                                           ANYD_NETLINK_EVENT_ROUTE | ANYD_NETLINK_EVENT_NO_OBJECT,
                                            netlink_event_cb, module, NULL, error);
   if (module->sub_id == 0)
     goto fail;

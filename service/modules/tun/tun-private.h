@@ -65,6 +65,8 @@ TunDevice *tun_device_new (TunModule *module, const AnydLinkInfo *link, guint32 
 void       tun_device_free (TunDevice *dev);
 /* Re-read addresses and routes from the kernel into the properties. */
 void       tun_device_refresh (TunDevice *dev);
+/* Addresses/Routes properties from what Create configured (AnydCidr, AnydRoute). */
+void       tun_device_set_config (TunDevice *dev, GArray *addrs, GArray *routes);
 void       tun_device_update_link (TunDevice *dev, const AnydLinkInfo *link);
 /* MTU bounds of the device type (kernel: tun 68..65535, tap 68..65521). */
 gboolean   tun_mtu_check (guint mtu, gboolean tap, gboolean has_ipv6, const char *field, GError **error);

@@ -418,6 +418,7 @@ typedef struct {
 struct _AnydNetlink {
   gint            ref_count;
   struct nl_sock *sk;          /* requests */
+  struct nl_cb   *tx_cb;       /* callbacks for one request/ack exchange */
   struct nl_sock *events;      /* notifications, NULL until the first subscribe */
   guint           events_source;
   GPtrArray      *subs;        /* Subscription* */
@@ -441,7 +442,7 @@ AnydNetlink *
 anyd_netlink_get (GError **error)
 {
   AnydNetlink *nl;
-  int one = 1, err;
+  int one = 1, err = -NLE_NOMEM;
 
   G_LOCK (default_netlink);
   if (default_netlink)
@@ -454,8 +455,11 @@ anyd_netlink_get (GError **error)
   nl->ref_count = 1;
   nl->subs = g_ptr_array_new_with_free_func (subscription_free);
   nl->sk = nl_socket_alloc ();
-  if (nl->sk == NULL || (err = nl_connect (nl->sk, NETLINK_ROUTE)) < 0)
+  nl->tx_cb = nl_cb_alloc (NL_CB_DEFAULT);
+  if (nl->sk == NULL || nl->tx_cb == NULL || (err = nl_connect (nl->sk, NETLINK_ROUTE)) < 0)
     {
+      if (nl->tx_cb)
+        nl_cb_put (nl->tx_cb);
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "netlink: %s",
                    nl->sk ? nl_geterror (err) : "out of memory");
       if (nl->sk)
@@ -500,6 +504,7 @@ anyd_netlink_unref (AnydNetlink *nl)
   if (nl->events)
     nl_socket_free (nl->events);
   nl_socket_free (nl->sk);
+  nl_cb_put (nl->tx_cb);
   g_ptr_array_unref (nl->subs);
   g_free (nl);
 }
@@ -624,7 +629,8 @@ transact (AnydNetlink *nl, struct nl_msg *msg, CollectFunc collect, gpointer dat
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "%s: netlink send: %s", field, nl_geterror (r));
       return FALSE;
     }
-  cb = nl_cb_clone (nl_socket_get_cb (nl->sk));
+  /* One callback set, re-aimed at this transaction each time. */
+  cb = nl->tx_cb;
   nl_cb_set (cb, NL_CB_VALID, NL_CB_CUSTOM, tx_valid_cb, &tx);
   nl_cb_set (cb, NL_CB_ACK, NL_CB_CUSTOM, tx_ack_cb, &tx);
   nl_cb_set (cb, NL_CB_FINISH, NL_CB_CUSTOM, tx_finish_cb, &tx);
@@ -634,12 +640,10 @@ transact (AnydNetlink *nl, struct nl_msg *msg, CollectFunc collect, gpointer dat
       r = nl_recvmsgs (nl->sk, cb);
       if (r < 0 && !tx.done)
         {
-          nl_cb_put (cb);
           g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "%s: netlink receive: %s", field, nl_geterror (r));
           return FALSE;
         }
     }
-  nl_cb_put (cb);
   if (tx.err)
     {
       g_set_error (error, ANYD_ERROR, errno_code (tx.err), "%s: %s%s%s%s", field, g_strerror (tx.err),

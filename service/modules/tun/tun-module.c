@@ -285,8 +285,6 @@ static gboolean
 parse_request (const char *name, GVariant *options, const AnydCaller *caller,
                CreateRequest *req, GError **error)
 {
-  g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func (g_free);
-  g_autofree const char **addrs = NULL, **routes = NULL;
   const char *mode = "tun";
   gboolean has_v6 = FALSE;
 
@@ -320,53 +318,46 @@ parse_request (const char *name, GVariant *options, const AnydCaller *caller,
       return FALSE;
     }
 
-  g_variant_lookup (options, "addresses", "^a&s", &addrs);
-  for (guint i = 0; addrs && addrs[i]; i++)
+  /* addresses, then routes: parsed, canonical, no duplicates */
+  for (guint k = 0; k < 2; k++)
     {
-      g_autofree char *field = g_strdup_printf ("addresses[%u]", i);
-      AnydCidr c;
-      char *canon;
-      if (i >= MAX_ADDRESSES)
+      gboolean routes = k == 1;
+      const char *key = routes ? "routes" : "addresses";
+      guint max = routes ? MAX_ROUTES : MAX_ADDRESSES;
+      g_autofree const char **items = NULL;
+      g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func (g_free);
+
+      g_variant_lookup (options, key, "^a&s", &items);
+      for (guint i = 0; items && items[i]; i++)
         {
-          g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "addresses: at most %d", MAX_ADDRESSES);
-          return FALSE;
+          g_autofree char *field = g_strdup_printf ("%s[%u]", key, i);
+          char *canon;
+          AnydCidr c;
+          AnydRoute r;
+
+          if (i >= max)
+            {
+              g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "%s: at most %u", key, max);
+              return FALSE;
+            }
+          if (routes ? !anyd_route_parse (items[i], field, &r, error) : !anyd_cidr_parse (items[i], field, &c, error))
+            return FALSE;
+          canon = routes ? anyd_route_to_string (&r) : anyd_cidr_to_string (&c);
+          if (g_ptr_array_find_with_equal_func (seen, canon, g_str_equal, NULL))
+            {
+              g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "%s: %s is listed twice", field, canon);
+              g_free (canon);
+              return FALSE;
+            }
+          g_ptr_array_add (seen, canon);
+          if (routes)
+            g_array_append_val (req->routes, r);
+          else
+            {
+              has_v6 |= c.family == AF_INET6;
+              g_array_append_val (req->addrs, c);
+            }
         }
-      if (!anyd_cidr_parse (addrs[i], field, &c, error))
-        return FALSE;
-      canon = anyd_cidr_to_string (&c);
-      if (g_ptr_array_find_with_equal_func (seen, canon, g_str_equal, NULL))
-        {
-          g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "%s: %s is listed twice", field, canon);
-          g_free (canon);
-          return FALSE;
-        }
-      g_ptr_array_add (seen, canon);
-      has_v6 |= c.family == AF_INET6;
-      g_array_append_val (req->addrs, c);
-    }
-  g_ptr_array_set_size (seen, 0);
-  g_variant_lookup (options, "routes", "^a&s", &routes);
-  for (guint i = 0; routes && routes[i]; i++)
-    {
-      g_autofree char *field = g_strdup_printf ("routes[%u]", i);
-      AnydRoute r;
-      char *canon;
-      if (i >= MAX_ROUTES)
-        {
-          g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "routes: at most %d", MAX_ROUTES);
-          return FALSE;
-        }
-      if (!anyd_route_parse (routes[i], field, &r, error))
-        return FALSE;
-      canon = anyd_route_to_string (&r);
-      if (g_ptr_array_find_with_equal_func (seen, canon, g_str_equal, NULL))
-        {
-          g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "%s: %s is listed twice", field, canon);
-          g_free (canon);
-          return FALSE;
-        }
-      g_ptr_array_add (seen, canon);
-      g_array_append_val (req->routes, r);
     }
   if (g_variant_lookup (options, "mtu", "u", &req->mtu) &&
       !tun_mtu_check (req->mtu, req->tap, has_v6, "mtu", error))

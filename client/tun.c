@@ -245,6 +245,30 @@ bus_closed_cb (GDBusConnection *bus, gboolean remote, GError *error, gpointer lo
   g_main_loop_quit (loop);
 }
 
+typedef struct {
+  gboolean    json;
+  const char *path, *name;
+} Announce;
+
+static gboolean
+announce_cb (gpointer data)
+{
+  Announce *a = data;
+
+  if (a->json)
+    {
+      GVariantBuilder b;
+      g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+      g_variant_builder_add (&b, "{sv}", "device", g_variant_new_object_path (a->path));
+      g_variant_builder_add (&b, "{sv}", "name", g_variant_new_string (a->name));
+      anyd_client_print_json_line (g_variant_builder_end (&b));
+    }
+  else
+    g_print (_("%s is open; press Ctrl+C to close it%s\n"), a->name,
+             opt_persist ? "" : _(" (the device is removed then)"));
+  return G_SOURCE_REMOVE;
+}
+
 static int
 run_with_fd (AnydClientContext *ctx, char **cmd, int fd, const char *name, GError **error)
 {
@@ -318,21 +342,14 @@ cmd_open (AnydClientContext *ctx, int argc, char **argv)
     }
 
   /* No command: hold the device until interrupted. */
-  if (ctx->json)
-    {
-      GVariantBuilder b;
-      g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
-      g_variant_builder_add (&b, "{sv}", "device", g_variant_new_object_path (path));
-      g_variant_builder_add (&b, "{sv}", "name", g_variant_new_string (name));
-      anyd_client_print_json_line (g_variant_builder_end (&b));
-    }
-  else
-    g_print (_("%s is open; press Ctrl+C to close it%s\n"), name,
-             opt_persist ? "" : _(" (the device is removed then)"));
   {
     g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
     GDBusConnection *bus = anyd_client_get_bus (ctx, NULL);
     gulong id = bus ? g_signal_connect (bus, "closed", G_CALLBACK (bus_closed_cb), loop) : 0;
+    Announce a = { ctx->json, path, name };
+
+    /* from inside the loop, so Ctrl+C is handled once the user sees this */
+    g_idle_add (announce_cb, &a);
     if (bus == NULL)
       g_idle_add (quit_cb, loop);
     anyd_client_run_loop (ctx, loop);

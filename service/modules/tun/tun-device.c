@@ -173,11 +173,12 @@ device_for (TunModule *module, AnydDBusTunDevice *iface, GDBusMethodInvocation *
   TunDevice *dev = module->stopped ? NULL
                  : tun_module_lookup (module, (int) anyd_dbus_tun_device_get_index (iface));
 
-  if (dev == NULL || dev->iface != iface)
+  if (dev == NULL || dev->iface != iface || dev->deleting)
     {
       g_dbus_method_invocation_return_error (invocation, ANYD_ERROR, ANYD_ERROR_NOT_FOUND,
-                                             "device: %s no longer exists",
-                                             anyd_dbus_tun_device_get_name (iface));
+                                             "device: %s no longer exists%s",
+                                             anyd_dbus_tun_device_get_name (iface),
+                                             dev && dev->deleting ? " (being deleted)" : "");
       return NULL;
     }
   return dev;
@@ -192,7 +193,8 @@ manage_checked_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 
   if (!anyd_auth_check_finish (anyd_daemon_get_auth (c->module->daemon), res, &error))
     anyd_invocation_return_error (c->invocation, error);
-  else if ((dev = c->module->stopped ? NULL : tun_module_lookup (c->module, c->ifindex)) == NULL)
+  else if ((dev = c->module->stopped ? NULL : tun_module_lookup (c->module, c->ifindex)) == NULL ||
+           dev->deleting)
     g_dbus_method_invocation_return_error (c->invocation, ANYD_ERROR, ANYD_ERROR_NOT_FOUND,
                                            "device: no longer exists");
   else
@@ -366,19 +368,11 @@ static void
 op_delete (TunDevice *dev, GDBusMethodInvocation *invocation)
 {
   g_autoptr(GPtrArray) one = g_ptr_array_new ();
-  TunModule *module = dev->module;
-  g_autofree char *path = g_strdup (dev->path), *name = g_strdup (dev->name);
-  GError *error = NULL;
+  g_autofree char *what = g_strdup_printf ("device=%s", dev->name);
 
+  /* replies when the kernel is done (a grace period, off the main loop) */
   g_ptr_array_add (one, dev);
-  /* dev is freed on success */
-  tun_module_delete_devices (module, one, &error);
-  anyd_audit_action (anyd_caller_from_invocation (invocation), "tun.delete", path, error,
-                     "device=%s", name);
-  if (error)
-    anyd_invocation_return_error (invocation, error);
-  else
-    g_dbus_method_invocation_return_value (invocation, NULL);
+  tun_module_delete_devices_async (dev->module, one, invocation, "tun.delete", what);
 }
 
 #define HANDLER(fn, op, ...)                                                               \

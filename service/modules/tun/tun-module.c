@@ -106,6 +106,74 @@ tun_module_delete_devices (TunModule *module, GPtrArray *devices, GError **error
   return TRUE;
 }
 
+typedef struct {
+  TunModule             *module;
+  GArray                *ifindexes;
+  GDBusMethodInvocation *invocation;   /* NULL: a cleanup nobody waits for */
+  AnydCaller            *caller;
+  char                  *action, *object, *what;
+} DeleteOp;
+
+static void
+delete_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  DeleteOp *op = user_data;
+  TunModule *module = op->module;
+  GError *error = NULL;
+
+  anyd_netlink_links_delete_finish (module->nl, res, &error);
+  for (guint i = 0; !module->stopped && i < op->ifindexes->len; i++)
+    {
+      int ifindex = g_array_index (op->ifindexes, int, i);
+      TunDevice *dev = tun_module_lookup (module, ifindex);
+      if (dev == NULL)
+        continue;   /* the kernel's notification was first */
+      if (error == NULL)
+        tun_module_forget (module, ifindex);
+      else
+        dev->deleting = FALSE;
+    }
+  if (error)
+    g_warning ("tun: %s: %s", op->what, error->message);
+  anyd_audit_action (op->caller, op->action, op->object, error, "%s", op->what);
+  if (op->invocation && error)
+    anyd_invocation_return_error (op->invocation, error);
+  else if (op->invocation)
+    g_dbus_method_invocation_return_value (op->invocation, NULL);
+  else
+    g_clear_error (&error);
+  g_array_unref (op->ifindexes);
+  g_clear_pointer (&op->caller, anyd_caller_unref);
+  g_free (op->action);
+  g_free (op->object);
+  g_free (op->what);
+  g_free (op);
+  tun_module_unref (module);
+}
+
+void
+tun_module_delete_devices_async (TunModule *module, GPtrArray *devices, GDBusMethodInvocation *invocation,
+                                 const char *action, const char *what)
+{
+  DeleteOp *op = g_new0 (DeleteOp, 1);
+
+  op->module = tun_module_ref (module);
+  op->ifindexes = g_array_sized_new (FALSE, FALSE, sizeof (int), devices->len);
+  op->invocation = invocation;
+  op->caller = invocation ? anyd_caller_ref (anyd_caller_from_invocation (invocation)) : NULL;
+  op->action = g_strdup (action);
+  op->object = g_strdup (devices->len == 1 ? ((TunDevice *) devices->pdata[0])->path : TUN_PATH);
+  op->what = g_strdup (what);
+  for (guint i = 0; i < devices->len; i++)
+    {
+      TunDevice *dev = devices->pdata[i];
+      dev->deleting = TRUE;
+      g_array_append_val (op->ifindexes, dev->ifindex);
+    }
+  anyd_netlink_links_delete_async (module->nl, (int *) (void *) op->ifindexes->data, op->ifindexes->len,
+                                   module->link_group + 1, NULL, delete_done_cb, op);
+}
+
 /* ------------------------------------------------------- state following */
 
 /* Rename behind our back: the object path follows the name (paths are
@@ -230,7 +298,6 @@ caller_vanished_cb (const char *name, gpointer user_data)
 {
   TunModule *module = user_data;
   g_autoptr(GPtrArray) doomed = g_ptr_array_new ();
-  g_autoptr(GError) error = NULL;
   GHashTableIter it;
   gpointer v;
 
@@ -241,14 +308,14 @@ caller_vanished_cb (const char *name, gpointer user_data)
   while (g_hash_table_iter_next (&it, NULL, &v))
     {
       TunDevice *dev = v;
-      if (!dev->persistent && g_strcmp0 (dev->sender, name) == 0)
+      if (!dev->persistent && !dev->deleting && g_strcmp0 (dev->sender, name) == 0)
         g_ptr_array_add (doomed, dev);
     }
-  if (doomed->len == 0)
-    return;
-  if (!tun_module_delete_devices (module, doomed, &error))
-    g_warning ("tun: removing the devices of %s: %s", name, error->message);
-  anyd_audit_action (NULL, "tun.cleanup", TUN_PATH, error, "sender=%s devices=%u", name, doomed->len);
+  if (doomed->len > 0)
+    {
+      g_autofree char *what = g_strdup_printf ("sender=%s devices=%u", name, doomed->len);
+      tun_module_delete_devices_async (module, doomed, NULL, "tun.cleanup", what);
+    }
 }
 
 static void

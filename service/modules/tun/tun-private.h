@@ -27,6 +27,7 @@ typedef struct {
   gboolean                tap;
   gboolean                persistent;
   gboolean                held;        /* anyd_daemon_hold() taken */
+  gboolean                deleting;    /* a deletion is in flight */
   gboolean                dirty;       /* addresses/routes need re-reading */
   gboolean                dirty_link;  /* name/MTU/up/mark need re-reading */
   AnydDBusObjectSkeleton *object;
@@ -54,8 +55,13 @@ void       tun_module_unref (TunModule *module);
 TunDevice *tun_module_lookup (TunModule *module, int ifindex);
 /* Re-read a device's state from the kernel on the next idle (coalesced). */
 void       tun_module_schedule_refresh (TunModule *module);
-/* Delete links (one batch), then forget their objects. */
+/* Delete links (one batch), then forget their objects: blocking (shutdown)
+ * or on a worker thread (Delete, a creator leaving). With an invocation,
+ * reply to it when done; audit as action. */
 gboolean   tun_module_delete_devices (TunModule *module, GPtrArray *devices, GError **error);
+void       tun_module_delete_devices_async (TunModule *module, GPtrArray *devices,
+                                            GDBusMethodInvocation *invocation, const char *action,
+                                            const char *what);
 /* Unexport and free a device the kernel no longer has (or that anyd dropped). */
 void       tun_module_forget (TunModule *module, int ifindex);
 

@@ -265,7 +265,7 @@ def _(sb):
             assert e.message.startswith('key:'), (m, name, e.message)
     assert record_files(sb) == before
     # the longest legal name and every legal character
-    good = 'a' * 200 + '/Z-9_.x/' + 'b' * 46
+    good = 'a' * 200 + '/Z-9_.x/' + 'b' * 47
     assert len(good) == 255
     put(sb, good, b'ok')
     assert get(sb, good) == b'ok'

@@ -23,7 +23,6 @@ static char *opt_file;
 static char *opt_content_type;
 static char *opt_aad;
 static char *opt_aad_file;
-static char *opt_type;
 static int opt_version;
 
 static const GOptionEntry put_entries[] = {
@@ -40,12 +39,6 @@ static const GOptionEntry rotate_entries[] = {
 
 static const GOptionEntry get_entries[] = {
   { "version", 0, 0, G_OPTION_ARG_INT, &opt_version, N_("Read this version (default: the newest)"), N_("N") },
-  { NULL }
-};
-
-static const GOptionEntry create_key_entries[] = {
-  { "type", 't', 0, G_OPTION_ARG_STRING, &opt_type,
-    N_("aead (XChaCha20-Poly1305, default) or sign (Ed25519)"), N_("TYPE") },
   { NULL }
 };
 
@@ -385,7 +378,7 @@ cmd_list (AnydClientContext *ctx, int argc, char **argv)
 static int
 cmd_create_key (AnydClientContext *ctx, int argc, char **argv)
 {
-  return simple_call (ctx, "CreateKey", g_variant_new ("(ss)", argv[1], opt_type ? opt_type : "aead"));
+  return simple_call (ctx, "CreateKey", g_variant_new ("(ss)", argv[1], argc > 2 ? argv[2] : "aead"));
 }
 
 static int
@@ -514,8 +507,9 @@ static const AnydClientCommand vault_commands[] = {
     cmd_rotate, 1, 1, rotate_entries },
   { "delete", N_("NAME"), N_("Delete a secret and all its versions"), cmd_delete, 1, 1 },
   { "list", NULL, N_("List secrets: names, versions, metadata (never values)"), cmd_list, 0, 0 },
-  { "create-key", N_("NAME"), N_("Create a key that never leaves the daemon"),
-    cmd_create_key, 1, 1, create_key_entries },
+  { "create-key", N_("NAME [aead|sign]"),
+    N_("Create a key that never leaves the daemon: aead (XChaCha20-Poly1305, default) or sign (Ed25519)"),
+    cmd_create_key, 1, 2 },
   { "encrypt", N_("KEY"), N_("Encrypt stdin or --file with an aead key; ciphertext to stdout"),
     cmd_encrypt, 1, 1, crypt_entries },
   { "decrypt", N_("KEY"), N_("Decrypt stdin or --file with an aead key; plaintext to stdout"),

@@ -101,7 +101,7 @@ def _(sb):
 @case('vault keys: create-key, encrypt | decrypt with --aad, sign, public-key, rotate-key, list-keys')
 def _(sb):
     ok(vc(sb, ALLOWED, 'vault', 'create-key', 'cli/k'))
-    ok(vc(sb, ALLOWED, 'vault', 'create-key', '--type', 'sign', 'cli/s'))
+    ok(vc(sb, ALLOWED, 'vault', 'create-key', 'cli/s', 'sign'))
     pt = b'plain\x00text' + os.urandom(100)
     ct = ok(vcb(sb, ALLOWED, 'vault', 'encrypt', '--aad', 'ctx', 'cli/k', input=pt))
     assert len(ct) == len(pt) + 45
@@ -127,7 +127,7 @@ def _(sb):
     ok(vc(sb, ALLOWED, 'vault', 'delete-key', 'cli/k'))
     rc, out, err = vcb(sb, ALLOWED, 'vault', 'decrypt', 'cli/k', input=ct)
     assert rc == 4, (rc, err)
-    rc, out, err = vc(sb, ALLOWED, 'vault', 'create-key', '--type', 'rsa', 'cli/x')
+    rc, out, err = vc(sb, ALLOWED, 'vault', 'create-key', 'cli/x', 'rsa')
     assert rc == 2 and 'type:' in err, (rc, err)
 
 

@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import stat
+import subprocess
 import sys
 import time
 
@@ -704,6 +705,54 @@ def _(sb):
     delete(sb, 'swap/b')
     assert not os.path.lexists(fb)
     delete(sb, 'swap/a')
+
+
+@case('a write that fails (disk full): Failed, nothing changed, the next write works')
+def _(sb):
+    put(sb, 'full/x', b'old')
+    d = os.path.join(vault_dir(sb), 'secrets')
+    files = record_files(sb)
+    size = sum((os.path.getsize(f) + 4095) // 4096 * 4096 for f in files) + 256 * 1024
+    saved = {f: open(f, 'rb').read() for f in files}
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'mode=0700,size=%d' % size, 'vault-full', d], check=True)
+    try:
+        for f, data in saved.items():
+            with open(f, 'wb') as out:
+                out.write(data)
+            os.chmod(f, 0o600)
+        try:
+            with open(os.path.join(d, 'zz-filler'), 'wb') as out:
+                while True:
+                    out.write(b'\0' * 65536)
+                    out.flush()
+        except OSError:
+            pass
+        e = expect_error(E + 'Failed', put, sb, 'full/new', b'n' * 60000)
+        assert 'No space' in e.message, e.message
+        e = expect_error(E + 'Failed', rotate, sb, 'full/x', b'n' * 60000)
+        assert get(sb, 'full/x') == b'old'
+        assert listing(sb)['full/x'][0] == 1
+        expect_error(E + 'NotFound', get, sb, 'full/new')
+        assert not [f for f in os.listdir(d) if f.startswith('.')], os.listdir(d)
+        os.unlink(os.path.join(d, 'zz-filler'))
+        assert rotate(sb, 'full/x', b'new') == 2
+    finally:
+        subprocess.run(['umount', d], check=True)
+    # the tmpfs' rotation is gone with it: anyd sees the original file again
+    assert get(sb, 'full/x') == b'old'
+    delete(sb, 'full/x')
+
+
+@case('[vault] versions_kept=0 is refused with a message naming the key')
+def _(sb):
+    sb.write_config('[vault]\nversions_kept=0\n', name='50-vault.conf')
+    try:
+        e = expect_error(E + 'InvalidArgument', sb.manager, ROOT, 'Reload')
+        assert 'versions_kept' in e.message, e.message
+    finally:
+        sb.remove_config('50-vault.conf')
+    rc, out = sb.run_anyd(['--config', sb.confdir, '--print-config'])
+    assert rc == 0 and 'versions_kept' in out and 'max_value_size' in out, out
 
 
 @case('kill -9 during a stream of Puts: after a restart every acknowledged Put is readable')

@@ -22,17 +22,51 @@
 
 /* ------------------------------------------------------------------ buffers */
 
+/* Recycled capacities: 1 KiB to 64 KiB; POOL_DEPTH buffers each at most,
+ * so the pool holds well under 1 MiB of locked memory. */
+#define POOL_MIN_SHIFT 10
+#define POOL_CLASSES   7
+#define POOL_DEPTH     4
+
+static GMutex    pool_lock;
+static guint8   *pool[POOL_CLASSES][POOL_DEPTH];
+static guint     pool_n[POOL_CLASSES];
+
+static gint
+pool_class (gsize capacity)
+{
+  for (gint c = 0; c < POOL_CLASSES; c++)
+    if (capacity == (gsize) 1 << (POOL_MIN_SHIFT + c))
+      return c;
+  return -1;
+}
+
 VaultBuf *
 vault_buf_new (gsize len)
 {
   VaultBuf *buf = g_new0 (VaultBuf, 1);
+  gint c;
 
-  /* sodium_malloc(0) is legal but returns a pointer into a guard page on some
-   * builds; one spare byte keeps memcpy/memzero of 0 bytes trivially safe. */
-  buf->data = sodium_malloc (len + 1);
+  buf->len = len;
+  /* One spare byte: a 0-byte buffer still has a pointer memcpy accepts. */
+  buf->capacity = len + 1;
+  for (c = 0; c < POOL_CLASSES; c++)
+    if (len + 1 <= (gsize) 1 << (POOL_MIN_SHIFT + c))
+      {
+        buf->capacity = (gsize) 1 << (POOL_MIN_SHIFT + c);
+        break;
+      }
+  if (c < POOL_CLASSES)
+    {
+      g_mutex_lock (&pool_lock);
+      if (pool_n[c] > 0)
+        buf->data = pool[c][--pool_n[c]];
+      g_mutex_unlock (&pool_lock);
+    }
+  if (buf->data == NULL)
+    buf->data = sodium_malloc (buf->capacity);
   if (buf->data == NULL)
     g_error ("vault: out of guarded memory (%" G_GSIZE_FORMAT " bytes)", len);
-  buf->len = len;
   return buf;
 }
 
@@ -49,9 +83,24 @@ vault_buf_new_from (const void *data, gsize len)
 void
 vault_buf_free (VaultBuf *buf)
 {
+  gint c;
+
   if (buf == NULL)
     return;
-  sodium_free (buf->data);  /* wipes, even when locked */
+  c = buf->guarded ? -1 : pool_class (buf->capacity);
+  if (c >= 0)
+    {
+      sodium_memzero (buf->data, buf->capacity);
+      g_mutex_lock (&pool_lock);
+      if (pool_n[c] < POOL_DEPTH)
+        {
+          pool[c][pool_n[c]++] = buf->data;
+          buf->data = NULL;
+        }
+      g_mutex_unlock (&pool_lock);
+    }
+  if (buf->data != NULL)
+    sodium_free (buf->data);  /* wipes, even when locked */
   g_free (buf);
 }
 
@@ -65,12 +114,16 @@ vault_buf_to_variant (VaultBuf *buf)
 void
 vault_buf_lock (VaultBuf *buf)
 {
+  buf->guarded = TRUE;
+  buf->open = FALSE;
   sodium_mprotect_noaccess (buf->data);
 }
 
 void
 vault_buf_unlock (VaultBuf *buf)
 {
+  buf->guarded = TRUE;
+  buf->open = TRUE;
   sodium_mprotect_readonly (buf->data);
 }
 

@@ -42,10 +42,16 @@ typedef enum {
 /* ---- guarded memory ------------------------------------------------------ */
 
 /* Secret bytes live here: sodium_malloc (guard pages, mlocked, not in core
- * dumps); freeing wipes them. */
+ * dumps); freeing wipes them.  Small transient buffers are recycled (wiped,
+ * still guarded and mlocked), because sodium_malloc costs an mmap, several
+ * mprotects and an mlock per call.  Thread-safe: a reply's buffer may be
+ * released by GDBus' worker thread. */
 typedef struct {
-  guint8 *data;
-  gsize   len;
+  guint8  *data;
+  gsize    len;
+  gsize    capacity;  /* of the guarded allocation (>= len) */
+  gboolean guarded;   /* under mprotect control: never recycled */
+  gboolean open;      /* guarded and currently readable */
 } VaultBuf;
 
 VaultBuf *vault_buf_new (gsize len);
@@ -53,7 +59,7 @@ VaultBuf *vault_buf_new_from (const void *data, gsize len);
 void      vault_buf_free (VaultBuf *buf);
 /* An "ay" GVariant over buf's memory; buf is freed (wiped) with the variant. */
 GVariant *vault_buf_to_variant (VaultBuf *buf);
-/* Guard a long-lived buffer: no access until unlocked (read-only). */
+/* Guard a long-lived buffer: no access (lock) or read-only (unlock). */
 void      vault_buf_lock (VaultBuf *buf);
 void      vault_buf_unlock (VaultBuf *buf);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VaultBuf, vault_buf_free)

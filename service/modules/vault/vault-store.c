@@ -90,10 +90,18 @@ struct _VaultStore {
   guint       versions_kept;
   GQueue      queue;          /* Op waiting for its turn */
   Op         *running;
+  guint       relock_id;      /* closes opened keys once unused for RELOCK_MS */
+  gint64      last_key_use;
 };
 
 static GMutex write_lock;
 static GCond  write_cond;
+
+/* Keys (master subkeys, key material) are PROT_NONE while the vault is
+ * idle.  A use opens one read-only; it is closed again once no key was
+ * used for RELOCK_MS.  Closing after every call would cost two mprotects
+ * per key per call, which is tens of µs each on some VMs. */
+#define RELOCK_MS 100
 
 static guint
 kind_index (VaultKind kind)
@@ -124,13 +132,54 @@ entry_free (Entry *e)
 }
 
 static void
+close_key (gpointer key, gpointer value, gpointer user_data)
+{
+  Entry *e = value;
+
+  if (e->keys != NULL && e->keys->buf->open)
+    vault_buf_lock (e->keys->buf);
+}
+
+static void
+close_keys (VaultStore *s)
+{
+  if (s->record_key != NULL && s->record_key->open)
+    vault_buf_lock (s->record_key);
+  if (s->name_key != NULL && s->name_key->open)
+    vault_buf_lock (s->name_key);
+  g_hash_table_foreach (s->tables[1], close_key, NULL);
+}
+
+static gboolean
+relock_cb (gpointer user_data)
+{
+  VaultStore *s = user_data;
+
+  if (g_get_monotonic_time () - s->last_key_use < RELOCK_MS * 1000)
+    return G_SOURCE_CONTINUE;
+  close_keys (s);
+  s->relock_id = 0;
+  return G_SOURCE_REMOVE;
+}
+
+/* The key's bytes, readable until the vault has been idle for RELOCK_MS. */
+static const guint8 *
+open_key (VaultStore *s, VaultBuf *key)
+{
+  if (!key->open)
+    vault_buf_unlock (key);
+  s->last_key_use = g_get_monotonic_time ();
+  if (s->relock_id == 0)
+    s->relock_id = g_timeout_add (RELOCK_MS, relock_cb, s);
+  return key->data;
+}
+
+static void
 name_id (VaultStore *s, VaultKind kind, const char *name, char *hex)
 {
   guint8 id[VAULT_ID_LEN];
 
-  vault_buf_unlock (s->name_key);
-  vault_name_id (s->name_key->data, kind, name, id);
-  vault_buf_lock (s->name_key);
+  vault_name_id (open_key (s, s->name_key), kind, name, id);
   sodium_bin2hex (hex, VAULT_ID_LEN * 2 + 1, id, VAULT_ID_LEN);
 }
 
@@ -153,9 +202,7 @@ seal (VaultStore *s, VaultKind kind, const char *hex, const VaultBuf *plain)
   gboolean ok = id_from_hex (hex, id);
 
   g_assert (ok);
-  vault_buf_unlock (s->record_key);
-  sealed = vault_envelope_seal (kind, id, s->record_key->data, plain);
-  vault_buf_lock (s->record_key);
+  sealed = vault_envelope_seal (kind, id, open_key (s, s->record_key), plain);
   return sealed;
 }
 
@@ -172,15 +219,17 @@ unseal (VaultStore *s, VaultKind kind, const char *hex, GBytes *sealed, GError *
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "entry is corrupt (bad file name)");
       return NULL;
     }
-  vault_buf_unlock (s->record_key);
-  plain = vault_envelope_open (kind, id, s->record_key->data, data, len, error);
-  vault_buf_lock (s->record_key);
+  plain = vault_envelope_open (kind, id, open_key (s, s->record_key), data, len, error);
   return plain;
 }
 
-/* Open a sealed record and check it belongs under this id. */
+/* Open a sealed record and check it belongs under this id.  The id is
+ * authenticated with the record, so once a file was checked at load, the
+ * name inside is compared with the one looked up (expect_name) instead of
+ * hashing it again. */
 static VaultRecord *
-open_record (VaultStore *s, VaultKind kind, const char *hex, GBytes *sealed, GError **error)
+open_record (VaultStore *s, VaultKind kind, const char *hex, GBytes *sealed,
+             const char *expect_name, GError **error)
 {
   VaultBuf *plain = unseal (s, kind, hex, sealed, error);
   g_autoptr(VaultRecord) r = NULL;
@@ -191,7 +240,10 @@ open_record (VaultStore *s, VaultKind kind, const char *hex, GBytes *sealed, GEr
   r = vault_record_decode (kind, plain, error);
   if (r == NULL)
     return NULL;
-  name_id (s, kind, r->name, expect);
+  if (expect_name != NULL)
+    g_strlcpy (expect, g_str_equal (expect_name, r->name) ? hex : "", sizeof expect);
+  else
+    name_id (s, kind, r->name, expect);
   if (!g_str_equal (expect, hex))
     {
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "entry is corrupt (name does not match)");
@@ -298,7 +350,7 @@ entry_load (VaultStore *s, VaultKind kind, const char *hex)
     {
       entry_set_identity (e, &st);
       e->sealed = read_fd (fd, VAULT_RECORD_MAX, &error);
-      if (e->sealed != NULL && (record = open_record (s, kind, hex, e->sealed, &error)) != NULL)
+      if (e->sealed != NULL && (record = open_record (s, kind, hex, e->sealed, NULL, &error)) != NULL)
         entry_fill (e, record);
     }
   if (fd >= 0)
@@ -656,6 +708,7 @@ vault_store_free (VaultStore *s)
       op->done (0, stopping, op->user_data);
       op_free (op);
     }
+  g_clear_handle_id (&s->relock_id, g_source_remove);
   for (guint i = 0; i < 2; i++)
     {
       g_clear_pointer (&s->tables[i], g_hash_table_unref);
@@ -698,7 +751,7 @@ vault_store_get (VaultStore *s, const char *name, guint32 version, guint32 *out_
 
   if (!check_unlocked (s, error) || (e = lookup_usable (s, VAULT_KIND_SECRET, name, error)) == NULL)
     return NULL;
-  r = open_record (s, VAULT_KIND_SECRET, e->id, e->sealed, error);
+  r = open_record (s, VAULT_KIND_SECRET, e->id, e->sealed, name, error);
   if (r == NULL)
     return NULL;
   v = version == 0 ? vault_record_newest (r) : vault_record_find (r, version);
@@ -814,10 +867,9 @@ vault_store_encrypt (VaultStore *s, const char *key, const guint8 *plaintext, gs
 
   if (e == NULL)
     return NULL;
+  open_key (s, e->keys->buf);
   v = vault_record_newest (e->keys);
-  vault_buf_unlock (e->keys->buf);
   ct = vault_aead_encrypt (v->value, v->version, plaintext, len, aad, aad_len);
-  vault_buf_lock (e->keys->buf);
   if (out_version != NULL)
     *out_version = v->version;
   return ct;
@@ -842,9 +894,8 @@ vault_store_decrypt (VaultStore *s, const char *key, const guint8 *ct, gsize len
                    version, key);
       return NULL;
     }
-  vault_buf_unlock (e->keys->buf);
+  open_key (s, e->keys->buf);
   plain = vault_aead_decrypt (v->value, ct, len, aad, aad_len, error);
-  vault_buf_lock (e->keys->buf);
   if (out_version != NULL)
     *out_version = version;
   return plain;
@@ -862,9 +913,8 @@ vault_store_sign (VaultStore *s, const char *key, const guint8 *data, gsize len,
     return NULL;
   v = vault_record_newest (e->keys);
   sig = g_malloc (crypto_sign_ed25519_BYTES);
-  vault_buf_unlock (e->keys->buf);
+  open_key (s, e->keys->buf);
   crypto_sign_ed25519_detached (sig, NULL, data, len, v->value);
-  vault_buf_lock (e->keys->buf);
   if (out_version != NULL)
     *out_version = v->version;
   return g_bytes_new_take (sig, crypto_sign_ed25519_BYTES);
@@ -879,9 +929,8 @@ vault_store_get_public_key (VaultStore *s, const char *key, GError **error)
   if (e == NULL)
     return NULL;
   pk = g_malloc (crypto_sign_ed25519_PUBLICKEYBYTES);
-  vault_buf_unlock (e->keys->buf);
+  open_key (s, e->keys->buf);
   crypto_sign_ed25519_sk_to_pk (pk, vault_record_newest (e->keys)->value);
-  vault_buf_lock (e->keys->buf);
   return g_bytes_new_take (pk, crypto_sign_ed25519_PUBLICKEYBYTES);
 }
 
@@ -997,7 +1046,7 @@ op_prepare (VaultStore *s, Op *op, GError **error)
       e = lookup_usable (s, op->kind, op->name, error);
       if (e == NULL)
         return FALSE;
-      r = open_record (s, op->kind, e->id, e->sealed, error);
+      r = open_record (s, op->kind, e->id, e->sealed, op->name, error);
       if (r == NULL)
         return FALSE;
       if (vault_record_newest (r)->version == G_MAXUINT32)

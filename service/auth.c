@@ -903,8 +903,14 @@ check_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   else
     verdict = VERDICT_DENIED;
 
+  /* An answer from before a Changed signal is stale, except a grant that
+   * polkit keeps: polkitd signals Changed for the very grant it is
+   * answering (just before the reply), it honours a kept grant before its
+   * rules, and it signals again when the grant is revoked or expires. */
   sender = sender_name (f->caller) ? g_hash_table_lookup (auth->callers, f->caller->sender) : NULL;
-  if (sender != NULL && f->generation == auth->generation && cacheable (verdict, f->interactive, result))
+  if (sender != NULL && cacheable (verdict, f->interactive, result) &&
+      (f->generation == auth->generation ||
+       polkit_authorization_result_get_temporary_authorization_id (result) != NULL))
     cache_insert (auth, sender, f->key, verdict);
 
   for (guint i = 0; i < f->waiters->len; i++)
@@ -1401,17 +1407,27 @@ anyd_auth_free (AnydAuth *auth)
 void
 anyd_auth_set_config (AnydAuth *auth, AnydConfig *config)
 {
+  gint64 ttl_us;
+  guint cache_size;
+
   g_clear_pointer (&auth->config, anyd_config_unref);
   auth->config = config ? anyd_config_ref (config) : NULL;
   auth->max_in_flight = config ? anyd_config_get_uint (config, "auth", "max_checks_in_flight") : 64;
   if (auth->max_in_flight == 0)
     auth->max_in_flight = 1;
-  auth->ttl_us = (gint64) (config ? anyd_config_get_uint (config, "auth", "cache_ttl_ms") : 5000) * 1000;
-  auth->cache_size = config ? anyd_config_get_uint (config, "auth", "cache_size") : 4096;
+  ttl_us = (gint64) (config ? anyd_config_get_uint (config, "auth", "cache_ttl_ms") : 5000) * 1000;
+  cache_size = config ? anyd_config_get_uint (config, "auth", "cache_size") : 4096;
   auth->deny_burst = config ? anyd_config_get_uint (config, "auth", "deny_burst") : 20;
   auth->deny_rate = config ? anyd_config_get_uint (config, "auth", "deny_rate") : 10;
-  /* A reload often follows a policy change: start from fresh answers. */
-  cache_clear (auth, "configuration loaded", TRUE);
+  /* Entries made under another TTL or size are dropped; anything else in
+   * anyd's configuration does not change what polkit answers (polkit
+   * signals its own changes). */
+  if (ttl_us != auth->ttl_us || cache_size != auth->cache_size)
+    {
+      auth->ttl_us = ttl_us;
+      auth->cache_size = cache_size;
+      cache_clear (auth, "cache settings changed", TRUE);
+    }
 }
 
 void

@@ -14,7 +14,11 @@
  * ratios and the issue's targets.
  *
  * Numbers depend on the machine and on whatever else runs on it: the
- * ratios, measured in the same run, are what to compare. */
+ * ratios, measured in the same run, are what to compare. Latency and
+ * throughput cases run in interleaved rounds so that changing background
+ * load hits all of them alike, and the server's CPU time per call (from
+ * /proc/PID/task/TID/schedstat, so independent of other load) shows what
+ * the gate itself costs next to the echo server. */
 #include <gio/gio.h>
 #include <glib-unix.h>
 #include <polkit/polkit.h>
@@ -40,6 +44,9 @@
 #define IN_FLIGHT   32
 #define FLOOD_CALLS 10000
 #define ROUNDS      4
+#define TPUT_ROUNDS 2
+#define FLOOD_ROUNDS 3
+#define WARM_UP     20
 
 typedef enum { T_ECHO, T_PUBLIC, T_GATED } Target;
 static const char *const target_names[] = { "echo", "public", "gated" };
@@ -274,7 +281,7 @@ client_main (int argc, char **argv)
         ;
       return 0;
     }
-  for (guint i = 0; i < 20; i++)   /* warm up: credentials and decision cached */
+  for (guint i = 0; i < WARM_UP; i++)   /* warm up: credentials and decision cached */
     call_once (conn, target);
   g_print ("ready\n");
   wait_go ();
@@ -374,6 +381,7 @@ typedef struct {
   GString         *results;
   GPid             anyd;
   GPid             echo;
+  GPid             polkitd;
   double           seconds;
   guint            calls;
 } Inner;
@@ -484,7 +492,27 @@ typedef struct {
   guint       n;
   GArray     *us;
   Stats       s;
+  double      cpu_ns, polkitd_ns, calls;  /* server CPU spent, calls it served */
 } LatCase;
+
+/* CPU time a process used so far (all threads), ns. */
+static double
+cpu_ns (GPid pid)
+{
+  g_autofree char *dir = g_strdup_printf ("/proc/%d/task", pid);
+  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  const char *tid;
+  double sum = 0;
+
+  while (d != NULL && (tid = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *path = g_strdup_printf ("%s/%s/schedstat", dir, tid);
+      g_autofree char *text = NULL;
+      if (g_file_get_contents (path, &text, NULL, NULL))
+        sum += g_ascii_strtod (text, NULL);
+    }
+  return sum;
+}
 
 /* Round after round of every case in turn, so a change in background load
  * (other processes on a shared machine) hits all cases alike. */
@@ -495,8 +523,18 @@ measure_lat_cases (Inner *in, LatCase *cases, guint n_cases, guint rounds)
     cases[i].us = g_array_new (FALSE, FALSE, sizeof (double));
   for (guint r = 0; r < rounds; r++)
     for (guint i = 0; i < n_cases; i++)
-      measure_lat (in, cases[i].kind, cases[i].uid, cases[i].target, MAX (cases[i].n / rounds, 1),
-                   in->seconds * 5, cases[i].us);
+      {
+        GPid server = cases[i].target == T_ECHO ? in->echo : in->anyd;
+        guint before = cases[i].us->len;
+        double c0 = cpu_ns (server), p0 = cpu_ns (in->polkitd);
+
+        measure_lat (in, cases[i].kind, cases[i].uid, cases[i].target, MAX (cases[i].n / rounds, 1),
+                     in->seconds * 5, cases[i].us);
+        cases[i].cpu_ns += cpu_ns (server) - c0;
+        cases[i].polkitd_ns += cpu_ns (in->polkitd) - p0;
+        /* the client's warm-up calls were served too */
+        cases[i].calls += cases[i].us->len - before + (g_str_equal (cases[i].kind, "lat") ? WARM_UP : 0);
+      }
   for (guint i = 0; i < n_cases; i++)
     {
       cases[i].s = stats_of (cases[i].us);
@@ -660,9 +698,10 @@ measure_subjects (Inner *in, guint n, Stats *bus_name, Stats *process)
 }
 
 static void
-print_lat (const char *what, Stats s, double echo)
+print_lat (const char *what, Stats s, double echo, double cpu, double polkitd)
 {
-  g_print ("  %-44s %8.0f %8.0f %8.0f   %5.2fx\n", what, s.min, s.med, s.p99, echo > 0 ? s.med / echo : 0);
+  g_print ("  %-40s %6.0f %7.0f %7.0f   %5.2fx   %6.0f %8.0f\n", what, s.min, s.med, s.p99,
+           echo > 0 ? s.med / echo : 0, cpu, polkitd);
 }
 
 static void
@@ -674,60 +713,65 @@ print_tput (const char *what, Tput sync, Tput async, Tput echo_sync, Tput echo_a
 
 /* A denied caller floods gated calls (32 in flight, at most 10,000) while
  * an allowed caller makes sequential gated calls: its median against the
- * same caller's median just before. */
+ * same caller's median without the flood, in alternating rounds. */
 static double
 measure_flood (Inner *in, const char *label, const char *key)
 {
   g_autofree char *n_s = g_strdup ("1000000");
-  g_autofree char *secs = g_strdup_printf ("%.1f", in->seconds * 1.5);
-  g_autofree char *flood_secs = g_strdup_printf ("%.1f", in->seconds * 1.5 + 1.0);
+  g_autofree char *secs = g_strdup_printf ("%.2f", in->seconds * 1.5 / FLOOD_ROUNDS);
+  g_autofree char *flood_secs = g_strdup_printf ("%.2f", in->seconds * 1.5 / FLOOD_ROUNDS + 1.0);
   g_autofree char *inf = g_strdup_printf ("%u", IN_FLIGHT);
-  g_autofree char *max = g_strdup_printf ("%u", FLOOD_CALLS);
-  g_autofree char *before_line = NULL, *during_line = NULL, *flood_line = NULL, *flood_text = NULL;
-  Child *ok, *flood;
+  g_autofree char *flood_text = NULL;
+  g_autoptr(GArray) a = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GArray) b = g_array_new (FALSE, FALSE, sizeof (double));
+  double flood_ok = 0, flood_err = 0, flood_secs_v = 0, ratio;
+  guint left = FLOOD_CALLS;
   Stats before, during;
-  double ratio, flood_ok, flood_err, flood_secs_v;
 
-  /* the allowed caller alone */
-  ok = spawn_client (in, "lat", NOBODY, T_GATED, n_s, secs, "-");
-  g_free (child_line (ok));
-  if (write (ok->in_fd, "go\n", 3) != 3)
-    g_error ("client went away");
-  before_line = child_line (ok);
-  child_free (ok);
+  for (guint r = 0; r < FLOOD_ROUNDS; r++)
+    {
+      g_autofree char *max = g_strdup_printf ("%u", MAX (left, 1));
+      g_autofree char *line = NULL, *flood_line = NULL;
+      Child *ok, *flood;
 
-  /* and while uid 2 floods */
-  flood = spawn_client (in, "tput", DENIED, T_GATED, flood_secs, inf, max);
-  ok = spawn_client (in, "lat", NOBODY, T_GATED, n_s, secs, "-");
-  g_free (child_line (flood));
-  g_free (child_line (ok));
-  if (write (flood->in_fd, "go\n", 3) != 3)
-    g_error ("client went away");
-  g_usleep (300 * 1000);                     /* let the flood get going */
-  if (write (ok->in_fd, "go\n", 3) != 3)
-    g_error ("client went away");
-  during_line = child_line (ok);
-  child_free (ok);
-  kill (flood->pid, SIGTERM);                /* it may be waiting on delayed replies */
-  flood_line = child_line (flood);
-  child_free (flood);
+      /* the allowed caller alone */
+      ok = spawn_client (in, "lat", NOBODY, T_GATED, n_s, secs, "-");
+      g_free (child_line (ok));
+      if (write (ok->in_fd, "go\n", 3) != 3)
+        g_error ("client went away");
+      line = child_line (ok);
+      add_samples (a, line);
+      child_free (ok);
 
-  {
-    g_autoptr(GArray) a = g_array_new (FALSE, FALSE, sizeof (double));
-    g_autoptr(GArray) b = g_array_new (FALSE, FALSE, sizeof (double));
-    add_samples (a, before_line);
-    add_samples (b, during_line);
-    before = stats_of (a);
-    during = stats_of (b);
-  }
+      /* and while uid 2 floods */
+      flood = spawn_client (in, "tput", DENIED, T_GATED, flood_secs, inf, max);
+      ok = spawn_client (in, "lat", NOBODY, T_GATED, n_s, secs, "-");
+      g_free (child_line (flood));
+      g_free (child_line (ok));
+      if (write (flood->in_fd, "go\n", 3) != 3)
+        g_error ("client went away");
+      g_usleep (300 * 1000);                 /* let the flood get going */
+      if (write (ok->in_fd, "go\n", 3) != 3)
+        g_error ("client went away");
+      g_free (line);
+      line = child_line (ok);
+      add_samples (b, line);
+      child_free (ok);
+      kill (flood->pid, SIGTERM);            /* it may be waiting on delayed replies */
+      flood_line = child_line (flood);
+      child_free (flood);
+      flood_ok += field (flood_line, "ok");
+      flood_err += field (flood_line, "err");
+      flood_secs_v += field (flood_line, "secs");
+      left -= MIN (left, (guint) (field (flood_line, "ok") + field (flood_line, "err")));
+    }
+
+  before = stats_of (a);
+  during = stats_of (b);
   ratio = before.med > 0 ? during.med / before.med : 0;
-  flood_ok = field (flood_line, "ok");
-  flood_err = field (flood_line, "err");
-  flood_secs_v = field (flood_line, "secs");
-  flood_text = *flood_line ? g_strdup_printf ("%.0f refusals (%.0f/s)%s", flood_err,
-                                              flood_secs_v > 0 ? flood_err / flood_secs_v : 0,
-                                              flood_ok > 0 ? ", SOME ALLOWED?!" : "")
-                           : g_strdup ("stopped before reporting");
+  flood_text = g_strdup_printf ("%.0f refusals (%.0f/s)%s", flood_err,
+                                flood_secs_v > 0 ? flood_err / flood_secs_v : 0,
+                                flood_ok > 0 ? ", SOME ALLOWED?!" : "");
   g_print ("  %-30s median %6.0f -> %6.0f us  x%.2f   p99 %6.0f -> %6.0f us;  flooder: %s\n",
            label, before.med, during.med, ratio, before.p99, during.p99, flood_text);
   {
@@ -757,6 +801,7 @@ inner_main (int argc, char **argv)
     { "Reload, gated, warm cache (uid 65534)", "warm_nobody", "lat", NOBODY, T_GATED, in.calls },
   };
   Stats naive_nobody, subj_name, subj_proc;
+  double naive_cpu = 0, naive_pk = 0;
   Tput echo_s, echo_a, pub_s, pub_a, gated_s, gated_a, naive_s, naive_a;
 
   for (int i = 2; i + 1 < argc; i++)
@@ -776,28 +821,46 @@ inner_main (int argc, char **argv)
   if (!g_spawn_async (NULL, (char **) echo_argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &in.echo, &error))
     g_error ("%s", error->message);
   wait_owner (&in, ECHO_NAME, in.echo);
+  in.polkitd = (GPid) name_owner_pid (&in, "org.freedesktop.PolicyKit1");
   anyd_start (&in, "");   /* the defaults */
 
   g_print ("\n== call path on %s: %u sequential calls per case (in %u interleaved rounds), "
-           "%.0f s per throughput run ==\n", bus_label, in.calls, ROUNDS, in.seconds);
+           "%.0f s per throughput case (in %u rounds) ==\n", bus_label, in.calls, ROUNDS, in.seconds,
+           TPUT_ROUNDS);
   measure_lat_cases (&in, lat, G_N_ELEMENTS (lat), ROUNDS);
-  g_print ("round trip (us)                                      min   median      p99   median x echo\n");
+  g_print ("round trip (us)                               min  median     p99   med/echo   server CPU/call  polkitd\n");
   for (guint i = 0; i < G_N_ELEMENTS (lat); i++)
     {
       double echo = lat[lat[i].uid == 0 ? 0 : 1].s.med;
-      print_lat (lat[i].label, lat[i].s, echo);
+      double cpu = lat[i].cpu_ns / 1e3 / MAX (lat[i].calls, 1), pk = lat[i].polkitd_ns / 1e3 / MAX (lat[i].calls, 1);
+      g_autofree char *k = g_strconcat (lat[i].key, "_cpu", NULL);
+      print_lat (lat[i].label, lat[i].s, echo, cpu, pk);
       result_stats (&in, lat[i].key, lat[i].s);
+      result (&in, k, cpu);
     }
 
-  echo_s = measure_tput (&in, N_CLIENTS, NOBODY, T_ECHO, 1);
-  echo_a = measure_tput (&in, N_CLIENTS, NOBODY, T_ECHO, IN_FLIGHT);
-  pub_s = measure_tput (&in, N_CLIENTS, NOBODY, T_PUBLIC, 1);
-  pub_a = measure_tput (&in, N_CLIENTS, NOBODY, T_PUBLIC, IN_FLIGHT);
-  gated_s = measure_tput (&in, N_CLIENTS, NOBODY, T_GATED, 1);
-  gated_a = measure_tput (&in, N_CLIENTS, NOBODY, T_GATED, IN_FLIGHT);
+  {
+    /* interleaved rounds, as for latency */
+    Tput *cases[] = { &echo_s, &echo_a, &pub_s, &pub_a, &gated_s, &gated_a };
+    const Target targets[] = { T_ECHO, T_ECHO, T_PUBLIC, T_PUBLIC, T_GATED, T_GATED };
+    double secs = in.seconds;
 
-  g_print ("\ndenied flood (uid 2, %u in flight, up to %u calls) vs an allowed caller's Reload\n",
-           IN_FLIGHT, FLOOD_CALLS);
+    in.seconds = secs / TPUT_ROUNDS;
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+      *cases[i] = (Tput) { 0, 0, 0 };
+    for (guint r = 0; r < TPUT_ROUNDS; r++)
+      for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+        {
+          Tput t = measure_tput (&in, N_CLIENTS, NOBODY, targets[i], i % 2 ? IN_FLIGHT : 1);
+          cases[i]->rate += t.rate / TPUT_ROUNDS;
+          cases[i]->ok += t.ok;
+          cases[i]->err += t.err;
+        }
+    in.seconds = secs;
+  }
+
+  g_print ("\ndenied flood (uid 2, %u in flight, up to %u calls) vs an allowed caller's Reload "
+           "(%u rounds without/with)\n", IN_FLIGHT, FLOOD_CALLS, FLOOD_ROUNDS);
   measure_flood (&in, "cache + throttled denials", "flood");
   anyd_start (&in, "deny_rate=0\n");
   measure_flood (&in, "cache only (deny_rate=0)", "flood_cache_only");
@@ -805,16 +868,19 @@ inner_main (int argc, char **argv)
   /* the naive gate: polkit on every call */
   anyd_start (&in, "cache_ttl_ms=0\n");
   {
-    g_autoptr(GArray) us = g_array_new (FALSE, FALSE, sizeof (double));
-    measure_lat (&in, "lat", NOBODY, T_GATED, MAX (in.calls / 4, 50), in.seconds * 5, us);
-    naive_nobody = stats_of (us);
+    LatCase naive = { "Reload, gated, no cache (uid 65534; naive)", "naive_nobody", "lat", NOBODY, T_GATED,
+                      MAX (in.calls / 4, 50) };
+    measure_lat_cases (&in, &naive, 1, 1);
+    naive_nobody = naive.s;
+    naive_cpu = naive.cpu_ns / 1e3 / MAX (naive.calls, 1);
+    naive_pk = naive.polkitd_ns / 1e3 / MAX (naive.calls, 1);
   }
   naive_s = measure_tput (&in, N_CLIENTS, NOBODY, T_GATED, 1);
   naive_a = measure_tput (&in, N_CLIENTS, NOBODY, T_GATED, IN_FLIGHT);
   stop_pid (&in.anyd);
 
   g_print ("\n");
-  print_lat ("Reload, gated, no cache (uid 65534; naive)", naive_nobody, lat[1].s.med);
+  print_lat ("Reload, gated, no cache (uid 65534; naive)", naive_nobody, lat[1].s.med, naive_cpu, naive_pk);
   g_print ("\nthroughput, %d client processes as uid 65534     sync  x echo    %d in flight  x echo\n",
            N_CLIENTS, IN_FLIGHT);
   print_tput ("bare GDBus echo", echo_s, echo_a, echo_s, echo_a);
@@ -1030,10 +1096,13 @@ outer_main (int argc, char **argv)
     if (res[b] != NULL)
       {
         g_print ("  %s: gated warm %.0f us vs python %.0f us round trip (x%.1f); flood cache-only x%.2f; "
-                 "polkit subject bus-name %.0f us vs unix-process %.0f us\n",
+                 "polkit subject bus-name %.0f us vs unix-process %.0f us;\n"
+                 "    server CPU per call: echo %.0f us, anyd public %.0f us, gated warm %.0f us, cold %.0f us\n",
                  buses[b], get (res[b], "warm_nobody_med"), py_rtt,
                  get (res[b], "warm_nobody_med") / MAX (py_rtt, 1), get (res[b], "flood_cache_only_ratio"),
-                 get (res[b], "subject_bus_name_med"), get (res[b], "subject_process_med"));
+                 get (res[b], "subject_bus_name_med"), get (res[b], "subject_process_med"),
+                 get (res[b], "echo_nobody_cpu"), get (res[b], "public_nobody_cpu"),
+                 get (res[b], "warm_nobody_cpu"), get (res[b], "cold_nobody_cpu"));
         g_hash_table_unref (res[b]);
       }
   return 0;

@@ -249,26 +249,27 @@ def _(sb):
     c.close()
 
 
+def refused_calls(sb, verdict, error, calls):
+    """calls refused Reloads of one caller; returns polkit's evaluations."""
+    start(sb)
+    counting(sb, verdict)
+    c = sb.connect(ALLOWED)
+    for _ in range(calls):
+        expect_error(E + error, reload, c)
+    c.close()
+    return evaluations()
+
+
 @case('not authorized (cannot obtain) is cached')
 def _(sb):
-    start(sb)
-    counting(sb, 'no')
-    c = sb.connect(ALLOWED)
-    for _ in range(5):
-        expect_error(E + 'NotAuthorized', reload, c)
-    assert evaluations() == 1, evaluations()
-    c.close()
+    n = refused_calls(sb, 'no', 'NotAuthorized', 5)
+    assert n == 1, n
 
 
 @case('needs a password is never cached')
 def _(sb):
-    start(sb)
-    counting(sb, 'auth_admin')
-    c = sb.connect(ALLOWED)
-    for _ in range(4):
-        expect_error(E + 'NotAuthorizedCanObtain', reload, c)
-    assert evaluations() == 4, evaluations()
-    c.close()
+    n = refused_calls(sb, 'auth_admin', 'NotAuthorizedCanObtain', 4)
+    assert n == 4, n
 
 
 @case('interactive one-shot password grant (auth_admin) is not cached')

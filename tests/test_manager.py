@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import anydtest  # noqa: E402
 from anydtest import (ALLOWED, BUS_NAME, CHALLENGE, DENIED, MANAGER_IFACE,  # noqa: E402
-                      MANAGER_PATH, ROOT, DBusError, Skip, case, wait_until)
+                      MANAGER_PATH, ROOT, DBusError, case, wait_until)
 from gi.repository import Gio, GLib  # noqa: E402
 
 MANAGE = 'org.anyd1.manage'
@@ -63,6 +63,11 @@ def _(sb):
     assert sb.name_owner_pid(BUS_NAME) == sb.anyd.pid
     assert sb.bus_call('GetConnectionUnixUser', '(s)', (BUS_NAME,)) == 0
     diag('exec to name owned: %.3f s' % sb.anyd_ready_seconds)
+    sb.manager(ALLOWED, 'GetCallerInfo')
+    with open('/proc/%d/status' % sb.anyd.pid) as f:
+        rss = [l.split(':', 1)[1].strip() for l in f if l.startswith('VmRSS:')]
+    diag('idle RSS after one call: %s%s' % (rss[0] if rss else '?',
+                                           ' (sanitizer build)' if sb.sanitized() else ''))
 
 
 @case('activation file: Name=org.anyd1, SystemdService=anyd.service, User=root',
@@ -235,6 +240,26 @@ def _(sb):
     dt = time.monotonic() - t0
     diag('polkit with interaction and no agent -> %s (%.2f s)' % (e.name, dt))
     assert dt < 5 * slow(sb), dt
+
+
+@case('Reload as uid 1, interactive, and the user dismisses the dialog: AuthorizationDismissed')
+def _(sb):
+    c = sb.connect(CHALLENGE)
+    try:
+        c.register_dismissing_agent()
+        m = sb.mark()
+        t0 = time.monotonic()
+        expect_error(E + 'AuthorizationDismissed', c.call, MANAGER_PATH, MANAGER_IFACE,
+                     'Reload', interactive=True, timeout=20)
+        assert time.monotonic() - t0 < 5 * slow(sb)
+        assert MANAGE in c.agent_state()['begun'], c.agent_state()
+        sb.wait_audit(m, ANYD_CALLER_UID=str(CHALLENGE), ANYD_RESULT='dismissed')
+        # without the interactive flag the agent is not asked
+        expect_error(E + 'NotAuthorizedCanObtain', c.call, MANAGER_PATH, MANAGER_IFACE,
+                     'Reload', interactive=False)
+        assert len(c.agent_state()['begun']) == 1, c.agent_state()
+    finally:
+        c.close()
 
 
 @case('Reload through busctl: allowed uid ok, denied uid fails')

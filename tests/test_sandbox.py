@@ -170,14 +170,12 @@ ECHO_XML = """
 def serve_echo(ready, stop):
     """A root service on the test bus, in its own thread and main context:
     EchoFd(h fd, s text) reads the caller's fd and sends a new pipe back."""
-    import threading  # noqa: F401
     from gi.repository import Gio, GLib
     ctx = GLib.MainContext()
     ctx.push_thread_default()
     conn = Gio.DBusConnection.new_for_address_sync(
         anydtest.BUS_ADDRESS, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT |
         Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
-    loop = GLib.MainLoop(ctx)
 
     def on_call(c, sender, path, iface, method, params, inv):
         fdl = inv.get_message().get_unix_fd_list()
@@ -238,5 +236,19 @@ def _(sb):
         th.join(5)
 
 
+@case('a systemd manager owns org.freedesktop.systemd1 and runs units', needs_anyd=False)
+def _(sb):
+    assert sb.has_owner('org.freedesktop.systemd1')
+    sb.write_unit('anydtest-demo.service', '[Service]\nExecStart=/bin/sleep 1000\n')
+    sb.systemctl('start', 'anydtest-demo.service')
+    out = sb.systemctl('show', '-p', 'ActiveState,MainPID', 'anydtest-demo.service')[1]
+    assert 'ActiveState=active' in out, out
+    path = sb.call(ROOT, '/org/freedesktop/systemd1', 'org.freedesktop.systemd1.Manager',
+                   'GetUnit', '(s)', ('anydtest-demo.service',),
+                   dest='org.freedesktop.systemd1')
+    assert path == '/org/freedesktop/systemd1/unit/anydtest_2ddemo_2eservice', path
+    sb.systemctl('stop', 'anydtest-demo.service')
+
+
 if __name__ == '__main__':
-    anydtest.main(start_anyd=False)
+    anydtest.main(start_anyd=False, systemd=True)

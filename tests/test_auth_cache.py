@@ -140,10 +140,20 @@ def counting(sb, verdict):
             'verdict': VERDICT, 'delay': DELAY})
 
 
-def records(sb, mark, conn, result=None):
-    out = [r for r in sb.audit(mark) if r.get('ANYD_SENDER') == conn.unique_name and
-           r.get('MESSAGE_ID') != MSGID_THROTTLE]
-    return [r for r in out if result is None or r.get('ANYD_RESULT') == result]
+def records(sb, mark, conn, result=None, count=None):
+    """Decision records of conn since mark; with count, wait (briefly) for
+    that many: anyd writes a record before it replies, but this process
+    reads anyd's output in another thread."""
+    def get():
+        out = [r for r in sb.audit(mark) if r.get('ANYD_SENDER') == conn.unique_name and
+               r.get('MESSAGE_ID') != MSGID_THROTTLE]
+        return [r for r in out if result is None or r.get('ANYD_RESULT') == result]
+    if count is not None:
+        try:
+            wait_until(lambda: len(get()) >= count, 5 * slow(sb), what='%d audit records' % count)
+        except TimeoutError:
+            pass
+    return get()
 
 
 def process_start_time(pid):
@@ -242,7 +252,7 @@ def _(sb):
     for _ in range(5):
         reload(c)
     assert evaluations() == 1, 'polkit evaluated the rule %d times' % evaluations()
-    recs = records(sb, m, c, 'allowed')
+    recs = records(sb, m, c, 'allowed', count=5)
     assert len(recs) == 5, recs          # still one audit record per decision
     cached = [r for r in recs if 'cached' in r.get('MESSAGE', '')]
     assert len(cached) == 4, recs
@@ -285,7 +295,7 @@ def _(sb):
         expect_error(E + 'NotAuthorizedCanObtain', reload, c)
         reload(c, interactive=True)
         assert agent.begun == [MANAGE, MANAGE], agent.begun
-        allowed = records(sb, m, c, 'allowed')
+        allowed = records(sb, m, c, 'allowed', count=2)
         assert len(allowed) == 2 and not any('cached' in r.get('MESSAGE', '') for r in allowed), allowed
     finally:
         agent.close()
@@ -308,7 +318,7 @@ def _(sb):
         reload(c)                       # no interaction needed now
         reload(c, interactive=True)
         assert agent.begun == [MANAGE], agent.begun
-        recs = records(sb, m, c, 'allowed')
+        recs = records(sb, m, c, 'allowed', count=3)
         assert len(recs) == 3 and all('cached' in r.get('MESSAGE', '') for r in recs[1:]), recs
     finally:
         agent.close()
@@ -592,7 +602,7 @@ def _(sb):
     m = sb.mark()
     for _ in range(3):
         reload(c)
-    recs = records(sb, m, c, 'allowed')
+    recs = records(sb, m, c, 'allowed', count=3)
     assert len(recs) == 3 and all('cached' in r.get('MESSAGE', '') for r in recs[1:]), recs
     c.close()
 

@@ -16,6 +16,7 @@
 # drains); it then runs dbus-broker --controller itself.
 
 import argparse
+import collections
 import os
 import shutil
 import socket
@@ -56,9 +57,10 @@ class BrokerSandbox(anydtest.Sandbox):
         shutil.copy(pol, os.path.join(anydtest.WORK, 'dbus.d', 'org.anyd1.conf'))
         conf = os.path.join(anydtest.WORK, 'system-bus.conf')
         with open(conf, 'w') as f:
-            # no <servicedir>: activation would need systemd
-            f.write(anydtest.BUS_CONFIG % {'ours': anydtest.WORK + '/dbus.d',
-                                           'extra': self.bus_extra, 'servicedirs': ''})
+            # the harness's own bus config; no <servicedir> (activation would
+            # need systemd), and placeholders added later stay empty
+            f.write(anydtest.BUS_CONFIG % collections.defaultdict(str, {
+                'ours': anydtest.WORK + '/dbus.d', 'extra': self.bus_extra}))
         os.makedirs('/run/systemd/journal', exist_ok=True)
         journal = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         journal.bind('/run/systemd/journal/socket')

@@ -238,25 +238,48 @@ is_module_root (const char *path)
   return rest[0] != '\0' && strchr (rest, '/') == NULL;
 }
 
-/* GDBus answers "UnknownMethod: No such interface … on object at path …"
- * for an object that is not exported.  Make that readable: a module root
- * that is missing means the module is not enabled; anything deeper is a
- * thing that does not exist (exit code 4). */
+/* Does object_path carry interface?  Asked only after an error, through
+ * Introspect (which GDBus answers for any path), so we need not rely on the
+ * wording of GDBus's messages, which are translated. */
+static gboolean
+object_has_interface (AnydClientContext *ctx, const char *object_path, const char *interface)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GDBusNodeInfo) node = NULL;
+  const char *xml;
+
+  reply = g_dbus_connection_call_sync (ctx->bus, ANYD_CLIENT_BUS_NAME, object_path,
+                                       "org.freedesktop.DBus.Introspectable", "Introspect",
+                                       NULL, G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_NONE,
+                                       -1, NULL, NULL);
+  if (reply == NULL)
+    return TRUE; /* cannot tell: keep the original error */
+  g_variant_get (reply, "(&s)", &xml);
+  node = g_dbus_node_info_new_for_xml (xml, NULL);
+  return node == NULL || g_dbus_node_info_lookup_interface (node, interface) != NULL;
+}
+
+/* An object that is not exported gives "UnknownMethod: Object does not
+ * exist at path …" (or "No such interface …").  Make that readable: a
+ * module root that is missing means the module is not enabled (exit code 1);
+ * anything deeper is a thing that does not exist (UnknownObject, exit 4). */
 static void
-explain_missing_object (const char *path, const char *interface, GError **error)
+explain_missing_object (AnydClientContext *ctx, const char *path, const char *interface,
+                        GError **error)
 {
   g_autofree char *name = NULL;
   g_autofree char *message = NULL;
 
-  if (error == NULL || *error == NULL)
+  if (error == NULL || *error == NULL || ctx->bus == NULL || g_str_equal (path, ANYD_CLIENT_PATH))
     return;
   name = g_dbus_error_get_remote_error (*error);
-  if (name == NULL)
+  if (name == NULL ||
+      !(g_str_equal (name, DBUS_ERROR_PREFIX "UnknownMethod") ||
+        g_str_equal (name, DBUS_ERROR_PREFIX "UnknownObject") ||
+        g_str_equal (name, DBUS_ERROR_PREFIX "UnknownInterface") ||
+        g_str_equal (name, DBUS_ERROR_PREFIX "InvalidArgs")))
     return;
-  if (!g_str_equal (name, DBUS_ERROR_PREFIX "UnknownObject") &&
-      !g_str_equal (name, DBUS_ERROR_PREFIX "UnknownInterface") &&
-      !(g_str_equal (name, DBUS_ERROR_PREFIX "UnknownMethod") &&
-        strstr ((*error)->message, "No such interface") != NULL))
+  if (object_has_interface (ctx, path, interface))
     return;
 
   if (is_module_root (path))
@@ -264,10 +287,9 @@ explain_missing_object (const char *path, const char *interface, GError **error)
       const char *module = path + strlen (ANYD_CLIENT_PATH "/");
       message = g_strdup_printf (_("the %s module is not enabled in anyd"), module);
       g_clear_error (error);
-      /* Not a NotFound of a user's object: exit code 1. */
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, message);
     }
-  else if (!g_str_equal (path, ANYD_CLIENT_PATH))
+  else
     {
       message = g_strdup_printf (_("no such object: %s"), path);
       g_clear_error (error);
@@ -322,7 +344,7 @@ anyd_client_call (AnydClientContext  *ctx,
                     agent_error->message);
     }
 
-  explain_missing_object (object_path, interface, &local_error);
+  explain_missing_object (ctx, object_path, interface, &local_error);
   g_propagate_error (error, g_steal_pointer (&local_error));
   return NULL;
 }
@@ -343,7 +365,7 @@ anyd_client_get_properties (AnydClientContext *ctx,
                     NULL, NULL, G_DBUS_CALL_FLAGS_NONE, ctx->timeout_ms, error);
   if (reply == NULL)
     {
-      explain_missing_object (object_path, interface, error);
+      explain_missing_object (ctx, object_path, interface, error);
       return NULL;
     }
   g_variant_get (reply, "(@a{sv})", &props);
@@ -365,7 +387,7 @@ anyd_client_get_property (AnydClientContext *ctx,
                     NULL, NULL, G_DBUS_CALL_FLAGS_NONE, ctx->timeout_ms, error);
   if (reply == NULL)
     {
-      explain_missing_object (object_path, interface, error);
+      explain_missing_object (ctx, object_path, interface, error);
       return NULL;
     }
   g_variant_get (reply, "(v)", &value);

@@ -50,6 +50,9 @@ struct _AnydClientContext {
                              the D-Bus default (25 s) */
   char *host;             /* --host [USER@]HOST[:PORT], or NULL for the local bus */
   const char *command_line; /* "anyd-client tun create", for messages */
+  int dashdash;           /* in the handler's argv: index of the first argument
+                             that came after "--", or -1 if there was no "--"
+                             (tun open [NAME] -- COMMAND…) */
 
   /* private */
   GDBusConnection *bus;
@@ -60,7 +63,8 @@ struct _AnydClientContext {
 
 /* argv[0] is the command name; argv[1..argc-1] are the positional arguments
  * (the command's options are already parsed into its GOptionEntry storage,
- * global options removed, the first "--" removed).  Returns an exit code,
+ * global options removed, the first "--" removed; ctx->dashdash tells where
+ * it was).  Returns an exit code,
  * normally `return anyd_client_fail (ctx, error);` on failure. */
 typedef int (*AnydClientHandler) (AnydClientContext *ctx, int argc, char **argv);
 
@@ -72,7 +76,10 @@ typedef struct {
   int min_args;                /* positional arguments, without argv[0] */
   int max_args;                /* -1: no limit */
   const GOptionEntry *options; /* the command's own options (static storage), or NULL.
-                                  Must not reuse a global option name. */
+                                  Reserved (taken out of argv anywhere before
+                                  "--"): --json, --no-ask-password, --timeout,
+                                  --host/-H, --verbose.  --help/-h is GOption's.
+                                  --version is free after the group name. */
 } AnydClientCommand;
 
 typedef struct {

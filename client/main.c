@@ -19,7 +19,7 @@
 
 extern const AnydClientGroup *const anyd_client_groups[];
 
-/* Reserved: groups must not define options with these names. */
+/* Options only meaningful before the group name. */
 typedef struct {
   gboolean show_version;
   gboolean list_commands;
@@ -256,7 +256,7 @@ run_command (AnydClientContext *ctx, const AnydClientGroup *group,
   char **pargv;
   int pargc;
   int n_positional;
-  gboolean dashdash_seen = FALSE;
+  int n_options;
 
   ctx->command_line = command_line;
   /* GOptionContext prints "Usage: <prgname> [OPTION…] ARGS". */
@@ -271,14 +271,21 @@ run_command (AnydClientContext *ctx, const AnydClientGroup *group,
   if (cmd->options != NULL)
     g_option_context_add_main_entries (octx, cmd->options, GETTEXT_PACKAGE);
 
-  /* argv for GOption: [command_line, args…]; keep our own copy of the
-   * pointers since GOption rearranges the array. */
-  argv_copy = g_new0 (char *, argc + 2);
+  /* Options are parsed only before the first "--" (GOption itself keeps
+   * or drops a "--" depending on what follows it); everything after it is
+   * positional, verbatim. */
+  for (n_options = 0; n_options < argc; n_options++)
+    if (g_str_equal (argv[n_options], "--"))
+      break;
+
+  /* argv for GOption: [command_line, args before "--"]; keep our own copy
+   * of the pointers since GOption rearranges the array. */
+  argv_copy = g_new0 (char *, n_options + 2);
   argv_copy[0] = g_strdup (command_line);
-  for (int i = 0; i < argc; i++)
+  for (int i = 0; i < n_options; i++)
     argv_copy[i + 1] = g_strdup (argv[i]);
-  pargc = argc + 1;
-  pargv = g_memdup2 (argv_copy, sizeof (char *) * (argc + 2));
+  pargc = n_options + 1;
+  pargv = g_memdup2 (argv_copy, sizeof (char *) * (n_options + 2));
 
   if (!g_option_context_parse (octx, &pargc, &pargv, &error))
     {
@@ -286,16 +293,15 @@ run_command (AnydClientContext *ctx, const AnydClientGroup *group,
       return anyd_client_usage_error (ctx, "%s", error->message);
     }
 
-  /* argv[0] = command name, then positional arguments without the first "--". */
+  /* argv[0] = command name, then the positional arguments. */
   g_ptr_array_add (args, (gpointer) cmd->name);
   for (int i = 1; i < pargc; i++)
+    g_ptr_array_add (args, pargv[i]);
+  if (n_options < argc)
     {
-      if (!dashdash_seen && g_str_equal (pargv[i], "--"))
-        {
-          dashdash_seen = TRUE;
-          continue;
-        }
-      g_ptr_array_add (args, pargv[i]);
+      ctx->dashdash = (int) args->len;
+      for (int i = n_options + 1; i < argc; i++)
+        g_ptr_array_add (args, argv[i]);
     }
   g_free (pargv);
   n_positional = (int) args->len - 1;
@@ -313,7 +319,7 @@ run_command (AnydClientContext *ctx, const AnydClientGroup *group,
 int
 main (int argc, char **argv)
 {
-  AnydClientContext ctx = { .ask_password = TRUE, .timeout_ms = -1 };
+  AnydClientContext ctx = { .ask_password = TRUE, .timeout_ms = -1, .dashdash = -1 };
   g_autoptr(GPtrArray) rest = NULL;
   g_autofree char *command_line = NULL;
   GlobalFlags flags = { FALSE, FALSE };

@@ -14,7 +14,10 @@ anyd_path_escape (const char *name)
   GString *s = g_string_new (NULL);
 
   if (name == NULL || *name == '\0')
-    return g_string_free (s, FALSE), g_strdup ("_");
+    {
+      g_string_free (s, TRUE);
+      return g_strdup ("_");
+    }
   for (const guchar *p = (const guchar *) name; *p; p++)
     {
       if (g_ascii_isalnum (*p))

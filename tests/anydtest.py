@@ -372,6 +372,15 @@ class Connection:
             raise DBusError(msg.get('name'), msg.get('message'))
         return msg
 
+    def register_dismissing_agent(self, locale='C'):
+        """Like register_hanging_agent, but the agent answers every
+        BeginAuthentication at once as dismissed (the user closed the dialog)."""
+        msg, _ = self._request({'op': 'register_agent', 'locale': locale,
+                                'mode': 'dismiss'}).wait_raw(20)
+        if not msg.get('ok'):
+            raise DBusError(msg.get('name'), msg.get('message'))
+        return msg
+
     def unregister_agent(self):
         msg, _ = self._request({'op': 'unregister_agent'}).wait_raw(20)
         if not msg.get('ok'):
@@ -438,6 +447,7 @@ BUS_CONFIG = '''<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
 <busconfig>
   <type>system</type>
   <listen>unix:path=/run/dbus/system_bus_socket</listen>
+  %(listen_extra)s
   <auth>EXTERNAL</auth>
   %(servicedirs)s
   <policy context="default">
@@ -489,7 +499,8 @@ class Sandbox:
     the namespaces (see enter_namespaces / main)."""
 
     def __init__(self, build=None, start_anyd=True, anyd_args=(), name=None,
-                 net=True, config=None, bus_extra=''):
+                 net=True, config=None, bus_extra='', systemd=False):
+        self.systemd = systemd
         self.builddir = os.path.abspath(build or builddir())
         self.srcdir = srcdir()
         self.start_anyd_on_enter = start_anyd
@@ -558,6 +569,8 @@ class Sandbox:
         self.start_bus()
         self.setup_polkit()
         self.start_polkitd()
+        if self.systemd:
+            self.start_systemd()
         if self.initial_config is not None:
             self.write_config(self.initial_config)
         if self.start_anyd_on_enter:
@@ -606,7 +619,13 @@ class Sandbox:
         shutil.copy(pol, os.path.join(WORK, 'dbus.d', 'org.anyd1.conf'))
         conf = os.path.join(WORK, 'system-bus.conf')
         with open(conf, 'w') as f:
+            listen_extra = ''
+            if self.systemd:
+                # systemd --user (our stand-in for PID 1) finds "its" bus here
+                os.makedirs('/run/user/0', mode=0o700, exist_ok=True)
+                listen_extra = '<listen>unix:path=/run/user/0/bus</listen>'
             f.write(BUS_CONFIG % {'ours': WORK + '/dbus.d', 'extra': self.bus_extra,
+                                  'listen_extra': listen_extra,
                                   'servicedirs': '<servicedir>%s/services</servicedir>' % WORK})
         p = subprocess.Popen(['dbus-daemon', '--config-file=' + conf, '--nofork',
                               '--nopidfile', '--print-address=1'],
@@ -639,6 +658,99 @@ class Sandbox:
 
     def has_owner(self, name):
         return self.bus_call('NameHasOwner', '(s)', (name,))
+
+    def add_bus_policy(self, name, xml):
+        """Add a <busconfig> file next to org.anyd1.conf and reload the bus."""
+        with open(os.path.join(WORK, 'dbus.d', name), 'w') as f:
+            f.write(xml)
+        self.bus_call('ReloadConfig')
+
+    def remove_bus_policy(self, name):
+        os.unlink(os.path.join(WORK, 'dbus.d', name))
+        self.bus_call('ReloadConfig')
+
+    def install_activation(self, args=('--idle-timeout', '1'), log='activated-anyd.log'):
+        """Let the bus start anyd on demand: our built org.anyd1.service with
+        Exec= pointing at the build tree (env and stderr redirected into the
+        sandbox).  With no <servicehelper> in the test bus config, dbus-daemon
+        starts it itself, as root.  Returns the log path of activated anyd."""
+        src = find_built('ANYD_DBUS_SERVICE', [
+            os.path.join(self.builddir, 'data', 'org.anyd1.service')])
+        if src is None:
+            raise FileNotFoundError('org.anyd1.service not built')
+        logpath = os.path.join(self.logdir, log)
+        env = ' '.join(shlex.quote('%s=%s' % kv) for kv in sorted(self.anyd_env().items()))
+        cmd = 'exec env -i %s %s 2>>%s' % (
+            env, ' '.join(shlex.quote(a) for a in self.anyd_argv(list(args))), logpath)
+        lines = []
+        with open(src) as f:
+            for line in f:
+                if line.startswith('Exec='):
+                    line = 'Exec=/bin/sh -c %s\n' % shlex.quote(cmd)
+                lines.append(line)
+        dst = os.path.join(WORK, 'services', 'org.anyd1.service')
+        with open(dst, 'w') as f:
+            f.writelines(lines)
+        self.bus_call('ReloadConfig')
+        return logpath
+
+    def remove_activation(self):
+        try:
+            os.unlink(os.path.join(WORK, 'services', 'org.anyd1.service'))
+        except FileNotFoundError:
+            pass
+        self.bus_call('ReloadConfig')
+
+    # -- a systemd manager (TESTBED.md) --
+
+    SYSTEMD_UNIT_DIR = '/run/user/0/systemd/user.control'
+
+    def systemctl(self, *args, check=True, timeout=30):
+        """systemctl --user against the sandbox's manager; returns (rc, out)."""
+        r = subprocess.run(['systemctl', '--user', '--no-pager'] + list(args),
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=timeout,
+                           env=base_env({'XDG_RUNTIME_DIR': '/run/user/0'}))
+        out = r.stdout.decode(errors='replace')
+        if check and r.returncode != 0:
+            raise RuntimeError('systemctl --user %s: %d: %s' % (' '.join(args), r.returncode, out))
+        return r.returncode, out
+
+    def write_unit(self, name, text, reload=True):
+        """Install a unit for the sandbox's systemd manager (then daemon-reload)."""
+        with open(os.path.join(self.SYSTEMD_UNIT_DIR, name), 'w') as f:
+            f.write(text)
+        if reload:
+            self.systemctl('daemon-reload')
+
+    def start_systemd(self, timeout=20):
+        """Run `systemd --user` as root so that it owns org.freedesktop.systemd1
+        on the sandbox's system bus (needs Sandbox(systemd=True) for the
+        second listen address).  Units go to SYSTEMD_UNIT_DIR (write_unit)."""
+        if not self.systemd:
+            raise RuntimeError('Sandbox(systemd=True) is needed for start_systemd()')
+        os.makedirs('/run/systemd/system', exist_ok=True)
+        os.makedirs(self.SYSTEMD_UNIT_DIR, exist_ok=True)
+        # the manager only asks for its name once it believes D-Bus is up
+        with open(os.path.join(self.SYSTEMD_UNIT_DIR, 'dbus.socket'), 'w') as f:
+            f.write('[Socket]\nListenStream=/run/user/0/dummybus\n')
+        with open(os.path.join(self.SYSTEMD_UNIT_DIR, 'dbus.service'), 'w') as f:
+            f.write('[Service]\nExecStart=/bin/sleep infinity\n')
+        p = subprocess.Popen(['/lib/systemd/systemd', '--user'], stdin=subprocess.DEVNULL,
+                             stdout=self.log('systemd.log'), stderr=subprocess.STDOUT,
+                             env=base_env({'XDG_RUNTIME_DIR': '/run/user/0'}),
+                             start_new_session=True, cwd='/')
+        self.procs.append(p)
+        self.systemd_proc = p
+        wait_until(lambda: os.path.exists('/run/user/0/systemd/private') or p.poll() is not None,
+                   timeout, what='systemd --user to start')
+        if p.poll() is not None:
+            raise RuntimeError('systemd --user exited with %d; see %s/systemd.log'
+                               % (p.returncode, self.logdir))
+        self.systemctl('start', 'dbus.socket', 'dbus.service')
+        wait_until(lambda: self.has_owner('org.freedesktop.systemd1'), timeout,
+                   what='systemd to own org.freedesktop.systemd1')
+        return p
 
     # -- polkit --
 
@@ -784,7 +896,7 @@ class Sandbox:
         if self.anyd and self.anyd.poll() is None:
             raise RuntimeError('anyd already running (pid %d)' % self.anyd.pid)
         if timeout is None:
-            timeout = 30 if 'sanitize' in self.anyd_path or self.sanitized() else 15
+            timeout = 30 if self.sanitized() else 15
         t0 = time.monotonic()
         p = subprocess.Popen(self.anyd_argv(args), stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -1062,7 +1174,7 @@ def _matches_filter(name):
 
 
 def main(net=True, start_anyd=True, anyd_args=(), config=None, cases=None,
-         check_sanitizers=True):
+         check_sanitizers=True, systemd=False):
     """Run the registered cases in one sandbox, print TAP, exit."""
     cases = CASES if cases is None else cases
     try:
@@ -1072,7 +1184,8 @@ def main(net=True, start_anyd=True, anyd_args=(), config=None, cases=None,
         sys.exit(0)
     tap = Tap()
     try:
-        sb = Sandbox(start_anyd=False, anyd_args=anyd_args, config=config, net=net)
+        sb = Sandbox(start_anyd=False, anyd_args=anyd_args, config=config, net=net,
+                     systemd=systemd)
         sb.__enter__()
     except Exception:
         tap.not_ok('sandbox setup', traceback.format_exc())

@@ -16,7 +16,7 @@
 #
 # Other ops: "hello" (uid, pid, unique name), "register_agent" (a polkit
 # authentication agent for this process whose BeginAuthentication never
-# completes), "agent_state" (how many authentications began/were
+# completes, or with "mode": "dismiss" is answered as dismissed), "agent_state" (how many authentications began/were
 # cancelled), "close".  Calls are asynchronous: several may be in flight at
 # once on the one connection, answered in completion order.
 
@@ -24,7 +24,6 @@ import array
 import json
 import os
 import socket
-import sys
 
 import gi
 
@@ -68,6 +67,7 @@ class Caller:
         self.agent_reg_id = 0
         self.agent_begun = []      # action ids of BeginAuthentication calls
         self.agent_cancelled = 0
+        self.agent_mode = 'hang'   # or 'dismiss': answer BeginAuthentication with Cancelled
         self.pending_auth = []     # invocations we never answer (on purpose)
         GLib.io_add_watch(sock.fileno(), GLib.PRIORITY_DEFAULT,
                           GLib.IOCondition.IN | GLib.IOCondition.HUP |
@@ -113,8 +113,11 @@ class Caller:
                 name = 'org.freedesktop.DBus.Error.Timeout'
             else:
                 name = Gio.DBusError.encode_gerror(err)
-        Gio.DBusError.strip_remote_error(err)
-        self.send({'id': rid, 'ok': False, 'name': name, 'message': err.message})
+        message = err.message
+        prefix = 'GDBus.Error:%s: ' % name
+        if message.startswith(prefix):       # what strip_remote_error does
+            message = message[len(prefix):]
+        self.send({'id': rid, 'ok': False, 'name': name, 'message': message})
 
     # ---- requests --------------------------------------------------------
 
@@ -150,7 +153,12 @@ class Caller:
     def do_call(self, rid, req):
         nfds = req.get('nfds', 0)
         fds, self.fd_queue = self.fd_queue[:nfds], self.fd_queue[nfds:]
-        fdlist = Gio.UnixFDList.new_from_array(fds) if fds else None
+        fdlist = None
+        if fds:
+            # append() dups: the list owns its copies, we close ours below
+            fdlist = Gio.UnixFDList.new()
+            for fd in fds:
+                fdlist.append(fd)
         args = GLib.Variant.parse(GLib.VariantType.new(req['sig']), req['args'], None, None)
         flags = Gio.DBusCallFlags.NONE
         if req.get('interactive'):
@@ -183,6 +191,11 @@ class Caller:
     def on_agent_call(self, conn, sender, path, iface, method, params, invocation):
         if method == 'BeginAuthentication':
             self.agent_begun.append(params.unpack()[0])
+            if self.agent_mode == 'dismiss':
+                # the user closed the dialog
+                invocation.return_dbus_error('org.freedesktop.PolicyKit1.Error.Cancelled',
+                                             'dismissed by the test agent')
+                return
             # Keep the invocation: polkitd waits for the reply forever,
             # which is exactly a user who never types the password.
             self.pending_auth.append(invocation)
@@ -197,6 +210,7 @@ class Caller:
             invocation.return_dbus_error('org.freedesktop.DBus.Error.UnknownMethod', method)
 
     def do_register_agent(self, rid, req):
+        self.agent_mode = req.get('mode', 'hang')
         if not self.agent_reg_id:
             info = Gio.DBusNodeInfo.new_for_xml(AGENT_XML)
             self.agent_reg_id = self.conn.register_object(

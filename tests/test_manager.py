@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import anydtest  # noqa: E402
 from anydtest import (ALLOWED, BUS_NAME, CHALLENGE, DENIED, MANAGER_IFACE,  # noqa: E402
-                      MANAGER_PATH, ROOT, DBusError, Skip, case, wait_until)
+                      MANAGER_PATH, ROOT, DBusError, case, wait_until)
 from gi.repository import Gio, GLib  # noqa: E402
 
 MANAGE = 'org.anyd1.manage'
@@ -63,6 +63,11 @@ def _(sb):
     assert sb.name_owner_pid(BUS_NAME) == sb.anyd.pid
     assert sb.bus_call('GetConnectionUnixUser', '(s)', (BUS_NAME,)) == 0
     diag('exec to name owned: %.3f s' % sb.anyd_ready_seconds)
+    sb.manager(ALLOWED, 'GetCallerInfo')
+    with open('/proc/%d/status' % sb.anyd.pid) as f:
+        rss = [l.split(':', 1)[1].strip() for l in f if l.startswith('VmRSS:')]
+    diag('idle RSS after one call: %s%s' % (rss[0] if rss else '?',
+                                           ' (sanitizer build)' if sb.sanitized() else ''))
 
 
 @case('activation file: Name=org.anyd1, SystemdService=anyd.service, User=root',
@@ -235,6 +240,26 @@ def _(sb):
     dt = time.monotonic() - t0
     diag('polkit with interaction and no agent -> %s (%.2f s)' % (e.name, dt))
     assert dt < 5 * slow(sb), dt
+
+
+@case('Reload as uid 1, interactive, and the user dismisses the dialog: AuthorizationDismissed')
+def _(sb):
+    c = sb.connect(CHALLENGE)
+    try:
+        c.register_dismissing_agent()
+        m = sb.mark()
+        t0 = time.monotonic()
+        expect_error(E + 'AuthorizationDismissed', c.call, MANAGER_PATH, MANAGER_IFACE,
+                     'Reload', interactive=True, timeout=20)
+        assert time.monotonic() - t0 < 5 * slow(sb)
+        assert MANAGE in c.agent_state()['begun'], c.agent_state()
+        sb.wait_audit(m, ANYD_CALLER_UID=str(CHALLENGE), ANYD_RESULT='dismissed')
+        # without the interactive flag the agent is not asked
+        expect_error(E + 'NotAuthorizedCanObtain', c.call, MANAGER_PATH, MANAGER_IFACE,
+                     'Reload', interactive=False)
+        assert len(c.agent_state()['begun']) == 1, c.agent_state()
+    finally:
+        c.close()
 
 
 @case('Reload through busctl: allowed uid ok, denied uid fails')
@@ -485,6 +510,62 @@ def _(sb):
     assert sb.anyd.poll() is None, 'anyd exited although called every 0.3 s'
     sb.anyd.wait(10 * slow(sb))
     assert sb.anyd.returncode == 0, sb.anyd.returncode
+
+
+# ---- bus activation -------------------------------------------------------------
+
+def check_activated_log(path):
+    try:
+        with open(path) as f:
+            bad = [l for l in f if anydtest.SANITIZER_RE.search(l)]
+    except FileNotFoundError:
+        return
+    assert not bad, 'activated anyd reported:\n' + ''.join(bad[:30])
+
+
+@case('bus activation: a call to org.anyd1 starts anyd from the activation file')
+def _(sb):
+    if sb.anyd and sb.anyd.poll() is None:
+        sb.stop_anyd()
+    assert not sb.has_owner(BUS_NAME)
+    log = sb.install_activation(('--idle-timeout', '1'))
+    try:
+        info = sb.manager(ALLOWED, 'GetCallerInfo', timeout=20 * slow(sb))
+        assert info['uid'] == ALLOWED, info
+        pid = sb.name_owner_pid(BUS_NAME)
+        assert pid and pid != sb.anyd.pid, pid
+        # and it goes away again when idle
+        wait_until(lambda: not sb.has_owner(BUS_NAME), 10 * slow(sb),
+                   what='the activated anyd to exit when idle')
+    finally:
+        sb.remove_activation()
+    check_activated_log(log)
+
+
+@case('idle exit races incoming calls: every call is answered (by a new anyd if need be)')
+def _(sb):
+    if sb.anyd and sb.anyd.poll() is None:
+        sb.stop_anyd()
+    log = sb.install_activation(('--idle-timeout', '1'))
+    c = sb.connect(ALLOWED)
+    owners, failures = set(), []
+    try:
+        c.call(MANAGER_PATH, MANAGER_IFACE, 'GetCallerInfo', timeout=20 * slow(sb))
+        # sleep around the idle timeout so that calls land in the exit window
+        for i in range(10):
+            time.sleep(0.8 + 0.05 * i)
+            try:
+                c.call(MANAGER_PATH, MANAGER_IFACE, 'GetCallerInfo', timeout=20 * slow(sb))
+                owners.add(sb.name_owner_pid(BUS_NAME))
+            except DBusError as e:
+                failures.append('after %.2f s idle: %s' % (0.8 + 0.05 * i, e))
+    finally:
+        c.close()
+        sb.remove_activation()
+    owners.discard(None)
+    diag('%d anyd instances answered' % len(owners))
+    assert not failures, '\n'.join(failures)
+    check_activated_log(log)
 
 
 if __name__ == '__main__':

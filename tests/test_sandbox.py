@@ -153,5 +153,102 @@ def _(sb):
             p.kill()
 
 
+ECHO_XML = """
+<node>
+  <interface name="org.anyd1.test.Echo">
+    <method name="EchoFd">
+      <arg type="h" name="fd" direction="in"/>
+      <arg type="s" name="text" direction="in"/>
+      <arg type="h" name="copy" direction="out"/>
+      <arg type="s" name="read" direction="out"/>
+    </method>
+  </interface>
+</node>
+"""
+
+
+def serve_echo(ready, stop):
+    """A root service on the test bus, in its own thread and main context:
+    EchoFd(h fd, s text) reads the caller's fd and sends a new pipe back."""
+    from gi.repository import Gio, GLib
+    ctx = GLib.MainContext()
+    ctx.push_thread_default()
+    conn = Gio.DBusConnection.new_for_address_sync(
+        anydtest.BUS_ADDRESS, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT |
+        Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+
+    def on_call(c, sender, path, iface, method, params, inv):
+        fdl = inv.get_message().get_unix_fd_list()
+        fd = fdl.get(params.unpack()[0])
+        data = os.read(fd, 100).decode()
+        os.close(fd)
+        r, w = os.pipe()
+        os.write(w, (params.unpack()[1] + '|' + data).encode())
+        os.close(w)
+        out = Gio.UnixFDList.new_from_array([r])
+        inv.return_value_with_unix_fd_list(GLib.Variant('(hs)', (0, data)), out)
+
+    info = Gio.DBusNodeInfo.new_for_xml(ECHO_XML)
+    conn.register_object('/echo', info.interfaces[0], on_call, None, None)
+    ready.append(conn.get_unique_name())
+    while not stop:
+        ctx.iteration(False) or time.sleep(0.01)
+    conn.close_sync(None)
+    ctx.pop_thread_default()
+
+
+@case('file descriptors travel both ways through a caller', needs_anyd=False)
+def _(sb):
+    import threading
+    ready, stop = [], []
+    th = threading.Thread(target=serve_echo, args=(ready, stop), daemon=True)
+    th.start()
+    anydtest.wait_until(lambda: ready, 10, what='the echo service')
+    r, w = os.pipe()
+    os.write(w, b'hello')
+    os.close(w)
+    try:
+        # the bus denies method calls by default: the echo is not in any policy
+        expect = 'org.freedesktop.DBus.Error.AccessDenied'
+        try:
+            sb.call(ALLOWED, '/echo', 'org.anyd1.test.Echo', 'EchoFd', '(hs)', (0, 'x'),
+                    fds=[r], dest=ready[0])
+        except DBusError as e:
+            assert e.name == expect and not e.message.startswith('GDBus.Error'), e
+        else:
+            raise AssertionError('the bus let an unlisted call through')
+        sb.add_bus_policy('echo.conf', '<busconfig><policy context="default">'
+                          '<allow send_interface="org.anyd1.test.Echo"/>'
+                          '</policy></busconfig>')
+        reply = sb.conn(ALLOWED).call_full('/echo', 'org.anyd1.test.Echo', 'EchoFd', '(hs)',
+                                        (0, 'back'), fds=[r], dest=ready[0])
+        idx, text = reply.value
+        assert text == 'hello', text
+        assert len(reply.fds) == 1, reply.fds
+        got = os.read(reply.fds[idx], 100)
+        os.close(reply.fds[idx])
+        assert got == b'back|hello', got
+    finally:
+        os.close(r)
+        if os.path.exists(os.path.join(anydtest.WORK, 'dbus.d', 'echo.conf')):
+            sb.remove_bus_policy('echo.conf')
+        stop.append(1)
+        th.join(5)
+
+
+@case('a systemd manager owns org.freedesktop.systemd1 and runs units', needs_anyd=False)
+def _(sb):
+    assert sb.has_owner('org.freedesktop.systemd1')
+    sb.write_unit('anydtest-demo.service', '[Service]\nExecStart=/bin/sleep 1000\n')
+    sb.systemctl('start', 'anydtest-demo.service')
+    out = sb.systemctl('show', '-p', 'ActiveState,MainPID', 'anydtest-demo.service')[1]
+    assert 'ActiveState=active' in out, out
+    path = sb.call(ROOT, '/org/freedesktop/systemd1', 'org.freedesktop.systemd1.Manager',
+                   'GetUnit', '(s)', ('anydtest-demo.service',),
+                   dest='org.freedesktop.systemd1')
+    assert path == '/org/freedesktop/systemd1/unit/anydtest_2ddemo_2eservice', path
+    sb.systemctl('stop', 'anydtest-demo.service')
+
+
 if __name__ == '__main__':
-    anydtest.main(start_anyd=False)
+    anydtest.main(start_anyd=False, systemd=True)

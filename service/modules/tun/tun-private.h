@@ -1,0 +1,74 @@
+/* The tun module's shared types (tun-module.c: org.anyd1.Tun, lifecycle,
+ * reconciliation, notifications; tun-device.c: org.anyd1.TunDevice). */
+#pragma once
+#include "daemon.h"
+#include "netlink.h"
+#include "anyd-dbus.h"
+
+G_BEGIN_DECLS
+
+#define TUN_PATH ANYD_DBUS_PATH "/tun"
+#define TUN_ACTION "org.anyd1.tun.manage"
+/* IFLA_IFALIAS prefix of every device the module created; see tun-module.c. */
+#define TUN_MARK "anyd:tun:1"
+#define TUN_NONE G_MAXUINT32   /* Group (and Owner) property value for "none" */
+
+typedef struct _TunModule TunModule;
+
+typedef struct {
+  TunModule              *module;
+  int                     ifindex;
+  char                   *name;
+  char                   *path;
+  char                   *sender;      /* creator's unique name; NULL once re-adopted */
+  guint32                 created_by;
+  guint32                 owner;       /* TUN_NONE = no owner */
+  guint32                 group;       /* TUN_NONE = no group */
+  gboolean                tap;
+  gboolean                persistent;
+  gboolean                held;        /* anyd_daemon_hold() taken */
+  gboolean                dirty;       /* addresses/routes need re-reading */
+  gboolean                dirty_link;  /* name/MTU/up/mark need re-reading */
+  AnydDBusObjectSkeleton *object;
+  AnydDBusTunDevice      *iface;
+} TunDevice;
+
+struct _TunModule {
+  AnydDaemon   *daemon;
+  AnydNetlink  *nl;
+  guint32       link_group;       /* anyd's devices live here; link_group + 1 = scratch */
+  guint         sub_id;
+  guint         refresh_source;
+  gboolean      resync;           /* notifications were lost: re-list links */
+  gboolean      stopped;
+  gint          ref_count;
+  AnydDBusObjectSkeleton *object;
+  AnydDBusTun  *iface;
+  GHashTable   *devices;          /* ifindex -> TunDevice* (owned) */
+  GHashTable   *callers;          /* sender -> watch id */
+};
+
+TunModule *tun_module_ref (TunModule *module);
+void       tun_module_unref (TunModule *module);
+TunDevice *tun_module_lookup (TunModule *module, int ifindex);
+/* Re-read a device's state from the kernel on the next idle (coalesced). */
+void       tun_module_schedule_refresh (TunModule *module);
+/* Delete links (one batch), then forget their objects. */
+gboolean   tun_module_delete_devices (TunModule *module, GPtrArray *devices, GError **error);
+/* Unexport and free a device the kernel no longer has (or that anyd dropped). */
+void       tun_module_forget (TunModule *module, int ifindex);
+
+/* tun-device.c */
+TunDevice *tun_device_new (TunModule *module, const AnydLinkInfo *link, guint32 created_by,
+                           guint32 owner, guint32 group, gboolean persistent, const char *sender);
+void       tun_device_free (TunDevice *dev);
+/* Re-read addresses and routes from the kernel into the properties. */
+void       tun_device_refresh (TunDevice *dev);
+void       tun_device_update_link (TunDevice *dev, const AnydLinkInfo *link);
+/* MTU bounds of the device type (kernel: tun 68..65535, tap 68..65521). */
+gboolean   tun_mtu_check (guint mtu, gboolean tap, gboolean has_ipv6, const char *field, GError **error);
+char      *tun_mark_format (guint32 created_by, guint32 owner, guint32 group, gboolean persistent);
+gboolean   tun_mark_parse (const char *alias, guint32 *created_by, guint32 *owner, guint32 *group,
+                           gboolean *persistent);
+
+G_END_DECLS

@@ -55,17 +55,29 @@ peer_free (gpointer data)
   g_free (peer);
 }
 
-void
-vpn_config_free (VpnConfig *config)
+static void
+config_clear (gpointer data)
 {
-  if (config == NULL)
-    return;
+  VpnConfig *config = data;
+
   sodium_memzero (config->private_key, sizeof config->private_key);
   g_clear_pointer (&config->addresses, g_array_unref);
   g_clear_pointer (&config->dns_servers, g_ptr_array_unref);
   g_clear_pointer (&config->dns_search, g_ptr_array_unref);
   g_clear_pointer (&config->peers, g_ptr_array_unref);
-  g_free (config);
+}
+
+VpnConfig *
+vpn_config_ref (VpnConfig *config)
+{
+  return g_atomic_rc_box_acquire (config);
+}
+
+void
+vpn_config_unref (VpnConfig *config)
+{
+  if (config != NULL)
+    g_atomic_rc_box_release_full (config, config_clear);
 }
 
 void
@@ -197,7 +209,7 @@ parse_uint (const char *text, guint64 max, gboolean allow_hex, guint64 *out)
 }
 
 void
-vpn_cidr_mask (VpnCidr *cidr)
+vpn_cidr_mask (AnydCidr *cidr)
 {
   guint len = cidr->family == AF_INET ? 4 : 16;
 
@@ -212,54 +224,7 @@ vpn_cidr_mask (VpnCidr *cidr)
 }
 
 gboolean
-vpn_cidr_parse (const char *text, gboolean clear_host_bits, VpnCidr *out)
-{
-  g_autofree char *addr = NULL;
-  const char *slash = strchr (text, '/');
-  VpnCidr c = { 0 };
-  guint max;
-
-  addr = slash ? g_strndup (text, (gsize) (slash - text)) : g_strdup (text);
-  if (strchr (addr, ':') != NULL)
-    {
-      c.family = AF_INET6;
-      max = 128;
-    }
-  else
-    {
-      c.family = AF_INET;
-      max = 32;
-    }
-  if (inet_pton (c.family, addr, c.addr) != 1)
-    return FALSE;
-  if (slash != NULL)
-    {
-      guint64 prefix;
-      /* "/024" and "/" are typos, not prefixes */
-      if (!parse_uint (slash + 1, max, FALSE, &prefix) ||
-          (slash[1] == '0' && slash[2] != '\0'))
-        return FALSE;
-      c.prefix = (guint8) prefix;
-    }
-  else
-    c.prefix = (guint8) max;
-  if (clear_host_bits)
-    vpn_cidr_mask (&c);
-  *out = c;
-  return TRUE;
-}
-
-char *
-vpn_cidr_to_string (const VpnCidr *cidr)
-{
-  char buf[INET6_ADDRSTRLEN];
-
-  inet_ntop (cidr->family, cidr->addr, buf, sizeof buf);
-  return g_strdup_printf ("%s/%u", buf, cidr->prefix);
-}
-
-gboolean
-vpn_cidr_equal (const VpnCidr *a, const VpnCidr *b)
+vpn_cidr_equal (const AnydCidr *a, const AnydCidr *b)
 {
   return a->family == b->family && a->prefix == b->prefix &&
          memcmp (a->addr, b->addr, a->family == AF_INET ? 4 : 16) == 0;
@@ -389,18 +354,20 @@ parse_cidr_list (Parser *p, const char *key, const char *value, gboolean clear_h
 
   for (gchar **i = items; *i; i++)
     {
-      VpnCidr c;
+      AnydCidr c;
       gboolean dup = FALSE;
 
       if (**i == '\0')
         return fail (p, error, "%s: empty item in list", key);
-      if (!vpn_cidr_parse (*i, clear_host_bits, &c))
+      if (!anyd_cidr_parse (*i, key, &c, error))
         {
-          g_autofree char *q = quote (*i);
-          return fail (p, error, "%s: “%s” is not an IP address or CIDR (e.g. 10.0.0.2/24, fd00::2/64)", key, q);
+          g_prefix_error (error, "config line %u: ", p->line);
+          return FALSE;
         }
+      if (clear_host_bits)
+        vpn_cidr_mask (&c);
       for (guint j = 0; j < out->len && !dup; j++)
-        dup = vpn_cidr_equal (&g_array_index (out, VpnCidr, j), &c);
+        dup = vpn_cidr_equal (&g_array_index (out, AnydCidr, j), &c);
       if (!dup)
         g_array_append_val (out, c);
     }
@@ -670,7 +637,7 @@ parse_line (Parser *p, char *line, GError **error)
         {
           p->section = SECTION_PEER;
           p->peer = g_new0 (VpnPeer, 1);
-          p->peer->allowed_ips = g_array_new (FALSE, FALSE, sizeof (VpnCidr));
+          p->peer->allowed_ips = g_array_new (FALSE, FALSE, sizeof (AnydCidr));
           p->peer->line = p->line;
           g_ptr_array_add (p->config->peers, p->peer);
           return TRUE;
@@ -710,12 +677,12 @@ parse_line (Parser *p, char *line, GError **error)
 VpnConfig *
 vpn_config_parse (const char *text, gsize len, VpnConfigParseFlags flags, GError **error)
 {
-  g_autoptr(VpnConfig) config = g_new0 (VpnConfig, 1);
+  g_autoptr(VpnConfig) config = g_atomic_rc_box_new0 (VpnConfig);
   Parser p = { .config = config, .flags = flags };
   gsize start = 0;
   gboolean ok = TRUE;
 
-  config->addresses = g_array_new (FALSE, FALSE, sizeof (VpnCidr));
+  config->addresses = g_array_new (FALSE, FALSE, sizeof (AnydCidr));
   config->dns_servers = g_ptr_array_new_with_free_func (g_free);
   config->dns_search = g_ptr_array_new_with_free_func (g_free);
   config->peers = g_ptr_array_new_with_free_func (peer_free);
@@ -767,7 +734,7 @@ vpn_config_parse (const char *text, gsize len, VpnConfigParseFlags flags, GError
     }
   if (config->mtu != 0 && config->mtu < 1280)
     for (guint i = 0; i < config->addresses->len; i++)
-      if (g_array_index (config->addresses, VpnCidr, i).family == AF_INET6)
+      if (g_array_index (config->addresses, AnydCidr, i).family == AF_INET6)
         {
           g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
                        "config: MTU must be at least 1280 with an IPv6 Address");
@@ -786,7 +753,7 @@ append_cidr_list (GString *s, const char *key, GArray *list)
   g_string_append_printf (s, "%s = ", key);
   for (guint i = 0; i < list->len; i++)
     {
-      g_autofree char *c = vpn_cidr_to_string (&g_array_index (list, VpnCidr, i));
+      g_autofree char *c = anyd_cidr_to_string (&g_array_index (list, AnydCidr, i));
       g_string_append_printf (s, "%s%s", i ? ", " : "", c);
     }
   g_string_append_c (s, '\n');
@@ -867,7 +834,7 @@ vpn_config_is_full_tunnel (const VpnConfig *c, int family)
       const VpnPeer *peer = g_ptr_array_index (c->peers, i);
       for (guint j = 0; j < peer->allowed_ips->len; j++)
         {
-          const VpnCidr *a = &g_array_index (peer->allowed_ips, VpnCidr, j);
+          const AnydCidr *a = &g_array_index (peer->allowed_ips, AnydCidr, j);
           if (a->family == family && a->prefix == 0)
             return TRUE;
         }
@@ -891,7 +858,7 @@ vpn_config_peers_variant (const VpnConfig *c)
       g_variant_builder_init (&allowed, G_VARIANT_TYPE_STRING_ARRAY);
       for (guint j = 0; j < peer->allowed_ips->len; j++)
         {
-          g_autofree char *a = vpn_cidr_to_string (&g_array_index (peer->allowed_ips, VpnCidr, j));
+          g_autofree char *a = anyd_cidr_to_string (&g_array_index (peer->allowed_ips, AnydCidr, j));
           g_variant_builder_add (&allowed, "s", a);
         }
       g_variant_builder_open (&peers, G_VARIANT_TYPE_VARDICT);
@@ -911,7 +878,7 @@ vpn_config_addresses_strv (const VpnConfig *c)
   GPtrArray *out = g_ptr_array_new ();
 
   for (guint i = 0; i < c->addresses->len; i++)
-    g_ptr_array_add (out, vpn_cidr_to_string (&g_array_index (c->addresses, VpnCidr, i)));
+    g_ptr_array_add (out, anyd_cidr_to_string (&g_array_index (c->addresses, AnydCidr, i)));
   g_ptr_array_add (out, NULL);
   return (char **) g_ptr_array_free (out, FALSE);
 }

@@ -8,6 +8,8 @@
 #include <glib.h>
 #include <sys/socket.h>
 
+#include "netlink.h"
+
 G_BEGIN_DECLS
 
 /* Profiles larger than this are refused before parsing (import and fd). */
@@ -17,18 +19,12 @@ G_BEGIN_DECLS
 #define VPN_PROFILE_NAME_MAX 64
 
 typedef struct {
-  int    family;     /* AF_INET or AF_INET6 */
-  guint8 addr[16];
-  guint8 prefix;
-} VpnCidr;
-
-typedef struct {
   guint8    public_key[VPN_KEY_LEN];
   gboolean  has_preshared_key;
   guint8    preshared_key[VPN_KEY_LEN];  /* secret */
   char     *endpoint_host;   /* NULL: no endpoint; an IP literal or a host name */
   guint16   endpoint_port;
-  GArray   *allowed_ips;     /* VpnCidr, host bits cleared */
+  GArray   *allowed_ips;     /* AnydCidr, host bits cleared */
   guint16   persistent_keepalive;  /* seconds, 0 = off */
   guint     line;            /* of its [Peer] header, for messages */
 } VpnPeer;
@@ -41,7 +37,7 @@ typedef enum {
 
 typedef struct {
   guint8       private_key[VPN_KEY_LEN];  /* secret */
-  GArray      *addresses;    /* VpnCidr, host bits kept (10.0.0.2/24) */
+  GArray      *addresses;    /* AnydCidr, host bits kept (10.0.0.2/24) */
   GPtrArray   *dns_servers;  /* char *, canonical IP text */
   GPtrArray   *dns_search;   /* char *, search domains (DNS= entries that are not IPs) */
   guint32      mtu;          /* 0: default */
@@ -64,8 +60,10 @@ typedef enum {
  * ANYD_ERROR_INVALID_ARGUMENT naming the line and the key; key values are
  * never quoted in messages. */
 VpnConfig *vpn_config_parse (const char *text, gsize len, VpnConfigParseFlags flags, GError **error);
-void       vpn_config_free (VpnConfig *config);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpnConfig, vpn_config_free)
+/* Configurations are immutable once parsed and shared by reference. */
+VpnConfig *vpn_config_ref (VpnConfig *config);
+void       vpn_config_unref (VpnConfig *config);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpnConfig, vpn_config_unref)
 
 /* Canonical wg-quick text, secrets included: for the profile store only.
  * Free with vpn_secret_free(). */
@@ -80,10 +78,9 @@ GVariant  *vpn_config_peers_variant (const VpnConfig *config);
 char     **vpn_config_addresses_strv (const VpnConfig *config);
 
 /* Helpers shared with the backend and the module. */
-gboolean   vpn_cidr_parse (const char *text, gboolean clear_host_bits, VpnCidr *out);
-char      *vpn_cidr_to_string (const VpnCidr *cidr);
-gboolean   vpn_cidr_equal (const VpnCidr *a, const VpnCidr *b);
-void       vpn_cidr_mask (VpnCidr *cidr);
+gboolean   vpn_cidr_equal (const AnydCidr *a, const AnydCidr *b);
+/* Clear the host bits (AllowedIPs = 10.0.0.1/24 means 10.0.0.0/24, as in wg). */
+void       vpn_cidr_mask (AnydCidr *cidr);
 gboolean   vpn_key_from_base64 (const char *text, guint8 key[VPN_KEY_LEN]);
 char      *vpn_key_to_base64 (const guint8 key[VPN_KEY_LEN]);
 /* 64 hex digits + NUL, as the UAPI protocol wants. */

@@ -152,22 +152,56 @@ connection_unref (VpnConnection *c)
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpnConnection, connection_unref)
 
-static void
-vpn_connection_skeleton_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
-{
-  VpnConnectionSkeleton *self = VPN_CONNECTION_SKELETON (object);
+/* Reads arrive through the D-Bus vtable (Get, GetAll) and get_properties
+ * (GetManagedObjects); GObject's get_property is the parent class's own. */
+static GDBusInterfaceVTable connection_vtable;
+static GDBusInterfaceGetPropertyFunc parent_get_property;
 
-  G_OBJECT_CLASS (vpn_connection_skeleton_parent_class)->get_property (object, prop_id, value, pspec);
+static GVariant *
+connection_get_property (GDBusConnection *bus, const char *sender, const char *path, const char *interface,
+                         const char *property, GError **error, gpointer user_data)
+{
+  VpnConnectionSkeleton *self = VPN_CONNECTION_SKELETON (user_data);
+
   if (self->connection != NULL &&
-      (g_str_equal (pspec->name, "rx-bytes") || g_str_equal (pspec->name, "tx-bytes") ||
-       g_str_equal (pspec->name, "latest-handshake")))
+      (g_str_equal (property, "RxBytes") || g_str_equal (property, "TxBytes") ||
+       g_str_equal (property, "LatestHandshake")))
     stats_wanted (self->connection);
+  return parent_get_property (bus, sender, path, interface, property, error, user_data);
+}
+
+static GDBusInterfaceVTable *
+connection_get_vtable (GDBusInterfaceSkeleton *skeleton)
+{
+  GDBusInterfaceVTable *parent =
+    G_DBUS_INTERFACE_SKELETON_CLASS (vpn_connection_skeleton_parent_class)->get_vtable (skeleton);
+
+  if (parent_get_property == NULL)
+    {
+      connection_vtable = *parent;
+      parent_get_property = parent->get_property;
+      connection_vtable.get_property = connection_get_property;
+    }
+  return &connection_vtable;
+}
+
+static GVariant *
+connection_get_properties (GDBusInterfaceSkeleton *skeleton)
+{
+  VpnConnectionSkeleton *self = VPN_CONNECTION_SKELETON (skeleton);
+
+  if (self->connection != NULL)
+    stats_wanted (self->connection);
+  return G_DBUS_INTERFACE_SKELETON_CLASS (vpn_connection_skeleton_parent_class)->get_properties (skeleton);
 }
 
 static void
 vpn_connection_skeleton_class_init (VpnConnectionSkeletonClass *klass)
 {
-  G_OBJECT_CLASS (klass)->get_property = vpn_connection_skeleton_get_property;
+  GDBusInterfaceSkeletonClass *skeleton_class = G_DBUS_INTERFACE_SKELETON_CLASS (klass);
+
+  skeleton_class->get_vtable = connection_get_vtable;
+  skeleton_class->get_properties = connection_get_properties;
 }
 
 static void

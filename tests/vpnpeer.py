@@ -142,3 +142,40 @@ def routes(dev):
     out = run('ip', '-4', 'route', 'show', 'table', 'all', check=False) + \
         run('ip', '-6', 'route', 'show', 'table', 'all', check=False)
     return [l for l in out.splitlines() if (' dev %s ' % dev) in (l + ' ')]
+
+
+def dns_responder(addr, logfile, answer):
+    """A one-record DNS server: every A query gets `answer`; each queried
+    name is appended to logfile (so a test sees where queries went)."""
+    import socket
+    import struct
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((addr, 53))
+    while True:
+        data, src = s.recvfrom(4096)
+        if len(data) < 12:
+            continue
+        qid, flags, qd = struct.unpack('!HHH', data[:6])
+        pos, labels = 12, []
+        while pos < len(data) and data[pos]:
+            n = data[pos]
+            labels.append(data[pos + 1:pos + 1 + n].decode(errors='replace'))
+            pos += 1 + n
+        qend = pos + 5
+        qtype = struct.unpack('!H', data[pos + 1:pos + 3])[0] if qend <= len(data) else 0
+        name = '.'.join(labels)
+        with open(logfile, 'a') as f:
+            f.write(name + '\n')
+        question = data[12:qend]
+        if qtype == 1:
+            rr = b'\xc0\x0c' + struct.pack('!HHIH', 1, 1, 60, 4) + socket.inet_aton(answer)
+            reply = struct.pack('!HHHHHH', qid, 0x8180, 1, 1, 0, 0) + question + rr
+        else:   # no AAAA etc.: NOERROR, no answer
+            reply = struct.pack('!HHHHHH', qid, 0x8180, 1, 0, 0, 0) + question
+        s.sendto(reply, src)
+
+
+if __name__ == '__main__':
+    import sys
+    if len(sys.argv) == 5 and sys.argv[1] == 'dns':
+        dns_responder(sys.argv[2], sys.argv[3], sys.argv[4])

@@ -22,8 +22,6 @@ G_BEGIN_DECLS
 #define VPN_ACTION_MANAGE    "org.anyd1.vpn.manage"
 /* IFLA_IFALIAS of every device the module created: "anyd:vpn:1 <profile>". */
 #define VPN_MARK             "anyd:vpn:1"
-/* Profile record format (vpn-profile.c). */
-#define VPN_PROFILE_FORMAT   1
 /* wg-quick's first policy routing table / fwmark for full tunnels. */
 #define VPN_TABLE_BASE       51820
 
@@ -66,12 +64,7 @@ gboolean    vpn_profile_remove_file (VpnModule *module, const char *name, GError
 /* Every readable record of the store; broken ones are logged and skipped. */
 GPtrArray  *vpn_profile_load_all (VpnModule *module);
 void        vpn_profile_export (VpnProfile *profile);
-/* Serialize / parse a record (exposed for the unit test and the fuzzer). */
-char       *vpn_profile_record_format (const char *name, gboolean autoconnect, gboolean ignore_scripts,
-                                       const VpnConfig *config);
-VpnConfig  *vpn_profile_record_parse (const char *data, gsize len, char **name, gboolean *autoconnect,
-                                      gboolean *ignore_scripts, GError **error);
-/* Import/update from text the caller sent (parse + validate + store + export). */
+/* The profile of that name, or NULL + NOT_FOUND. */
 VpnProfile *vpn_module_lookup_profile (VpnModule *module, const char *name, GError **error);
 
 /* ---- vpn-module.c */

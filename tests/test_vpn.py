@@ -713,5 +713,96 @@ def _(sb):
     os.unlink(os.path.join(STATE, 'broken.profile'))
 
 
+
+# ------------------------------------------------------------ anyd-client
+
+def client_file(name, text, mode=0o644):
+    path = '/run/anyd-test/%s.conf' % name
+    with open(path, 'w') as f:
+        f.write(text)
+    os.chmod(path, mode)
+    return path
+
+
+@vcase('anyd-client vpn import reads the file as the caller, never as root')
+def _(sb):
+    secret = client_file('root-only', good_profile('cli-secret'), mode=0o600)
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'import', 'cli-secret', secret)
+    assert rc == 1 and 'Permission denied' in err, (rc, out, err)
+    assert not os.path.exists(os.path.join(STATE, 'cli-secret.profile'))
+    path = client_file('cli', good_profile('wg-test'))
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'import', 'cli', path)
+    assert rc == 0 and 'Imported profile cli' in out, (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'import', 'cli', path)
+    assert rc == 5 and err.startswith('anyd-client: ') and err.count('\n') == 1, (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'import', 'cli-bad', client_file('bad', 'garbage\n'))
+    assert rc == 2 and 'line 1' in err, (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'import', 'cli-stdin', '-', input=good_profile('wg-test'))
+    assert rc == 0, (rc, out, err)
+    rc, out, err = sb.client(DENIED, 'vpn', 'import', 'cli-denied', path)
+    assert rc == 3, (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'delete', 'cli-stdin')
+    assert rc == 0, (rc, out, err)
+
+
+@vcase('anyd-client vpn connect, status, show, list, monitor, disconnect')
+def _(sb):
+    import json
+    mon = subprocess.Popen(anydtest.setpriv_prefix(ALLOWED) + [sb.client_binary(), 'vpn', 'monitor'],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=anydtest.base_env(), cwd='/')
+    monj = subprocess.Popen(anydtest.setpriv_prefix(ALLOWED) + [sb.client_binary(), '--json', 'vpn', 'monitor',
+                                                                'cli'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=anydtest.base_env(), cwd='/')
+    time.sleep(0.5)
+    try:
+        rc, out, err = sb.client(ALLOWED, 'vpn', 'connect', 'cli')
+        assert rc == 0 and out == 'cli: connected\n', (rc, out, err)
+        assert vpnpeer.ping(TUN_PEER4)
+        rc, out, err = sb.client(ALLOWED, 'vpn', 'status')
+        assert rc == 0 and 'cli ' in out and 'connected' in out and 'cli ' in out.splitlines()[1], out
+        rc, out, err = sb.client(ALLOWED, '--json', 'vpn', 'status')
+        st = json.loads(out)
+        assert st[0]['Name'] == 'cli' and st[0]['State'] == 'connected' and st[0]['Interface'] == 'cli', st
+        assert st[0]['RxBytes'] > 0 and st[0]['LatestHandshake'] > 0, st
+        rc, out, err = sb.client(ALLOWED, 'vpn', 'show', 'cli')
+        assert rc == 0 and PEER.pub in out and '192.0.2.2:51820' in out and 'connected' in out, out
+        assert keypair('wg-test')[0] not in out
+        rc, out, err = sb.client(ALLOWED, '--json', 'vpn', 'list')
+        lst = {p['Name']: p for p in json.loads(out)}
+        assert lst['cli']['State'] == 'connected' and lst['wg-test']['State'] == 'disconnected', lst
+        rc, out, err = sb.client(ALLOWED, 'vpn', 'list')
+        assert rc == 0 and 'NAME' in out.splitlines()[0], out
+        rc, out, err = sb.client(DENIED, 'vpn', 'disconnect', 'cli')
+        assert rc == 3, (rc, out, err)
+        rc, out, err = sb.client(ALLOWED, 'vpn', 'connect', 'nosuch')
+        assert rc == 4, (rc, out, err)
+        rc, out, err = sb.client(ALLOWED, 'vpn', 'disconnect', 'cli')
+        assert rc == 0 and 'disconnected' in out, (rc, out, err)
+        nothing_left('cli')
+        time.sleep(0.3)
+    finally:
+        for m in (mon, monj):
+            m.terminate()
+    text = mon.communicate(timeout=5)[0]
+    lines = [l.split()[1:3] for l in text.splitlines()[1:]]
+    assert lines == [['cli', 'connecting'], ['cli', 'connected'], ['cli', 'disconnecting'],
+                     ['cli', 'disconnected']], text
+    events = [json.loads(l) for l in monj.communicate(timeout=5)[0].splitlines()]
+    assert [e['state'] for e in events] == ['connecting', 'connected', 'disconnecting', 'disconnected'], events
+
+
+@vcase('anyd-client vpn connect reports a failed connection with its reason')
+def _(sb):
+    import_profile(sb, 'cli-dead', good_profile('cli-dead', endpoint='192.0.2.99:51820'))
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'connect', 'cli-dead')
+    assert rc == 1 and 'no handshake' in err, (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'delete', 'cli-dead')
+    assert rc == 0, (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'delete', 'cli')
+    assert rc == 0, (rc, out, err)
+
+
 if __name__ == '__main__':
     anydtest.main(config=CONFIG)

@@ -170,10 +170,11 @@ static GVariant *
 create_args (const char *name, int i)
 {
   GVariantBuilder b;
-  g_autofree char *s4 = g_strdup_printf ("10.%d.%d.1/24", 100 + i / 250, i % 250);
-  g_autofree char *s6 = g_strdup_printf ("fd00:%x::1/64", 0x100 + i);
-  g_autofree char *sr = g_strdup_printf ("10.%d.%d.0/24 via 10.%d.%d.2", 200 + i / 250, i % 250,
-                                         100 + i / 250, i % 250);
+  /* other networks than the floor's devices, which exist at the same time */
+  g_autofree char *s4 = g_strdup_printf ("10.%d.%d.1/24", 120 + i / 250, i % 250);
+  g_autofree char *s6 = g_strdup_printf ("fd01:%x::1/64", 0x100 + i);
+  g_autofree char *sr = g_strdup_printf ("10.%d.%d.0/24 via 10.%d.%d.2", 220 + i / 250, i % 250,
+                                         120 + i / 250, i % 250);
   const char *addrs[] = { s4, s6, NULL }, *routes[] = { sr, NULL };
 
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
@@ -354,9 +355,9 @@ main (int argc, char **argv)
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     die ("options", error);
-  if (count < 1 || bulk < 1 || round < 1 || count % round != 0)
+  if (count < 1 || count > 2500 || bulk < 1 || bulk > 2500 || round < 1 || count % round != 0)
     {
-      fprintf (stderr, "tun-setup: --count must be a positive multiple of --round\n");
+      fprintf (stderr, "tun-setup: --count (at most 2500) must be a positive multiple of --round\n");
       return 2;
     }
   if (geteuid () != 0)

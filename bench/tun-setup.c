@@ -11,9 +11,8 @@
  *   teardown  a caller owning --bulk devices disconnects: time until anyd
  *             has removed them all, against one Delete() of one device
  *
- * floor and anyd run in alternating rounds of --round devices, so load from
- * other processes on the machine hits both alike (the ip script is too slow
- * for that noise to matter).
+ * The three run in alternating rounds of --round devices, so load from
+ * other processes on the machine hits them alike.
  *
  * It must run as root inside the test sandbox (private network namespace,
  * private system bus, real polkitd, anyd from the build tree), which
@@ -145,23 +144,22 @@ ip (const char *fmt, ...)
     }
 }
 
+/* Devices first..first+n-1 as a script would make them; returns ms. */
 static double
-run_ip_script (AnydNetlink *nl)
+ip_round (int first, int n)
 {
-  gint64 t0 = now_us (), t1;
+  gint64 t0 = now_us ();
 
-  for (int i = 0; i < count; i++)
+  for (int i = first; i < first + n; i++)
     {
       ip ("ip tuntap add mode tun user %d name bi%d", caller_uid, i);
       ip ("ip link set dev bi%d mtu 1400", i);
-      ip ("ip addr add 10.%d.%d.1/24 dev bi%d", 100 + i / 250, i % 250, i);
-      ip ("ip addr add fd00:%x::1/64 dev bi%d", 0x100 + i, i);
+      ip ("ip addr add 10.%d.%d.1/24 dev bi%d", 140 + i / 250, i % 250, i);
+      ip ("ip addr add fd02:%x::1/64 dev bi%d", 0x100 + i, i);
       ip ("ip link set dev bi%d up", i);
-      ip ("ip route add 10.%d.%d.0/24 via 10.%d.%d.2 dev bi%d", 200 + i / 250, i % 250, 100 + i / 250, i % 250, i);
+      ip ("ip route add 10.%d.%d.0/24 via 10.%d.%d.2 dev bi%d", 240 + i / 250, i % 250, 140 + i / 250, i % 250, i);
     }
-  t1 = now_us ();
-  cleanup (nl, "bi");
-  return (t1 - t0) / 1000.0;
+  return (now_us () - t0) / 1000.0;
 }
 
 /* ------------------------------------------------------------------- anyd */
@@ -339,7 +337,7 @@ main (int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(AnydNetlink) nl = NULL;
-  double floor_ms = 0, ip_ms, anyd_ms = 0, single_ms, bulk_ms, floor_delete_ms;
+  double floor_ms = 0, ip_ms = 0, anyd_ms = 0, single_ms, bulk_ms, floor_delete_ms;
   int to_child[2], from_child[2], status, round = 10;
   FILE *answers;
   pid_t pid;
@@ -369,9 +367,8 @@ main (int argc, char **argv)
   if (nl == NULL)
     die ("netlink", error);
 
-  ip_ms = run_ip_script (nl);
-
-  /* floor and anyd in alternating rounds, so load from elsewhere hits both */
+  /* ip, floor and anyd in alternating rounds, so load from elsewhere hits
+   * all three alike; each on networks of its own */
   if (pipe (to_child) < 0 || pipe (from_child) < 0)
     die ("pipe", NULL);
   pid = fork ();
@@ -390,6 +387,7 @@ main (int argc, char **argv)
   answers = fdopen (from_child[0], "r");
   for (int done = 0; done < count; done += round)
     {
+      ip_ms += ip_round (done, round);
       floor_ms += floor_round (nl, done, round);
       if (write (to_child[1], "r", 1) != 1)
         die ("pipe", NULL);
@@ -407,6 +405,7 @@ main (int argc, char **argv)
     }
   fclose (answers);
   cleanup (nl, "bf");
+  cleanup (nl, "bi");
   cleanup (nl, "anyd");
 
   printf ("setup of %d devices (create, MTU, IPv4 + IPv6 address, up, route):\n", count);

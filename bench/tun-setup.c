@@ -394,6 +394,9 @@ main (int argc, char **argv)
       anyd_ms += read_number (answers);
     }
   floor_delete_ms = floor_single_delete (nl);
+  /* the teardown runs with only anyd's devices around */
+  cleanup (nl, "bf");
+  cleanup (nl, "bi");
   if (write (to_child[1], "t", 1) != 1)
     die ("pipe", NULL);
   single_ms = read_number (answers);
@@ -404,8 +407,6 @@ main (int argc, char **argv)
       return 1;
     }
   fclose (answers);
-  cleanup (nl, "bf");
-  cleanup (nl, "bi");
   cleanup (nl, "anyd");
 
   printf ("setup of %d devices (create, MTU, IPv4 + IPv6 address, up, route):\n", count);

@@ -11,6 +11,9 @@
  *   teardown  a caller owning --bulk devices disconnects: time until anyd
  *             has removed them all, against one Delete() of one device
  *
+ * The three run in alternating rounds of --round devices, so load from
+ * other processes on the machine hits them alike.
+ *
  * It must run as root inside the test sandbox (private network namespace,
  * private system bus, real polkitd, anyd from the build tree), which
  * bench/tun-bench.py provides:
@@ -67,13 +70,14 @@ cleanup (AnydNetlink *nl, const char *prefix)
 
 /* ------------------------------------------------------------------ floor */
 
+/* Devices first..first+n-1 straight through libnl; returns ms. */
 static double
-run_floor (AnydNetlink *nl, double *single_delete_ms)
+floor_round (AnydNetlink *nl, int first, int n)
 {
   g_autoptr(GError) error = NULL;
-  gint64 t0 = now_us (), t1;
+  gint64 t0 = now_us ();
 
-  for (int i = 0; i < count; i++)
+  for (int i = first; i < first + n; i++)
     {
       g_autofree char *name = g_strdup_printf ("bf%d", i), *ifname = NULL;
       AnydTunParams tp = ANYD_TUN_PARAMS_INIT;
@@ -102,16 +106,19 @@ run_floor (AnydNetlink *nl, double *single_delete_ms)
         die ("floor: configure", error);
       close (fd);
     }
-  t1 = now_us ();
-  {
-    int ifindex = anyd_netlink_link_index (nl, "bf0", &error);
-    gint64 d0 = now_us ();
-    if (ifindex <= 0 || !anyd_netlink_link_delete (nl, ifindex, &error))
-      die ("floor: delete", error);
-    *single_delete_ms = (now_us () - d0) / 1000.0;
-  }
-  cleanup (nl, "bf");
-  return (t1 - t0) / 1000.0;
+  return (now_us () - t0) / 1000.0;
+}
+
+static double
+floor_single_delete (AnydNetlink *nl)
+{
+  g_autoptr(GError) error = NULL;
+  int ifindex = anyd_netlink_link_index (nl, "bf0", &error);
+  gint64 t0 = now_us ();
+
+  if (ifindex <= 0 || !anyd_netlink_link_delete (nl, ifindex, &error))
+    die ("floor: delete", error);
+  return (now_us () - t0) / 1000.0;
 }
 
 /* ------------------------------------------------------------- ip script */
@@ -137,23 +144,22 @@ ip (const char *fmt, ...)
     }
 }
 
+/* Devices first..first+n-1 as a script would make them; returns ms. */
 static double
-run_ip_script (AnydNetlink *nl)
+ip_round (int first, int n)
 {
-  gint64 t0 = now_us (), t1;
+  gint64 t0 = now_us ();
 
-  for (int i = 0; i < count; i++)
+  for (int i = first; i < first + n; i++)
     {
       ip ("ip tuntap add mode tun user %d name bi%d", caller_uid, i);
       ip ("ip link set dev bi%d mtu 1400", i);
-      ip ("ip addr add 10.%d.%d.1/24 dev bi%d", 100 + i / 250, i % 250, i);
-      ip ("ip addr add fd00:%x::1/64 dev bi%d", 0x100 + i, i);
+      ip ("ip addr add 10.%d.%d.1/24 dev bi%d", 140 + i / 250, i % 250, i);
+      ip ("ip addr add fd02:%x::1/64 dev bi%d", 0x100 + i, i);
       ip ("ip link set dev bi%d up", i);
-      ip ("ip route add 10.%d.%d.0/24 via 10.%d.%d.2 dev bi%d", 200 + i / 250, i % 250, 100 + i / 250, i % 250, i);
+      ip ("ip route add 10.%d.%d.0/24 via 10.%d.%d.2 dev bi%d", 240 + i / 250, i % 250, 140 + i / 250, i % 250, i);
     }
-  t1 = now_us ();
-  cleanup (nl, "bi");
-  return (t1 - t0) / 1000.0;
+  return (now_us () - t0) / 1000.0;
 }
 
 /* ------------------------------------------------------------------- anyd */
@@ -162,10 +168,11 @@ static GVariant *
 create_args (const char *name, int i)
 {
   GVariantBuilder b;
-  g_autofree char *s4 = g_strdup_printf ("10.%d.%d.1/24", 100 + i / 250, i % 250);
-  g_autofree char *s6 = g_strdup_printf ("fd00:%x::1/64", 0x100 + i);
-  g_autofree char *sr = g_strdup_printf ("10.%d.%d.0/24 via 10.%d.%d.2", 200 + i / 250, i % 250,
-                                         100 + i / 250, i % 250);
+  /* other networks than the floor's devices, which exist at the same time */
+  g_autofree char *s4 = g_strdup_printf ("10.%d.%d.1/24", 120 + i / 250, i % 250);
+  g_autofree char *s6 = g_strdup_printf ("fd01:%x::1/64", 0x100 + i);
+  g_autofree char *sr = g_strdup_printf ("10.%d.%d.0/24 via 10.%d.%d.2", 220 + i / 250, i % 250,
+                                         120 + i / 250, i % 250);
   const char *addrs[] = { s4, s6, NULL }, *routes[] = { sr, NULL };
 
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
@@ -230,18 +237,30 @@ timeout_cb (gpointer data)
   exit (1);
 }
 
-/* In a child running as caller_uid; writes "setup_ms single_ms bulk_ms". */
+static double
+anyd_round (GDBusConnection *bus, GPtrArray *paths, int first, int n)
+{
+  gint64 t0 = now_us ();
+
+  for (int i = first; i < first + n; i++)
+    g_ptr_array_add (paths, create (bus, "", i));
+  return (now_us () - t0) / 1000.0;
+}
+
+/* The anyd side, in a child running as caller_uid. Reads commands from
+ * in: 'r' = set up the next round of devices, answer its ms; 't' = the
+ * teardown measurements, answer "single_ms bulk_ms", and exit. */
 static void
-run_anyd (int out)
+serve_anyd (int in, int out, int round)
 {
   g_autoptr(GDBusConnection) bus = private_bus ();
   g_autoptr(GError) error = NULL;
   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
   Removed rm = { 0, loop, bulk };
-  double setup_ms, single_ms, bulk_ms;
+  double single_ms, bulk_ms;
   gint64 t0;
-  char buf[128];
+  char cmd, buf[128];
 
   /* warm up: connection, caller credentials, polkitd */
   {
@@ -250,11 +269,12 @@ run_anyd (int out)
                                       G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error))
       die ("anyd: Delete", error);
   }
-
-  t0 = now_us ();
-  for (int i = 0; i < count; i++)
-    g_ptr_array_add (paths, create (bus, "", i));
-  setup_ms = (now_us () - t0) / 1000.0;
+  while (read (in, &cmd, 1) == 1 && cmd == 'r')
+    {
+      g_snprintf (buf, sizeof buf, "%.3f\n", anyd_round (bus, paths, (int) paths->len, round));
+      if (write (out, buf, strlen (buf)) < 0)
+        exit (1);
+    }
 
   /* one Delete() of one device */
   t0 = now_us ();
@@ -262,7 +282,6 @@ run_anyd (int out)
                                     "Delete", NULL, NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error))
     die ("anyd: Delete", error);
   single_ms = (now_us () - t0) / 1000.0;
-
   /* The setup devices go when their caller does (not timed: its device
    * count differs); a second connection watches the removals. */
   {
@@ -277,7 +296,7 @@ run_anyd (int out)
                                  "org.freedesktop.DBus", "GetId", NULL, NULL, G_DBUS_CALL_FLAGS_NONE, -1,
                                  NULL, NULL);
     g_timeout_add_seconds (60, timeout_cb, NULL);
-    rm.want = count - 1;
+    rm.want = (int) paths->len - 1;
     if (rm.want > 0)
       {
         g_dbus_connection_close_sync (bus, NULL, NULL);
@@ -295,9 +314,22 @@ run_anyd (int out)
     g_main_loop_run (loop);
     bulk_ms = (now_us () - t0) / 1000.0;
   }
-  g_snprintf (buf, sizeof buf, "%.3f %.3f %.3f\n", setup_ms, single_ms, bulk_ms);
+  g_snprintf (buf, sizeof buf, "%.3f %.3f\n", single_ms, bulk_ms);
   if (write (out, buf, strlen (buf)) < 0)
     exit (1);
+}
+
+static double
+read_number (FILE *f)
+{
+  double v;
+
+  if (fscanf (f, "%lf", &v) != 1)
+    {
+      fprintf (stderr, "tun-setup: the anyd measurement failed\n");
+      exit (1);
+    }
+  return v;
 }
 
 int
@@ -305,13 +337,14 @@ main (int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(AnydNetlink) nl = NULL;
-  double floor_ms, ip_ms, anyd_ms, single_ms, bulk_ms, floor_delete_ms;
-  int pipefd[2], status;
-  char buf[128] = { 0 };
+  double floor_ms = 0, ip_ms = 0, anyd_ms = 0, single_ms, bulk_ms, floor_delete_ms;
+  int to_child[2], from_child[2], status, round = 10;
+  FILE *answers;
   pid_t pid;
   GOptionEntry entries[] = {
     { "count", 'n', 0, G_OPTION_ARG_INT, &count, "devices to set up per method (100)", "N" },
     { "bulk", 'b', 0, G_OPTION_ARG_INT, &bulk, "devices a vanishing caller owns (50)", "N" },
+    { "round", 'r', 0, G_OPTION_ARG_INT, &round, "devices per alternating floor/anyd round (10)", "N" },
     { "uid", 'u', 0, G_OPTION_ARG_INT, &caller_uid, "uid of the anyd caller (65534)", "UID" },
     { NULL }
   };
@@ -320,6 +353,11 @@ main (int argc, char **argv)
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     die ("options", error);
+  if (count < 1 || count > 2500 || bulk < 1 || bulk > 2500 || round < 1 || count % round != 0)
+    {
+      fprintf (stderr, "tun-setup: --count (at most 2500) must be a positive multiple of --round\n");
+      return 2;
+    }
   if (geteuid () != 0)
     {
       fprintf (stderr, "tun-setup: run as root inside the test sandbox (see the top of bench/tun-setup.c)\n");
@@ -329,29 +367,46 @@ main (int argc, char **argv)
   if (nl == NULL)
     die ("netlink", error);
 
-  floor_ms = run_floor (nl, &floor_delete_ms);
-  ip_ms = run_ip_script (nl);
-
-  if (pipe (pipefd) < 0)
+  /* ip, floor and anyd in alternating rounds, so load from elsewhere hits
+   * all three alike; each on networks of its own */
+  if (pipe (to_child) < 0 || pipe (from_child) < 0)
     die ("pipe", NULL);
   pid = fork ();
   if (pid == 0)
     {
-      close (pipefd[0]);
+      close (to_child[1]);
+      close (from_child[0]);
       if (setgroups (0, NULL) < 0 || setresgid (caller_uid, caller_uid, caller_uid) < 0 ||
           setresuid (caller_uid, caller_uid, caller_uid) < 0)
         die ("drop privileges", NULL);
-      run_anyd (pipefd[1]);
+      serve_anyd (to_child[0], from_child[1], round);
       _exit (0);
     }
-  close (pipefd[1]);
-  if (read (pipefd[0], buf, sizeof buf - 1) <= 0 || waitpid (pid, &status, 0) < 0 ||
-      !WIFEXITED (status) || WEXITSTATUS (status) != 0 ||
-      sscanf (buf, "%lf %lf %lf", &anyd_ms, &single_ms, &bulk_ms) != 3)
+  close (to_child[0]);
+  close (from_child[1]);
+  answers = fdopen (from_child[0], "r");
+  for (int done = 0; done < count; done += round)
+    {
+      ip_ms += ip_round (done, round);
+      floor_ms += floor_round (nl, done, round);
+      if (write (to_child[1], "r", 1) != 1)
+        die ("pipe", NULL);
+      anyd_ms += read_number (answers);
+    }
+  floor_delete_ms = floor_single_delete (nl);
+  /* the teardown runs with only anyd's devices around */
+  cleanup (nl, "bf");
+  cleanup (nl, "bi");
+  if (write (to_child[1], "t", 1) != 1)
+    die ("pipe", NULL);
+  single_ms = read_number (answers);
+  bulk_ms = read_number (answers);
+  if (waitpid (pid, &status, 0) < 0 || !WIFEXITED (status) || WEXITSTATUS (status) != 0)
     {
       fprintf (stderr, "tun-setup: the anyd measurement failed\n");
       return 1;
     }
+  fclose (answers);
   cleanup (nl, "anyd");
 
   printf ("setup of %d devices (create, MTU, IPv4 + IPv6 address, up, route):\n", count);

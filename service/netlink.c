@@ -1452,18 +1452,38 @@ event_peek (struct nlmsghdr *h, AnydNetlinkEvent *ev)
       break;
     case RTM_NEWADDR:
     case RTM_DELADDR:
-      if (!nlmsg_valid_hdr (h, sizeof (struct ifaddrmsg)))
-        return FALSE;
-      ev->type = ANYD_NETLINK_EVENT_ADDR;
-      ev->ifindex = (int) ((struct ifaddrmsg *) nlmsg_data (h))->ifa_index;
-      break;
+      {
+        struct ifaddrmsg *ifa;
+        struct nlattr *a;
+        if (!nlmsg_valid_hdr (h, sizeof (struct ifaddrmsg)))
+          return FALSE;
+        ifa = nlmsg_data (h);
+        ev->type = ANYD_NETLINK_EVENT_ADDR;
+        ev->ifindex = (int) ifa->ifa_index;
+        if (ifa->ifa_family == AF_INET6 && (a = nlmsg_find_attr (h, sizeof *ifa, IFA_ADDRESS)) &&
+            nla_len (a) >= 2)
+          {
+            const guint8 *b = nla_data (a);
+            ev->unlisted = b[0] == 0xfe && (b[1] & 0xc0) == 0x80;
+          }
+        break;
+      }
     case RTM_NEWROUTE:
     case RTM_DELROUTE:
       {
         struct nlattr *a;
+        struct rtmsg *rtm;
+        guint32 table;
         if (!nlmsg_valid_hdr (h, sizeof (struct rtmsg)))
           return FALSE;
+        rtm = nlmsg_data (h);
         ev->type = ANYD_NETLINK_EVENT_ROUTE;
+        table = rtm->rtm_table;
+        if ((a = nlmsg_find_attr (h, sizeof *rtm, RTA_TABLE)) && nla_len (a) >= 4)
+          table = nla_get_u32 (a);
+        /* the same test as collect_routes() */
+        ev->unlisted = table == RT_TABLE_LOCAL || rtm->rtm_protocol == RTPROT_KERNEL ||
+                       rtm->rtm_type != RTN_UNICAST;
         if ((a = nlmsg_find_attr (h, sizeof (struct rtmsg), RTA_OIF)) && nla_len (a) >= 4)
           ev->ifindex = (int) nla_get_u32 (a);
         else if ((a = nlmsg_find_attr (h, sizeof (struct rtmsg), RTA_MULTIPATH)) &&
@@ -1484,9 +1504,11 @@ event_valid_cb (struct nl_msg *msg, void *arg)
 {
   EventCtx ctx = { arg, { 0 } };
   gboolean wanted = FALSE, want_object = FALSE;
+  guint32 pid = nlmsg_hdr (msg)->nlmsg_pid;
 
   if (!event_peek (nlmsg_hdr (msg), &ctx.ev))
     return NL_OK;
+  ctx.ev.own = pid != 0 && pid == nl_socket_get_local_port (ctx.nl->sk);
   for (guint i = 0; i < ctx.nl->subs->len; i++)
     {
       Subscription *s = ctx.nl->subs->pdata[i];

@@ -229,6 +229,10 @@ typedef struct {
   int                   ifindex;   /* link's, address's, route's (first nexthop) ; 0 for RESYNC */
   struct nl_object     *object;    /* rtnl_link / rtnl_addr / rtnl_route (borrowed); NULL for RESYNC
                                       and for subscribers that asked for NO_OBJECT */
+  gboolean              own;       /* caused by a request on this AnydNetlink's socket (addresses,
+                                      routes; the kernel does not say so for link changes) */
+  gboolean              unlisted;  /* an object anyd_netlink_addr_list()/route_list() leave out
+                                      (kernel-made routes, IPv6 link-local addresses) */
 } AnydNetlinkEvent;
 
 typedef void (*AnydNetlinkEventFunc) (const AnydNetlinkEvent *event, gpointer user_data);

@@ -465,6 +465,14 @@ def _(sb):
     wait_until(lambda: '10.81.0.1/24' in props(c, path)['Addresses'], 5, what='Addresses')
     ip('route', 'add', '10.82.0.0/16', 'dev', 't-behind')
     wait_until(lambda: '10.82.0.0/16' in props(c, path)['Routes'], 5, what='Routes')
+    ip('route', 'add', '10.83.0.0/16', 'via', '10.81.0.2', 'dev', 't-behind')
+    wait_until(lambda: '10.83.0.0/16 via 10.81.0.2' in props(c, path)['Routes'], 5, what='Routes')
+    # removing an address may take routes along without route notifications:
+    # whatever the kernel did, the properties match it
+    ip('addr', 'del', '10.81.0.1/24', 'dev', 't-behind')
+    wait_until(lambda: '10.81.0.1/24' not in props(c, path)['Addresses'], 5, what='address removal')
+    wait_until(lambda: sorted(props(c, path)['Routes']) == kernel_routes('t-behind'), 5,
+               what='Routes to match the kernel')
     ip('link', 'set', 'dev', 't-behind', 'down')
     # taking an IPv4 link down flushes its routes without route notifications
     wait_until(lambda: props(c, path)['Up'] is False and props(c, path)['Routes'] == [], 5,

@@ -112,23 +112,36 @@ set_strv_if_changed (AnydDBusTunDevice *iface, char **now, gboolean addresses)
 }
 
 void
-tun_device_refresh (TunDevice *dev)
+tun_device_refresh_addrs (TunDevice *dev)
 {
   g_autoptr(GError) error = NULL;
-  g_auto(GStrv) addrs = NULL, routes = NULL;
+  g_auto(GStrv) addrs = anyd_netlink_addr_list (dev->module->nl, dev->ifindex, &error);
 
-  dev->dirty = FALSE;
-  addrs = anyd_netlink_addr_list (dev->module->nl, dev->ifindex, &error);
+  dev->dirty_addrs = FALSE;
   if (addrs)
     set_strv_if_changed (dev->iface, addrs, TRUE);
   else
     g_debug ("tun: %s: %s", dev->name, error->message);
-  g_clear_error (&error);
-  routes = anyd_netlink_route_list (dev->module->nl, dev->ifindex, &error);
+}
+
+void
+tun_device_refresh_routes (TunDevice *dev)
+{
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) routes = anyd_netlink_route_list (dev->module->nl, dev->ifindex, &error);
+
+  dev->dirty_routes = FALSE;
   if (routes)
     set_strv_if_changed (dev->iface, routes, FALSE);
   else
     g_debug ("tun: %s: %s", dev->name, error->message);
+}
+
+void
+tun_device_refresh (TunDevice *dev)
+{
+  tun_device_refresh_addrs (dev);
+  tun_device_refresh_routes (dev);
 }
 
 void
@@ -151,9 +164,18 @@ void
 tun_device_update_link (TunDevice *dev, const AnydLinkInfo *link)
 {
   if (anyd_dbus_tun_device_get_mtu (dev->iface) != link->mtu)
-    anyd_dbus_tun_device_set_mtu (dev->iface, link->mtu);
+    {
+      /* below 1280 the kernel drops the IPv6 addresses */
+      dev->dirty_addrs = TRUE;
+      anyd_dbus_tun_device_set_mtu (dev->iface, link->mtu);
+    }
   if (anyd_dbus_tun_device_get_up (dev->iface) != link->up)
-    anyd_dbus_tun_device_set_up (dev->iface, link->up);
+    {
+      /* going down flushes IPv4 routes without route notifications, and
+       * IPv6 addresses */
+      dev->dirty_addrs = dev->dirty_routes = TRUE;
+      anyd_dbus_tun_device_set_up (dev->iface, link->up);
+    }
 }
 
 /* --------------------------------------------------------------- methods */

@@ -238,7 +238,10 @@ refresh_cb (gpointer user_data)
       module->resync = FALSE;
       g_hash_table_iter_init (&it, module->devices);
       while (g_hash_table_iter_next (&it, NULL, &v))
-        ((TunDevice *) v)->dirty_link = ((TunDevice *) v)->dirty = TRUE;
+        {
+          TunDevice *dev = v;
+          dev->dirty_link = dev->dirty_addrs = dev->dirty_routes = TRUE;
+        }
     }
   /* Copy the keys: refresh_link may forget or re-create devices. */
   devs = g_hash_table_get_keys (module->devices);
@@ -248,8 +251,10 @@ refresh_cb (gpointer user_data)
       if (dev && dev->dirty_link)
         refresh_link (module, dev);
       dev = tun_module_lookup (module, GPOINTER_TO_INT (l->data));
-      if (dev && dev->dirty)
-        tun_device_refresh (dev);
+      if (dev && dev->dirty_addrs)
+        tun_device_refresh_addrs (dev);
+      if (dev && dev->dirty_routes)
+        tun_device_refresh_routes (dev);
     }
   return G_SOURCE_REMOVE;
 }
@@ -283,11 +288,22 @@ netlink_event_cb (const AnydNetlinkEvent *ev, gpointer user_data)
       return;
     }
   /* Notifications may be older than what we already did (they queue up
-   * while a call runs), so they only say "look again". A link change can
-   * also flush IPv4 routes without route notifications. */
+   * while a call runs), so they only say "look again". Our own address
+   * and route changes are in the properties already, and what the lists
+   * leave out can't change them; link changes that can flush addresses or
+   * routes mark those in tun_device_update_link(). */
+  if (ev->type != ANYD_NETLINK_EVENT_LINK && (ev->own || ev->unlisted))
+    return;
   if (ev->type == ANYD_NETLINK_EVENT_LINK)
     dev->dirty_link = TRUE;
-  dev->dirty = TRUE;
+  else if (ev->type == ANYD_NETLINK_EVENT_ADDR)
+    {
+      dev->dirty_addrs = TRUE;
+      /* an address going takes the IPv4 routes through it along, silently */
+      dev->dirty_routes |= ev->removed;
+    }
+  else
+    dev->dirty_routes = TRUE;
   tun_module_schedule_refresh (module);
 }
 

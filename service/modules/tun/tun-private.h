@@ -28,8 +28,9 @@ typedef struct {
   gboolean                persistent;
   gboolean                held;        /* anyd_daemon_hold() taken */
   gboolean                deleting;    /* a deletion is in flight */
-  gboolean                dirty;       /* addresses/routes need re-reading */
-  gboolean                dirty_link;  /* name/MTU/up/mark need re-reading */
+  gboolean                dirty_addrs;   /* re-read from the kernel on the next idle: */
+  gboolean                dirty_routes;
+  gboolean                dirty_link;    /* name, MTU, up, mark */
   AnydDBusObjectSkeleton *object;
   AnydDBusTunDevice      *iface;
 } TunDevice;
@@ -69,7 +70,9 @@ void       tun_module_forget (TunModule *module, int ifindex);
 TunDevice *tun_device_new (TunModule *module, const AnydLinkInfo *link, guint32 created_by,
                            guint32 owner, guint32 group, gboolean persistent, const char *sender);
 void       tun_device_free (TunDevice *dev);
-/* Re-read addresses and routes from the kernel into the properties. */
+/* Re-read addresses and/or routes from the kernel into the properties. */
+void       tun_device_refresh_addrs (TunDevice *dev);
+void       tun_device_refresh_routes (TunDevice *dev);
 void       tun_device_refresh (TunDevice *dev);
 /* Addresses/Routes properties from what Create configured (AnydCidr, AnydRoute). */
 void       tun_device_set_config (TunDevice *dev, GArray *addrs, GArray *routes);

@@ -84,9 +84,10 @@ credentials_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), res, &error);
   g_autoptr(GPtrArray) waiters = NULL;
   g_autoptr(AnydCaller) caller = NULL;
+  g_autofree char *key = NULL;   /* stealing hands over the key too */
 
   g_free (cd);
-  g_hash_table_steal_extended (auth->caller_waiters, sender, NULL, (gpointer *) &waiters);
+  g_hash_table_steal_extended (auth->caller_waiters, sender, (gpointer *) &key, (gpointer *) &waiters);
 
   if (reply != NULL)
     {

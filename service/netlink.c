@@ -420,6 +420,10 @@ typedef struct {
 struct _AnydNetlink {
   gint            ref_count;
   struct nl_sock *sk;          /* requests */
+  struct nl_cb   *tx_cb;       /* callbacks for one request/ack exchange */
+  struct nl_sock *slow_sk;     /* link deletions, from worker threads (slow_lock) */
+  struct nl_cb   *slow_cb;
+  GMutex          slow_lock;
   struct nl_sock *events;      /* notifications, NULL until the first subscribe */
   guint           events_source;
   GPtrArray      *subs;        /* Subscription* */
@@ -443,7 +447,7 @@ AnydNetlink *
 anyd_netlink_get (GError **error)
 {
   AnydNetlink *nl;
-  int one = 1, err;
+  int one = 1, err = -NLE_NOMEM;
 
   G_LOCK (default_netlink);
   if (default_netlink)
@@ -455,14 +459,19 @@ anyd_netlink_get (GError **error)
   nl = g_new0 (AnydNetlink, 1);
   nl->ref_count = 1;
   nl->subs = g_ptr_array_new_with_free_func (subscription_free);
+  g_mutex_init (&nl->slow_lock);
   nl->sk = nl_socket_alloc ();
-  if (nl->sk == NULL || (err = nl_connect (nl->sk, NETLINK_ROUTE)) < 0)
+  nl->tx_cb = nl_cb_alloc (NL_CB_DEFAULT);
+  if (nl->sk == NULL || nl->tx_cb == NULL || (err = nl_connect (nl->sk, NETLINK_ROUTE)) < 0)
     {
+      if (nl->tx_cb)
+        nl_cb_put (nl->tx_cb);
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "netlink: %s",
                    nl->sk ? nl_geterror (err) : "out of memory");
       if (nl->sk)
         nl_socket_free (nl->sk);
       g_ptr_array_unref (nl->subs);
+      g_mutex_clear (&nl->slow_lock);
       g_free (nl);
       G_UNLOCK (default_netlink);
       return NULL;
@@ -502,6 +511,12 @@ anyd_netlink_unref (AnydNetlink *nl)
   if (nl->events)
     nl_socket_free (nl->events);
   nl_socket_free (nl->sk);
+  nl_cb_put (nl->tx_cb);
+  if (nl->slow_sk)
+    nl_socket_free (nl->slow_sk);
+  if (nl->slow_cb)
+    nl_cb_put (nl->slow_cb);
+  g_mutex_clear (&nl->slow_lock);
   g_ptr_array_unref (nl->subs);
   g_free (nl);
 }
@@ -610,38 +625,35 @@ errno_code (int err)
     }
 }
 
-/* Send msg (consumed), collect replies, wait for the ack or the dump's end. */
+/* Send msg (consumed) on sk, collect replies, wait for the ack or the
+ * dump's end. cb: a callback set re-aimed at this transaction each time. */
 static gboolean
-transact (AnydNetlink *nl, struct nl_msg *msg, CollectFunc collect, gpointer data,
-          const char *field, GError **error)
+transact_on (struct nl_sock *sk, struct nl_cb *cb, struct nl_msg *msg, CollectFunc collect,
+             gpointer data, const char *field, GError **error)
 {
   Transaction tx = { FALSE, 0, NULL, collect, data };
-  struct nl_cb *cb;
   int r;
 
-  r = nl_send_auto (nl->sk, msg);
+  r = nl_send_auto (sk, msg);
   nlmsg_free (msg);
   if (r < 0)
     {
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "%s: netlink send: %s", field, nl_geterror (r));
       return FALSE;
     }
-  cb = nl_cb_clone (nl_socket_get_cb (nl->sk));
   nl_cb_set (cb, NL_CB_VALID, NL_CB_CUSTOM, tx_valid_cb, &tx);
   nl_cb_set (cb, NL_CB_ACK, NL_CB_CUSTOM, tx_ack_cb, &tx);
   nl_cb_set (cb, NL_CB_FINISH, NL_CB_CUSTOM, tx_finish_cb, &tx);
   nl_cb_err (cb, NL_CB_CUSTOM, tx_error_cb, &tx);
   while (!tx.done)
     {
-      r = nl_recvmsgs (nl->sk, cb);
+      r = nl_recvmsgs (sk, cb);
       if (r < 0 && !tx.done)
         {
-          nl_cb_put (cb);
           g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "%s: netlink receive: %s", field, nl_geterror (r));
           return FALSE;
         }
     }
-  nl_cb_put (cb);
   if (tx.err)
     {
       g_set_error (error, ANYD_ERROR, errno_code (tx.err), "%s: %s%s%s%s", field, g_strerror (tx.err),
@@ -651,6 +663,13 @@ transact (AnydNetlink *nl, struct nl_msg *msg, CollectFunc collect, gpointer dat
     }
   g_free (tx.ext_msg);
   return TRUE;
+}
+
+static gboolean
+transact (AnydNetlink *nl, struct nl_msg *msg, CollectFunc collect, gpointer data,
+          const char *field, GError **error)
+{
+  return transact_on (nl->sk, nl->tx_cb, msg, collect, data, field, error);
 }
 
 /* A libnl error while building a request (out of memory, bad object). */
@@ -852,6 +871,20 @@ anyd_netlink_link_set_up (AnydNetlink *nl, int ifindex, gboolean up, GError **er
   return anyd_netlink_link_change (nl, ifindex, &ch, error);
 }
 
+/* RTM_DELLINK for one link (ifindex > 0) or for a whole link group. */
+static struct nl_msg *
+delete_msg (int ifindex, guint32 group)
+{
+  struct nl_msg *msg = link_msg (RTM_DELLINK, 0, ifindex > 0 ? ifindex : 0);
+
+  if (msg && ifindex <= 0 && nla_put_u32 (msg, IFLA_GROUP, group) < 0)
+    {
+      nlmsg_free (msg);
+      return NULL;
+    }
+  return msg;
+}
+
 gboolean
 anyd_netlink_link_delete (AnydNetlink *nl, int ifindex, GError **error)
 {
@@ -862,7 +895,7 @@ anyd_netlink_link_delete (AnydNetlink *nl, int ifindex, GError **error)
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "no link with index %d", ifindex);
       return FALSE;
     }
-  msg = link_msg (RTM_DELLINK, 0, ifindex);
+  msg = delete_msg (ifindex, 0);
   if (msg == NULL)
     return build_failed (error, "delete", -NLE_NOMEM);
   return transact (nl, msg, NULL, NULL, "delete", error);
@@ -875,35 +908,32 @@ anyd_netlink_link_delete_group (AnydNetlink *nl, guint32 group, GError **error)
 
   if (group == 0)
     return invalid (error, "group", NULL, "group 0 holds every link; refusing to delete it");
-  msg = link_msg (RTM_DELLINK, 0, 0);
+  msg = delete_msg (0, group);
   if (msg == NULL)
     return build_failed (error, "delete", -NLE_NOMEM);
-  NLA_PUT_U32 (msg, IFLA_GROUP, group);
   return transact (nl, msg, NULL, NULL, "delete group", error);
-
-nla_put_failure:
-  nlmsg_free (msg);
-  return build_failed (error, "delete", -NLE_NOMEM);
 }
 
-gboolean
-anyd_netlink_links_delete (AnydNetlink *nl, const int *ifindexes, guint n, guint32 scratch_group,
-                           GError **error)
+/* The cheap part of deleting several links: move them into scratch_group.
+ * Sets *ifindex (one link left to delete by index), or *ifindex = 0 and
+ * the group is to be deleted; returns FALSE with no error if nothing is left. */
+static gboolean
+links_delete_prepare (AnydNetlink *nl, const int *ifindexes, guint n, guint32 scratch_group,
+                      int *ifindex, GError **error)
 {
   AnydLinkChange ch = ANYD_LINK_CHANGE_INIT;
   guint moved = 0;
 
+  *ifindex = 0;
   if (n == 0)
-    return TRUE;
+    return FALSE;
   if (n == 1)
     {
-      g_autoptr(GError) local = NULL;
-      if (anyd_netlink_link_delete (nl, ifindexes[0], &local) ||
-          g_error_matches (local, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
-        return TRUE;
-      g_propagate_error (error, g_steal_pointer (&local));
-      return FALSE;
+      *ifindex = ifindexes[0];
+      return TRUE;
     }
+  if (scratch_group == 0)
+    return invalid (error, "group", NULL, "group 0 holds every link; refusing to delete it");
   ch.group = scratch_group;
   for (guint i = 0; i < n; i++)
     {
@@ -916,9 +946,135 @@ anyd_netlink_links_delete (AnydNetlink *nl, const int *ifindexes, guint n, guint
           return FALSE;
         }
     }
-  if (moved == 0)
+  return moved > 0;
+}
+
+/* Links already gone count as deleted. */
+static gboolean
+delete_result (gboolean ok, GError *local, GError **error)
+{
+  if (ok || g_error_matches (local, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
+    {
+      g_clear_error (&local);
+      return TRUE;
+    }
+  g_propagate_error (error, local);
+  return FALSE;
+}
+
+gboolean
+anyd_netlink_links_delete (AnydNetlink *nl, const int *ifindexes, guint n, guint32 scratch_group,
+                           GError **error)
+{
+  GError *local = NULL;
+  struct nl_msg *msg;
+  int ifindex;
+
+  if (!links_delete_prepare (nl, ifindexes, n, scratch_group, &ifindex, &local))
+    return local == NULL || delete_result (FALSE, local, error);
+  msg = delete_msg (ifindex, scratch_group);
+  if (msg == NULL)
+    return build_failed (error, "delete", -NLE_NOMEM);
+  return delete_result (transact (nl, msg, NULL, NULL, "delete", &local), local, error);
+}
+
+typedef struct {
+  AnydNetlink *nl;
+  int          ifindex;
+  guint32      group;
+} DeleteJob;
+
+static void
+delete_job_free (DeleteJob *job)
+{
+  anyd_netlink_unref (job->nl);
+  g_free (job);
+}
+
+/* Worker thread: the RTM_DELLINK, which waits for an RCU grace period, on
+ * the deletion socket (one at a time). */
+static void
+delete_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  DeleteJob *job = data;
+  AnydNetlink *nl = job->nl;
+  GError *local = NULL;
+  struct nl_msg *msg = delete_msg (job->ifindex, job->group);
+  gboolean ok;
+
+  if (msg == NULL)
+    {
+      build_failed (&local, "delete", -NLE_NOMEM);
+      g_task_return_error (task, local);
+      return;
+    }
+  g_mutex_lock (&nl->slow_lock);
+  ok = transact_on (nl->slow_sk, nl->slow_cb, msg, NULL, NULL, "delete", &local);
+  g_mutex_unlock (&nl->slow_lock);
+  if (delete_result (ok, local, &local))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, local);
+}
+
+static gboolean
+open_slow_socket (AnydNetlink *nl, GError **error)
+{
+  int one = 1, err = -NLE_NOMEM;
+
+  if (nl->slow_sk)
     return TRUE;
-  return anyd_netlink_link_delete_group (nl, scratch_group, error);
+  nl->slow_sk = nl_socket_alloc ();
+  nl->slow_cb = nl_cb_alloc (NL_CB_DEFAULT);
+  if (nl->slow_sk == NULL || nl->slow_cb == NULL || (err = nl_connect (nl->slow_sk, NETLINK_ROUTE)) < 0)
+    {
+      g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "netlink: %s", nl_geterror (err));
+      g_clear_pointer (&nl->slow_sk, nl_socket_free);
+      g_clear_pointer (&nl->slow_cb, nl_cb_put);
+      return FALSE;
+    }
+  setsockopt (nl_socket_get_fd (nl->slow_sk), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+  fcntl (nl_socket_get_fd (nl->slow_sk), F_SETFD, FD_CLOEXEC);
+  return TRUE;
+}
+
+void
+anyd_netlink_links_delete_async (AnydNetlink *nl, const int *ifindexes, guint n, guint32 scratch_group,
+                                 GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr(GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  GError *error = NULL;
+  DeleteJob *job;
+  int ifindex;
+
+  g_task_set_source_tag (task, anyd_netlink_links_delete_async);
+  if (!links_delete_prepare (nl, ifindexes, n, scratch_group, &ifindex, &error))
+    {
+      if (error == NULL || delete_result (FALSE, error, &error))
+        g_task_return_boolean (task, TRUE);
+      else
+        g_task_return_error (task, error);
+      return;
+    }
+  if (!open_slow_socket (nl, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  job = g_new0 (DeleteJob, 1);
+  job->nl = anyd_netlink_ref (nl);
+  job->ifindex = ifindex;
+  job->group = scratch_group;
+  g_task_set_task_data (task, job, (GDestroyNotify) delete_job_free);
+  g_task_run_in_thread (task, delete_thread);
+}
+
+gboolean
+anyd_netlink_links_delete_finish (AnydNetlink *nl, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == anyd_netlink_links_delete_async, FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 /* ----------------------------------------------------------- addresses */
@@ -1266,48 +1422,86 @@ dispatch_event (AnydNetlink *nl, const AnydNetlinkEvent *ev)
         g_ptr_array_remove_index (nl->subs, i);
 }
 
+typedef struct {
+  AnydNetlink      *nl;
+  AnydNetlinkEvent  ev;
+} EventCtx;
+
 static void
 event_object_cb (struct nl_object *obj, void *arg)
 {
-  AnydNetlink *nl = arg;
-  AnydNetlinkEvent ev = { 0 };
-  int type = nl_object_get_msgtype (obj);
+  EventCtx *ctx = arg;
 
-  ev.object = obj;
-  switch (type)
+  ctx->ev.object = obj;
+  dispatch_event (ctx->nl, &ctx->ev);
+}
+
+/* Type and ifindex straight from the message, so events nobody wants (and
+ * those whose subscribers need no object) cost no libnl object parsing. */
+static gboolean
+event_peek (struct nlmsghdr *h, AnydNetlinkEvent *ev)
+{
+  switch (h->nlmsg_type)
     {
     case RTM_NEWLINK:
     case RTM_DELLINK:
-      ev.type = ANYD_NETLINK_EVENT_LINK;
-      ev.removed = type == RTM_DELLINK;
-      ev.ifindex = rtnl_link_get_ifindex ((struct rtnl_link *) obj);
+      if (!nlmsg_valid_hdr (h, sizeof (struct ifinfomsg)))
+        return FALSE;
+      ev->type = ANYD_NETLINK_EVENT_LINK;
+      ev->ifindex = ((struct ifinfomsg *) nlmsg_data (h))->ifi_index;
       break;
     case RTM_NEWADDR:
     case RTM_DELADDR:
-      ev.type = ANYD_NETLINK_EVENT_ADDR;
-      ev.removed = type == RTM_DELADDR;
-      ev.ifindex = rtnl_addr_get_ifindex ((struct rtnl_addr *) obj);
+      if (!nlmsg_valid_hdr (h, sizeof (struct ifaddrmsg)))
+        return FALSE;
+      ev->type = ANYD_NETLINK_EVENT_ADDR;
+      ev->ifindex = (int) ((struct ifaddrmsg *) nlmsg_data (h))->ifa_index;
       break;
     case RTM_NEWROUTE:
     case RTM_DELROUTE:
       {
-        struct rtnl_route *rr = (struct rtnl_route *) obj;
-        struct rtnl_nexthop *nh = rtnl_route_get_nnexthops (rr) > 0 ? rtnl_route_nexthop_n (rr, 0) : NULL;
-        ev.type = ANYD_NETLINK_EVENT_ROUTE;
-        ev.removed = type == RTM_DELROUTE;
-        ev.ifindex = nh ? rtnl_route_nh_get_ifindex (nh) : 0;
+        struct nlattr *a;
+        if (!nlmsg_valid_hdr (h, sizeof (struct rtmsg)))
+          return FALSE;
+        ev->type = ANYD_NETLINK_EVENT_ROUTE;
+        if ((a = nlmsg_find_attr (h, sizeof (struct rtmsg), RTA_OIF)) && nla_len (a) >= 4)
+          ev->ifindex = (int) nla_get_u32 (a);
+        else if ((a = nlmsg_find_attr (h, sizeof (struct rtmsg), RTA_MULTIPATH)) &&
+                 nla_len (a) >= (int) sizeof (struct rtnexthop))
+          ev->ifindex = ((struct rtnexthop *) nla_data (a))->rtnh_ifindex;
         break;
       }
     default:
-      return;
+      return FALSE;
     }
-  dispatch_event (nl, &ev);
+  ev->removed = h->nlmsg_type == RTM_DELLINK || h->nlmsg_type == RTM_DELADDR ||
+                h->nlmsg_type == RTM_DELROUTE;
+  return TRUE;
 }
 
 static int
 event_valid_cb (struct nl_msg *msg, void *arg)
 {
-  nl_msg_parse (msg, event_object_cb, arg);
+  EventCtx ctx = { arg, { 0 } };
+  gboolean wanted = FALSE, want_object = FALSE;
+
+  if (!event_peek (nlmsg_hdr (msg), &ctx.ev))
+    return NL_OK;
+  for (guint i = 0; i < ctx.nl->subs->len; i++)
+    {
+      Subscription *s = ctx.nl->subs->pdata[i];
+      if (s->dead || !(s->types & ctx.ev.type) ||
+          (s->ifindex && ctx.ev.ifindex && s->ifindex != ctx.ev.ifindex))
+        continue;
+      wanted = TRUE;
+      want_object |= !(s->types & ANYD_NETLINK_EVENT_NO_OBJECT);
+    }
+  if (!wanted)
+    return NL_OK;
+  if (want_object)
+    nl_msg_parse (msg, event_object_cb, &ctx);
+  else
+    dispatch_event (ctx.nl, &ctx.ev);
   return NL_OK;
 }
 

@@ -24,9 +24,10 @@
  *
  * Calls are synchronous request/ack round trips on the shared socket: each
  * takes microseconds, except deleting links, which waits for the kernel's
- * RCU grace period (~20 ms). Delete many links at once by giving them a link
- * group and calling anyd_netlink_link_delete_group() (one grace period for
- * all, what `ip link del group N` does). Errors are ANYD_ERROR: EEXIST ->
+ * RCU grace period (~20 ms): from the main loop use
+ * anyd_netlink_links_delete_async(), which also deletes many links in one
+ * request by moving them into a scratch link group first (one grace period
+ * for all, what `ip link del group N` does). Errors are ANYD_ERROR: EEXIST ->
  * EXISTS, ENODEV/ENOENT/ESRCH -> NOT_FOUND, EINVAL/ERANGE/ENETUNREACH/
  * EHOSTUNREACH/ENETDOWN -> INVALID_ARGUMENT, EPERM/EACCES -> NOT_AUTHORIZED, else
  * FAILED; the message starts with the field the caller named (or the
@@ -160,6 +161,13 @@ gboolean  anyd_netlink_link_delete_group (AnydNetlink *nl, guint32 group, GError
  * Links already gone are skipped. */
 gboolean  anyd_netlink_links_delete (AnydNetlink *nl, const int *ifindexes, guint n,
                                      guint32 scratch_group, GError **error);
+/* The same without blocking the caller's thread on the kernel's grace
+ * period: the regrouping happens now, the RTM_DELLINK on a worker thread
+ * (its own socket, reused). Call from the thread that owns nl. */
+void      anyd_netlink_links_delete_async (AnydNetlink *nl, const int *ifindexes, guint n,
+                                           guint32 scratch_group, GCancellable *cancellable,
+                                           GAsyncReadyCallback callback, gpointer user_data);
+gboolean  anyd_netlink_links_delete_finish (AnydNetlink *nl, GAsyncResult *result, GError **error);
 
 /* field: what to name in error messages (e.g. "addresses[1]"), may be NULL. */
 gboolean  anyd_netlink_addr_add (AnydNetlink *nl, int ifindex, const AnydCidr *addr,
@@ -210,13 +218,17 @@ typedef enum {
   ANYD_NETLINK_EVENT_ADDR   = 1 << 1,
   ANYD_NETLINK_EVENT_ROUTE  = 1 << 2,
   ANYD_NETLINK_EVENT_RESYNC = 1 << 3,   /* always delivered */
+  /* Subscription flag: only type, removed and ifindex are read, so the
+   * event may come with object NULL (saves parsing every notification). */
+  ANYD_NETLINK_EVENT_NO_OBJECT = 1 << 8,
 } AnydNetlinkEventType;
 
 typedef struct {
   AnydNetlinkEventType  type;
   gboolean              removed;   /* RTM_DEL* */
   int                   ifindex;   /* link's, address's, route's (first nexthop) ; 0 for RESYNC */
-  struct nl_object     *object;    /* rtnl_link / rtnl_addr / rtnl_route (borrowed), NULL for RESYNC */
+  struct nl_object     *object;    /* rtnl_link / rtnl_addr / rtnl_route (borrowed); NULL for RESYNC
+                                      and for subscribers that asked for NO_OBJECT */
 } AnydNetlinkEvent;
 
 typedef void (*AnydNetlinkEventFunc) (const AnydNetlinkEvent *event, gpointer user_data);

@@ -132,6 +132,22 @@ tun_device_refresh (TunDevice *dev)
 }
 
 void
+tun_device_set_config (TunDevice *dev, GArray *addrs, GArray *routes)
+{
+  g_autoptr(GPtrArray) a = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) r = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; i < addrs->len; i++)
+    g_ptr_array_add (a, anyd_cidr_to_string (&g_array_index (addrs, AnydCidr, i)));
+  for (guint i = 0; i < routes->len; i++)
+    g_ptr_array_add (r, anyd_route_to_string (&g_array_index (routes, AnydRoute, i)));
+  g_ptr_array_add (a, NULL);
+  g_ptr_array_add (r, NULL);
+  set_strv_if_changed (dev->iface, (char **) a->pdata, TRUE);
+  set_strv_if_changed (dev->iface, (char **) r->pdata, FALSE);
+}
+
+void
 tun_device_update_link (TunDevice *dev, const AnydLinkInfo *link)
 {
   if (anyd_dbus_tun_device_get_mtu (dev->iface) != link->mtu)
@@ -157,11 +173,12 @@ device_for (TunModule *module, AnydDBusTunDevice *iface, GDBusMethodInvocation *
   TunDevice *dev = module->stopped ? NULL
                  : tun_module_lookup (module, (int) anyd_dbus_tun_device_get_index (iface));
 
-  if (dev == NULL || dev->iface != iface)
+  if (dev == NULL || dev->iface != iface || dev->deleting)
     {
       g_dbus_method_invocation_return_error (invocation, ANYD_ERROR, ANYD_ERROR_NOT_FOUND,
-                                             "device: %s no longer exists",
-                                             anyd_dbus_tun_device_get_name (iface));
+                                             "device: %s no longer exists%s",
+                                             anyd_dbus_tun_device_get_name (iface),
+                                             dev && dev->deleting ? " (being deleted)" : "");
       return NULL;
     }
   return dev;
@@ -176,7 +193,8 @@ manage_checked_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 
   if (!anyd_auth_check_finish (anyd_daemon_get_auth (c->module->daemon), res, &error))
     anyd_invocation_return_error (c->invocation, error);
-  else if ((dev = c->module->stopped ? NULL : tun_module_lookup (c->module, c->ifindex)) == NULL)
+  else if ((dev = c->module->stopped ? NULL : tun_module_lookup (c->module, c->ifindex)) == NULL ||
+           dev->deleting)
     g_dbus_method_invocation_return_error (c->invocation, ANYD_ERROR, ANYD_ERROR_NOT_FOUND,
                                            "device: no longer exists");
   else
@@ -350,19 +368,11 @@ static void
 op_delete (TunDevice *dev, GDBusMethodInvocation *invocation)
 {
   g_autoptr(GPtrArray) one = g_ptr_array_new ();
-  TunModule *module = dev->module;
-  g_autofree char *path = g_strdup (dev->path), *name = g_strdup (dev->name);
-  GError *error = NULL;
+  g_autofree char *what = g_strdup_printf ("device=%s", dev->name);
 
+  /* replies when the kernel is done (a grace period, off the main loop) */
   g_ptr_array_add (one, dev);
-  /* dev is freed on success */
-  tun_module_delete_devices (module, one, &error);
-  anyd_audit_action (anyd_caller_from_invocation (invocation), "tun.delete", path, error,
-                     "device=%s", name);
-  if (error)
-    anyd_invocation_return_error (invocation, error);
-  else
-    g_dbus_method_invocation_return_value (invocation, NULL);
+  tun_module_delete_devices_async (dev->module, one, invocation, "tun.delete", what);
 }
 
 #define HANDLER(fn, op, ...)                                                               \

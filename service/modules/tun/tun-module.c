@@ -17,6 +17,7 @@
 #include "util.h"
 
 #include <gio/gunixfdlist.h>
+#include <net/if_arp.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -103,6 +104,74 @@ tun_module_delete_devices (TunModule *module, GPtrArray *devices, GError **error
   for (guint i = 0; i < devices->len; i++)
     tun_module_forget (module, idx[i]);
   return TRUE;
+}
+
+typedef struct {
+  TunModule             *module;
+  GArray                *ifindexes;
+  GDBusMethodInvocation *invocation;   /* NULL: a cleanup nobody waits for */
+  AnydCaller            *caller;
+  char                  *action, *object, *what;
+} DeleteOp;
+
+static void
+delete_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  DeleteOp *op = user_data;
+  TunModule *module = op->module;
+  GError *error = NULL;
+
+  anyd_netlink_links_delete_finish (module->nl, res, &error);
+  for (guint i = 0; !module->stopped && i < op->ifindexes->len; i++)
+    {
+      int ifindex = g_array_index (op->ifindexes, int, i);
+      TunDevice *dev = tun_module_lookup (module, ifindex);
+      if (dev == NULL)
+        continue;   /* the kernel's notification was first */
+      if (error == NULL)
+        tun_module_forget (module, ifindex);
+      else
+        dev->deleting = FALSE;
+    }
+  if (error)
+    g_warning ("tun: %s: %s", op->what, error->message);
+  anyd_audit_action (op->caller, op->action, op->object, error, "%s", op->what);
+  if (op->invocation && error)
+    anyd_invocation_return_error (op->invocation, error);
+  else if (op->invocation)
+    g_dbus_method_invocation_return_value (op->invocation, NULL);
+  else
+    g_clear_error (&error);
+  g_array_unref (op->ifindexes);
+  g_clear_pointer (&op->caller, anyd_caller_unref);
+  g_free (op->action);
+  g_free (op->object);
+  g_free (op->what);
+  g_free (op);
+  tun_module_unref (module);
+}
+
+void
+tun_module_delete_devices_async (TunModule *module, GPtrArray *devices, GDBusMethodInvocation *invocation,
+                                 const char *action, const char *what)
+{
+  DeleteOp *op = g_new0 (DeleteOp, 1);
+
+  op->module = tun_module_ref (module);
+  op->ifindexes = g_array_sized_new (FALSE, FALSE, sizeof (int), devices->len);
+  op->invocation = invocation;
+  op->caller = invocation ? anyd_caller_ref (anyd_caller_from_invocation (invocation)) : NULL;
+  op->action = g_strdup (action);
+  op->object = g_strdup (devices->len == 1 ? ((TunDevice *) devices->pdata[0])->path : TUN_PATH);
+  op->what = g_strdup (what);
+  for (guint i = 0; i < devices->len; i++)
+    {
+      TunDevice *dev = devices->pdata[i];
+      dev->deleting = TRUE;
+      g_array_append_val (op->ifindexes, dev->ifindex);
+    }
+  anyd_netlink_links_delete_async (module->nl, (int *) (void *) op->ifindexes->data, op->ifindexes->len,
+                                   module->link_group + 1, NULL, delete_done_cb, op);
 }
 
 /* ------------------------------------------------------- state following */
@@ -229,7 +298,6 @@ caller_vanished_cb (const char *name, gpointer user_data)
 {
   TunModule *module = user_data;
   g_autoptr(GPtrArray) doomed = g_ptr_array_new ();
-  g_autoptr(GError) error = NULL;
   GHashTableIter it;
   gpointer v;
 
@@ -240,14 +308,14 @@ caller_vanished_cb (const char *name, gpointer user_data)
   while (g_hash_table_iter_next (&it, NULL, &v))
     {
       TunDevice *dev = v;
-      if (!dev->persistent && g_strcmp0 (dev->sender, name) == 0)
+      if (!dev->persistent && !dev->deleting && g_strcmp0 (dev->sender, name) == 0)
         g_ptr_array_add (doomed, dev);
     }
-  if (doomed->len == 0)
-    return;
-  if (!tun_module_delete_devices (module, doomed, &error))
-    g_warning ("tun: removing the devices of %s: %s", name, error->message);
-  anyd_audit_action (NULL, "tun.cleanup", TUN_PATH, error, "sender=%s devices=%u", name, doomed->len);
+  if (doomed->len > 0)
+    {
+      g_autofree char *what = g_strdup_printf ("sender=%s devices=%u", name, doomed->len);
+      tun_module_delete_devices_async (module, doomed, NULL, "tun.cleanup", what);
+    }
 }
 
 static void
@@ -284,8 +352,6 @@ static gboolean
 parse_request (const char *name, GVariant *options, const AnydCaller *caller,
                CreateRequest *req, GError **error)
 {
-  g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func (g_free);
-  g_autofree const char **addrs = NULL, **routes = NULL;
   const char *mode = "tun";
   gboolean has_v6 = FALSE;
 
@@ -319,53 +385,46 @@ parse_request (const char *name, GVariant *options, const AnydCaller *caller,
       return FALSE;
     }
 
-  g_variant_lookup (options, "addresses", "^a&s", &addrs);
-  for (guint i = 0; addrs && addrs[i]; i++)
+  /* addresses, then routes: parsed, canonical, no duplicates */
+  for (guint k = 0; k < 2; k++)
     {
-      g_autofree char *field = g_strdup_printf ("addresses[%u]", i);
-      AnydCidr c;
-      char *canon;
-      if (i >= MAX_ADDRESSES)
+      gboolean routes = k == 1;
+      const char *key = routes ? "routes" : "addresses";
+      guint max = routes ? MAX_ROUTES : MAX_ADDRESSES;
+      g_autofree const char **items = NULL;
+      g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func (g_free);
+
+      g_variant_lookup (options, key, "^a&s", &items);
+      for (guint i = 0; items && items[i]; i++)
         {
-          g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "addresses: at most %d", MAX_ADDRESSES);
-          return FALSE;
+          g_autofree char *field = g_strdup_printf ("%s[%u]", key, i);
+          char *canon;
+          AnydCidr c;
+          AnydRoute r;
+
+          if (i >= max)
+            {
+              g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "%s: at most %u", key, max);
+              return FALSE;
+            }
+          if (routes ? !anyd_route_parse (items[i], field, &r, error) : !anyd_cidr_parse (items[i], field, &c, error))
+            return FALSE;
+          canon = routes ? anyd_route_to_string (&r) : anyd_cidr_to_string (&c);
+          if (g_ptr_array_find_with_equal_func (seen, canon, g_str_equal, NULL))
+            {
+              g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "%s: %s is listed twice", field, canon);
+              g_free (canon);
+              return FALSE;
+            }
+          g_ptr_array_add (seen, canon);
+          if (routes)
+            g_array_append_val (req->routes, r);
+          else
+            {
+              has_v6 |= c.family == AF_INET6;
+              g_array_append_val (req->addrs, c);
+            }
         }
-      if (!anyd_cidr_parse (addrs[i], field, &c, error))
-        return FALSE;
-      canon = anyd_cidr_to_string (&c);
-      if (g_ptr_array_find_with_equal_func (seen, canon, g_str_equal, NULL))
-        {
-          g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "%s: %s is listed twice", field, canon);
-          g_free (canon);
-          return FALSE;
-        }
-      g_ptr_array_add (seen, canon);
-      has_v6 |= c.family == AF_INET6;
-      g_array_append_val (req->addrs, c);
-    }
-  g_ptr_array_set_size (seen, 0);
-  g_variant_lookup (options, "routes", "^a&s", &routes);
-  for (guint i = 0; routes && routes[i]; i++)
-    {
-      g_autofree char *field = g_strdup_printf ("routes[%u]", i);
-      AnydRoute r;
-      char *canon;
-      if (i >= MAX_ROUTES)
-        {
-          g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "routes: at most %d", MAX_ROUTES);
-          return FALSE;
-        }
-      if (!anyd_route_parse (routes[i], field, &r, error))
-        return FALSE;
-      canon = anyd_route_to_string (&r);
-      if (g_ptr_array_find_with_equal_func (seen, canon, g_str_equal, NULL))
-        {
-          g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "%s: %s is listed twice", field, canon);
-          g_free (canon);
-          return FALSE;
-        }
-      g_ptr_array_add (seen, canon);
-      g_array_append_val (req->routes, r);
     }
   if (g_variant_lookup (options, "mtu", "u", &req->mtu) &&
       !tun_mtu_check (req->mtu, req->tap, has_v6, "mtu", error))
@@ -382,7 +441,7 @@ create_device (TunModule *module, const AnydCaller *caller, const CreateRequest 
   AnydTunParams tp = ANYD_TUN_PARAMS_INIT;
   AnydLinkChange ch = ANYD_LINK_CHANGE_INIT;
   g_autofree char *ifname = NULL, *mark = NULL;
-  g_autoptr(AnydLinkInfo) link = NULL;
+  AnydLinkInfo link = { 0 };
   TunDevice *dev;
   int fd, ifindex;
 
@@ -418,13 +477,19 @@ create_device (TunModule *module, const AnydCaller *caller, const CreateRequest 
       if (!anyd_netlink_route_add (module->nl, ifindex, &g_array_index (req->routes, AnydRoute, i), field, error))
         goto fail;
     }
-  link = anyd_netlink_link_get (module->nl, ifindex, error);
-  if (link == NULL || !anyd_tun_set_persist (fd, TRUE, error))
+  if (!anyd_tun_set_persist (fd, TRUE, error))
     goto fail;
 
-  dev = tun_device_new (module, link, caller->uid, req->owner, req->group, req->persist, caller->sender);
+  /* The state is what we just set (1500 is the kernel's default MTU for
+   * both kinds); notifications re-read the kernel's view later anyway. */
+  link.ifindex = ifindex;
+  link.name = ifname;
+  link.mtu = req->mtu ? req->mtu : 1500;
+  link.up = req->up;
+  link.arptype = req->tap ? ARPHRD_ETHER : ARPHRD_NONE;
+  dev = tun_device_new (module, &link, caller->uid, req->owner, req->group, req->persist, caller->sender);
   g_hash_table_insert (module->devices, GINT_TO_POINTER (ifindex), dev);
-  tun_device_refresh (dev);
+  tun_device_set_config (dev, req->addrs, req->routes);
   if (!req->persist)
     {
       anyd_daemon_hold (module->daemon);
@@ -488,6 +553,60 @@ handle_open (AnydDBusTun *iface, GDBusMethodInvocation *invocation, const char *
   create_or_open (user_data, invocation, name, options, TRUE);
   return TRUE;
 }
+
+/* ----------------------------------------------- devices anyd doesn't have */
+
+/* Calls on /org/anyd1/tun/<name> with no device there (never created by
+ * anyd, already deleted, not anyd's) answer NotFound naming the device
+ * instead of the bus's generic UnknownMethod. GDBus tries exported objects
+ * first and falls back to this subtree; it enumerates no nodes, so
+ * introspection shows only real devices. Nothing here touches a device. */
+static void
+absent_method_call (GDBusConnection *bus, const char *sender, const char *path, const char *iface,
+                    const char *method, GVariant *params, GDBusMethodInvocation *invocation,
+                    gpointer user_data)
+{
+  const char *elem = strrchr (path, '/');
+  g_autofree char *name = anyd_path_unescape (elem ? elem + 1 : path);
+
+  g_dbus_method_invocation_return_error (invocation, ANYD_ERROR, ANYD_ERROR_NOT_FOUND,
+                                         "device: anyd has no device named \"%s\" (it only manages devices it created)",
+                                         name ? name : "?");
+}
+
+static const GDBusInterfaceVTable absent_vtable = { absent_method_call, NULL, NULL, { 0 } };
+
+static char **
+absent_enumerate (GDBusConnection *bus, const char *sender, const char *path, gpointer user_data)
+{
+  return g_new0 (char *, 1);
+}
+
+static GDBusInterfaceInfo **
+absent_introspect (GDBusConnection *bus, const char *sender, const char *path, const char *node,
+                   gpointer user_data)
+{
+  GDBusInterfaceInfo **infos;
+
+  if (node == NULL)
+    return NULL;
+  infos = g_new0 (GDBusInterfaceInfo *, 2);
+  infos[0] = g_dbus_interface_info_ref (anyd_dbus_tun_device_interface_info ());
+  return infos;
+}
+
+static const GDBusInterfaceVTable *
+absent_dispatch (GDBusConnection *bus, const char *sender, const char *path, const char *iface,
+                 const char *node, gpointer *out_user_data, gpointer user_data)
+{
+  if (node == NULL || g_strcmp0 (iface, "org.anyd1.TunDevice") != 0)
+    return NULL;
+  return &absent_vtable;
+}
+
+static const GDBusSubtreeVTable absent_subtree = {
+  absent_enumerate, absent_introspect, absent_dispatch, { 0 }
+};
 
 /* ------------------------------------------------------------ lifecycle */
 
@@ -565,7 +684,7 @@ tun_start (AnydDaemon *daemon, GError **error)
   /* Subscribe first so nothing between the listing and now goes unseen. */
   module->sub_id = anyd_netlink_subscribe (module->nl, 0,
                                            ANYD_NETLINK_EVENT_LINK | ANYD_NETLINK_EVENT_ADDR |
-                                           ANYD_NETLINK_EVENT_ROUTE,
+                                           ANYD_NETLINK_EVENT_ROUTE | ANYD_NETLINK_EVENT_NO_OBJECT,
                                            netlink_event_cb, module, NULL, error);
   if (module->sub_id == 0)
     goto fail;
@@ -578,6 +697,10 @@ tun_start (AnydDaemon *daemon, GError **error)
   anyd_dbus_object_skeleton_set_tun (module->object, module->iface);
   g_dbus_object_manager_server_export (anyd_daemon_get_object_manager (daemon),
                                        G_DBUS_OBJECT_SKELETON (module->object));
+  module->absent_id = g_dbus_connection_register_subtree (anyd_daemon_get_connection (daemon), TUN_PATH,
+                                                         &absent_subtree,
+                                                         G_DBUS_SUBTREE_FLAGS_DISPATCH_TO_UNENUMERATED_NODES,
+                                                         NULL, NULL, NULL);
   if (!reconcile (module, error))
     goto fail;
   return module;
@@ -614,6 +737,8 @@ tun_stop (gpointer data)
     anyd_daemon_unwatch_name (module->daemon, GPOINTER_TO_UINT (v));
   g_hash_table_unref (module->callers);
   g_hash_table_unref (module->devices);
+  if (module->absent_id)
+    g_dbus_connection_unregister_subtree (anyd_daemon_get_connection (module->daemon), module->absent_id);
   if (module->object)
     {
       g_dbus_object_manager_server_unexport (anyd_daemon_get_object_manager (module->daemon), TUN_PATH);

@@ -27,6 +27,7 @@ typedef struct {
   gboolean                tap;
   gboolean                persistent;
   gboolean                held;        /* anyd_daemon_hold() taken */
+  gboolean                deleting;    /* a deletion is in flight */
   gboolean                dirty;       /* addresses/routes need re-reading */
   gboolean                dirty_link;  /* name/MTU/up/mark need re-reading */
   AnydDBusObjectSkeleton *object;
@@ -38,6 +39,7 @@ struct _TunModule {
   AnydNetlink  *nl;
   guint32       link_group;       /* anyd's devices live here; link_group + 1 = scratch */
   guint         sub_id;
+  guint         absent_id;        /* NotFound fallback subtree */
   guint         refresh_source;
   gboolean      resync;           /* notifications were lost: re-list links */
   gboolean      stopped;
@@ -53,8 +55,13 @@ void       tun_module_unref (TunModule *module);
 TunDevice *tun_module_lookup (TunModule *module, int ifindex);
 /* Re-read a device's state from the kernel on the next idle (coalesced). */
 void       tun_module_schedule_refresh (TunModule *module);
-/* Delete links (one batch), then forget their objects. */
+/* Delete links (one batch), then forget their objects: blocking (shutdown)
+ * or on a worker thread (Delete, a creator leaving). With an invocation,
+ * reply to it when done; audit as action. */
 gboolean   tun_module_delete_devices (TunModule *module, GPtrArray *devices, GError **error);
+void       tun_module_delete_devices_async (TunModule *module, GPtrArray *devices,
+                                            GDBusMethodInvocation *invocation, const char *action,
+                                            const char *what);
 /* Unexport and free a device the kernel no longer has (or that anyd dropped). */
 void       tun_module_forget (TunModule *module, int ifindex);
 
@@ -64,6 +71,8 @@ TunDevice *tun_device_new (TunModule *module, const AnydLinkInfo *link, guint32 
 void       tun_device_free (TunDevice *dev);
 /* Re-read addresses and routes from the kernel into the properties. */
 void       tun_device_refresh (TunDevice *dev);
+/* Addresses/Routes properties from what Create configured (AnydCidr, AnydRoute). */
+void       tun_device_set_config (TunDevice *dev, GArray *addrs, GArray *routes);
 void       tun_device_update_link (TunDevice *dev, const AnydLinkInfo *link);
 /* MTU bounds of the device type (kernel: tun 68..65535, tap 68..65521). */
 gboolean   tun_mtu_check (guint mtu, gboolean tap, gboolean has_ipv6, const char *field, GError **error);

@@ -1,0 +1,34 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Runs bench/tun-setup (argv[1], default build/bench/tun-setup) as root
+# inside the sandbox of tests/anydtest.py (private network namespace, bus,
+# polkitd, anyd from the build tree) and prints its report as TAP comments.
+# Extra arguments after the binary go to it (e.g. --count 100 --bulk 50).
+
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'tests'))
+
+import anydtest  # noqa: E402
+from anydtest import case  # noqa: E402
+
+BIN = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+    os.environ.get('ANYD_BUILDDIR', os.path.join(HERE, '..', 'build')), 'bench', 'tun-setup')
+ARGS = sys.argv[2:]
+
+
+@case('tun-setup benchmark')
+def _(sb):
+    r = subprocess.run([BIN] + ARGS, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=550)
+    out = r.stdout.decode(errors='replace')
+    for line in out.splitlines():
+        print('# ' + line)
+    assert r.returncode == 0, 'tun-setup exited with %d' % r.returncode
+
+
+if __name__ == '__main__':
+    anydtest.main()

@@ -104,6 +104,7 @@ class Signals:
         self.seen = []
         self.id = sb.bus.signal_subscribe('org.anyd1', CONN_IFACE, 'StateChanged', None, None, 0,
                                           self._cb)
+        sb.bus_call('GetId')    # the bus has the match rule once this returns
 
     def _cb(self, conn, sender, path, iface, member, params):
         self.seen.append((path, params.unpack()[0], params.unpack()[1]))

@@ -237,6 +237,39 @@ cmd_import (AnydClientContext *ctx, int argc, char **argv)
   return import_reply (ctx, name, reply);
 }
 
+/* Every entry of an a{sv} into an open a{sv} builder. */
+static void
+add_entries (GVariantBuilder *b, GVariant *dict)
+{
+  GVariantIter iter;
+  const char *k;
+  GVariant *v;
+
+  g_variant_iter_init (&iter, dict);
+  while (g_variant_iter_next (&iter, "{&sv}", &k, &v))
+    {
+      g_variant_builder_add (b, "{sv}", k, v);
+      g_variant_unref (v);
+    }
+}
+
+/* A listing's end: the JSON array, or the table (or a line saying it is empty). */
+static int
+print_listing (AnydClientContext *ctx, GVariantBuilder *json, AnydClientTable *table, const char *empty)
+{
+  if (ctx->json)
+    anyd_client_print_json (g_variant_builder_end (json));
+  else
+    {
+      g_variant_builder_clear (json);
+      if (anyd_client_table_get_n_rows (table) == 0)
+        g_print ("%s\n", empty);
+      else
+        anyd_client_table_print (table);
+    }
+  return ANYD_CLIENT_EXIT_OK;
+}
+
 static int
 cmd_list (AnydClientContext *ctx, int argc, char **argv)
 {
@@ -261,16 +294,8 @@ cmd_list (AnydClientContext *ctx, int argc, char **argv)
 
       if (ctx->json)
         {
-          GVariantIter pi;
-          const char *k;
-          GVariant *v;
           g_variant_builder_open (&out, G_VARIANT_TYPE_VARDICT);
-          g_variant_iter_init (&pi, props);
-          while (g_variant_iter_next (&pi, "{&sv}", &k, &v))
-            {
-              g_variant_builder_add (&out, "{sv}", k, v);
-              g_variant_unref (v);
-            }
+          add_entries (&out, props);
           g_variant_builder_add (&out, "{sv}", "State", g_variant_new_string (state));
           g_variant_builder_close (&out);
         }
@@ -282,17 +307,7 @@ cmd_list (AnydClientContext *ctx, int argc, char **argv)
           anyd_client_table_add_row (table, lookup_str (props, "Name"), addrs, endpoints, autoc, state);
         }
     }
-  if (ctx->json)
-    anyd_client_print_json (g_variant_builder_end (&out));
-  else
-    {
-      g_variant_builder_clear (&out);
-      if (anyd_client_table_get_n_rows (table) == 0)
-        g_print (_("No VPN profiles.\n"));
-      else
-        anyd_client_table_print (table);
-    }
-  return ANYD_CLIENT_EXIT_OK;
+  return print_listing (ctx, &out, table, _("No VPN profiles."));
 }
 
 static void
@@ -425,18 +440,10 @@ cmd_status (AnydClientContext *ctx, int argc, char **argv)
       }
       if (ctx->json)
         {
-          GVariantIter pi;
-          const char *k;
-          GVariant *v;
           g_variant_builder_open (&out, G_VARIANT_TYPE_VARDICT);
           g_variant_builder_add (&out, "{sv}", "Name", g_variant_new_string (name));
           g_variant_builder_add (&out, "{sv}", "Path", g_variant_new_object_path (path));
-          g_variant_iter_init (&pi, props);
-          while (g_variant_iter_next (&pi, "{&sv}", &k, &v))
-            {
-              g_variant_builder_add (&out, "{sv}", k, v);
-              g_variant_unref (v);
-            }
+          add_entries (&out, props);
           g_variant_builder_close (&out);
           continue;
         }
@@ -449,17 +456,7 @@ cmd_status (AnydClientContext *ctx, int argc, char **argv)
       anyd_client_table_add_row (table, name, lookup_str (props, "State"), lookup_str (props, "Interface"),
                                  rx_text, tx_text, hs_text, lookup_str (props, "LastError"));
     }
-  if (ctx->json)
-    anyd_client_print_json (g_variant_builder_end (&out));
-  else
-    {
-      g_variant_builder_clear (&out);
-      if (anyd_client_table_get_n_rows (table) == 0)
-        g_print (_("No VPN connections.\n"));
-      else
-        anyd_client_table_print (table);
-    }
-  return ANYD_CLIENT_EXIT_OK;
+  return print_listing (ctx, &out, table, _("No VPN connections."));
 }
 
 /* ---- connect: wait for connected or failed */

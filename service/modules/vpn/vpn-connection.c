@@ -1012,6 +1012,15 @@ resolve_endpoints (VpnConnection *c)
     start_data_plane (c);
 }
 
+void
+vpn_connect_reply_invocation (VpnConnection *connection, const GError *error, gpointer invocation)
+{
+  if (error != NULL)
+    anyd_invocation_return_error (invocation, g_error_copy (error));
+  else   /* Vpn.Connect and VpnProfile.Connect both answer (o) */
+    g_dbus_method_invocation_return_value (invocation, g_variant_new ("(o)", vpn_connection_get_path (connection)));
+}
+
 static void
 disconnect_done_cb (gpointer connection, gpointer user_data)
 {

@@ -454,6 +454,17 @@ tx_return_error (GTask *task, GError *error)
   g_object_unref (task);
 }
 
+static void read_cb (GObject *source, GAsyncResult *res, gpointer user_data);
+
+static void
+read_more (GTask *task)
+{
+  Transaction *tx = g_task_get_task_data (task);
+
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (tx->conn)), tx->buf, sizeof tx->buf,
+                             G_PRIORITY_DEFAULT, tx->cancellable, read_cb, task);
+}
+
 static void
 read_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -484,15 +495,13 @@ read_cb (GObject *source, GAsyncResult *res, gpointer user_data)
       g_object_unref (task);
       return;
     }
-  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (tx->conn)), tx->buf, sizeof tx->buf,
-                             G_PRIORITY_DEFAULT, tx->cancellable, read_cb, task);
+  read_more (task);
 }
 
 static void
 write_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   GTask *task = user_data;
-  Transaction *tx = g_task_get_task_data (task);
   GError *error = NULL;
 
   if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), res, NULL, &error))
@@ -500,8 +509,7 @@ write_cb (GObject *source, GAsyncResult *res, gpointer user_data)
       tx_return_error (task, error);
       return;
     }
-  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (tx->conn)), tx->buf, sizeof tx->buf,
-                             G_PRIORITY_DEFAULT, tx->cancellable, read_cb, task);
+  read_more (task);
 }
 
 static void

@@ -1,9 +1,11 @@
 /* anyd-client vpn: WireGuard profiles and connections (org.anyd1.Vpn,
  * org.anyd1.VpnProfile, org.anyd1.VpnConnection).
  *
- * `vpn import NAME FILE` opens FILE itself and passes the open fd
+ * `vpn import FILE [NAME]` opens FILE itself and passes the open fd
  * (ImportProfileFd): the daemon never opens a path a caller names, and the
- * file is read with the caller's own rights.  "-" reads standard input. */
+ * file is read with the caller's own rights.  "-" reads standard input, and
+ * so does --host (no fd passing over ssh): the content goes as a string.
+ * NAME defaults to the file name without ".conf", as with wg-quick. */
 #include "config.h"
 
 #include <errno.h>
@@ -145,26 +147,8 @@ peers_summary (GVariant *props)
 /* ----------------------------------------------------------- commands */
 
 static int
-import_content (AnydClientContext *ctx, const char *name, GVariant *options)
+import_reply (AnydClientContext *ctx, const char *name, GVariant *reply)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) data = anyd_client_read_fd (0, MAX_CONFIG, &error);
-  g_autoptr(GVariant) reply = NULL;
-  g_autofree char *text = NULL;
-  gsize len;
-
-  if (data == NULL)
-    return anyd_client_fail (ctx, error);
-  text = g_strndup (g_bytes_get_data (data, &len), g_bytes_get_size (data));
-  if (strlen (text) != len || !g_utf8_validate (text, -1, NULL))
-    return anyd_client_usage_error (ctx, _("standard input is not a text file"));
-  reply = anyd_client_call (ctx, VPN_PATH, VPN_IFACE, "ImportProfile",
-                            g_variant_new ("(ss@a{sv})", name, text, options),
-                            G_VARIANT_TYPE ("(o)"), NULL, NULL, &error);
-  /* the text holds a private key */
-  memset (text, 0, len);
-  if (reply == NULL)
-    return anyd_client_fail (ctx, error);
   if (ctx->json)
     anyd_client_print_json (g_variant_new ("{sv}", "profile", g_variant_get_child_value (reply, 0)));
   else
@@ -172,17 +156,57 @@ import_content (AnydClientContext *ctx, const char *name, GVariant *options)
   return ANYD_CLIENT_EXIT_OK;
 }
 
+/* By content: standard input, or a file when the bus is remote. */
+static int
+import_content (AnydClientContext *ctx, const char *name, int fd, GVariant *options)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) data = anyd_client_read_fd (fd, MAX_CONFIG, &error);
+  g_autoptr(GVariant) reply = NULL;
+  g_autofree char *text = NULL;
+  gsize len = 0;
+
+  if (data == NULL)
+    return anyd_client_fail (ctx, error);
+  text = g_strndup (g_bytes_get_data (data, &len), g_bytes_get_size (data));
+  if (strlen (text) != len || !g_utf8_validate (text, -1, NULL))
+    return anyd_client_usage_error (ctx, _("the profile is not a text file"));
+  reply = anyd_client_call (ctx, VPN_PATH, VPN_IFACE, "ImportProfile",
+                            g_variant_new ("(ss@a{sv})", name, text, options),
+                            G_VARIANT_TYPE ("(o)"), NULL, NULL, &error);
+  /* the text holds a private key */
+  memset (text, 0, len);
+  if (reply == NULL)
+    return anyd_client_fail (ctx, error);
+  return import_reply (ctx, name, reply);
+}
+
+static char *
+name_from_file (const char *file)
+{
+  g_autofree char *base = g_path_get_basename (file);
+
+  if (g_str_has_suffix (base, ".conf"))
+    base[strlen (base) - strlen (".conf")] = '\0';
+  return g_steal_pointer (&base);
+}
+
 static int
 cmd_import (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) options = NULL;
   g_autoptr(GUnixFDList) fds = NULL;
-  const char *name = argv[1], *file = argv[2];
+  const char *file = argv[1];
+  g_autofree char *name = argc > 2 ? g_strdup (argv[2]) : NULL;
   GVariantBuilder b;
-  GVariant *options;
-  int fd;
+  int fd, ret;
 
+  if (name == NULL && g_str_equal (file, "-"))
+    return anyd_client_usage_error (ctx, _("a profile read from standard input needs a NAME"));
+  if (name == NULL)
+    name = name_from_file (file);
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
   if (opt_ignore_scripts)
     g_variant_builder_add (&b, "{sv}", "ignore_scripts", g_variant_new_boolean (TRUE));
@@ -190,30 +214,59 @@ cmd_import (AnydClientContext *ctx, int argc, char **argv)
     g_variant_builder_add (&b, "{sv}", "autoconnect", g_variant_new_boolean (TRUE));
   options = g_variant_ref_sink (g_variant_builder_end (&b));
   if (g_str_equal (file, "-"))
-    {
-      int r = import_content (ctx, name, options);
-      g_variant_unref (options);
-      return r;
-    }
+    return import_content (ctx, name, 0, options);
   fd = open (file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0)
     {
       int e = errno;
-      g_variant_unref (options);
       g_set_error (&error, G_IO_ERROR, g_io_error_from_errno (e), "%s: %s", file, g_strerror (e));
       return anyd_client_fail (ctx, error);
+    }
+  if (ctx->host != NULL)
+    {
+      ret = import_content (ctx, name, fd, options);
+      close (fd);
+      return ret;
     }
   fds = g_unix_fd_list_new_from_array (&fd, 1);   /* takes fd */
   reply = anyd_client_call (ctx, VPN_PATH, VPN_IFACE, "ImportProfileFd",
                             g_variant_new ("(sh@a{sv})", name, 0, options),
                             G_VARIANT_TYPE ("(o)"), fds, NULL, &error);
-  g_variant_unref (options);
   if (reply == NULL)
     return anyd_client_fail (ctx, error);
+  return import_reply (ctx, name, reply);
+}
+
+/* Every entry of an a{sv} into an open a{sv} builder. */
+static void
+add_entries (GVariantBuilder *b, GVariant *dict)
+{
+  GVariantIter iter;
+  const char *k;
+  GVariant *v;
+
+  g_variant_iter_init (&iter, dict);
+  while (g_variant_iter_next (&iter, "{&sv}", &k, &v))
+    {
+      g_variant_builder_add (b, "{sv}", k, v);
+      g_variant_unref (v);
+    }
+}
+
+/* A listing's end: the JSON array, or the table (or a line saying it is empty). */
+static int
+print_listing (AnydClientContext *ctx, GVariantBuilder *json, AnydClientTable *table, const char *empty)
+{
   if (ctx->json)
-    anyd_client_print_json (g_variant_new ("{sv}", "profile", g_variant_get_child_value (reply, 0)));
+    anyd_client_print_json (g_variant_builder_end (json));
   else
-    g_print (_("Imported profile %s\n"), name);
+    {
+      g_variant_builder_clear (json);
+      if (anyd_client_table_get_n_rows (table) == 0)
+        g_print ("%s\n", empty);
+      else
+        anyd_client_table_print (table);
+    }
   return ANYD_CLIENT_EXIT_OK;
 }
 
@@ -241,16 +294,8 @@ cmd_list (AnydClientContext *ctx, int argc, char **argv)
 
       if (ctx->json)
         {
-          GVariantIter pi;
-          const char *k;
-          GVariant *v;
           g_variant_builder_open (&out, G_VARIANT_TYPE_VARDICT);
-          g_variant_iter_init (&pi, props);
-          while (g_variant_iter_next (&pi, "{&sv}", &k, &v))
-            {
-              g_variant_builder_add (&out, "{sv}", k, v);
-              g_variant_unref (v);
-            }
+          add_entries (&out, props);
           g_variant_builder_add (&out, "{sv}", "State", g_variant_new_string (state));
           g_variant_builder_close (&out);
         }
@@ -262,17 +307,7 @@ cmd_list (AnydClientContext *ctx, int argc, char **argv)
           anyd_client_table_add_row (table, lookup_str (props, "Name"), addrs, endpoints, autoc, state);
         }
     }
-  if (ctx->json)
-    anyd_client_print_json (g_variant_builder_end (&out));
-  else
-    {
-      g_variant_builder_clear (&out);
-      if (anyd_client_table_get_n_rows (table) == 0)
-        g_print (_("No VPN profiles.\n"));
-      else
-        anyd_client_table_print (table);
-    }
-  return ANYD_CLIENT_EXIT_OK;
+  return print_listing (ctx, &out, table, _("No VPN profiles."));
 }
 
 static void
@@ -405,18 +440,10 @@ cmd_status (AnydClientContext *ctx, int argc, char **argv)
       }
       if (ctx->json)
         {
-          GVariantIter pi;
-          const char *k;
-          GVariant *v;
           g_variant_builder_open (&out, G_VARIANT_TYPE_VARDICT);
           g_variant_builder_add (&out, "{sv}", "Name", g_variant_new_string (name));
           g_variant_builder_add (&out, "{sv}", "Path", g_variant_new_object_path (path));
-          g_variant_iter_init (&pi, props);
-          while (g_variant_iter_next (&pi, "{&sv}", &k, &v))
-            {
-              g_variant_builder_add (&out, "{sv}", k, v);
-              g_variant_unref (v);
-            }
+          add_entries (&out, props);
           g_variant_builder_close (&out);
           continue;
         }
@@ -429,17 +456,7 @@ cmd_status (AnydClientContext *ctx, int argc, char **argv)
       anyd_client_table_add_row (table, name, lookup_str (props, "State"), lookup_str (props, "Interface"),
                                  rx_text, tx_text, hs_text, lookup_str (props, "LastError"));
     }
-  if (ctx->json)
-    anyd_client_print_json (g_variant_builder_end (&out));
-  else
-    {
-      g_variant_builder_clear (&out);
-      if (anyd_client_table_get_n_rows (table) == 0)
-        g_print (_("No VPN connections.\n"));
-      else
-        anyd_client_table_print (table);
-    }
-  return ANYD_CLIENT_EXIT_OK;
+  return print_listing (ctx, &out, table, _("No VPN connections."));
 }
 
 /* ---- connect: wait for connected or failed */
@@ -690,8 +707,9 @@ static const AnydClientCommand vpn_commands[] = {
   { "status", "[PROFILE]", N_("Show connections: state, interface, traffic, latest handshake"),
     cmd_status, 0, 1 },
   { "show", "PROFILE", N_("Show a profile's public settings and its connection"), cmd_show, 1, 1 },
-  { "import", "PROFILE FILE", N_("Import a wg-quick configuration (FILE is read as you; - for stdin)"),
-    cmd_import, 2, 2, import_entries },
+  { "import", "FILE [PROFILE]", N_("Import a wg-quick configuration, read as you (- for stdin); "
+                                   "PROFILE defaults to the file name without .conf"),
+    cmd_import, 1, 2, import_entries },
   { "connect", "PROFILE", N_("Connect and wait for the first handshake"), cmd_connect, 1, 1, connect_entries },
   { "disconnect", "PROFILE", N_("Disconnect (device, routes and DNS settings go)"), cmd_disconnect, 1, 1 },
   { "delete", "PROFILE", N_("Delete a profile (disconnecting it first)"), cmd_delete, 1, 1 },

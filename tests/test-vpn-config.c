@@ -388,7 +388,8 @@ test_corpus (void)
               g_byte_array_remove_range (buf, at, MIN (span, buf->len - at));
               break;
             default:
-              g_byte_array_append (buf, buf->data + at, MIN (span, buf->len - at));
+              /* from the original: appending buf to itself may move it */
+              g_byte_array_append (buf, (const guint8 *) data + at, MIN (span, (guint) len - at));
               break;
             }
           vpn_fuzz_one (buf->data, buf->len);

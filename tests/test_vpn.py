@@ -104,6 +104,7 @@ class Signals:
         self.seen = []
         self.id = sb.bus.signal_subscribe('org.anyd1', CONN_IFACE, 'StateChanged', None, None, 0,
                                           self._cb)
+        sb.bus_call('GetId')    # the bus has the match rule once this returns
 
     def _cb(self, conn, sender, path, iface, member, params):
         self.seen.append((path, params.unpack()[0], params.unpack()[1]))
@@ -727,19 +728,19 @@ def client_file(name, text, mode=0o644):
 @vcase('anyd-client vpn import reads the file as the caller, never as root')
 def _(sb):
     secret = client_file('root-only', good_profile('cli-secret'), mode=0o600)
-    rc, out, err = sb.client(ALLOWED, 'vpn', 'import', 'cli-secret', secret)
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'import', secret, 'cli-secret')
     assert rc == 1 and 'Permission denied' in err, (rc, out, err)
     assert not os.path.exists(os.path.join(STATE, 'cli-secret.profile'))
     path = client_file('cli', good_profile('wg-test'))
-    rc, out, err = sb.client(ALLOWED, 'vpn', 'import', 'cli', path)
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'import', path)     # named after the file
     assert rc == 0 and 'Imported profile cli' in out, (rc, out, err)
-    rc, out, err = sb.client(ALLOWED, 'vpn', 'import', 'cli', path)
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'import', path, 'cli')
     assert rc == 5 and err.startswith('anyd-client: ') and err.count('\n') == 1, (rc, out, err)
-    rc, out, err = sb.client(ALLOWED, 'vpn', 'import', 'cli-bad', client_file('bad', 'garbage\n'))
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'import', client_file('bad', 'garbage\n'), 'cli-bad')
     assert rc == 2 and 'line 1' in err, (rc, out, err)
-    rc, out, err = sb.client(ALLOWED, 'vpn', 'import', 'cli-stdin', '-', input=good_profile('wg-test'))
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'import', '-', 'cli-stdin', input=good_profile('wg-test'))
     assert rc == 0, (rc, out, err)
-    rc, out, err = sb.client(DENIED, 'vpn', 'import', 'cli-denied', path)
+    rc, out, err = sb.client(DENIED, 'vpn', 'import', path, 'cli-denied')
     assert rc == 3, (rc, out, err)
     rc, out, err = sb.client(ALLOWED, 'vpn', 'delete', 'cli-stdin')
     assert rc == 0, (rc, out, err)

@@ -41,8 +41,13 @@ struct _VpnBackend {
                              GAsyncReadyCallback callback, gpointer user_data);
   gboolean   (*stats_finish) (VpnTunnel *tunnel, GAsyncResult *result, VpnUapiStats *out,
                               GError **error);
-  /* Delete the device and stop the data plane, now (no callback follows). */
+  /* Delete the device and stop the data plane; the tunnel is gone for the
+   * caller at once (no exited callback follows).  destroy_async reports when
+   * the kernel has deleted the device (an RCU grace period, ~20 ms, spent
+   * off the main loop); destroy blocks for it (daemon stop only). */
   void       (*destroy) (VpnTunnel *tunnel);
+  void       (*destroy_async) (VpnTunnel *tunnel, GAsyncReadyCallback callback, gpointer user_data);
+  gboolean   (*destroy_finish) (GAsyncResult *result, GError **error);
 };
 
 /* The part every backend's tunnel starts with. */

@@ -90,6 +90,7 @@ G_DEFINE_TYPE (VpnConnectionSkeleton, vpn_connection_skeleton, ANYD_DBUS_TYPE_VP
 struct _VpnConnection {
   gint                   ref_count;
   VpnModule             *module;      /* valid while !gone */
+  const VpnBackend      *backend;
   gboolean               gone;        /* removed from the module: callbacks do nothing */
   char                  *path;
   char                  *profile_name;
@@ -103,6 +104,9 @@ struct _VpnConnection {
   GCancellable          *cancellable; /* every operation of the coming-up phase */
   GList                 *waiters;     /* Waiter*: Connect calls to answer */
   GList                 *done_waiters;/* DoneWaiter*: Disconnect calls to answer */
+  GList                 *restarts;    /* Restart*: Connect calls waiting for this one to be gone */
+  char                  *reason;      /* of the disconnect */
+  gboolean               destroying;  /* the device is being deleted */
 
   char                 **endpoints;   /* resolved "ip:port" per peer, NULL entries = none */
   guint                  resolving;
@@ -148,6 +152,7 @@ connection_unref (VpnConnection *c)
   g_strfreev (c->endpoints);
   g_clear_pointer (&c->rules, g_array_unref);
   g_free (c->warning);
+  g_free (c->reason);
   g_free (c);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpnConnection, connection_unref)
@@ -297,8 +302,25 @@ delete_rules (VpnConnection *c)
     g_array_set_size (c->rules, 0);
 }
 
+static void complete_disconnect (VpnConnection *c);
+
 static void
-destroy_data_plane (VpnConnection *c)
+teardown_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(VpnConnection) c = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!c->backend->destroy_finish (res, &error))
+    g_warning ("vpn: %s", error->message);
+  c->destroying = FALSE;
+  if (!c->gone && c->state == STATE_DISCONNECTING)
+    complete_disconnect (c);
+}
+
+/* Rules now, the device (with its addresses and routes) off the main loop:
+ * c->destroying until the kernel is done. */
+static void
+teardown (VpnConnection *c)
 {
   stop_timers (c);
   g_cancellable_cancel (c->cancellable);
@@ -306,7 +328,22 @@ destroy_data_plane (VpnConnection *c)
   if (c->tunnel)
     {
       VpnTunnel *t = g_steal_pointer (&c->tunnel);
-      t->backend->destroy (t);   /* the device, its addresses and routes go */
+      c->destroying = TRUE;
+      t->backend->destroy_async (t, teardown_done_cb, connection_ref (c));
+    }
+}
+
+/* Daemon stop: everything now. */
+static void
+teardown_sync (VpnConnection *c)
+{
+  stop_timers (c);
+  g_cancellable_cancel (c->cancellable);
+  delete_rules (c);
+  if (c->tunnel)
+    {
+      VpnTunnel *t = g_steal_pointer (&c->tunnel);
+      t->backend->destroy (t);
     }
 }
 
@@ -330,27 +367,36 @@ connection_fail (VpnConnection *c, AnydError code, const char *reason)
   g_message ("vpn: %s failed: %s", c->profile_name, reason);
   if (c->dns_applied && c->tunnel)
     {
-      /* fire and forget: the link is deleted right after, which also drops it in resolved */
+      /* not waited for: the link goes right after, and resolved forgets it with it */
       vpn_resolved_revert_async (anyd_daemon_get_connection (c->module->daemon), c->tunnel->ifindex, NULL,
                                  revert_done_cb, g_strdup (c->profile_name));
       c->dns_applied = FALSE;
     }
-  destroy_data_plane (c);
+  teardown (c);
   set_state (c, STATE_FAILED, reason);
   release_hold (c);
   anyd_audit_action (c->caller, "vpn.connect", c->path, error, "profile=%s", c->profile_name);
   answer_waiters (c, error);
 }
 
+typedef struct {
+  char           *profile;
+  AnydCaller     *caller;
+  VpnConnectReply reply;
+  gpointer        data;
+} Restart;
+
+/* Everything is gone: say so, answer Disconnect calls, leave the table, and
+ * start what waited for this connection to be out of the way. */
 static void
-finish_disconnect (VpnConnection *c, const char *reason)
+complete_disconnect (VpnConnection *c)
 {
   GList *done = g_steal_pointer (&c->done_waiters);
+  GList *restarts = g_steal_pointer (&c->restarts);
   VpnModule *module = c->module;
 
-  destroy_data_plane (c);
   release_hold (c);
-  set_state (c, STATE_DISCONNECTED, reason);
+  set_state (c, STATE_DISCONNECTED, c->reason);
   anyd_audit_action (c->caller, "vpn.disconnect", c->path, NULL, "profile=%s", c->profile_name);
   for (GList *l = done; l; l = l->next)
     {
@@ -361,6 +407,24 @@ finish_disconnect (VpnConnection *c, const char *reason)
   g_list_free (done);
   /* unexports and drops the module's reference */
   g_hash_table_remove (module->connections, c->profile_name);
+  for (GList *l = restarts; l; l = l->next)
+    {
+      Restart *r = l->data;
+      GError *error = NULL;
+      VpnProfile *profile = vpn_module_lookup_profile (module, r->profile, &error);
+
+      if (profile != NULL)
+        vpn_connection_start (module, profile, r->caller, r->reply, r->data);
+      else
+        {
+          r->reply (NULL, error, r->data);
+          g_error_free (error);
+        }
+      g_free (r->profile);
+      g_clear_pointer (&r->caller, anyd_caller_unref);
+      g_free (r);
+    }
+  g_list_free (restarts);
 }
 
 static void
@@ -371,14 +435,19 @@ disconnect_revert_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 
   if (!vpn_resolved_revert_finish (res, &error) && !vpn_resolved_is_absent (error))
     g_message ("vpn: %s: reverting DNS: %s", c->profile_name, error->message);
-  if (!c->gone)
-    finish_disconnect (c, "");
+  if (c->gone)
+    return;
+  teardown (c);
+  if (!c->destroying)
+    complete_disconnect (c);
 }
 
 void
 vpn_connection_disconnect (VpnConnection *c, const AnydCaller *caller, const char *reason,
                            GFunc done, gpointer user_data)
 {
+  State was = c->state;
+
   if (done)
     {
       DoneWaiter *w = g_new0 (DoneWaiter, 1);
@@ -393,11 +462,8 @@ vpn_connection_disconnect (VpnConnection *c, const AnydCaller *caller, const cha
       g_clear_pointer (&c->caller, anyd_caller_unref);
       c->caller = anyd_caller_ref ((AnydCaller *) caller);
     }
-  if (c->state == STATE_FAILED)
-    {
-      finish_disconnect (c, reason);
-      return;
-    }
+  g_free (c->reason);
+  c->reason = g_strdup (reason ? reason : "");
   stop_timers (c);
   g_cancellable_cancel (c->cancellable);
   set_state (c, STATE_DISCONNECTING, reason);
@@ -407,34 +473,50 @@ vpn_connection_disconnect (VpnConnection *c, const AnydCaller *caller, const cha
                                              "profile %s was disconnected while coming up", c->profile_name);
       answer_waiters (c, error);
     }
-  if (c->dns_applied && c->tunnel)
+  if (was != STATE_FAILED && c->dns_applied && c->tunnel)
     {
       c->dns_applied = FALSE;
       vpn_resolved_revert_async (anyd_daemon_get_connection (c->module->daemon), c->tunnel->ifindex, NULL,
                                  disconnect_revert_cb, connection_ref (c));
       return;
     }
-  finish_disconnect (c, reason);
+  teardown (c);
+  if (!c->destroying)
+    complete_disconnect (c);
 }
 
 void
 vpn_connection_shutdown (VpnConnection *c)
 {
+  g_autoptr(GError) error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "anyd is stopping");
+
   if (c->gone)
     return;
   if (c->dns_applied && c->tunnel)
     vpn_resolved_revert_sync (anyd_daemon_get_connection (c->module->daemon), c->tunnel->ifindex);
   c->dns_applied = FALSE;
-  if (c->state == STATE_CONNECTING || c->state == STATE_CONNECTED)
+  answer_waiters (c, error);
+  for (GList *l = c->restarts; l; l = l->next)
     {
-      g_autoptr(GError) error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "anyd is stopping");
-      answer_waiters (c, error);
+      Restart *r = l->data;
+      r->reply (NULL, error, r->data);
+      g_free (r->profile);
+      g_clear_pointer (&r->caller, anyd_caller_unref);
+      g_free (r);
     }
-  destroy_data_plane (c);
+  g_clear_pointer (&c->restarts, g_list_free);
+  teardown_sync (c);
   release_hold (c);
   if (c->state != STATE_FAILED)
     anyd_audit_action (NULL, "vpn.disconnect", c->path, NULL, "profile=%s reason=shutdown", c->profile_name);
   set_state (c, STATE_DISCONNECTED, "anyd is stopping");
+  for (GList *l = c->done_waiters; l; l = l->next)
+    {
+      DoneWaiter *w = l->data;
+      w->func (c, w->data);
+      g_free (w);
+    }
+  g_clear_pointer (&c->done_waiters, g_list_free);
 }
 
 /* Called by the module's table when the connection is removed. */
@@ -445,7 +527,7 @@ vpn_connection_free (VpnConnection *c)
     return;
   if (!c->gone)
     {
-      destroy_data_plane (c);
+      teardown_sync (c);
       release_hold (c);
       c->gone = TRUE;
       c->iface->connection = NULL;
@@ -930,6 +1012,15 @@ resolve_endpoints (VpnConnection *c)
     start_data_plane (c);
 }
 
+void
+vpn_connect_reply_invocation (VpnConnection *connection, const GError *error, gpointer invocation)
+{
+  if (error != NULL)
+    anyd_invocation_return_error (invocation, g_error_copy (error));
+  else   /* Vpn.Connect and VpnProfile.Connect both answer (o) */
+    g_dbus_method_invocation_return_value (invocation, g_variant_new ("(o)", vpn_connection_get_path (connection)));
+}
+
 static void
 disconnect_done_cb (gpointer connection, gpointer user_data)
 {
@@ -959,23 +1050,30 @@ vpn_connection_start (VpnModule *module, VpnProfile *profile, const AnydCaller *
       reply (c, NULL, user_data);
       return c;
     }
-  if (c != NULL && c->state == STATE_DISCONNECTING)
-    {
-      error = g_error_new (ANYD_ERROR, ANYD_ERROR_BUSY, "profile %s is disconnecting; try again", profile->name);
-      reply (NULL, error, user_data);
-      return NULL;
-    }
   if (!module->backend->check (anyd_daemon_get_config (module->daemon), &error))
     {
       reply (NULL, error, user_data);
       return NULL;
     }
-  if (c != NULL)   /* a failed one: replaced */
-    vpn_connection_disconnect (c, caller, "replaced by a new connection", NULL, NULL);
+  if (c != NULL)
+    {
+      /* a failed or disconnecting one: the new one starts once it is gone
+       * (its device name is free again) */
+      Restart *r = g_new0 (Restart, 1);
+      r->profile = g_strdup (profile->name);
+      r->caller = caller ? anyd_caller_ref ((AnydCaller *) caller) : NULL;
+      r->reply = reply;
+      r->data = user_data;
+      c->restarts = g_list_append (c->restarts, r);
+      if (c->state == STATE_FAILED)
+        vpn_connection_disconnect (c, caller, "replaced by a new connection", NULL, NULL);
+      return NULL;
+    }
 
   c = g_new0 (VpnConnection, 1);
   c->ref_count = 1;
   c->module = module;
+  c->backend = module->backend;
   c->path = g_strdup_printf (VPN_CONNECTIONS_PATH "/%u", ++module->next_connection);
   c->profile_name = g_strdup (profile->name);
   c->profile_path = g_strdup (profile->path);

@@ -306,17 +306,6 @@ fail:
 
 /* ------------------------------------------------------ connect/disconnect */
 
-static void
-connect_reply_cb (VpnConnection *connection, const GError *error, gpointer user_data)
-{
-  GDBusMethodInvocation *invocation = user_data;
-
-  if (error != NULL)
-    anyd_invocation_return_error (invocation, g_error_copy (error));
-  else
-    anyd_dbus_vpn_complete_connect (NULL, invocation, vpn_connection_get_path (connection));
-}
-
 static gboolean
 handle_connect (AnydDBusVpn *iface, GDBusMethodInvocation *invocation, const char *name, gpointer user_data)
 {
@@ -327,7 +316,8 @@ handle_connect (AnydDBusVpn *iface, GDBusMethodInvocation *invocation, const cha
   if (profile == NULL)
     anyd_invocation_return_error (invocation, error);
   else
-    vpn_connection_start (module, profile, anyd_caller_from_invocation (invocation), connect_reply_cb, invocation);
+    vpn_connection_start (module, profile, anyd_caller_from_invocation (invocation), vpn_connect_reply_invocation,
+                          invocation);
   return TRUE;
 }
 

@@ -81,6 +81,8 @@ typedef void (*VpnConnectReply) (VpnConnection *connection, const GError *error,
  * with the error that failed it. */
 VpnConnection *vpn_connection_start (VpnModule *module, VpnProfile *profile, const AnydCaller *caller,
                                      VpnConnectReply reply, gpointer user_data);
+/* A VpnConnectReply answering a Connect method call (user_data = the invocation). */
+void           vpn_connect_reply_invocation (VpnConnection *connection, const GError *error, gpointer invocation);
 /* The profile's connection, or NULL. */
 VpnConnection *vpn_module_lookup_connection (VpnModule *module, const char *profile);
 const char    *vpn_connection_get_path (VpnConnection *connection);

@@ -143,24 +143,13 @@ vpn_profile_free (VpnProfile *profile)
   g_free (profile);
 }
 
-static void
-connect_reply_cb (VpnConnection *connection, const GError *error, gpointer user_data)
-{
-  GDBusMethodInvocation *invocation = user_data;
-
-  if (error != NULL)
-    anyd_invocation_return_error (invocation, g_error_copy (error));
-  else
-    anyd_dbus_vpn_profile_complete_connect (NULL, invocation, vpn_connection_get_path (connection));
-}
-
 static gboolean
 handle_connect (AnydDBusVpnProfile *iface, GDBusMethodInvocation *invocation, gpointer user_data)
 {
   VpnProfile *profile = user_data;
 
   vpn_connection_start (profile->module, profile, anyd_caller_from_invocation (invocation),
-                        connect_reply_cb, invocation);
+                        vpn_connect_reply_invocation, invocation);
   return TRUE;
 }
 

@@ -287,6 +287,17 @@ fail:
   return NULL;
 }
 
+/* After the device is gone: the process (GSubprocess reaps it) and the socket. */
+static void
+stop_process (WgGoTunnel *t)
+{
+  if (t->process)
+    g_subprocess_send_signal (t->process, SIGTERM);
+  if (t->socket_path)
+    unlink (t->socket_path);
+}
+
+/* The device first: it is what users see; wireguard-go then loses its TUN. */
 static void
 wggo_destroy (VpnTunnel *tunnel)
 {
@@ -296,17 +307,81 @@ wggo_destroy (VpnTunnel *tunnel)
 
   t->destroyed = TRUE;
   g_cancellable_cancel (t->cancellable);
-  /* Delete the device first: it is what users see, and it is gone when this
-   * returns; wireguard-go then loses its TUN and we also signal it. */
   nl = anyd_netlink_get (&error);
   if (nl && !anyd_netlink_link_delete (nl, t->base.ifindex, &error) &&
       !g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
     g_warning ("vpn: deleting %s: %s", t->base.ifname, error->message);
-  if (t->process)
-    g_subprocess_send_signal (t->process, SIGTERM);  /* GSubprocess reaps it */
-  if (t->socket_path)
-    unlink (t->socket_path);
+  stop_process (t);
   tunnel_unref (t);
+}
+
+typedef struct {
+  WgGoTunnel  *tunnel;
+  AnydNetlink *nl;
+} Destroy;
+
+static void
+destroy_free (Destroy *d)
+{
+  tunnel_unref (d->tunnel);
+  anyd_netlink_unref (d->nl);
+  g_free (d);
+}
+
+static void
+deleted_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  Destroy *d = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  stop_process (d->tunnel);
+  if (!anyd_netlink_links_delete_finish (d->nl, res, &error) &&
+      !g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
+    {
+      g_prefix_error (&error, "deleting %s: ", d->tunnel->base.ifname);
+      g_task_return_error (task, error);
+    }
+  else
+    {
+      g_clear_error (&error);
+      g_task_return_boolean (task, TRUE);
+    }
+  g_object_unref (task);
+}
+
+static void
+wggo_destroy_async (VpnTunnel *tunnel, GAsyncReadyCallback callback, gpointer user_data)
+{
+  WgGoTunnel *t = (WgGoTunnel *) tunnel;
+  GTask *task = g_task_new (NULL, NULL, callback, user_data);
+  GError *error = NULL;
+  Destroy *d;
+
+  g_task_set_source_tag (task, wggo_destroy_async);
+  t->destroyed = TRUE;
+  g_cancellable_cancel (t->cancellable);
+  d = g_new0 (Destroy, 1);
+  d->tunnel = t;   /* the caller's reference */
+  d->nl = anyd_netlink_get (&error);
+  if (d->nl == NULL)
+    {
+      stop_process (t);
+      tunnel_unref (t);
+      g_free (d);
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+  g_task_set_task_data (task, d, (GDestroyNotify) destroy_free);
+  anyd_netlink_links_delete_async (d->nl, &t->base.ifindex, 1, 0, NULL, deleted_cb, task);
+}
+
+static gboolean
+wggo_destroy_finish (GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 /* ----------------------------------------------------------------- UAPI */
@@ -379,6 +454,17 @@ tx_return_error (GTask *task, GError *error)
   g_object_unref (task);
 }
 
+static void read_cb (GObject *source, GAsyncResult *res, gpointer user_data);
+
+static void
+read_more (GTask *task)
+{
+  Transaction *tx = g_task_get_task_data (task);
+
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (tx->conn)), tx->buf, sizeof tx->buf,
+                             G_PRIORITY_DEFAULT, tx->cancellable, read_cb, task);
+}
+
 static void
 read_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -409,15 +495,13 @@ read_cb (GObject *source, GAsyncResult *res, gpointer user_data)
       g_object_unref (task);
       return;
     }
-  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (tx->conn)), tx->buf, sizeof tx->buf,
-                             G_PRIORITY_DEFAULT, tx->cancellable, read_cb, task);
+  read_more (task);
 }
 
 static void
 write_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   GTask *task = user_data;
-  Transaction *tx = g_task_get_task_data (task);
   GError *error = NULL;
 
   if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), res, NULL, &error))
@@ -425,8 +509,7 @@ write_cb (GObject *source, GAsyncResult *res, gpointer user_data)
       tx_return_error (task, error);
       return;
     }
-  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (tx->conn)), tx->buf, sizeof tx->buf,
-                             G_PRIORITY_DEFAULT, tx->cancellable, read_cb, task);
+  read_more (task);
 }
 
 static void
@@ -575,4 +658,6 @@ const VpnBackend vpn_backend_wireguard_go = {
   .stats_async = wggo_stats_async,
   .stats_finish = wggo_stats_finish,
   .destroy = wggo_destroy,
+  .destroy_async = wggo_destroy_async,
+  .destroy_finish = wggo_destroy_finish,
 };

@@ -506,7 +506,7 @@ anyd_client_read_fd (int fd, gsize max_size, GError **error)
           explicit_bzero (buf, alloc);
           g_free (buf);
           g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                       _("input is larger than %" G_GSIZE_FORMAT " bytes"), max_size);
+                       _("input is larger than %zu bytes"), (size_t) max_size);
           return NULL;
         }
     }

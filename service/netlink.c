@@ -14,6 +14,7 @@
 #include <linux/if_tun.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/fib_rules.h>
 
 #include <netlink/netlink.h>
 #include <netlink/msg.h>
@@ -21,6 +22,7 @@
 #include <netlink/route/link.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/route.h>
+#include <netlink/route/rule.h>
 
 #ifndef NETLINK_EXT_ACK
 #define NETLINK_EXT_ACK 11
@@ -348,7 +350,7 @@ anyd_tun_open (const AnydTunParams *params, char **name_out, GError **error)
                    "open /dev/net/tun: %s", g_strerror (errsv));
       return -1;
     }
-  ifr.ifr_flags = (short) ((params->tap ? IFF_TAP : IFF_TUN) | IFF_NO_PI |
+  ifr.ifr_flags = (short) ((params->tap ? IFF_TAP : IFF_TUN) | (params->packet_info ? 0 : IFF_NO_PI) |
                            (params->multi_queue ? IFF_MULTI_QUEUE : 0) |
                            (params->vnet_hdr ? IFF_VNET_HDR : 0));
   g_strlcpy (ifr.ifr_name, name, IFNAMSIZ);
@@ -1307,6 +1309,96 @@ anyd_netlink_route_list (AnydNetlink *nl, int ifindex, GError **error)
 nla_put_failure:
   nlmsg_free (msg);
   return build_failed (error, "routes", -NLE_NOMEM), NULL;
+}
+
+/* --------------------------------------------------------------- rules */
+
+/* Built by hand: libnl's rtnl_rule has no FRA_SUPPRESS_PREFIXLEN. */
+static gboolean
+rule_request (AnydNetlink *nl, gboolean add, const AnydRule *rule, const char *field, GError **error)
+{
+  struct fib_rule_hdr frh = {
+    .family = (guint8) rule->family,
+    .action = FR_ACT_TO_TBL,
+    .flags = rule->invert ? FIB_RULE_INVERT : 0,
+  };
+  struct nl_msg *msg = nlmsg_alloc_simple (add ? RTM_NEWRULE : RTM_DELRULE,
+                                           add ? NLM_F_CREATE | NLM_F_EXCL : 0);
+
+  field = field ? field : "rule";
+  if (msg == NULL || nlmsg_append (msg, &frh, sizeof frh, NLMSG_ALIGNTO) < 0)
+    goto nla_put_failure;
+  NLA_PUT_U32 (msg, FRA_TABLE, rule->table);
+  NLA_PUT_U8 (msg, FRA_PROTOCOL, ANYD_RTPROT);
+  if (rule->priority)
+    NLA_PUT_U32 (msg, FRA_PRIORITY, rule->priority);
+  if (rule->fwmark)
+    {
+      NLA_PUT_U32 (msg, FRA_FWMARK, rule->fwmark);
+      NLA_PUT_U32 (msg, FRA_FWMASK, 0xffffffff);
+    }
+  if (rule->suppress_prefixlen >= 0)
+    NLA_PUT_U32 (msg, FRA_SUPPRESS_PREFIXLEN, (uint32_t) rule->suppress_prefixlen);
+  return transact (nl, msg, NULL, NULL, field, error);
+
+nla_put_failure:
+  nlmsg_free (msg);
+  return build_failed (error, field, -NLE_NOMEM);
+}
+
+gboolean
+anyd_netlink_rule_add (AnydNetlink *nl, const AnydRule *rule, const char *field, GError **error)
+{
+  return rule_request (nl, TRUE, rule, field, error);
+}
+
+gboolean
+anyd_netlink_rule_del (AnydNetlink *nl, const AnydRule *rule, const char *field, GError **error)
+{
+  return rule_request (nl, FALSE, rule, field, error);
+}
+
+typedef struct {
+  GArray   *out;
+  gboolean  own_only;
+} RuleCtx;
+
+static void
+collect_rules (struct nl_object *obj, gpointer data)
+{
+  RuleCtx *ctx = data;
+  struct rtnl_rule *r = (struct rtnl_rule *) obj;
+  AnydRule rule = ANYD_RULE_INIT;
+
+  if (nl_object_get_msgtype (obj) != RTM_NEWRULE)
+    return;
+  if (rtnl_rule_get_protocol (r, &rule.protocol) < 0)
+    rule.protocol = 0;
+  if (ctx->own_only && rule.protocol != ANYD_RTPROT)
+    return;
+  rule.family = rtnl_rule_get_family (r);
+  rule.priority = rtnl_rule_get_prio (r);
+  rule.table = rtnl_rule_get_table (r);
+  rule.fwmark = rtnl_rule_get_mark (r) == (uint32_t) -1 ? 0 : rtnl_rule_get_mark (r);
+  g_array_append_val (ctx->out, rule);
+}
+
+GArray *
+anyd_netlink_rule_list (AnydNetlink *nl, gboolean own_only, GError **error)
+{
+  g_autoptr(GArray) out = g_array_new (FALSE, FALSE, sizeof (AnydRule));
+  RuleCtx ctx = { out, own_only };
+  struct fib_rule_hdr frh = { .family = AF_UNSPEC };
+  struct nl_msg *msg = nlmsg_alloc_simple (RTM_GETRULE, NLM_F_DUMP);
+
+  if (msg == NULL || nlmsg_append (msg, &frh, sizeof frh, NLMSG_ALIGNTO) < 0)
+    {
+      nlmsg_free (msg);
+      return build_failed (error, "rules", -NLE_NOMEM), NULL;
+    }
+  if (!transact (nl, msg, collect_rules, &ctx, "rules", error))
+    return NULL;
+  return g_steal_pointer (&out);
 }
 
 /* ------------------------------------------------------- notifications */

@@ -90,10 +90,12 @@ typedef struct {
   gint64      owner;        /* TUNSETOWNER uid, -1 = none */
   gint64      group;        /* TUNSETGROUP gid, -1 = none */
   gboolean    persist;      /* TUNSETPERSIST: device outlives the fd */
+  gboolean    packet_info;  /* keep the 4-byte struct tun_pi (no IFF_NO_PI): wireguard-go
+                               reads and writes it on a WG_TUN_FD it is handed */
 } AnydTunParams;
-#define ANYD_TUN_PARAMS_INIT { NULL, FALSE, FALSE, FALSE, -1, -1, FALSE }
+#define ANYD_TUN_PARAMS_INIT { NULL, FALSE, FALSE, FALSE, -1, -1, FALSE, FALSE }
 
-/* Create a TUN/TAP device (always IFF_NO_PI) and return its fd (O_CLOEXEC)
+/* Create a TUN/TAP device (IFF_NO_PI unless packet_info) and return its fd (O_CLOEXEC)
  * and the name the kernel chose. Never attaches to a device that already
  * exists: an existing name -> EXISTS, and nothing is left behind on error. */
 int       anyd_tun_open (const AnydTunParams *params, char **name_out, GError **error);
@@ -183,6 +185,31 @@ gboolean  anyd_netlink_route_del (AnydNetlink *nl, int ifindex, const AnydRoute 
 /* Routes out of ifindex in anyd_route_to_string() form, in every table but
  * local, leaving out the ones the kernel made itself (prefix routes). */
 char    **anyd_netlink_route_list (AnydNetlink *nl, int ifindex, GError **error);
+
+/* --------------------------------------------------------------- rules */
+
+/* Routing policy rules, as wg-quick adds them for a full tunnel:
+ *   "not fwmark M lookup T"  and  "lookup main suppress_prefixlength 0".
+ * Every rule anyd adds carries protocol ANYD_RTPROT (FRA_PROTOCOL), so the
+ * leftovers of a killed daemon can be found and removed. */
+#define ANYD_RTPROT 173   /* not in iproute2's rt_protos; `ip rule` shows "proto 173" */
+
+typedef struct {
+  int      family;              /* AF_INET or AF_INET6 */
+  guint32  priority;            /* 0: the kernel picks (add) / any (del) */
+  guint32  table;
+  guint32  fwmark;              /* 0: no mark match */
+  gboolean invert;              /* "not": packets *without* the mark */
+  gint     suppress_prefixlen;  /* -1: none */
+  guint8   protocol;            /* filled by anyd_netlink_rule_list(); add always uses ANYD_RTPROT */
+} AnydRule;
+#define ANYD_RULE_INIT { AF_INET, 0, 0, 0, FALSE, -1, 0 }
+
+gboolean  anyd_netlink_rule_add (AnydNetlink *nl, const AnydRule *rule, const char *field, GError **error);
+/* Delete anyd's rule matching family, table, mark and (if not 0) priority. */
+gboolean  anyd_netlink_rule_del (AnydNetlink *nl, const AnydRule *rule, const char *field, GError **error);
+/* Rules of both families (AnydRule), all of them or only anyd's own. */
+GArray   *anyd_netlink_rule_list (AnydNetlink *nl, gboolean own_only, GError **error);
 
 /* ---------------------------------------------------------- notifications */
 

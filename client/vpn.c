@@ -1,0 +1,726 @@
+/* anyd-client vpn: WireGuard profiles and connections (org.anyd1.Vpn,
+ * org.anyd1.VpnProfile, org.anyd1.VpnConnection).
+ *
+ * `vpn import FILE [NAME]` opens FILE itself and passes the open fd
+ * (ImportProfileFd): the daemon never opens a path a caller names, and the
+ * file is read with the caller's own rights.  "-" reads standard input, and
+ * so does --host (no fd passing over ssh): the content goes as a string.
+ * NAME defaults to the file name without ".conf", as with wg-quick. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+
+#define VPN_PATH         ANYD_CLIENT_PATH "/vpn"
+#define VPN_IFACE        "org.anyd1.Vpn"
+#define PROFILE_IFACE    "org.anyd1.VpnProfile"
+#define CONN_IFACE       "org.anyd1.VpnConnection"
+#define PROFILES_PREFIX  VPN_PATH "/profiles/"
+#define MAX_CONFIG       (64 * 1024)
+
+static gboolean opt_ignore_scripts, opt_autoconnect, opt_no_wait;
+
+static const GOptionEntry import_entries[] = {
+  { "ignore-scripts", 0, 0, G_OPTION_ARG_NONE, &opt_ignore_scripts,
+    N_("drop PreUp/PostUp/PreDown/PostDown/SaveConfig instead of refusing the file (they never run)"), NULL },
+  { "autoconnect", 0, 0, G_OPTION_ARG_NONE, &opt_autoconnect, N_("connect whenever anyd starts"), NULL },
+  { NULL }
+};
+
+static const GOptionEntry connect_entries[] = {
+  { "no-wait", 0, 0, G_OPTION_ARG_NONE, &opt_no_wait,
+    N_("return once the tunnel is configured, before the first handshake"), NULL },
+  { NULL }
+};
+
+static char *
+profile_path (const char *name)
+{
+  g_autofree char *elem = anyd_client_escape_path_element (name);
+  return g_strconcat (PROFILES_PREFIX, elem, NULL);
+}
+
+/* ------------------------------------------------------------- objects */
+
+typedef struct {
+  GVariant *profiles;     /* a{oa{sv}}: path -> VpnProfile properties */
+  GVariant *connections;  /* a{oa{sv}}: path -> VpnConnection properties */
+} Objects;
+
+static void
+objects_clear (Objects *o)
+{
+  g_clear_pointer (&o->profiles, g_variant_unref);
+  g_clear_pointer (&o->connections, g_variant_unref);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Objects, objects_clear)
+
+static gboolean
+get_objects (AnydClientContext *ctx, Objects *out, GError **error)
+{
+  g_autoptr(GVariant) all = anyd_client_get_managed_objects (ctx, error);
+  GVariantBuilder p, c;
+  GVariantIter iter;
+  const char *path;
+  GVariant *ifaces;
+
+  if (all == NULL)
+    return FALSE;
+  g_variant_builder_init (&p, G_VARIANT_TYPE ("a{oa{sv}}"));
+  g_variant_builder_init (&c, G_VARIANT_TYPE ("a{oa{sv}}"));
+  g_variant_iter_init (&iter, all);
+  while (g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", &path, &ifaces))
+    {
+      g_autoptr(GVariant) owned = ifaces;
+      g_autoptr(GVariant) props = NULL;
+
+      if ((props = g_variant_lookup_value (ifaces, PROFILE_IFACE, G_VARIANT_TYPE_VARDICT)))
+        g_variant_builder_add (&p, "{o@a{sv}}", path, props);
+      else if ((props = g_variant_lookup_value (ifaces, CONN_IFACE, G_VARIANT_TYPE_VARDICT)))
+        g_variant_builder_add (&c, "{o@a{sv}}", path, props);
+    }
+  out->profiles = g_variant_ref_sink (g_variant_builder_end (&p));
+  out->connections = g_variant_ref_sink (g_variant_builder_end (&c));
+  return TRUE;
+}
+
+/* The connection of a profile path (borrowed path + new props), or NULL. */
+static const char *
+connection_of (Objects *o, const char *profile, GVariant **props_out)
+{
+  GVariantIter iter;
+  const char *path;
+  GVariant *props;
+
+  g_variant_iter_init (&iter, o->connections);
+  while (g_variant_iter_next (&iter, "{&o@a{sv}}", &path, &props))
+    {
+      const char *p = NULL;
+      if (g_variant_lookup (props, "Profile", "&o", &p) && g_str_equal (p, profile))
+        {
+          *props_out = props;
+          return path;
+        }
+      g_variant_unref (props);
+    }
+  return NULL;
+}
+
+static const char *
+lookup_str (GVariant *props, const char *key)
+{
+  const char *v = NULL;
+
+  if (props == NULL || !g_variant_lookup (props, key, "&s", &v))
+    return "";
+  return v;
+}
+
+static char *
+format_prop (GVariant *props, const char *key)
+{
+  g_autoptr(GVariant) v = props ? g_variant_lookup_value (props, key, NULL) : NULL;
+
+  return v ? anyd_client_format_value (v) : g_strdup ("");
+}
+
+static char *
+peers_summary (GVariant *props)
+{
+  g_autoptr(GVariant) peers = g_variant_lookup_value (props, "Peers", G_VARIANT_TYPE ("aa{sv}"));
+  GString *s = g_string_new (NULL);
+
+  for (gsize i = 0; peers && i < g_variant_n_children (peers); i++)
+    {
+      g_autoptr(GVariant) peer = g_variant_get_child_value (peers, i);
+      const char *endpoint = lookup_str (peer, "Endpoint");
+      g_string_append_printf (s, "%s%s", s->len ? ", " : "", *endpoint ? endpoint : _("(no endpoint)"));
+    }
+  return g_string_free (s, FALSE);
+}
+
+/* ----------------------------------------------------------- commands */
+
+static int
+import_reply (AnydClientContext *ctx, const char *name, GVariant *reply)
+{
+  if (ctx->json)
+    anyd_client_print_json (g_variant_new ("{sv}", "profile", g_variant_get_child_value (reply, 0)));
+  else
+    g_print (_("Imported profile %s\n"), name);
+  return ANYD_CLIENT_EXIT_OK;
+}
+
+/* By content: standard input, or a file when the bus is remote. */
+static int
+import_content (AnydClientContext *ctx, const char *name, int fd, GVariant *options)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) data = anyd_client_read_fd (fd, MAX_CONFIG, &error);
+  g_autoptr(GVariant) reply = NULL;
+  g_autofree char *text = NULL;
+  gsize len = 0;
+
+  if (data == NULL)
+    return anyd_client_fail (ctx, error);
+  text = g_strndup (g_bytes_get_data (data, &len), g_bytes_get_size (data));
+  if (strlen (text) != len || !g_utf8_validate (text, -1, NULL))
+    return anyd_client_usage_error (ctx, _("the profile is not a text file"));
+  reply = anyd_client_call (ctx, VPN_PATH, VPN_IFACE, "ImportProfile",
+                            g_variant_new ("(ss@a{sv})", name, text, options),
+                            G_VARIANT_TYPE ("(o)"), NULL, NULL, &error);
+  /* the text holds a private key */
+  memset (text, 0, len);
+  if (reply == NULL)
+    return anyd_client_fail (ctx, error);
+  return import_reply (ctx, name, reply);
+}
+
+static char *
+name_from_file (const char *file)
+{
+  g_autofree char *base = g_path_get_basename (file);
+
+  if (g_str_has_suffix (base, ".conf"))
+    base[strlen (base) - strlen (".conf")] = '\0';
+  return g_steal_pointer (&base);
+}
+
+static int
+cmd_import (AnydClientContext *ctx, int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) options = NULL;
+  g_autoptr(GUnixFDList) fds = NULL;
+  const char *file = argv[1];
+  g_autofree char *name = argc > 2 ? g_strdup (argv[2]) : NULL;
+  GVariantBuilder b;
+  int fd, ret;
+
+  if (name == NULL && g_str_equal (file, "-"))
+    return anyd_client_usage_error (ctx, _("a profile read from standard input needs a NAME"));
+  if (name == NULL)
+    name = name_from_file (file);
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  if (opt_ignore_scripts)
+    g_variant_builder_add (&b, "{sv}", "ignore_scripts", g_variant_new_boolean (TRUE));
+  if (opt_autoconnect)
+    g_variant_builder_add (&b, "{sv}", "autoconnect", g_variant_new_boolean (TRUE));
+  options = g_variant_ref_sink (g_variant_builder_end (&b));
+  if (g_str_equal (file, "-"))
+    return import_content (ctx, name, 0, options);
+  fd = open (file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    {
+      int e = errno;
+      g_set_error (&error, G_IO_ERROR, g_io_error_from_errno (e), "%s: %s", file, g_strerror (e));
+      return anyd_client_fail (ctx, error);
+    }
+  if (ctx->host != NULL)
+    {
+      ret = import_content (ctx, name, fd, options);
+      close (fd);
+      return ret;
+    }
+  fds = g_unix_fd_list_new_from_array (&fd, 1);   /* takes fd */
+  reply = anyd_client_call (ctx, VPN_PATH, VPN_IFACE, "ImportProfileFd",
+                            g_variant_new ("(sh@a{sv})", name, 0, options),
+                            G_VARIANT_TYPE ("(o)"), fds, NULL, &error);
+  if (reply == NULL)
+    return anyd_client_fail (ctx, error);
+  return import_reply (ctx, name, reply);
+}
+
+/* Every entry of an a{sv} into an open a{sv} builder. */
+static void
+add_entries (GVariantBuilder *b, GVariant *dict)
+{
+  GVariantIter iter;
+  const char *k;
+  GVariant *v;
+
+  g_variant_iter_init (&iter, dict);
+  while (g_variant_iter_next (&iter, "{&sv}", &k, &v))
+    {
+      g_variant_builder_add (b, "{sv}", k, v);
+      g_variant_unref (v);
+    }
+}
+
+/* A listing's end: the JSON array, or the table (or a line saying it is empty). */
+static int
+print_listing (AnydClientContext *ctx, GVariantBuilder *json, AnydClientTable *table, const char *empty)
+{
+  if (ctx->json)
+    anyd_client_print_json (g_variant_builder_end (json));
+  else
+    {
+      g_variant_builder_clear (json);
+      if (anyd_client_table_get_n_rows (table) == 0)
+        g_print ("%s\n", empty);
+      else
+        anyd_client_table_print (table);
+    }
+  return ANYD_CLIENT_EXIT_OK;
+}
+
+static int
+cmd_list (AnydClientContext *ctx, int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_auto(Objects) o = { 0 };
+  g_autoptr(AnydClientTable) table = NULL;
+  GVariantBuilder out;
+  GVariantIter iter;
+  const char *path;
+  GVariant *props;
+
+  if (!get_objects (ctx, &o, &error))
+    return anyd_client_fail (ctx, error);
+  g_variant_builder_init (&out, G_VARIANT_TYPE ("aa{sv}"));
+  table = anyd_client_table_new (_("NAME"), _("ADDRESSES"), _("ENDPOINTS"), _("AUTOCONNECT"), _("STATE"), NULL);
+  g_variant_iter_init (&iter, o.profiles);
+  while (g_variant_iter_next (&iter, "{&o@a{sv}}", &path, &props))
+    {
+      g_autoptr(GVariant) owned = props;
+      g_autoptr(GVariant) conn = NULL;
+      const char *state = connection_of (&o, path, &conn) ? lookup_str (conn, "State") : "disconnected";
+
+      if (ctx->json)
+        {
+          g_variant_builder_open (&out, G_VARIANT_TYPE_VARDICT);
+          add_entries (&out, props);
+          g_variant_builder_add (&out, "{sv}", "State", g_variant_new_string (state));
+          g_variant_builder_close (&out);
+        }
+      else
+        {
+          g_autofree char *addrs = format_prop (props, "Addresses");
+          g_autofree char *endpoints = peers_summary (props);
+          g_autofree char *autoc = format_prop (props, "AutoConnect");
+          anyd_client_table_add_row (table, lookup_str (props, "Name"), addrs, endpoints, autoc, state);
+        }
+    }
+  return print_listing (ctx, &out, table, _("No VPN profiles."));
+}
+
+static void
+add_connection_rows (AnydClientTable *table, GVariant *conn)
+{
+  guint64 rx = 0, tx = 0, hs = 0, since = 0;
+  g_autofree char *rx_text = NULL, *tx_text = NULL, *hs_text = NULL, *since_text = NULL, *addrs = NULL;
+
+  g_variant_lookup (conn, "RxBytes", "t", &rx);
+  g_variant_lookup (conn, "TxBytes", "t", &tx);
+  g_variant_lookup (conn, "LatestHandshake", "t", &hs);
+  g_variant_lookup (conn, "Since", "t", &since);
+  rx_text = anyd_client_format_bytes (rx);
+  tx_text = anyd_client_format_bytes (tx);
+  hs_text = anyd_client_format_timestamp (hs);
+  since_text = anyd_client_format_timestamp (since);
+  addrs = format_prop (conn, "Addresses");
+  anyd_client_table_add_row (table, _("State:"), lookup_str (conn, "State"));
+  anyd_client_table_add_row (table, _("Since:"), since_text);
+  anyd_client_table_add_row (table, _("Interface:"), lookup_str (conn, "Interface"));
+  anyd_client_table_add_row (table, _("Addresses:"), addrs);
+  anyd_client_table_add_row (table, _("Received:"), rx_text);
+  anyd_client_table_add_row (table, _("Sent:"), tx_text);
+  anyd_client_table_add_row (table, _("Latest handshake:"), hs_text);
+  if (*lookup_str (conn, "LastError"))
+    anyd_client_table_add_row (table, _("Last error:"), lookup_str (conn, "LastError"));
+}
+
+static int
+cmd_show (AnydClientContext *ctx, int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = profile_path (argv[1]);
+  g_autoptr(GVariant) props = NULL;
+  g_autoptr(GVariant) conn = NULL;
+  g_autoptr(GVariant) peers = NULL;
+  g_autoptr(AnydClientTable) table = NULL;
+  g_auto(Objects) o = { 0 };
+  g_autofree char *addrs = NULL, *autoc = NULL;
+
+  props = anyd_client_get_properties (ctx, path, PROFILE_IFACE, &error);
+  if (props == NULL || !get_objects (ctx, &o, &error))
+    return anyd_client_fail (ctx, error);
+  connection_of (&o, path, &conn);
+  if (ctx->json)
+    {
+      GVariantBuilder b;
+      g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+      g_variant_builder_add (&b, "{sv}", "profile", props);
+      if (conn)
+        g_variant_builder_add (&b, "{sv}", "connection", conn);
+      anyd_client_print_json (g_variant_builder_end (&b));
+      return ANYD_CLIENT_EXIT_OK;
+    }
+  addrs = format_prop (props, "Addresses");
+  autoc = format_prop (props, "AutoConnect");
+  table = anyd_client_table_new_plain (2);
+  anyd_client_table_add_row (table, _("Profile:"), lookup_str (props, "Name"));
+  anyd_client_table_add_row (table, _("Type:"), lookup_str (props, "Type"));
+  anyd_client_table_add_row (table, _("Addresses:"), addrs);
+  anyd_client_table_add_row (table, _("Autoconnect:"), autoc);
+  peers = g_variant_lookup_value (props, "Peers", G_VARIANT_TYPE ("aa{sv}"));
+  for (gsize i = 0; peers && i < g_variant_n_children (peers); i++)
+    {
+      g_autoptr(GVariant) peer = g_variant_get_child_value (peers, i);
+      g_autofree char *allowed = format_prop (peer, "AllowedIPs");
+      guint32 keepalive = 0;
+      g_autofree char *ka = NULL;
+
+      g_variant_lookup (peer, "PersistentKeepalive", "u", &keepalive);
+      ka = keepalive ? g_strdup_printf (_("every %u s"), keepalive) : g_strdup (_("off"));
+      anyd_client_table_add_row (table, _("Peer:"), lookup_str (peer, "PublicKey"));
+      anyd_client_table_add_row (table, _("  Endpoint:"), lookup_str (peer, "Endpoint"));
+      anyd_client_table_add_row (table, _("  Allowed IPs:"), allowed);
+      anyd_client_table_add_row (table, _("  Keepalive:"), ka);
+    }
+  if (conn)
+    add_connection_rows (table, conn);
+  else
+    anyd_client_table_add_row (table, _("State:"), "disconnected");
+  anyd_client_table_print (table);
+  return ANYD_CLIENT_EXIT_OK;
+}
+
+static int
+cmd_status (AnydClientContext *ctx, int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_auto(Objects) o = { 0 };
+  g_autoptr(AnydClientTable) table = NULL;
+  GVariantBuilder out;
+  GVariantIter iter;
+  const char *path;
+  GVariant *props;
+  g_autofree char *only = argc > 1 ? profile_path (argv[1]) : NULL;
+
+  /* the counters are sampled when read: read once so the second read is fresh */
+  if (!get_objects (ctx, &o, &error))
+    return anyd_client_fail (ctx, error);
+  g_variant_builder_init (&out, G_VARIANT_TYPE ("aa{sv}"));
+  table = anyd_client_table_new (_("PROFILE"), _("STATE"), _("INTERFACE"), _("RECEIVED"), _("SENT"),
+                                 _("HANDSHAKE"), _("NOTE"), NULL);
+  g_variant_iter_init (&iter, o.connections);
+  while (g_variant_iter_next (&iter, "{&o@a{sv}}", &path, &props))
+    {
+      g_autoptr(GVariant) owned = props;
+      g_autoptr(GVariant) fresh = NULL;
+      const char *profile = NULL;
+      g_autofree char *name = NULL;
+      guint64 rx = 0, tx = 0, hs = 0;
+      g_autofree char *rx_text = NULL, *tx_text = NULL, *hs_text = NULL;
+
+      g_variant_lookup (props, "Profile", "&o", &profile);
+      if (only && g_strcmp0 (profile, only) != 0)
+        continue;
+      fresh = anyd_client_get_properties (ctx, path, CONN_IFACE, NULL);
+      if (fresh)
+        props = fresh;
+      name = profile && g_str_has_prefix (profile, PROFILES_PREFIX)
+             ? g_strdup (profile + strlen (PROFILES_PREFIX)) : g_strdup ("?");
+      {
+        /* path elements are escaped: show the profile's own name */
+        g_autoptr(GVariant) pp = profile ? anyd_client_get_property (ctx, profile, PROFILE_IFACE, "Name", NULL)
+                                         : NULL;
+        if (pp)
+          {
+            g_free (name);
+            name = g_variant_dup_string (pp, NULL);
+          }
+      }
+      if (ctx->json)
+        {
+          g_variant_builder_open (&out, G_VARIANT_TYPE_VARDICT);
+          g_variant_builder_add (&out, "{sv}", "Name", g_variant_new_string (name));
+          g_variant_builder_add (&out, "{sv}", "Path", g_variant_new_object_path (path));
+          add_entries (&out, props);
+          g_variant_builder_close (&out);
+          continue;
+        }
+      g_variant_lookup (props, "RxBytes", "t", &rx);
+      g_variant_lookup (props, "TxBytes", "t", &tx);
+      g_variant_lookup (props, "LatestHandshake", "t", &hs);
+      rx_text = anyd_client_format_bytes (rx);
+      tx_text = anyd_client_format_bytes (tx);
+      hs_text = anyd_client_format_timestamp (hs);
+      anyd_client_table_add_row (table, name, lookup_str (props, "State"), lookup_str (props, "Interface"),
+                                 rx_text, tx_text, hs_text, lookup_str (props, "LastError"));
+    }
+  return print_listing (ctx, &out, table, _("No VPN connections."));
+}
+
+/* ---- connect: wait for connected or failed */
+
+typedef struct {
+  GMainLoop  *loop;
+  const char *path;
+  char       *state;
+  char       *reason;
+} Wait;
+
+static void
+state_changed_cb (GDBusConnection *bus, const char *sender, const char *path, const char *iface,
+                  const char *signal, GVariant *params, gpointer user_data)
+{
+  Wait *w = user_data;
+  const char *state, *reason;
+
+  if (g_strcmp0 (path, w->path) != 0)
+    return;
+  g_variant_get (params, "(&s&s)", &state, &reason);
+  if (g_str_equal (state, "connecting") || g_str_equal (state, "disconnecting"))
+    return;
+  g_free (w->state);
+  g_free (w->reason);
+  w->state = g_strdup (state);
+  w->reason = g_strdup (reason);
+  g_main_loop_quit (w->loop);
+}
+
+static int
+print_connection_result (AnydClientContext *ctx, const char *name, const char *path, const char *state,
+                         const char *reason)
+{
+  if (ctx->json)
+    {
+      GVariantBuilder b;
+      g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+      g_variant_builder_add (&b, "{sv}", "connection", g_variant_new_object_path (path));
+      g_variant_builder_add (&b, "{sv}", "state", g_variant_new_string (state));
+      if (reason && *reason)
+        g_variant_builder_add (&b, "{sv}", "reason", g_variant_new_string (reason));
+      anyd_client_print_json (g_variant_builder_end (&b));
+    }
+  if (g_str_equal (state, "failed"))
+    {
+      if (!ctx->json)
+        g_printerr ("anyd-client: %s: %s\n", name, reason && *reason ? reason : _("failed"));
+      return ANYD_CLIENT_EXIT_FAILURE;
+    }
+  if (!ctx->json)
+    g_print (_("%s: %s\n"), name, state);
+  return ANYD_CLIENT_EXIT_OK;
+}
+
+static int
+cmd_connect (AnydClientContext *ctx, int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) state_v = NULL;
+  g_autoptr(GVariant) err_v = NULL;
+  GDBusConnection *bus = anyd_client_get_bus (ctx, &error);
+  Wait w = { 0 };
+  guint sub = 0;
+  const char *path;
+  int ret;
+
+  if (bus == NULL)
+    return anyd_client_fail (ctx, error);
+  /* subscribe first: the state can change before the reply arrives */
+  w.loop = g_main_loop_new (NULL, FALSE);
+  if (!opt_no_wait)
+    sub = g_dbus_connection_signal_subscribe (bus, ANYD_CLIENT_BUS_NAME, CONN_IFACE, "StateChanged", NULL, NULL,
+                                              G_DBUS_SIGNAL_FLAGS_NONE, state_changed_cb, &w, NULL);
+  reply = anyd_client_call (ctx, VPN_PATH, VPN_IFACE, "Connect", g_variant_new ("(s)", argv[1]),
+                            G_VARIANT_TYPE ("(o)"), NULL, NULL, &error);
+  if (reply == NULL)
+    {
+      if (sub)
+        g_dbus_connection_signal_unsubscribe (bus, sub);
+      g_main_loop_unref (w.loop);
+      return anyd_client_fail (ctx, error);
+    }
+  g_variant_get (reply, "(&o)", &path);
+  w.path = path;
+  state_v = anyd_client_get_property (ctx, path, CONN_IFACE, "State", NULL);
+  if (!opt_no_wait && w.state == NULL && state_v && g_str_equal (g_variant_get_string (state_v, NULL), "connecting"))
+    {
+      /* drain what already arrived, then wait (the daemon's handshake timeout bounds this) */
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      if (w.state == NULL)
+        anyd_client_run_loop (ctx, w.loop);
+    }
+  if (sub)
+    g_dbus_connection_signal_unsubscribe (bus, sub);
+  if (w.state == NULL)
+    {
+      w.state = state_v ? g_variant_dup_string (state_v, NULL) : g_strdup ("connecting");
+      err_v = anyd_client_get_property (ctx, path, CONN_IFACE, "LastError", NULL);
+      w.reason = err_v ? g_variant_dup_string (err_v, NULL) : NULL;
+    }
+  ret = print_connection_result (ctx, argv[1], path, w.state, w.reason);
+  g_main_loop_unref (w.loop);
+  g_free (w.state);
+  g_free (w.reason);
+  return ret;
+}
+
+static int
+cmd_disconnect (AnydClientContext *ctx, int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+
+  reply = anyd_client_call (ctx, VPN_PATH, VPN_IFACE, "Disconnect", g_variant_new ("(s)", argv[1]),
+                            G_VARIANT_TYPE_UNIT, NULL, NULL, &error);
+  if (reply == NULL)
+    return anyd_client_fail (ctx, error);
+  if (ctx->json)
+    anyd_client_print_json (g_variant_new ("{sv}", "state", g_variant_new_string ("disconnected")));
+  else
+    g_print (_("%s: disconnected\n"), argv[1]);
+  return ANYD_CLIENT_EXIT_OK;
+}
+
+static int
+cmd_delete (AnydClientContext *ctx, int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autofree char *path = profile_path (argv[1]);
+
+  reply = anyd_client_call (ctx, path, PROFILE_IFACE, "Delete", NULL, G_VARIANT_TYPE_UNIT, NULL, NULL, &error);
+  if (reply == NULL)
+    return anyd_client_fail (ctx, error);
+  if (!ctx->json)
+    g_print (_("Deleted profile %s\n"), argv[1]);
+  else
+    anyd_client_print_json (g_variant_new ("{sv}", "deleted", g_variant_new_string (argv[1])));
+  return ANYD_CLIENT_EXIT_OK;
+}
+
+/* ---- monitor */
+
+typedef struct {
+  AnydClientContext *ctx;
+  char              *only;   /* profile path or NULL */
+  GHashTable        *profile_of;   /* connection path -> profile name */
+} Monitor;
+
+static const char *
+monitor_name (Monitor *m, const char *path)
+{
+  const char *name = g_hash_table_lookup (m->profile_of, path);
+
+  if (name == NULL)
+    {
+      g_autoptr(GVariant) profile = anyd_client_get_property (m->ctx, path, CONN_IFACE, "Profile", NULL);
+      g_autoptr(GVariant) pname = profile ? anyd_client_get_property (m->ctx, g_variant_get_string (profile, NULL),
+                                                                     PROFILE_IFACE, "Name", NULL) : NULL;
+      if (profile && m->only && !g_str_equal (g_variant_get_string (profile, NULL), m->only))
+        name = "";   /* someone else's: remembered as filtered out */
+      else
+        name = pname ? g_variant_get_string (pname, NULL) : "?";
+      g_hash_table_insert (m->profile_of, g_strdup (path), g_strdup (name));
+      name = g_hash_table_lookup (m->profile_of, path);
+    }
+  return name;
+}
+
+static void
+monitor_signal_cb (GDBusConnection *bus, const char *sender, const char *path, const char *iface,
+                   const char *signal, GVariant *params, gpointer user_data)
+{
+  Monitor *m = user_data;
+  const char *state, *reason;
+  const char *name;
+  g_autoptr(GDateTime) now = g_date_time_new_now_local ();
+  g_autofree char *ts = g_date_time_format (now, "%H:%M:%S");
+
+  if (!g_str_equal (signal, "StateChanged"))
+    return;
+  g_variant_get (params, "(&s&s)", &state, &reason);
+  name = monitor_name (m, path);
+  if (*name == '\0')
+    return;
+  if (m->ctx->json)
+    {
+      GVariantBuilder b;
+      g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+      g_variant_builder_add (&b, "{sv}", "time", g_variant_new_int64 (g_date_time_to_unix (now)));
+      g_variant_builder_add (&b, "{sv}", "profile", g_variant_new_string (name));
+      g_variant_builder_add (&b, "{sv}", "connection", g_variant_new_object_path (path));
+      g_variant_builder_add (&b, "{sv}", "state", g_variant_new_string (state));
+      g_variant_builder_add (&b, "{sv}", "reason", g_variant_new_string (reason));
+      anyd_client_print_json_line (g_variant_builder_end (&b));
+    }
+  else if (*reason)
+    g_print ("%s  %s  %s  (%s)\n", ts, name, state, reason);
+  else
+    g_print ("%s  %s  %s\n", ts, name, state);
+  if (g_str_equal (state, "disconnected"))
+    g_hash_table_remove (m->profile_of, path);
+}
+
+static int
+cmd_monitor (AnydClientContext *ctx, int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  GDBusConnection *bus = anyd_client_get_bus (ctx, &error);
+  g_autoptr(GMainLoop) loop = NULL;
+  Monitor m = { ctx, argc > 1 ? profile_path (argv[1]) : NULL, NULL };
+  g_autoptr(GVariant) check = NULL;
+  guint sub;
+
+  if (bus == NULL)
+    return anyd_client_fail (ctx, error);
+  if (m.only)
+    {
+      /* an unknown profile is an error up front, not silence forever */
+      check = anyd_client_get_property (ctx, m.only, PROFILE_IFACE, "Name", &error);
+      if (check == NULL)
+        {
+          g_free (m.only);
+          return anyd_client_fail (ctx, error);
+        }
+    }
+  m.profile_of = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  loop = g_main_loop_new (NULL, FALSE);
+  sub = g_dbus_connection_signal_subscribe (bus, ANYD_CLIENT_BUS_NAME, CONN_IFACE, "StateChanged", NULL, NULL,
+                                            G_DBUS_SIGNAL_FLAGS_NONE, monitor_signal_cb, &m, NULL);
+  if (!ctx->json)
+    {
+      g_print (_("Watching VPN connections (Ctrl-C to stop)…\n"));
+      fflush (stdout);
+    }
+  anyd_client_run_loop (ctx, loop);
+  g_dbus_connection_signal_unsubscribe (bus, sub);
+  g_hash_table_unref (m.profile_of);
+  g_free (m.only);
+  return ANYD_CLIENT_EXIT_OK;
+}
+
+static const AnydClientCommand vpn_commands[] = {
+  { "list", NULL, N_("List VPN profiles and their state"), cmd_list, 0, 0 },
+  { "status", "[PROFILE]", N_("Show connections: state, interface, traffic, latest handshake"),
+    cmd_status, 0, 1 },
+  { "show", "PROFILE", N_("Show a profile's public settings and its connection"), cmd_show, 1, 1 },
+  { "import", "FILE [PROFILE]", N_("Import a wg-quick configuration, read as you (- for stdin); "
+                                   "PROFILE defaults to the file name without .conf"),
+    cmd_import, 1, 2, import_entries },
+  { "connect", "PROFILE", N_("Connect and wait for the first handshake"), cmd_connect, 1, 1, connect_entries },
+  { "disconnect", "PROFILE", N_("Disconnect (device, routes and DNS settings go)"), cmd_disconnect, 1, 1 },
+  { "delete", "PROFILE", N_("Delete a profile (disconnecting it first)"), cmd_delete, 1, 1 },
+  { "monitor", "[PROFILE]", N_("Print connection state changes as they happen"), cmd_monitor, 0, 1 },
+  { NULL }
+};
+
+const AnydClientGroup anyd_client_group_vpn = {
+  .name = "vpn",
+  .summary = N_("WireGuard VPN profiles and connections"),
+  .commands = vpn_commands,
+  .default_command = "status",
+  .toplevel = FALSE,
+};

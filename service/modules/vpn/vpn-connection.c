@@ -1,0 +1,1115 @@
+/* vpn-connection: one tunnel, /org/anyd1/vpn/connections/<n>.
+ *
+ *   connecting ──(first handshake)──> connected
+ *       │  (timeout, data plane died, setup error)      │
+ *       └──────────────> failed <───────────────────────┘
+ *   connecting/connected ──Disconnect──> disconnecting ──> disconnected (object removed)
+ *   failed ──Disconnect or next Connect──> disconnected (object removed)
+ *
+ * Coming up: resolve endpoint host names (GResolver), create the device and
+ * start the data plane (vpn-backend.h), configure keys and peers, then MTU,
+ * addresses, link up, routes and rules over netlink, then DNS (resolved).
+ * Connect is answered at that point, while the state is still connecting:
+ * traffic can flow and triggers the first handshake.  Peers without
+ * PersistentKeepalive get one (25 s) until the first handshake, because
+ * turning keepalive on is the one way to make wireguard-go initiate a
+ * handshake by itself; then it is switched off again.
+ *
+ * Routing, as wg-quick does it: AllowedIPs become routes on the device in
+ * the main table (or Table=N; none with Table=off).  A /0 (full tunnel)
+ * instead goes into a table of its own, T (FwMark= if set, else the first
+ * free number from 51820), with the rules
+ *     not fwmark T lookup T            (everything but the tunnel's own packets)
+ *     lookup main suppress_prefixlength 0   (local routes still win)
+ * and wireguard-go marks its UDP socket with T, so the packets to the
+ * endpoint take the main table and never loop into the tunnel, whatever the
+ * endpoint's address and even when it roams.  Rules carry protocol
+ * ANYD_RTPROT so leftovers of a killed anyd are found (vpn-module.c).
+ *
+ * Counters (RxBytes, TxBytes, LatestHandshake) are refreshed when someone
+ * reads them: a read returns the last sample and, if it is over a second
+ * old, asks the data plane for a new one (PropertiesChanged follows); while
+ * reads keep coming (within 10 s), a 1 s timer keeps sampling.  Nobody
+ * reading, nothing polled. */
+#include "anyd-build-config.h"
+#include "vpn-private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <linux/rtnetlink.h>
+
+#include "audit.h"
+#include "error.h"
+
+#define KICK_KEEPALIVE_S      25
+#define DEFAULT_MTU           1420
+#define STATS_MIN_AGE_US      (1 * G_USEC_PER_SEC)
+#define STATS_WATCH_US        (10 * G_USEC_PER_SEC)
+#define STATS_INTERVAL_MS     1000
+#define POLL_FIRST_MS         10
+#define POLL_MAX_MS           250
+
+typedef enum {
+  STATE_CONNECTING,
+  STATE_CONNECTED,
+  STATE_DISCONNECTING,
+  STATE_FAILED,
+  STATE_DISCONNECTED,
+} State;
+
+static const char *const state_names[] = {
+  "connecting", "connected", "disconnecting", "failed", "disconnected",
+};
+
+typedef struct {
+  VpnConnectReply func;
+  gpointer        data;
+} Waiter;
+
+typedef struct {
+  GFunc    func;
+  gpointer data;
+} DoneWaiter;
+
+/* ---- the skeleton: notices reads of the counters */
+
+#define VPN_TYPE_CONNECTION_SKELETON (vpn_connection_skeleton_get_type ())
+G_DECLARE_FINAL_TYPE (VpnConnectionSkeleton, vpn_connection_skeleton, VPN, CONNECTION_SKELETON,
+                      AnydDBusVpnConnectionSkeleton)
+
+struct _VpnConnectionSkeleton {
+  AnydDBusVpnConnectionSkeleton parent;
+  VpnConnection                *connection;   /* NULL once the connection is gone */
+};
+
+G_DEFINE_TYPE (VpnConnectionSkeleton, vpn_connection_skeleton, ANYD_DBUS_TYPE_VPN_CONNECTION_SKELETON)
+
+struct _VpnConnection {
+  gint                   ref_count;
+  VpnModule             *module;      /* valid while !gone */
+  const VpnBackend      *backend;
+  gboolean               gone;        /* removed from the module: callbacks do nothing */
+  char                  *path;
+  char                  *profile_name;
+  char                  *profile_path;
+  VpnConfig             *config;
+  State                  state;
+  gboolean               held;
+  AnydCaller            *caller;      /* who connected, for the audit record */
+  VpnConnectionSkeleton *iface;
+  AnydDBusObjectSkeleton *object;
+  GCancellable          *cancellable; /* every operation of the coming-up phase */
+  GList                 *waiters;     /* Waiter*: Connect calls to answer */
+  GList                 *done_waiters;/* DoneWaiter*: Disconnect calls to answer */
+  GList                 *restarts;    /* Restart*: Connect calls waiting for this one to be gone */
+  char                  *reason;      /* of the disconnect */
+  gboolean               destroying;  /* the device is being deleted */
+
+  char                 **endpoints;   /* resolved "ip:port" per peer, NULL entries = none */
+  guint                  resolving;
+  VpnTunnel             *tunnel;
+  guint32                fwmark;      /* given to the data plane; 0 = none */
+  guint32                policy_table;/* full tunnel: the table of the /0 routes, 0 = none */
+  GArray                *rules;       /* AnydRule added */
+  gboolean               dns_applied;
+  gboolean               kicked;
+  char                  *warning;     /* kept in LastError while up (DNS not applied …) */
+
+  guint                  timeout_source;
+  guint                  poll_source;
+  guint                  poll_ms;
+  gboolean               stats_busy;
+  gint64                 last_sample;   /* monotonic µs */
+  gint64                 last_read;
+  guint                  watch_source;
+};
+
+static void connection_fail (VpnConnection *c, AnydError code, const char *reason);
+static void refresh_stats (VpnConnection *c);
+static void stats_wanted (VpnConnection *c);
+
+static VpnConnection *
+connection_ref (VpnConnection *c)
+{
+  g_atomic_int_inc (&c->ref_count);
+  return c;
+}
+
+static void
+connection_unref (VpnConnection *c)
+{
+  if (c == NULL || !g_atomic_int_dec_and_test (&c->ref_count))
+    return;
+  g_free (c->path);
+  g_free (c->profile_name);
+  g_free (c->profile_path);
+  vpn_config_unref (c->config);
+  g_clear_pointer (&c->caller, anyd_caller_unref);
+  g_clear_object (&c->cancellable);
+  g_strfreev (c->endpoints);
+  g_clear_pointer (&c->rules, g_array_unref);
+  g_free (c->warning);
+  g_free (c->reason);
+  g_free (c);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpnConnection, connection_unref)
+
+/* Reads arrive through the D-Bus vtable (Get, GetAll) and get_properties
+ * (GetManagedObjects); GObject's get_property is the parent class's own. */
+static GDBusInterfaceVTable connection_vtable;
+static GDBusInterfaceGetPropertyFunc parent_get_property;
+
+static GVariant *
+connection_get_property (GDBusConnection *bus, const char *sender, const char *path, const char *interface,
+                         const char *property, GError **error, gpointer user_data)
+{
+  VpnConnectionSkeleton *self = VPN_CONNECTION_SKELETON (user_data);
+
+  if (self->connection != NULL &&
+      (g_str_equal (property, "RxBytes") || g_str_equal (property, "TxBytes") ||
+       g_str_equal (property, "LatestHandshake")))
+    stats_wanted (self->connection);
+  return parent_get_property (bus, sender, path, interface, property, error, user_data);
+}
+
+static GDBusInterfaceVTable *
+connection_get_vtable (GDBusInterfaceSkeleton *skeleton)
+{
+  GDBusInterfaceVTable *parent =
+    G_DBUS_INTERFACE_SKELETON_CLASS (vpn_connection_skeleton_parent_class)->get_vtable (skeleton);
+
+  if (parent_get_property == NULL)
+    {
+      connection_vtable = *parent;
+      parent_get_property = parent->get_property;
+      connection_vtable.get_property = connection_get_property;
+    }
+  return &connection_vtable;
+}
+
+static GVariant *
+connection_get_properties (GDBusInterfaceSkeleton *skeleton)
+{
+  VpnConnectionSkeleton *self = VPN_CONNECTION_SKELETON (skeleton);
+
+  if (self->connection != NULL)
+    stats_wanted (self->connection);
+  return G_DBUS_INTERFACE_SKELETON_CLASS (vpn_connection_skeleton_parent_class)->get_properties (skeleton);
+}
+
+static void
+vpn_connection_skeleton_class_init (VpnConnectionSkeletonClass *klass)
+{
+  GDBusInterfaceSkeletonClass *skeleton_class = G_DBUS_INTERFACE_SKELETON_CLASS (klass);
+
+  skeleton_class->get_vtable = connection_get_vtable;
+  skeleton_class->get_properties = connection_get_properties;
+}
+
+static void
+vpn_connection_skeleton_init (VpnConnectionSkeleton *self)
+{
+}
+
+/* ------------------------------------------------------------ helpers */
+
+const char *
+vpn_connection_get_path (VpnConnection *c)
+{
+  return c->path;
+}
+
+gboolean
+vpn_connection_is_active (VpnConnection *c)
+{
+  return c->state == STATE_CONNECTING || c->state == STATE_CONNECTED;
+}
+
+VpnConnection *
+vpn_module_lookup_connection (VpnModule *module, const char *profile)
+{
+  return g_hash_table_lookup (module->connections, profile);
+}
+
+static AnydDBusVpnConnection *
+iface (VpnConnection *c)
+{
+  return ANYD_DBUS_VPN_CONNECTION (c->iface);
+}
+
+static void
+set_state (VpnConnection *c, State state, const char *reason)
+{
+  c->state = state;
+  anyd_dbus_vpn_connection_set_state (iface (c), state_names[state]);
+  anyd_dbus_vpn_connection_set_since (iface (c), (guint64) g_get_real_time ());
+  if (state == STATE_FAILED)
+    anyd_dbus_vpn_connection_set_last_error (iface (c), reason);
+  g_debug ("vpn: %s: %s%s%s", c->profile_name, state_names[state], reason && *reason ? ": " : "",
+           reason ? reason : "");
+  anyd_dbus_vpn_connection_emit_state_changed (iface (c), state_names[state], reason ? reason : "");
+}
+
+static void
+stop_timers (VpnConnection *c)
+{
+  g_clear_handle_id (&c->timeout_source, g_source_remove);
+  g_clear_handle_id (&c->poll_source, g_source_remove);
+  g_clear_handle_id (&c->watch_source, g_source_remove);
+}
+
+static void
+release_hold (VpnConnection *c)
+{
+  if (c->held)
+    {
+      c->held = FALSE;
+      anyd_daemon_release (c->module->daemon);
+    }
+}
+
+static void
+answer_waiters (VpnConnection *c, const GError *error)
+{
+  GList *waiters = g_steal_pointer (&c->waiters);
+
+  for (GList *l = waiters; l; l = l->next)
+    {
+      Waiter *w = l->data;
+      w->func (c, error, w->data);
+      g_free (w);
+    }
+  g_list_free (waiters);
+}
+
+/* ------------------------------------------------------------- teardown */
+
+static void
+delete_rules (VpnConnection *c)
+{
+  for (guint i = 0; c->rules && i < c->rules->len; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      AnydRule *r = &g_array_index (c->rules, AnydRule, i);
+      if (!anyd_netlink_rule_del (c->module->nl, r, "rule", &error) &&
+          !g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
+        g_warning ("vpn: %s: removing a routing rule: %s", c->profile_name, error->message);
+    }
+  if (c->rules)
+    g_array_set_size (c->rules, 0);
+}
+
+static void complete_disconnect (VpnConnection *c);
+
+static void
+teardown_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(VpnConnection) c = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!c->backend->destroy_finish (res, &error))
+    g_warning ("vpn: %s", error->message);
+  c->destroying = FALSE;
+  if (!c->gone && c->state == STATE_DISCONNECTING)
+    complete_disconnect (c);
+}
+
+/* Rules now, the device (with its addresses and routes) off the main loop:
+ * c->destroying until the kernel is done. */
+static void
+teardown (VpnConnection *c)
+{
+  stop_timers (c);
+  g_cancellable_cancel (c->cancellable);
+  delete_rules (c);
+  if (c->tunnel)
+    {
+      VpnTunnel *t = g_steal_pointer (&c->tunnel);
+      c->destroying = TRUE;
+      t->backend->destroy_async (t, teardown_done_cb, connection_ref (c));
+    }
+}
+
+/* Daemon stop: everything now. */
+static void
+teardown_sync (VpnConnection *c)
+{
+  stop_timers (c);
+  g_cancellable_cancel (c->cancellable);
+  delete_rules (c);
+  if (c->tunnel)
+    {
+      VpnTunnel *t = g_steal_pointer (&c->tunnel);
+      t->backend->destroy (t);
+    }
+}
+
+static void
+revert_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *name = user_data;
+
+  if (!vpn_resolved_revert_finish (res, &error) && !vpn_resolved_is_absent (error))
+    g_debug ("vpn: %s: reverting DNS: %s", name, error->message);
+}
+
+static void
+connection_fail (VpnConnection *c, AnydError code, const char *reason)
+{
+  g_autoptr(GError) error = g_error_new_literal (ANYD_ERROR, code, reason);
+
+  if (c->gone || (c->state != STATE_CONNECTING && c->state != STATE_CONNECTED))
+    return;
+  g_message ("vpn: %s failed: %s", c->profile_name, reason);
+  if (c->dns_applied && c->tunnel)
+    {
+      /* not waited for: the link goes right after, and resolved forgets it with it */
+      vpn_resolved_revert_async (anyd_daemon_get_connection (c->module->daemon), c->tunnel->ifindex, NULL,
+                                 revert_done_cb, g_strdup (c->profile_name));
+      c->dns_applied = FALSE;
+    }
+  teardown (c);
+  set_state (c, STATE_FAILED, reason);
+  release_hold (c);
+  anyd_audit_action (c->caller, "vpn.connect", c->path, error, "profile=%s", c->profile_name);
+  answer_waiters (c, error);
+}
+
+typedef struct {
+  char           *profile;
+  AnydCaller     *caller;
+  VpnConnectReply reply;
+  gpointer        data;
+} Restart;
+
+/* Everything is gone: say so, answer Disconnect calls, leave the table, and
+ * start what waited for this connection to be out of the way. */
+static void
+complete_disconnect (VpnConnection *c)
+{
+  GList *done = g_steal_pointer (&c->done_waiters);
+  GList *restarts = g_steal_pointer (&c->restarts);
+  VpnModule *module = c->module;
+
+  release_hold (c);
+  set_state (c, STATE_DISCONNECTED, c->reason);
+  anyd_audit_action (c->caller, "vpn.disconnect", c->path, NULL, "profile=%s", c->profile_name);
+  for (GList *l = done; l; l = l->next)
+    {
+      DoneWaiter *w = l->data;
+      w->func (c, w->data);
+      g_free (w);
+    }
+  g_list_free (done);
+  /* unexports and drops the module's reference */
+  g_hash_table_remove (module->connections, c->profile_name);
+  for (GList *l = restarts; l; l = l->next)
+    {
+      Restart *r = l->data;
+      GError *error = NULL;
+      VpnProfile *profile = vpn_module_lookup_profile (module, r->profile, &error);
+
+      if (profile != NULL)
+        vpn_connection_start (module, profile, r->caller, r->reply, r->data);
+      else
+        {
+          r->reply (NULL, error, r->data);
+          g_error_free (error);
+        }
+      g_free (r->profile);
+      g_clear_pointer (&r->caller, anyd_caller_unref);
+      g_free (r);
+    }
+  g_list_free (restarts);
+}
+
+static void
+disconnect_revert_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(VpnConnection) c = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!vpn_resolved_revert_finish (res, &error) && !vpn_resolved_is_absent (error))
+    g_message ("vpn: %s: reverting DNS: %s", c->profile_name, error->message);
+  if (c->gone)
+    return;
+  teardown (c);
+  if (!c->destroying)
+    complete_disconnect (c);
+}
+
+void
+vpn_connection_disconnect (VpnConnection *c, const AnydCaller *caller, const char *reason,
+                           GFunc done, gpointer user_data)
+{
+  State was = c->state;
+
+  if (done)
+    {
+      DoneWaiter *w = g_new0 (DoneWaiter, 1);
+      w->func = done;
+      w->data = user_data;
+      c->done_waiters = g_list_append (c->done_waiters, w);
+    }
+  if (c->state == STATE_DISCONNECTING)
+    return;
+  if (caller)
+    {
+      g_clear_pointer (&c->caller, anyd_caller_unref);
+      c->caller = anyd_caller_ref ((AnydCaller *) caller);
+    }
+  g_free (c->reason);
+  c->reason = g_strdup (reason ? reason : "");
+  stop_timers (c);
+  g_cancellable_cancel (c->cancellable);
+  set_state (c, STATE_DISCONNECTING, reason);
+  if (c->waiters)
+    {
+      g_autoptr(GError) error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
+                                             "profile %s was disconnected while coming up", c->profile_name);
+      answer_waiters (c, error);
+    }
+  if (was != STATE_FAILED && c->dns_applied && c->tunnel)
+    {
+      c->dns_applied = FALSE;
+      vpn_resolved_revert_async (anyd_daemon_get_connection (c->module->daemon), c->tunnel->ifindex, NULL,
+                                 disconnect_revert_cb, connection_ref (c));
+      return;
+    }
+  teardown (c);
+  if (!c->destroying)
+    complete_disconnect (c);
+}
+
+void
+vpn_connection_shutdown (VpnConnection *c)
+{
+  g_autoptr(GError) error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "anyd is stopping");
+
+  if (c->gone)
+    return;
+  if (c->dns_applied && c->tunnel)
+    vpn_resolved_revert_sync (anyd_daemon_get_connection (c->module->daemon), c->tunnel->ifindex);
+  c->dns_applied = FALSE;
+  answer_waiters (c, error);
+  for (GList *l = c->restarts; l; l = l->next)
+    {
+      Restart *r = l->data;
+      r->reply (NULL, error, r->data);
+      g_free (r->profile);
+      g_clear_pointer (&r->caller, anyd_caller_unref);
+      g_free (r);
+    }
+  g_clear_pointer (&c->restarts, g_list_free);
+  teardown_sync (c);
+  release_hold (c);
+  if (c->state != STATE_FAILED)
+    anyd_audit_action (NULL, "vpn.disconnect", c->path, NULL, "profile=%s reason=shutdown", c->profile_name);
+  set_state (c, STATE_DISCONNECTED, "anyd is stopping");
+  for (GList *l = c->done_waiters; l; l = l->next)
+    {
+      DoneWaiter *w = l->data;
+      w->func (c, w->data);
+      g_free (w);
+    }
+  g_clear_pointer (&c->done_waiters, g_list_free);
+}
+
+/* Called by the module's table when the connection is removed. */
+void
+vpn_connection_free (VpnConnection *c)
+{
+  if (c == NULL)
+    return;
+  if (!c->gone)
+    {
+      teardown_sync (c);
+      release_hold (c);
+      c->gone = TRUE;
+      c->iface->connection = NULL;
+      g_dbus_object_manager_server_unexport (anyd_daemon_get_object_manager (c->module->daemon), c->path);
+      g_signal_handlers_disconnect_by_data (c->iface, c);
+      g_clear_object (&c->object);
+      g_clear_object (&c->iface);
+    }
+  connection_unref (c);
+}
+
+/* ------------------------------------------------------------- counters */
+
+static void
+stats_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(VpnConnection) c = user_data;
+  g_autoptr(GError) error = NULL;
+  VpnUapiStats stats;
+  gboolean ok;
+
+  c->stats_busy = FALSE;
+  if (c->gone || c->tunnel == NULL)
+    return;
+  ok = c->tunnel->backend->stats_finish (c->tunnel, res, &stats, &error);
+  if (!ok)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_debug ("vpn: %s: reading counters: %s", c->profile_name, error->message);
+      return;
+    }
+  c->last_sample = g_get_monotonic_time ();
+  anyd_dbus_vpn_connection_set_rx_bytes (iface (c), stats.rx_bytes);
+  anyd_dbus_vpn_connection_set_tx_bytes (iface (c), stats.tx_bytes);
+  anyd_dbus_vpn_connection_set_latest_handshake (iface (c), stats.latest_handshake);
+  if (c->state == STATE_CONNECTING && stats.latest_handshake > 0 && c->waiters == NULL)
+    {
+      VpnConnection *self = c;
+      stop_timers (self);
+      set_state (self, STATE_CONNECTED, "");
+      anyd_audit_action (self->caller, "vpn.connect", self->path, NULL, "profile=%s state=connected",
+                         self->profile_name);
+      if (self->kicked)
+        {
+          self->kicked = FALSE;
+          self->tunnel->backend->unkick_async (self->tunnel, self->config, self->cancellable, NULL, NULL);
+        }
+    }
+}
+
+static void
+refresh_stats (VpnConnection *c)
+{
+  if (c->gone || c->tunnel == NULL || c->stats_busy)
+    return;
+  c->stats_busy = TRUE;
+  c->tunnel->backend->stats_async (c->tunnel, c->cancellable, stats_cb, connection_ref (c));
+}
+
+static gboolean
+watch_tick_cb (gpointer data)
+{
+  VpnConnection *c = data;
+
+  if (g_get_monotonic_time () - c->last_read > STATS_WATCH_US)
+    {
+      c->watch_source = 0;
+      return G_SOURCE_REMOVE;
+    }
+  refresh_stats (c);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+stats_wanted (VpnConnection *c)
+{
+  if (c->gone || c->tunnel == NULL || c->state != STATE_CONNECTED)
+    return;
+  c->last_read = g_get_monotonic_time ();
+  if (c->last_read - c->last_sample > STATS_MIN_AGE_US)
+    refresh_stats (c);
+  if (c->watch_source == 0)
+    c->watch_source = g_timeout_add (STATS_INTERVAL_MS, watch_tick_cb, c);
+}
+
+/* While connecting: look for the first handshake, quickly at first. */
+static gboolean
+poll_cb (gpointer data)
+{
+  VpnConnection *c = data;
+
+  refresh_stats (c);
+  c->poll_ms = MIN (c->poll_ms * 2, POLL_MAX_MS);
+  c->poll_source = g_timeout_add (c->poll_ms, poll_cb, c);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+timeout_cb (gpointer data)
+{
+  VpnConnection *c = data;
+  g_autofree char *reason = NULL;
+  guint timeout = anyd_config_get_uint (anyd_daemon_get_config (c->module->daemon), "vpn", "handshake_timeout_s");
+
+  c->timeout_source = 0;
+  reason = g_strdup_printf ("no handshake with the peer within %u s (is the endpoint reachable, "
+                            "and are the keys right?)", timeout);
+  connection_fail (c, ANYD_ERROR_TIMEOUT, reason);
+  return G_SOURCE_REMOVE;
+}
+
+/* --------------------------------------------------------------- coming up */
+
+static void
+tunnel_exited_cb (VpnTunnel *tunnel, const char *reason, gpointer user_data)
+{
+  VpnConnection *c = user_data;
+
+  /* the tunnel holds no reference: destroy (in every teardown) comes first */
+  connection_fail (c, ANYD_ERROR_FAILED, reason);
+}
+
+static gboolean
+has_endpoint (const VpnConfig *config)
+{
+  for (guint i = 0; i < config->peers->len; i++)
+    if (((VpnPeer *) config->peers->pdata[i])->endpoint_host != NULL)
+      return TRUE;
+  return FALSE;
+}
+
+static void
+up_done (VpnConnection *c)
+{
+  guint timeout = anyd_config_get_uint (anyd_daemon_get_config (c->module->daemon), "vpn", "handshake_timeout_s");
+
+  anyd_dbus_vpn_connection_set_last_error (iface (c), c->warning ? c->warning : "");
+  anyd_audit_action (c->caller, "vpn.connect", c->path, NULL, "profile=%s interface=%s", c->profile_name,
+                     c->tunnel->ifname);
+  answer_waiters (c, NULL);
+  if (!has_endpoint (c->config))
+    {
+      /* nothing to call: the peers call us */
+      set_state (c, STATE_CONNECTED, "");
+      return;
+    }
+  c->poll_ms = POLL_FIRST_MS;
+  c->poll_source = g_timeout_add (c->poll_ms, poll_cb, c);
+  c->timeout_source = g_timeout_add_seconds (timeout ? timeout : 1, timeout_cb, c);
+}
+
+static void
+dns_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(VpnConnection) c = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (c->gone || c->state != STATE_CONNECTING || g_cancellable_is_cancelled (c->cancellable))
+    return;
+  if (!vpn_resolved_apply_finish (res, &error))
+    {
+      if (vpn_resolved_is_absent (error))
+        c->warning = g_strdup ("DNS not applied: systemd-resolved (org.freedesktop.resolve1) is not running; "
+                               "the tunnel is up without its DNS settings");
+      else
+        c->warning = g_strdup_printf ("DNS not applied: %s", error->message);
+      g_warning ("vpn: %s: %s", c->profile_name, c->warning);
+      /* a half-applied link setting would leak; resolved drops it with the link, and on Disconnect */
+      c->dns_applied = TRUE;
+    }
+  else
+    c->dns_applied = TRUE;
+  up_done (c);
+}
+
+static void
+start_dns (VpnConnection *c)
+{
+  VpnDnsSettings dns = {
+    .servers = c->config->dns_servers,
+    .search = c->config->dns_search,
+    .route_all = c->config->table_mode == VPN_TABLE_AUTO &&
+                 (vpn_config_is_full_tunnel (c->config, AF_INET) ||
+                  vpn_config_is_full_tunnel (c->config, AF_INET6)),
+  };
+
+  if (dns.servers->len == 0 && dns.search->len == 0)
+    {
+      up_done (c);
+      return;
+    }
+  dns.route_all = dns.route_all && dns.servers->len > 0;
+  vpn_resolved_apply_async (anyd_daemon_get_connection (c->module->daemon), c->tunnel->ifindex, &dns,
+                            c->cancellable, dns_done_cb, connection_ref (c));
+}
+
+/* wg-quick sets this for its fwmark rule to pass reverse-path filtering. */
+static void
+enable_src_valid_mark (VpnConnection *c)
+{
+  const char *path = "/proc/sys/net/ipv4/conf/all/src_valid_mark";
+  char v = 0;
+  int fd = open (path, O_RDWR | O_CLOEXEC);
+
+  if (fd >= 0 && read (fd, &v, 1) == 1 && v == '1')
+    {
+      close (fd);
+      return;
+    }
+  if (fd < 0 || pwrite (fd, "1", 1, 0) != 1)
+    g_message ("vpn: %s: could not set net.ipv4.conf.all.src_valid_mark=1 (%s); with strict "
+               "reverse-path filtering the full tunnel may drop replies", c->profile_name, g_strerror (errno));
+  if (fd >= 0)
+    close (fd);
+}
+
+static gboolean
+route_is_prefix_route (VpnConnection *c, const AnydCidr *dst)
+{
+  for (guint i = 0; i < c->config->addresses->len; i++)
+    {
+      AnydCidr net = g_array_index (c->config->addresses, AnydCidr, i);
+      vpn_cidr_mask (&net);
+      if (vpn_cidr_equal (&net, dst))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static gboolean
+add_rule (VpnConnection *c, int family, guint32 table, guint32 fwmark, gboolean invert, gint suppress,
+          GError **error)
+{
+  AnydRule r = ANYD_RULE_INIT;
+
+  r.family = family;
+  r.table = table;
+  r.fwmark = fwmark;
+  r.invert = invert;
+  r.suppress_prefixlen = suppress;
+  if (!anyd_netlink_rule_add (c->module->nl, &r, "routing rule", error))
+    return FALSE;
+  g_array_append_val (c->rules, r);
+  return TRUE;
+}
+
+/* Everything netlink: quick synchronous requests on the shared socket. */
+static gboolean
+setup_network (VpnConnection *c, GError **error)
+{
+  VpnConfig *cfg = c->config;
+  AnydLinkChange ch = ANYD_LINK_CHANGE_INIT;
+  int ifindex = c->tunnel->ifindex;
+  gboolean policy[2] = { FALSE, FALSE };
+
+  /* wireguard-go set its own MTU when it started; ours comes after */
+  ch.mtu = cfg->mtu ? cfg->mtu : DEFAULT_MTU;
+  if (!anyd_netlink_link_change (c->module->nl, ifindex, &ch, error))
+    return FALSE;
+  for (guint i = 0; i < cfg->addresses->len; i++)
+    {
+      g_autofree char *field = g_strdup_printf ("Address[%u]", i);
+      if (!anyd_netlink_addr_add (c->module->nl, ifindex, &g_array_index (cfg->addresses, AnydCidr, i),
+                                  field, error))
+        return FALSE;
+    }
+  if (!anyd_netlink_link_set_up (c->module->nl, ifindex, TRUE, error))
+    return FALSE;
+
+  for (guint p = 0; cfg->table_mode != VPN_TABLE_OFF && p < cfg->peers->len; p++)
+    {
+      VpnPeer *peer = cfg->peers->pdata[p];
+      for (guint i = 0; i < peer->allowed_ips->len; i++)
+        {
+          AnydRoute route = { 0 };
+          g_autoptr(GError) local = NULL;
+          g_autofree char *text = NULL;
+
+          route.dst = g_array_index (peer->allowed_ips, AnydCidr, i);
+          if (cfg->table_mode == VPN_TABLE_ID)
+            route.table = cfg->table;
+          else if (route.dst.prefix == 0)
+            {
+              route.table = c->policy_table;
+              policy[route.dst.family == AF_INET6] = TRUE;
+            }
+          text = anyd_cidr_to_string (&route.dst);
+          if (anyd_netlink_route_add (c->module->nl, ifindex, &route, "AllowedIPs", &local))
+            continue;
+          /* the kernel's prefix route of an Address is the same route */
+          if (g_error_matches (local, ANYD_ERROR, ANYD_ERROR_EXISTS) && route.table == 0 &&
+              route_is_prefix_route (c, &route.dst))
+            continue;
+          if (g_error_matches (local, ANYD_ERROR, ANYD_ERROR_EXISTS))
+            g_set_error (error, ANYD_ERROR, ANYD_ERROR_EXISTS,
+                         "AllowedIPs: a route to %s already exists (another interface routes it)", text);
+          else
+            g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
+    }
+
+  for (int f = 0; f < 2; f++)
+    {
+      int family = f ? AF_INET6 : AF_INET;
+      if (!policy[f])
+        continue;
+      if (!add_rule (c, family, c->policy_table, c->fwmark, TRUE, -1, error) ||
+          !add_rule (c, family, RT_TABLE_MAIN, 0, FALSE, 0, error))
+        return FALSE;
+      if (family == AF_INET)
+        enable_src_valid_mark (c);
+    }
+  return TRUE;
+}
+
+static void
+configure_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(VpnConnection) c = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (c->gone || c->state != STATE_CONNECTING || c->tunnel == NULL)
+    return;
+  if (!c->tunnel->backend->configure_finish (c->tunnel, res, &error) ||
+      !setup_network (c, &error))
+    {
+      connection_fail (c, error->domain == ANYD_ERROR ? (AnydError) error->code : ANYD_ERROR_FAILED,
+                       error->message);
+      return;
+    }
+  start_dns (c);
+}
+
+/* A free table/mark for a full tunnel: not used by any rule, ours or not. */
+static guint32
+pick_table (VpnConnection *c, GError **error)
+{
+  g_autoptr(GArray) rules = anyd_netlink_rule_list (c->module->nl, FALSE, error);
+  GHashTableIter it;
+  gpointer v;
+
+  if (rules == NULL)
+    return 0;
+  for (guint32 t = VPN_TABLE_BASE; t < VPN_TABLE_BASE + 1000; t++)
+    {
+      gboolean used = FALSE;
+      for (guint i = 0; i < rules->len && !used; i++)
+        {
+          AnydRule *r = &g_array_index (rules, AnydRule, i);
+          used = r->table == t || r->fwmark == t;
+        }
+      g_hash_table_iter_init (&it, c->module->connections);
+      while (!used && g_hash_table_iter_next (&it, NULL, &v))
+        used = ((VpnConnection *) v)->policy_table == t || ((VpnConnection *) v)->fwmark == t;
+      if (!used)
+        return t;
+    }
+  g_set_error (error, ANYD_ERROR, ANYD_ERROR_BUSY, "no free routing table from %d on", VPN_TABLE_BASE);
+  return 0;
+}
+
+static char *
+choose_ifname (const char *profile)
+{
+  if (strlen (profile) < IFNAMSIZ && anyd_ifname_check (profile, NULL, NULL))
+    return g_strdup (profile);
+  return g_strdup ("vpn%d");
+}
+
+static void
+start_data_plane (VpnConnection *c)
+{
+  VpnModule *module = c->module;
+  AnydConfig *config = anyd_daemon_get_config (module->daemon);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *ifname = choose_ifname (c->profile_name);
+  g_autofree char *mark = g_strdup_printf (VPN_MARK " %s", c->profile_name);
+  gboolean full = c->config->table_mode == VPN_TABLE_AUTO &&
+                  (vpn_config_is_full_tunnel (c->config, AF_INET) ||
+                   vpn_config_is_full_tunnel (c->config, AF_INET6));
+
+  c->fwmark = c->config->fwmark;
+  if (full)
+    {
+      c->policy_table = c->fwmark ? c->fwmark : pick_table (c, &error);
+      if (c->policy_table == 0)
+        {
+          connection_fail (c, ANYD_ERROR_FAILED, error->message);
+          return;
+        }
+      c->fwmark = c->policy_table;
+    }
+  c->tunnel = module->backend->create (config, ifname, mark, tunnel_exited_cb, c, &error);
+  if (c->tunnel == NULL)
+    {
+      connection_fail (c, error->domain == ANYD_ERROR ? (AnydError) error->code : ANYD_ERROR_FAILED,
+                       error->message);
+      return;
+    }
+  anyd_dbus_vpn_connection_set_interface (iface (c), c->tunnel->ifname);
+  c->kicked = TRUE;
+  module->backend->configure_async (c->tunnel, c->config, c->fwmark, (const char *const *) c->endpoints,
+                                    KICK_KEEPALIVE_S, c->cancellable, configure_cb, connection_ref (c));
+}
+
+static char *
+endpoint_text (GInetAddress *addr, guint16 port)
+{
+  g_autofree char *ip = g_inet_address_to_string (addr);
+
+  if (g_inet_address_get_family (addr) == G_SOCKET_FAMILY_IPV6)
+    return g_strdup_printf ("[%s]:%u", ip, port);
+  return g_strdup_printf ("%s:%u", ip, port);
+}
+
+typedef struct {
+  VpnConnection *c;
+  guint          peer;
+} Resolve;
+
+static void
+resolve_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Resolve *r = user_data;
+  g_autoptr(VpnConnection) c = r->c;
+  guint peer = r->peer;
+  g_autoptr(GError) error = NULL;
+  GList *addrs = g_resolver_lookup_by_name_finish (G_RESOLVER (source), res, &error);
+  VpnPeer *p = c->config->peers->pdata[peer];
+
+  g_free (r);
+  c->resolving--;
+  if (c->gone || c->state != STATE_CONNECTING)
+    {
+      g_resolver_free_addresses (addrs);
+      return;
+    }
+  if (addrs == NULL)
+    {
+      g_autofree char *reason = g_strdup_printf ("Endpoint %s of peer %u: %s", p->endpoint_host, peer + 1,
+                                                 error->message);
+      connection_fail (c, ANYD_ERROR_FAILED, reason);
+      return;
+    }
+  c->endpoints[peer] = endpoint_text (addrs->data, p->endpoint_port);
+  g_resolver_free_addresses (addrs);
+  if (c->resolving == 0)
+    start_data_plane (c);
+}
+
+static void
+resolve_endpoints (VpnConnection *c)
+{
+  g_autoptr(GResolver) resolver = NULL;
+  guint n = c->config->peers->len;
+
+  c->endpoints = g_new0 (char *, n + 1);
+  for (guint i = 0; i < n; i++)
+    {
+      VpnPeer *p = c->config->peers->pdata[i];
+      g_autoptr(GInetAddress) literal = NULL;
+      Resolve *r;
+
+      if (p->endpoint_host == NULL)
+        continue;
+      literal = g_inet_address_new_from_string (p->endpoint_host);
+      if (literal != NULL)
+        {
+          c->endpoints[i] = endpoint_text (literal, p->endpoint_port);
+          continue;
+        }
+      if (resolver == NULL)
+        resolver = g_resolver_get_default ();
+      r = g_new0 (Resolve, 1);
+      r->c = connection_ref (c);
+      r->peer = i;
+      c->resolving++;
+      g_resolver_lookup_by_name_async (resolver, p->endpoint_host, c->cancellable, resolve_cb, r);
+    }
+  if (c->resolving == 0)
+    start_data_plane (c);
+}
+
+void
+vpn_connect_reply_invocation (VpnConnection *connection, const GError *error, gpointer invocation)
+{
+  if (error != NULL)
+    anyd_invocation_return_error (invocation, g_error_copy (error));
+  else   /* Vpn.Connect and VpnProfile.Connect both answer (o) */
+    g_dbus_method_invocation_return_value (invocation, g_variant_new ("(o)", vpn_connection_get_path (connection)));
+}
+
+static void
+disconnect_done_cb (gpointer connection, gpointer user_data)
+{
+  anyd_dbus_vpn_connection_complete_disconnect (NULL, user_data);
+}
+
+static gboolean
+handle_disconnect (AnydDBusVpnConnection *object, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+  vpn_connection_disconnect (user_data, anyd_caller_from_invocation (invocation), "", disconnect_done_cb,
+                             invocation);
+  return TRUE;
+}
+
+VpnConnection *
+vpn_connection_start (VpnModule *module, VpnProfile *profile, const AnydCaller *caller,
+                      VpnConnectReply reply, gpointer user_data)
+{
+  VpnConnection *c = vpn_module_lookup_connection (module, profile->name);
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) addrs = NULL;
+  Waiter *w;
+
+  if (c != NULL && vpn_connection_is_active (c))
+    {
+      /* the existing tunnel, not a second one */
+      reply (c, NULL, user_data);
+      return c;
+    }
+  if (!module->backend->check (anyd_daemon_get_config (module->daemon), &error))
+    {
+      reply (NULL, error, user_data);
+      return NULL;
+    }
+  if (c != NULL)
+    {
+      /* a failed or disconnecting one: the new one starts once it is gone
+       * (its device name is free again) */
+      Restart *r = g_new0 (Restart, 1);
+      r->profile = g_strdup (profile->name);
+      r->caller = caller ? anyd_caller_ref ((AnydCaller *) caller) : NULL;
+      r->reply = reply;
+      r->data = user_data;
+      c->restarts = g_list_append (c->restarts, r);
+      if (c->state == STATE_FAILED)
+        vpn_connection_disconnect (c, caller, "replaced by a new connection", NULL, NULL);
+      return NULL;
+    }
+
+  c = g_new0 (VpnConnection, 1);
+  c->ref_count = 1;
+  c->module = module;
+  c->backend = module->backend;
+  c->path = g_strdup_printf (VPN_CONNECTIONS_PATH "/%u", ++module->next_connection);
+  c->profile_name = g_strdup (profile->name);
+  c->profile_path = g_strdup (profile->path);
+  c->config = vpn_config_ref (profile->config);
+  c->caller = caller ? anyd_caller_ref ((AnydCaller *) caller) : NULL;
+  c->cancellable = g_cancellable_new ();
+  c->rules = g_array_new (FALSE, FALSE, sizeof (AnydRule));
+  c->state = STATE_CONNECTING;
+  w = g_new0 (Waiter, 1);
+  w->func = reply;
+  w->data = user_data;
+  c->waiters = g_list_append (NULL, w);
+
+  c->iface = g_object_new (VPN_TYPE_CONNECTION_SKELETON, NULL);
+  c->iface->connection = c;
+  g_object_set_data_full (G_OBJECT (c->iface), "vpn-profile", g_strdup (profile->name), g_free);
+  addrs = vpn_config_addresses_strv (c->config);
+  anyd_dbus_vpn_connection_set_profile (iface (c), profile->path);
+  anyd_dbus_vpn_connection_set_state (iface (c), state_names[STATE_CONNECTING]);
+  anyd_dbus_vpn_connection_set_since (iface (c), (guint64) g_get_real_time ());
+  anyd_dbus_vpn_connection_set_interface (iface (c), "");
+  anyd_dbus_vpn_connection_set_addresses (iface (c), (const char *const *) addrs);
+  anyd_dbus_vpn_connection_set_last_error (iface (c), "");
+  anyd_auth_guard (anyd_daemon_get_auth (module->daemon), G_DBUS_INTERFACE_SKELETON (c->iface),
+                   vpn_details_from_object, NULL);
+  g_signal_connect (c->iface, "handle-disconnect", G_CALLBACK (handle_disconnect), c);
+  c->object = anyd_dbus_object_skeleton_new (c->path);
+  anyd_dbus_object_skeleton_set_vpn_connection (c->object, iface (c));
+  g_dbus_object_manager_server_export (anyd_daemon_get_object_manager (module->daemon),
+                                       G_DBUS_OBJECT_SKELETON (c->object));
+  g_hash_table_insert (module->connections, g_strdup (profile->name), c);
+  anyd_daemon_hold (module->daemon);
+  c->held = TRUE;
+  anyd_dbus_vpn_connection_emit_state_changed (iface (c), state_names[STATE_CONNECTING], "");
+
+  resolve_endpoints (c);
+  return c;
+}
+

@@ -1,0 +1,809 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# The vpn module against a real WireGuard peer: wireguard-go in a second
+# network namespace over veth (tests/vpnpeer.py), real packets through the
+# tunnel, the real polkitd deciding.  DNS cases without resolved here; with a
+# real systemd-resolved in test_vpn_dns.py.
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+
+from gi.repository import GLib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import anydtest  # noqa: E402
+from anydtest import ALLOWED, CHALLENGE, DENIED, ROOT, DBusError, Skip, case, wait_until  # noqa: E402
+import vpnpeer  # noqa: E402
+from vpnpeer import TUN_PEER4, TUN_PEER6  # noqa: E402
+
+VPN = '/org/anyd1/vpn'
+VPN_IFACE = 'org.anyd1.Vpn'
+PROFILE_IFACE = 'org.anyd1.VpnProfile'
+CONN_IFACE = 'org.anyd1.VpnConnection'
+ERR = 'org.anyd1.Error.'
+STATE = '/run/anyd-test/state/vpn'
+
+CONFIG = '[vpn]\nhandshake_timeout_s=3\n'
+
+PEER = vpnpeer.Peer()
+KEYS = {}        # profile name -> (private, public)
+
+
+def keypair(name):
+    if name not in KEYS:
+        KEYS[name] = vpnpeer.genkey()
+    return KEYS[name]
+
+
+def profile_path(name):
+    return '/org/anyd1/vpn/profiles/' + ''.join(
+        c if c.isalnum() else '_%02x' % ord(c) for c in name)
+
+
+def expect_error(name, fn, *a, contains=None, **kw):
+    try:
+        fn(*a, **kw)
+    except DBusError as e:
+        assert e.name == ERR + name, '%s: expected %s, got %s: %s' % (a, name, e.name, e.message)
+        if contains is not None:
+            for c in ([contains] if isinstance(contains, str) else contains):
+                assert c in e.message, 'message %r lacks %r' % (e.message, c)
+        return e
+    raise AssertionError('call succeeded, expected %s' % name)
+
+
+def import_profile(sb, name, text, options=None, uid=ALLOWED):
+    return sb.call(uid, VPN, VPN_IFACE, 'ImportProfile', '(ssa{sv})',
+                   (name, text, options or {}))
+
+
+def good_profile(name, **kw):
+    priv, _ = keypair(name)
+    return vpnpeer.profile(priv, PEER.pub, **kw)
+
+
+def connect(sb, name, uid=ALLOWED):
+    return sb.call(uid, VPN, VPN_IFACE, 'Connect', '(s)', (name,))
+
+
+def disconnect(sb, name, uid=ALLOWED):
+    return sb.call(uid, VPN, VPN_IFACE, 'Disconnect', '(s)', (name,))
+
+
+def props(sb, path, iface=CONN_IFACE):
+    return sb.call(ROOT, path, 'org.freedesktop.DBus.Properties', 'GetAll', '(s)', (iface,))
+
+
+def managed(sb):
+    return sb.call(ROOT, '/org/anyd1', 'org.freedesktop.DBus.ObjectManager', 'GetManagedObjects')
+
+
+def wait_state(sb, path, want, timeout=10):
+    def get():
+        try:
+            s = props(sb, path)['State']
+        except DBusError:
+            return None
+        return s if s == want else None
+    return wait_until(get, timeout, interval=0.02, what='state %s of %s' % (want, path))
+
+
+class Signals:
+    """StateChanged signals seen on the bus (root's connection in pid 1)."""
+
+    def __init__(self, sb):
+        from gi.repository import GLib
+        self.sb = sb
+        self.ctx = GLib.MainContext.default()
+        self.seen = []
+        self.id = sb.bus.signal_subscribe('org.anyd1', CONN_IFACE, 'StateChanged', None, None, 0,
+                                          self._cb)
+        sb.bus_call('GetId')    # the bus has the match rule once this returns
+
+    def _cb(self, conn, sender, path, iface, member, params):
+        self.seen.append((path, params.unpack()[0], params.unpack()[1]))
+
+    def pump(self):
+        while self.ctx.iteration(False):
+            pass
+
+    def states(self, path):
+        self.pump()
+        return [s for p, s, r in self.seen if p == path]
+
+    def wait(self, path, state, timeout=10):
+        def f():
+            return state in self.states(path)
+        wait_until(f, timeout, what='StateChanged %s on %s' % (state, path))
+        return [r for p, s, r in self.seen if p == path and s == state][-1]
+
+    def close(self):
+        self.sb.bus.signal_unsubscribe(self.id)
+
+
+def nothing_left(ifname, rules=True):
+    """No device, route, UAPI socket, data plane process (and rule) of ifname."""
+    wait_until(lambda: ifname not in vpnpeer.links(), 5, what='%s to go away' % ifname)
+    if rules:
+        assert vpnpeer.rules() == [], vpnpeer.rules()
+    assert vpnpeer.routes(ifname) == [], vpnpeer.routes(ifname)
+    assert not os.path.exists('/var/run/wireguard/%s.sock' % ifname)
+    wait_until(lambda: not wggo_pids(ifname), 5, what='no wireguard-go of %s left' % ifname)
+
+
+def wggo_pids(ifname=None):
+    """wireguard-go processes of anyd (not the peer's), of ifname or all."""
+    out = subprocess.run(['pgrep', '-a', 'wireguard-go'], stdout=subprocess.PIPE, text=True).stdout
+    return [l.split()[0] for l in out.splitlines()
+            if vpnpeer.PEER_IF not in l and (ifname is None or l.endswith(' ' + ifname))]
+
+
+def cleanup(sb):
+    """After every case: no connection, the peer knows wg-test's key again."""
+    if sb.anyd is not None and sb.anyd.poll() is None:
+        for path, ifaces in managed(sb).items():
+            if CONN_IFACE in ifaces:
+                try:
+                    sb.call(ROOT, path, CONN_IFACE, 'Disconnect')
+                except DBusError:
+                    pass
+    vpnpeer.run('ip', 'route', 'del', 'default', check=False)
+    if 'wg-test' in KEYS and PEER.proc:
+        PEER.allow(keypair('wg-test')[1])
+
+
+def vcase(name, needs_anyd=True):
+    def deco(fn):
+        def wrapped(sb):
+            try:
+                fn(sb)
+            finally:
+                cleanup(sb)
+        return case(name, needs_anyd)(wrapped)
+    return deco
+
+
+# --------------------------------------------------------------- cases
+
+@case('the peer comes up in its own namespace', needs_anyd=False)
+def _(sb):
+    sb.write_config(CONFIG)
+    PEER.start()
+    _, pub = keypair('wg-test')
+    PEER.allow(pub)
+
+
+@vcase('Vpn object is exported with its interface')
+def _(sb):
+    objs = managed(sb)
+    assert VPN_IFACE in objs[VPN], objs.get(VPN)
+
+
+@vcase('ImportProfile as the allowed uid stores a root-only record and a public object')
+def _(sb):
+    text = good_profile('wg-test', extra_peer='PersistentKeepalive = 0\n')
+    path = import_profile(sb, 'wg-test', text)
+    assert path == profile_path('wg-test'), path
+    p = props(sb, path, PROFILE_IFACE)
+    assert p['Name'] == 'wg-test' and p['Type'] == 'wireguard', p
+    assert p['Addresses'] == ['10.66.0.2/24', 'fd66::2/64'], p
+    assert p['AutoConnect'] is False
+    assert p['Peers'] == [{'PublicKey': PEER.pub, 'Endpoint': '192.0.2.2:51820',
+                           'AllowedIPs': ['10.66.0.0/24', 'fd66::/64'], 'PersistentKeepalive': 0}], p
+    st = os.stat(STATE)
+    assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == 0, oct(st.st_mode)
+    rec = os.path.join(STATE, 'wg-test.profile')
+    st = os.stat(rec)
+    assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == 0, oct(st.st_mode)
+    with open(rec) as f:
+        data = f.read()
+    assert 'Format=1\n' in data and keypair('wg-test')[0] in data
+
+
+@vcase('no private key in properties, introspection or the log')
+def _(sb):
+    priv = keypair('wg-test')[0]
+    everything = repr(managed(sb))
+    rc, out, err = sb.busctl(ROOT, 'introspect', 'org.anyd1', profile_path('wg-test'))
+    assert priv not in everything and priv not in out
+    assert not any(priv in l for l in sb.anyd_lines)
+
+
+@vcase('a duplicate profile name is Exists, and the stored profile is unchanged')
+def _(sb):
+    before = open(os.path.join(STATE, 'wg-test.profile')).read()
+    expect_error('Exists', import_profile, sb, 'wg-test', good_profile('other'))
+    assert open(os.path.join(STATE, 'wg-test.profile')).read() == before
+
+
+@vcase('Connect as the allowed uid: handshake, ping through the tunnel, counters grow')
+def _(sb):
+    sig = Signals(sb)
+    try:
+        t0 = time.monotonic()
+        path = connect(sb, 'wg-test')
+        p = props(sb, path)
+        assert p['Interface'] == 'wg-test', p
+        assert p['Profile'] == profile_path('wg-test'), p
+        assert p['State'] in ('connecting', 'connected'), p
+        assert vpnpeer.ping(TUN_PEER4, timeout=3), 'no ping reply through the tunnel'
+        wait_state(sb, path, 'connected')
+        sig.wait(path, 'connected')
+        assert sig.states(path)[0] == 'connecting', sig.states(path)
+        sb.tap_diag = 'connect to first reply %.3f s' % (time.monotonic() - t0)
+        assert vpnpeer.ping(TUN_PEER6, timeout=3), 'no IPv6 ping reply through the tunnel'
+        p1 = props(sb, path)
+        assert p1['LatestHandshake'] > 0 or True
+        for _ in range(3):
+            assert vpnpeer.ping(TUN_PEER4)
+
+        def grew():
+            p2 = props(sb, path)
+            return p2['RxBytes'] > p1['RxBytes'] and p2['TxBytes'] > p1['TxBytes'] and \
+                p2['LatestHandshake'] > 0 and p2
+        p2 = wait_until(grew, 5, what='RxBytes/TxBytes to grow')
+        assert abs(p2['LatestHandshake'] / 1e6 - time.time()) < 60, p2['LatestHandshake']
+        links = vpnpeer.links()
+        assert links.get('wg-test') == 'anyd:vpn:1 wg-test', links
+        r = vpnpeer.routes('wg-test')
+        assert any(l.startswith('10.66.0.0/24') for l in r), r
+        assert vpnpeer.rules() == [], vpnpeer.rules()
+    finally:
+        sig.close()
+
+
+@vcase('Connect of a connected profile returns the same connection')
+def _(sb):
+    path = connect(sb, 'wg-test')
+    assert connect(sb, 'wg-test') == path
+    assert sb.call(ALLOWED, profile_path('wg-test'), PROFILE_IFACE, 'Connect') == path
+    conns = [p for p in managed(sb) if p.startswith('/org/anyd1/vpn/connections/')]
+    assert conns == [path], conns
+
+
+@vcase('Disconnect: the object goes, nothing is left behind')
+def _(sb):
+    sig = Signals(sb)
+    try:
+        path = connect(sb, 'wg-test')
+        disconnect(sb, 'wg-test')
+        assert path not in managed(sb)
+        assert sig.states(path)[-2:] == ['disconnecting', 'disconnected'], sig.states(path)
+        nothing_left('wg-test')
+        assert not vpnpeer.ping(TUN_PEER4, timeout=1)
+        expect_error('NotFound', disconnect, sb, 'wg-test', contains='not connected')
+    finally:
+        sig.close()
+
+
+
+# ------------------------------------------------------------ bad input
+
+def bad_configs():
+    priv, pub = keypair('bad')
+    ok_if = '[Interface]\nPrivateKey = %s\nAddress = 10.9.0.2/24\n' % priv
+    ok_peer = '[Peer]\nPublicKey = %s\nEndpoint = 192.0.2.2:51820\nAllowedIPs = 10.9.0.0/24\n' % pub
+    short_key = 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=='      # 31 bytes
+    bad_b64 = '!' * 43 + '='
+    return [
+        ('empty', '', ['[Interface] section is missing']),
+        ('no private key', '[Interface]\nAddress = 10.9.0.2/24\n' + ok_peer, ['line 1', 'PrivateKey is missing']),
+        ('truncated peer', ok_if + '[Peer]\nPublicKey = ', ['line 5', 'PublicKey', 'empty value']),
+        ('truncated key', ok_if + '[Peer]\nPublicKey = ' + pub[:20], ['line 5', 'PublicKey', 'not a WireGuard key']),
+        ('no peer', ok_if, ['no [Peer]']),
+        ('bad base64', ok_if.replace(priv, bad_b64) + ok_peer, ['line 2', 'PrivateKey', 'not a WireGuard key']),
+        ('key of 31 bytes', ok_if + ok_peer.replace(pub, short_key), ['line 5', 'PublicKey']),
+        ('preshared key too long', ok_if + ok_peer + 'PresharedKey = %sAAAA\n' % pub,
+         ['line 8', 'PresharedKey']),
+        ('unknown section', ok_if + '[Route]\nFoo = 1\n' + ok_peer, ['line 4', 'unknown section']),
+        ('unknown key', ok_if + 'Foo = bar\n' + ok_peer, ['line 4', 'unknown key', 'Foo', '[Interface]']),
+        ('unknown peer key', ok_if + ok_peer + 'Gateway = 1\n', ['line 8', 'unknown key', '[Peer]']),
+        ('key outside a section', 'PrivateKey = %s\n' % priv + ok_if + ok_peer, ['line 1', 'outside a section']),
+        ('no equals sign', ok_if + 'garbage\n' + ok_peer, ['line 4', 'Key = Value']),
+        ('duplicate key', ok_if + 'PrivateKey = %s\n' % priv + ok_peer, ['line 4', 'PrivateKey', 'duplicate']),
+        ('duplicate interface', ok_if + ok_if + ok_peer, ['line 4', 'duplicate [Interface]']),
+        ('invalid address', ok_if + 'Address = 10.9.0.300/24\n' + ok_peer, ['line 4', 'Address']),
+        ('prefix too long', ok_if + ok_peer + 'AllowedIPs = 10.0.0.0/33\n', ['line 8', 'AllowedIPs']),
+        ('v6 prefix too long', ok_if + ok_peer + 'AllowedIPs = fd00::/129\n', ['line 8', 'AllowedIPs']),
+        ('endpoint without port', ok_if + ok_peer.replace('192.0.2.2:51820', '192.0.2.2'),
+         ['line 6', 'Endpoint', 'port']),
+        ('endpoint port 0', ok_if + ok_peer.replace(':51820', ':0'), ['Endpoint', 'port']),
+        ('endpoint port too big', ok_if + ok_peer.replace(':51820', ':70000'), ['Endpoint', 'port']),
+        ('bare IPv6 endpoint', ok_if + ok_peer.replace('192.0.2.2:51820', 'fd00::1:51820'), ['Endpoint', '[']),
+        ('bad host name', ok_if + ok_peer.replace('192.0.2.2', 'bad host'), ['Endpoint']),
+        ('MTU too small', ok_if + 'MTU = 10\n' + ok_peer, ['line 4', 'MTU']),
+        ('ListenPort too big', ok_if + 'ListenPort = 99999\n' + ok_peer, ['ListenPort']),
+        ('negative keepalive', ok_if + ok_peer + 'PersistentKeepalive = -1\n', ['PersistentKeepalive']),
+        ('local table', ok_if + 'Table = 255\n' + ok_peer, ['Table']),
+        ('bad DNS', ok_if + 'DNS = 10.0.0.1, bad..name\n' + ok_peer, ['line 4', 'DNS']),
+        ('same peer twice', ok_if + ok_peer + ok_peer, ['line 9', 'PublicKey', 'same peer as at line 4']),
+        ('PostUp', ok_if + 'PostUp = touch /tmp/pwned\n' + ok_peer, ['line 4', 'PostUp', 'ignore_scripts']),
+        ('PreUp', ok_if + 'PreUp = true\n' + ok_peer, ['PreUp']),
+        ('PreDown', ok_if + 'PreDown = true\n' + ok_peer, ['PreDown']),
+        ('PostDown', ok_if + 'PostDown = true\n' + ok_peer, ['PostDown']),
+        ('SaveConfig', ok_if + 'SaveConfig = true\n' + ok_peer, ['SaveConfig']),
+        ('huge', ok_if + ok_peer + '#' * (70 * 1024) + '\n', ['larger than 65536']),
+    ]
+
+
+@vcase('malformed configurations are InvalidArgument naming line and key; nothing is stored')
+def _(sb):
+    before = sorted(os.listdir(STATE))
+    objs_before = sorted(managed(sb))
+    for what, text, needles in bad_configs():
+        try:
+            e = expect_error('InvalidArgument', import_profile, sb, 'bad', text, contains=needles)
+        except AssertionError as ex:
+            raise AssertionError('%s: %s' % (what, ex))
+        assert keypair('bad')[0] not in e.message, what
+    assert sorted(os.listdir(STATE)) == before, os.listdir(STATE)
+    assert sorted(managed(sb)) == objs_before
+    assert not any(keypair('bad')[0] in l for l in sb.anyd_lines)
+
+
+@vcase('bad names and options are InvalidArgument naming the field')
+def _(sb):
+    text = good_profile('x')
+    for name in ['', '../etc', 'a/b', '.hidden', '-x', 'wg 0', 'x' * 65, 'ünï', 'a:b']:
+        expect_error('InvalidArgument', import_profile, sb, name, text, contains='name')
+    expect_error('InvalidArgument', import_profile, sb, 'opt', text, {'foo': GLib.Variant('b', True)},
+                 contains=['options', 'foo'])
+    expect_error('InvalidArgument', import_profile, sb, 'opt', text,
+                 {'ignore_scripts': GLib.Variant('s', 'yes')}, contains=['ignore_scripts'])
+    assert not os.path.exists(os.path.join(STATE, 'opt.profile'))
+
+
+@vcase('hook commands are dropped with ignore_scripts, and never run')
+def _(sb):
+    marker = '/run/anyd-test/hook-ran'
+    text = good_profile('hooks', extra_iface='PostUp = touch %s\nSaveConfig = true\n' % marker)
+    import_profile(sb, 'hooks', text, {'ignore_scripts': GLib.Variant('b', True)})
+    data = open(os.path.join(STATE, 'hooks.profile')).read()
+    assert 'PostUp' not in data and 'SaveConfig' not in data and 'IgnoreScripts=true' in data, data
+    sb.call(ALLOWED, profile_path('hooks'), PROFILE_IFACE, 'Delete')
+    assert not os.path.exists(marker)
+
+
+def import_fd(sb, name, fd, options=None, uid=ALLOWED):
+    return sb.call(uid, VPN, VPN_IFACE, 'ImportProfileFd', '(sha{sv})', (name, 0, options or {}),
+                   fds=[fd] if fd is not None else [])
+
+
+@vcase('ImportProfileFd reads a regular file the caller opened')
+def _(sb):
+    with tempfile.TemporaryFile('w+') as f:
+        f.write(good_profile('fd-ok'))
+        f.flush()
+        f.seek(17)    # the daemon reads the whole file, whatever the offset
+        path = import_fd(sb, 'fd-ok', f.fileno())
+    assert path == profile_path('fd-ok')
+    assert props(sb, path, PROFILE_IFACE)['Peers'][0]['PublicKey'] == PEER.pub
+    sb.call(ALLOWED, path, PROFILE_IFACE, 'Delete')
+    assert not os.path.exists(os.path.join(STATE, 'fd-ok.profile'))
+
+
+@vcase('ImportProfileFd refuses pipes, sockets, devices, directories, huge and binary files')
+def _(sb):
+    import socket
+    r, w = os.pipe()
+    os.write(w, good_profile('x').encode())
+    os.close(w)
+    try:
+        expect_error('InvalidArgument', import_fd, sb, 'fd-bad', r, contains=['fd', 'regular file'])
+    finally:
+        os.close(r)
+    s1, s2 = socket.socketpair()
+    try:
+        expect_error('InvalidArgument', import_fd, sb, 'fd-bad', s1.fileno(), contains='regular file')
+    finally:
+        s1.close()
+        s2.close()
+    for path in ['/dev/null', '/']:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            expect_error('InvalidArgument', import_fd, sb, 'fd-bad', fd, contains='regular file')
+        finally:
+            os.close(fd)
+    for content, needle in [(b'#' * (65 * 1024), 'larger than'),
+                            (good_profile('x').encode().replace(b'Address', b'Addr\0ss'), 'NUL'),
+                            (good_profile('x').encode().replace(b'Address', b'Addr\xffss'), 'UTF-8')]:
+        with tempfile.TemporaryFile() as f:
+            f.write(content)
+            f.flush()
+            expect_error('InvalidArgument', import_fd, sb, 'fd-bad', f.fileno(), contains=needle)
+    expect_error('InvalidArgument', import_fd, sb, 'fd-bad', None, contains='fd')
+    assert not os.path.exists(os.path.join(STATE, 'fd-bad.profile'))
+
+
+# -------------------------------------------------------- authorization
+
+@vcase('every method refuses the denied uid and asks the needs-password uid')
+def _(sb):
+    import_profile(sb, 'auth', good_profile('auth'))
+    conn = connect(sb, 'auth')      # its peer does not know the key: stays connecting
+    pp = profile_path('auth')
+    text = good_profile('auth')
+    calls = [
+        (VPN, VPN_IFACE, 'ImportProfile', '(ssa{sv})', ('auth2', text, {})),
+        (VPN, VPN_IFACE, 'Connect', '(s)', ('auth',)),
+        (VPN, VPN_IFACE, 'Disconnect', '(s)', ('auth',)),
+        (pp, PROFILE_IFACE, 'Connect', '()', ()),
+        (pp, PROFILE_IFACE, 'Update', '(s)', (text,)),
+        (pp, PROFILE_IFACE, 'Delete', '()', ()),
+        (conn, CONN_IFACE, 'Disconnect', '()', ()),
+    ]
+    for uid, err in [(DENIED, 'NotAuthorized'), (CHALLENGE, 'NotAuthorizedCanObtain')]:
+        for path, iface, method, sig, args in calls:
+            mark = sb.mark()
+            try:
+                expect_error(err, sb.call, uid, path, iface, method, sig, args)
+            except AssertionError as e:
+                raise AssertionError('%s.%s as uid %d: %s' % (iface, method, uid, e))
+            sb.wait_audit(mark, ANYD_CALLER_UID=uid, ANYD_ACTION='org.anyd1.vpn.%s' % (
+                'manage' if method in ('ImportProfile', 'Update', 'Delete') else 'connect'),
+                ANYD_DETAILS='profile=auth' if method != 'ImportProfile' else 'profile=auth2')
+        with tempfile.TemporaryFile('w+') as f:
+            f.write(text)
+            f.flush()
+            expect_error(err, import_fd, sb, 'auth2', f.fileno(), uid=uid)
+    # nothing happened
+    assert props(sb, conn)['State'] in ('connecting', 'failed')
+    assert not os.path.exists(os.path.join(STATE, 'auth2.profile'))
+    assert os.path.exists(os.path.join(STATE, 'auth.profile'))
+    sb.call(ALLOWED, conn, CONN_IFACE, 'Disconnect')
+    sb.call(ALLOWED, pp, PROFILE_IFACE, 'Delete')
+    nothing_left('auth')
+
+
+@vcase('root may do everything without polkit rules')
+def _(sb):
+    import_profile(sb, 'rooted', good_profile('rooted'), uid=ROOT)
+    sb.call(ROOT, profile_path('rooted'), PROFILE_IFACE, 'Delete')
+
+
+# -------------------------------------------------------------- failures
+
+@vcase('an unreachable peer fails after the handshake timeout, with a reason, and is cleaned up')
+def _(sb):
+    sig = Signals(sb)
+    try:
+        import_profile(sb, 'wg-dead', good_profile('wg-dead', endpoint='192.0.2.99:51820'))
+        t0 = time.monotonic()
+        path = connect(sb, 'wg-dead')
+        reason = sig.wait(path, 'failed', timeout=15)
+        took = time.monotonic() - t0
+        assert 2.5 < took < 8, took
+        assert 'no handshake' in reason and '3 s' in reason, reason
+        p = props(sb, path)
+        assert p['State'] == 'failed' and p['LastError'] == reason, p
+        nothing_left('wg-dead')
+        # a failed connection is removed by Disconnect ...
+        disconnect(sb, 'wg-dead')
+        assert path not in managed(sb)
+        assert sig.states(path)[-1] == 'disconnected'
+    finally:
+        sig.close()
+
+
+@vcase('a failed connection is replaced by the next Connect')
+def _(sb):
+    path = connect(sb, 'wg-dead')
+    wait_state(sb, path, 'failed', timeout=15)
+    path2 = connect(sb, 'wg-dead')
+    assert path2 != path and path not in managed(sb)
+    disconnect(sb, 'wg-dead')
+    sb.call(ALLOWED, profile_path('wg-dead'), PROFILE_IFACE, 'Delete')
+    nothing_left('wg-dead')
+
+
+@vcase('the data plane dying fails the connection with a reason and cleans up')
+def _(sb):
+    sig = Signals(sb)
+    try:
+        path = connect(sb, 'wg-test')
+        wait_state(sb, path, 'connected')
+        pids = wggo_pids()
+        assert len(pids) == 1, pids
+        os.kill(int(pids[0]), signal.SIGKILL)
+        reason = sig.wait(path, 'failed')
+        assert 'wireguard-go' in reason and 'signal 9' in reason, reason
+        nothing_left('wg-test')
+        disconnect(sb, 'wg-test')
+    finally:
+        sig.close()
+
+
+@vcase('a missing wireguard-go makes Connect answer Disabled')
+def _(sb):
+    sb.write_config(CONFIG + 'wireguard_go=/nonexistent/wireguard-go\n')
+    sb.restart_anyd()
+    try:
+        expect_error('Disabled', connect, sb, 'wg-test', contains='wireguard-go')
+        assert not [p for p in managed(sb) if '/connections/' in p]
+    finally:
+        sb.write_config(CONFIG)
+        sb.restart_anyd()
+
+
+# -------------------------------------------------------------- routing
+
+@vcase('a full tunnel routes everything but its own endpoint traffic through the tunnel')
+def _(sb):
+    import_profile(sb, 'wg-full', good_profile('wg-full', allowed='0.0.0.0/0, ::/0',
+                                               extra_iface='MTU = 1380\n'))
+    PEER.allow(keypair('wg-full')[1], addrs=('0.0.0.0/0', '::/0'))
+    path = connect(sb, 'wg-full')
+    assert vpnpeer.ping(TUN_PEER4, timeout=3)
+    wait_state(sb, path, 'connected')
+    r = vpnpeer.rules()
+    assert len(r) == 4, r
+    assert any('not from all fwmark 0xca6c lookup 51820' in l for l in r), r
+    assert any('lookup main suppress_prefixlength 0' in l for l in r), r
+    # as on a real machine: a default route in the main table
+    vpnpeer.run('ip', 'route', 'add', 'default', 'via', '192.0.2.2')
+    try:
+        got = vpnpeer.run('ip', 'route', 'get', '198.51.100.7')
+        assert 'dev wg-full' in got and 'table 51820' in got, got
+        # wireguard-go's own packets (marked) take the main table: no loop
+        got = vpnpeer.run('ip', 'route', 'get', '198.51.100.7', 'mark', '51820')
+        assert 'dev veth-anyd' in got, got
+        # local routes still win over the tunnel's default
+        got = vpnpeer.run('ip', 'route', 'get', '192.0.2.2')
+        assert 'dev veth-anyd' in got, got
+        assert 'mtu 1380' in vpnpeer.run('ip', 'link', 'show', 'wg-full')
+        assert vpnpeer.ping(TUN_PEER4)
+    finally:
+        vpnpeer.run('ip', 'route', 'del', 'default', 'via', '192.0.2.2')
+        disconnect(sb, 'wg-full')
+        PEER.allow(keypair('wg-test')[1])
+    nothing_left('wg-full')
+
+
+@vcase('Table = off adds no routes; Table = N puts them there')
+def _(sb):
+    import_profile(sb, 'wg-off', good_profile('wg-off', extra_iface='Table = off\n'))
+    path = connect(sb, 'wg-off')
+    r = vpnpeer.routes('wg-off')
+    assert not any(l.startswith('fd66::/64 ') and 'proto static' in l for l in r), r
+    assert not any('proto static' in l for l in r), r
+    disconnect(sb, 'wg-off')
+    sb.call(ALLOWED, profile_path('wg-off'), PROFILE_IFACE, 'Update', '(s)',
+            (good_profile('wg-off', extra_iface='Table = 1234\n'),))
+    path = connect(sb, 'wg-off')
+    r = vpnpeer.routes('wg-off')
+    assert any('table 1234' in l and l.startswith('10.66.0.0/24') for l in r), r
+    disconnect(sb, 'wg-off')
+    nothing_left('wg-off')
+    assert path
+
+
+# -------------------------------------------------------------- DNS
+
+@vcase('without systemd-resolved the tunnel comes up and LastError says DNS was not applied')
+def _(sb):
+    if sb.has_owner('org.freedesktop.resolve1'):
+        raise Skip('resolved runs here')
+    import_profile(sb, 'wg-dns', good_profile('wg-dns', extra_iface='DNS = 10.66.0.1, corp.example\n'))
+    PEER.allow(keypair('wg-dns')[1])
+    path = connect(sb, 'wg-dns')
+    wait_state(sb, path, 'connected')
+    p = props(sb, path)
+    assert 'DNS not applied' in p['LastError'] and 'systemd-resolved' in p['LastError'], p
+    assert vpnpeer.ping(TUN_PEER4)
+    with open('/etc/resolv.conf') as f:
+        assert '10.66.0.1' not in f.read()
+    disconnect(sb, 'wg-dns')
+    nothing_left('wg-dns')
+    PEER.allow(keypair('wg-test')[1])
+
+
+# ----------------------------------------------------- profile lifetime
+
+@vcase('Update changes the stored profile; a bad Update changes nothing')
+def _(sb):
+    pp = profile_path('wg-test')
+    before = open(os.path.join(STATE, 'wg-test.profile')).read()
+    expect_error('InvalidArgument', sb.call, ALLOWED, pp, PROFILE_IFACE, 'Update', '(s)',
+                 (good_profile('wg-test') + 'Bogus = 1\n',), contains='Bogus')
+    assert open(os.path.join(STATE, 'wg-test.profile')).read() == before
+    sb.call(ALLOWED, pp, PROFILE_IFACE, 'Update', '(s)',
+            (good_profile('wg-test', extra_peer='PersistentKeepalive = 25\n'),))
+    assert props(sb, pp, PROFILE_IFACE)['Peers'][0]['PersistentKeepalive'] == 25
+    assert 'PersistentKeepalive = 25' in open(os.path.join(STATE, 'wg-test.profile')).read()
+
+
+@vcase('a connection outlives the caller that made it')
+def _(sb):
+    c = sb.connect(ALLOWED)
+    path = c.call(VPN, VPN_IFACE, 'Connect', '(s)', ('wg-test',))
+    c.kill()
+    time.sleep(0.3)
+    assert props(sb, path)['State'] in ('connecting', 'connected')
+    assert vpnpeer.ping(TUN_PEER4, timeout=3)
+
+
+@vcase('Disconnect through the connection object')
+def _(sb):
+    path = connect(sb, 'wg-test')
+    sb.call(ALLOWED, path, CONN_IFACE, 'Disconnect')
+    assert path not in managed(sb)
+    nothing_left('wg-test')
+
+
+@vcase('deleting a connected profile disconnects it and removes its record')
+def _(sb):
+    import_profile(sb, 'wg-gone', good_profile('wg-gone'))
+    path = connect(sb, 'wg-gone')
+    sb.call(ALLOWED, profile_path('wg-gone'), PROFILE_IFACE, 'Delete')
+    wait_until(lambda: path not in managed(sb), 5, what='connection object to go')
+    assert profile_path('wg-gone') not in managed(sb)
+    assert not os.path.exists(os.path.join(STATE, 'wg-gone.profile'))
+    nothing_left('wg-gone')
+    expect_error('NotFound', connect, sb, 'wg-gone')
+
+
+# ---------------------------------------------- stop, crash, restart
+
+@vcase('SIGTERM tears connections down')
+def _(sb):
+    import_profile(sb, 'wg-full2', good_profile('wg-full2', allowed='0.0.0.0/0'))
+    connect(sb, 'wg-test')
+    connect(sb, 'wg-full2')
+    assert len(vpnpeer.rules()) == 2
+    assert sb.stop_anyd() == 0
+    nothing_left('wg-test', rules=False)
+    nothing_left('wg-full2')
+
+
+@vcase('kill -9 mid-connection: the next start removes what was left')
+def _(sb):
+    path = connect(sb, 'wg-full2')
+    assert path and len(vpnpeer.rules()) == 2
+    # a device whose data plane outlived anyd: the next start must remove it too
+    vpnpeer.run('ip', 'tuntap', 'add', 'mode', 'tun', 'name', 'wg-stale')
+    vpnpeer.run('ip', 'link', 'set', 'wg-stale', 'alias', 'anyd:vpn:1 wg-stale')
+    vpnpeer.run('ip', 'link', 'set', 'wg-stale', 'up')
+    vpnpeer.run('ip', 'route', 'add', '10.77.0.0/24', 'dev', 'wg-stale')
+    sb.kill_anyd()
+    time.sleep(0.2)
+    assert len(vpnpeer.rules()) == 2      # only a new start can remove them
+    sb.start_anyd()
+    nothing_left('wg-full2', rules=False)
+    nothing_left('wg-stale')
+    assert vpnpeer.routes('wg-stale') == []
+    sb.wait_audit(0, ANYD_ACTION='vpn.cleanup')
+    sb.call(ALLOWED, profile_path('wg-full2'), PROFILE_IFACE, 'Delete')
+
+
+@vcase('profiles survive a restart; autoconnect profiles connect at start')
+def _(sb):
+    import_profile(sb, 'wg-auto', good_profile('wg-test'), {'autoconnect': GLib.Variant('b', True)})
+    sb.restart_anyd()
+    objs = managed(sb)
+    assert profile_path('wg-test') in objs and profile_path('wg-auto') in objs
+    assert objs[profile_path('wg-auto')][PROFILE_IFACE]['AutoConnect'] is True
+
+    def conn():
+        for p, ifaces in managed(sb).items():
+            if CONN_IFACE in ifaces and ifaces[CONN_IFACE]['Profile'] == profile_path('wg-auto'):
+                return p
+    path = wait_until(conn, 5, what='autoconnect')
+    wait_state(sb, path, 'connected')
+    assert vpnpeer.ping(TUN_PEER4)
+    disconnect(sb, 'wg-auto')
+    sb.call(ALLOWED, profile_path('wg-auto'), PROFILE_IFACE, 'Delete')
+    nothing_left('wg-auto')
+
+
+@vcase('a corrupt record is skipped at start, the others load', needs_anyd=False)
+def _(sb):
+    sb.stop_anyd()
+    with open(os.path.join(STATE, 'broken.profile'), 'w') as f:
+        f.write('Format=1\nName=broken\n\n[Interface]\nPrivateKey = nope\n')
+    os.chmod(os.path.join(STATE, 'broken.profile'), 0o600)
+    sb.start_anyd()
+    objs = managed(sb)
+    assert profile_path('wg-test') in objs and profile_path('broken') not in objs
+    assert any('skipping' in l and 'broken.profile' in l for l in sb.anyd_output())
+    os.unlink(os.path.join(STATE, 'broken.profile'))
+
+
+
+# ------------------------------------------------------------ anyd-client
+
+def client_file(name, text, mode=0o644):
+    path = '/run/anyd-test/%s.conf' % name
+    with open(path, 'w') as f:
+        f.write(text)
+    os.chmod(path, mode)
+    return path
+
+
+@vcase('anyd-client vpn import reads the file as the caller, never as root')
+def _(sb):
+    secret = client_file('root-only', good_profile('cli-secret'), mode=0o600)
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'import', secret, 'cli-secret')
+    assert rc == 1 and 'Permission denied' in err, (rc, out, err)
+    assert not os.path.exists(os.path.join(STATE, 'cli-secret.profile'))
+    path = client_file('cli', good_profile('wg-test'))
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'import', path)     # named after the file
+    assert rc == 0 and 'Imported profile cli' in out, (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'import', path, 'cli')
+    assert rc == 5 and err.startswith('anyd-client: ') and err.count('\n') == 1, (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'import', client_file('bad', 'garbage\n'), 'cli-bad')
+    assert rc == 2 and 'line 1' in err, (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'import', '-', 'cli-stdin', input=good_profile('wg-test'))
+    assert rc == 0, (rc, out, err)
+    rc, out, err = sb.client(DENIED, 'vpn', 'import', path, 'cli-denied')
+    assert rc == 3, (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'delete', 'cli-stdin')
+    assert rc == 0, (rc, out, err)
+
+
+@vcase('anyd-client vpn connect, status, show, list, monitor, disconnect')
+def _(sb):
+    import json
+    mon = subprocess.Popen(anydtest.setpriv_prefix(ALLOWED) + [sb.client_binary(), 'vpn', 'monitor'],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=anydtest.base_env(), cwd='/')
+    monj = subprocess.Popen(anydtest.setpriv_prefix(ALLOWED) + [sb.client_binary(), '--json', 'vpn', 'monitor',
+                                                                'cli'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=anydtest.base_env(), cwd='/')
+    time.sleep(0.5)
+    try:
+        rc, out, err = sb.client(ALLOWED, 'vpn', 'connect', 'cli')
+        assert rc == 0 and out == 'cli: connected\n', (rc, out, err)
+        assert vpnpeer.ping(TUN_PEER4)
+        rc, out, err = sb.client(ALLOWED, 'vpn', 'status')
+        assert rc == 0 and 'cli ' in out and 'connected' in out and 'cli ' in out.splitlines()[1], out
+        rc, out, err = sb.client(ALLOWED, '--json', 'vpn', 'status')
+        st = json.loads(out)
+        assert st[0]['Name'] == 'cli' and st[0]['State'] == 'connected' and st[0]['Interface'] == 'cli', st
+        assert st[0]['RxBytes'] > 0 and st[0]['LatestHandshake'] > 0, st
+        rc, out, err = sb.client(ALLOWED, 'vpn', 'show', 'cli')
+        assert rc == 0 and PEER.pub in out and '192.0.2.2:51820' in out and 'connected' in out, out
+        assert keypair('wg-test')[0] not in out
+        rc, out, err = sb.client(ALLOWED, '--json', 'vpn', 'list')
+        lst = {p['Name']: p for p in json.loads(out)}
+        assert lst['cli']['State'] == 'connected' and lst['wg-test']['State'] == 'disconnected', lst
+        rc, out, err = sb.client(ALLOWED, 'vpn', 'list')
+        assert rc == 0 and 'NAME' in out.splitlines()[0], out
+        rc, out, err = sb.client(DENIED, 'vpn', 'disconnect', 'cli')
+        assert rc == 3, (rc, out, err)
+        rc, out, err = sb.client(ALLOWED, 'vpn', 'connect', 'nosuch')
+        assert rc == 4, (rc, out, err)
+        rc, out, err = sb.client(ALLOWED, 'vpn', 'disconnect', 'cli')
+        assert rc == 0 and 'disconnected' in out, (rc, out, err)
+        nothing_left('cli')
+        time.sleep(0.3)
+    finally:
+        for m in (mon, monj):
+            m.terminate()
+    text = mon.communicate(timeout=5)[0]
+    lines = [l.split()[1:3] for l in text.splitlines()[1:]]
+    assert lines == [['cli', 'connecting'], ['cli', 'connected'], ['cli', 'disconnecting'],
+                     ['cli', 'disconnected']], text
+    events = [json.loads(l) for l in monj.communicate(timeout=5)[0].splitlines()]
+    assert [e['state'] for e in events] == ['connecting', 'connected', 'disconnecting', 'disconnected'], events
+
+
+@vcase('anyd-client vpn connect reports a failed connection with its reason')
+def _(sb):
+    import_profile(sb, 'cli-dead', good_profile('cli-dead', endpoint='192.0.2.99:51820'))
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'connect', 'cli-dead')
+    assert rc == 1 and 'no handshake' in err, (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'delete', 'cli-dead')
+    assert rc == 0, (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'delete', 'cli')
+    assert rc == 0, (rc, out, err)
+
+
+if __name__ == '__main__':
+    anydtest.main(config=CONFIG)

@@ -228,29 +228,31 @@ static gboolean
 refresh_cb (gpointer user_data)
 {
   TunModule *module = user_data;
-  g_autoptr(GList) devs = NULL;
+  g_autoptr(GHashTable) todo = g_steal_pointer (&module->dirty);
+  GHashTableIter it;
+  gpointer k, v;
 
   module->refresh_source = 0;
+  module->dirty = g_hash_table_new (NULL, NULL);
   if (module->resync)
     {
-      GHashTableIter it;
-      gpointer v;
       module->resync = FALSE;
       g_hash_table_iter_init (&it, module->devices);
-      while (g_hash_table_iter_next (&it, NULL, &v))
+      while (g_hash_table_iter_next (&it, &k, &v))
         {
           TunDevice *dev = v;
           dev->dirty_link = dev->dirty_addrs = dev->dirty_routes = TRUE;
+          g_hash_table_add (todo, k);
         }
     }
-  /* Copy the keys: refresh_link may forget or re-create devices. */
-  devs = g_hash_table_get_keys (module->devices);
-  for (GList *l = devs; l; l = l->next)
+  /* By index: refresh_link may forget or re-create devices. */
+  g_hash_table_iter_init (&it, todo);
+  while (g_hash_table_iter_next (&it, &k, NULL))
     {
-      TunDevice *dev = tun_module_lookup (module, GPOINTER_TO_INT (l->data));
+      TunDevice *dev = tun_module_lookup (module, GPOINTER_TO_INT (k));
       if (dev && dev->dirty_link)
         refresh_link (module, dev);
-      dev = tun_module_lookup (module, GPOINTER_TO_INT (l->data));
+      dev = tun_module_lookup (module, GPOINTER_TO_INT (k));
       if (dev && dev->dirty_addrs)
         tun_device_refresh_addrs (dev);
       if (dev && dev->dirty_routes)
@@ -260,9 +262,13 @@ refresh_cb (gpointer user_data)
 }
 
 void
-tun_module_schedule_refresh (TunModule *module)
+tun_module_schedule_refresh (TunModule *module, TunDevice *dev)
 {
-  if (module->refresh_source == 0 && !module->stopped)
+  if (module->stopped)
+    return;
+  if (dev)
+    g_hash_table_add (module->dirty, GINT_TO_POINTER (dev->ifindex));
+  if (module->refresh_source == 0)
     module->refresh_source = g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, refresh_cb, module, NULL);
 }
 
@@ -275,7 +281,7 @@ netlink_event_cb (const AnydNetlinkEvent *ev, gpointer user_data)
   if (ev->type == ANYD_NETLINK_EVENT_RESYNC)
     {
       module->resync = TRUE;
-      tun_module_schedule_refresh (module);
+      tun_module_schedule_refresh (module, NULL);
       return;
     }
   dev = tun_module_lookup (module, ev->ifindex);
@@ -304,7 +310,7 @@ netlink_event_cb (const AnydNetlinkEvent *ev, gpointer user_data)
     }
   else
     dev->dirty_routes = TRUE;
-  tun_module_schedule_refresh (module);
+  tun_module_schedule_refresh (module, dev);
 }
 
 /* -------------------------------------------------------------- callers */
@@ -694,6 +700,7 @@ tun_start (AnydDaemon *daemon, GError **error)
   module->link_group = anyd_config_get_uint (anyd_daemon_get_config (daemon), "tun", "link_group");
   module->devices = g_hash_table_new_full (NULL, NULL, NULL, device_destroy);
   module->callers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  module->dirty = g_hash_table_new (NULL, NULL);
   module->nl = anyd_netlink_get (error);
   if (module->nl == NULL)
     goto fail;
@@ -753,6 +760,7 @@ tun_stop (gpointer data)
     anyd_daemon_unwatch_name (module->daemon, GPOINTER_TO_UINT (v));
   g_hash_table_unref (module->callers);
   g_hash_table_unref (module->devices);
+  g_hash_table_unref (module->dirty);
   if (module->absent_id)
     g_dbus_connection_unregister_subtree (anyd_daemon_get_connection (module->daemon), module->absent_id);
   if (module->object)

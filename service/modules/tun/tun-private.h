@@ -49,13 +49,15 @@ struct _TunModule {
   AnydDBusTun  *iface;
   GHashTable   *devices;          /* ifindex -> TunDevice* (owned) */
   GHashTable   *callers;          /* sender -> watch id */
+  GHashTable   *dirty;            /* ifindexes to refresh on the next idle */
 };
 
 TunModule *tun_module_ref (TunModule *module);
 void       tun_module_unref (TunModule *module);
 TunDevice *tun_module_lookup (TunModule *module, int ifindex);
-/* Re-read a device's state from the kernel on the next idle (coalesced). */
-void       tun_module_schedule_refresh (TunModule *module);
+/* Re-read the dirty_* parts of dev (NULL: only run a pending resync) from
+ * the kernel on the next idle, coalesced. */
+void       tun_module_schedule_refresh (TunModule *module, TunDevice *dev);
 /* Delete links (one batch), then forget their objects: blocking (shutdown)
  * or on a worker thread (Delete, a creator leaving). With an invocation,
  * reply to it when done; audit as action. */

@@ -1280,12 +1280,15 @@ anyd-restart() {
 '''
 
 
-def _demo_run(sb, uid, argv, env=None):
+def _demo_run(sb, uid, argv, env=None, input=None):
     who = 'root' if uid == 0 else '%s (uid %d)' % (user_name(uid), uid)
-    shown = ' '.join(shlex.quote(a) for a in argv)
-    print('\n$ %s%s' % ('' if uid == 0 else ' '.join(setpriv_prefix(uid)) + ' ', shown))
+    shown = ('' if uid == 0 else ' '.join(setpriv_prefix(uid)) + ' ') + \
+        ' '.join(shlex.quote(a) for a in argv)
+    if input is not None:
+        shown = 'printf %s | %s' % (shlex.quote(input), shown)
+    print('\n$ %s' % shown)
     print('  [as %s]' % who)
-    rc, out, err = sb.run_as(uid, argv, env=env)
+    rc, out, err = sb.run_as(uid, argv, env=env, input=input)
     for l in (out + err).rstrip().splitlines():
         print('  ' + l)
     print('  -> exit status %d' % rc)
@@ -1322,7 +1325,20 @@ def tool_main(argv):
                           (ALLOWED, [client, 'reload']),
                           (DENIED, [client, 'reload']),
                           (CHALLENGE, [client, '--no-ask-password', 'reload']),
-                          (CHALLENGE, [client, 'reload'])]
+                          (CHALLENGE, [client, 'reload']),
+                          # the modules at work: a TUN device owned by the caller ...
+                          (ALLOWED, [client, 'tun', 'create', 'demo0', '--address', '10.9.0.1/24',
+                                     '--address', 'fd00:9::1/64', '--mtu', '1400', '--up']),
+                          (ALLOWED, [client, 'tun', 'list']),
+                          (ROOT, ['ip', '-brief', 'address', 'show', 'demo0']),
+                          (DENIED, [client, 'tun', 'delete', 'demo0']),
+                          (ALLOWED, [client, 'tun', 'delete', 'demo0']),
+                          # ... and a secret that only the daemon can read back
+                          (ALLOWED, [client, 'vault', 'put', 'demo/token'], 's3cret-value'),
+                          (ALLOWED, [client, 'vault', 'get', 'demo/token']),
+                          (DENIED, [client, 'vault', 'get', 'demo/token']),
+                          (CHALLENGE, [client, '--no-ask-password', 'vault', 'get', 'demo/token']),
+                          (ALLOWED, [client, 'vault', 'list'])]
             reload_ = ['busctl', 'call', BUS_NAME, MANAGER_PATH, MANAGER_IFACE, 'Reload']
             steps += [(ROOT, ['busctl', 'tree', BUS_NAME]),
                       (ALLOWED, reload_),
@@ -1330,8 +1346,8 @@ def tool_main(argv):
                       (CHALLENGE, reload_)]
             if not client:
                 print('\n(anyd-client is not built: %s)' % sb.client_path)
-            for uid, a in steps:
-                _demo_run(sb, uid, a, env=env)
+            for uid, a, *stdin in steps:
+                _demo_run(sb, uid, a, env=env, input=stdin[0] if stdin else None)
             print('\naudit records anyd wrote:')
             for r in sb.audit():
                 print('  ' + ' '.join('%s=%s' % kv for kv in r.items()))

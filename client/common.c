@@ -693,6 +693,26 @@ json_key_text (GVariant *key)
     }
 }
 
+/* Arrays, tuples and dict entries all print as a JSON list of their children. */
+static void
+json_list (GString *out, GVariant *value, gboolean pretty, int depth)
+{
+  gsize n = g_variant_n_children (value);
+
+  g_string_append_c (out, '[');
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr(GVariant) child = g_variant_get_child_value (value, i);
+      if (i > 0)
+        g_string_append_c (out, ',');
+      json_newline (out, pretty, depth + 1);
+      json_value (out, child, pretty, depth + 1);
+    }
+  if (n > 0)
+    json_newline (out, pretty, depth);
+  g_string_append_c (out, ']');
+}
+
 static void
 json_value (GString *out, GVariant *value, gboolean pretty, int depth)
 {
@@ -790,40 +810,12 @@ json_value (GString *out, GVariant *value, gboolean pretty, int depth)
             g_string_append_c (out, '}');
           }
         else
-          {
-            g_string_append_c (out, '[');
-            for (gsize i = 0; i < n; i++)
-              {
-                g_autoptr(GVariant) child = g_variant_get_child_value (value, i);
-                if (i > 0)
-                  g_string_append_c (out, ',');
-                json_newline (out, pretty, depth + 1);
-                json_value (out, child, pretty, depth + 1);
-              }
-            if (n > 0)
-              json_newline (out, pretty, depth);
-            g_string_append_c (out, ']');
-          }
+          json_list (out, value, pretty, depth);
       }
       break;
     case G_VARIANT_CLASS_TUPLE:
     case G_VARIANT_CLASS_DICT_ENTRY:
-      {
-        gsize n = g_variant_n_children (value);
-
-        g_string_append_c (out, '[');
-        for (gsize i = 0; i < n; i++)
-          {
-            g_autoptr(GVariant) child = g_variant_get_child_value (value, i);
-            if (i > 0)
-              g_string_append_c (out, ',');
-            json_newline (out, pretty, depth + 1);
-            json_value (out, child, pretty, depth + 1);
-          }
-        if (n > 0)
-          json_newline (out, pretty, depth);
-        g_string_append_c (out, ']');
-      }
+      json_list (out, value, pretty, depth);
       break;
     default:
       g_string_append (out, "null");

@@ -1190,6 +1190,40 @@ rule_details (const AnydAuthRule *rule, GVariant *params)
 
 /* The fast path: a known caller and a public method or a cached grant lets
  * the emission go on to the module's handler right away. */
+#define PRECHECK_FUNC "anyd-precheck"
+#define PRECHECK_DATA "anyd-precheck-data"
+
+void
+anyd_auth_guard_set_precheck (GDBusInterfaceSkeleton *skeleton, AnydAuthPrecheckFunc func,
+                              gpointer user_data)
+{
+  g_object_set_data (G_OBJECT (skeleton), PRECHECK_FUNC, (gpointer) func);
+  g_object_set_data (G_OBJECT (skeleton), PRECHECK_DATA, user_data);
+}
+
+/* The module's precheck; on refusal answer the call and audit it as a
+ * decision (the caller's credentials are known only if cached). */
+static gboolean
+precheck (AnydAuth *auth, GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation *inv,
+          const AnydAuthRule *rule, GHashTable *details)
+{
+  AnydAuthPrecheckFunc func = (AnydAuthPrecheckFunc) g_object_get_data (G_OBJECT (skeleton), PRECHECK_FUNC);
+  g_autoptr(GError) error = NULL;
+  Sender *sender;
+
+  if (func == NULL ||
+      func (skeleton, g_dbus_method_invocation_get_method_name (inv),
+            g_dbus_method_invocation_get_parameters (inv),
+            g_object_get_data (G_OBJECT (skeleton), PRECHECK_DATA), &error))
+    return TRUE;
+
+  sender = g_hash_table_lookup (auth->callers, g_dbus_method_invocation_get_sender (inv));
+  audit_decision (sender ? sender->caller : NULL, rule->action, details,
+                  g_dbus_method_invocation_get_object_path (inv), VERDICT_DENIED, error->message);
+  anyd_invocation_return_error (inv, g_steal_pointer (&error));
+  return FALSE;
+}
+
 static gboolean
 guard_fast (AnydAuth *auth, GDBusMethodInvocation *inv, const AnydAuthRule *rule, GHashTable *details)
 {
@@ -1253,6 +1287,13 @@ guard_marshal (GClosure *closure, GValue *return_value, guint n_param_values,
   if (g->details_func != NULL)
     g->details_func (skeleton, method, g_dbus_method_invocation_get_parameters (inv), details,
                      g->details_data);
+
+  if (rule->action != NULL && !precheck (g->auth, skeleton, inv, rule, details))
+    {
+      g_hash_table_unref (details);
+      g_value_set_boolean (return_value, TRUE);   /* answered */
+      return;
+    }
 
   if (guard_fast (g->auth, inv, rule, details))
     {

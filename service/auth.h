@@ -51,6 +51,19 @@ GPtrArray  *anyd_auth_list_rules (AnydAuth *auth);
 void        anyd_auth_guard (AnydAuth *auth, GDBusInterfaceSkeleton *skeleton,
                              AnydAuthDetailsFunc details_func, gpointer user_data);
 
+/* Refuse a call before polkit is asked, for reasons no authorization can
+ * change (e.g. a unit outside the services allowlist), so nobody is asked
+ * for a password for a call that would be refused anyway. Return FALSE with
+ * error set to refuse. Runs only for methods that have a polkit action; the
+ * handler must still enforce the same rule (the gate is not its only guard). */
+typedef gboolean (*AnydAuthPrecheckFunc) (GDBusInterfaceSkeleton *skeleton,
+                                          const char             *method,
+                                          GVariant               *parameters,
+                                          gpointer                user_data,
+                                          GError                **error);
+void        anyd_auth_guard_set_precheck (GDBusInterfaceSkeleton *skeleton,
+                                          AnydAuthPrecheckFunc func, gpointer user_data);
+
 /* An extra check from inside a handler (e.g. org.anyd1.manage on a resource
  * another uid created). Honors the invocation's interactive flag. */
 void        anyd_auth_check_async (AnydAuth *auth, GDBusMethodInvocation *invocation,

@@ -285,17 +285,38 @@ def _(sb):
     fresh('failing.service')
 
 
+@case('a unit not on the allowlist is refused before polkit: no password prompt for it')
+def _(sb):
+    c = sb.connect(CHALLENGE)
+    try:
+        c.register_hanging_agent()
+        m = sb.mark()
+        t0 = time.monotonic()
+        e = expect_error(E + 'NotAuthorized', c.call, PATH, IFACE, 'Restart', '(s)',
+                         ('notallowed',), interactive=True, timeout=10)
+        dt = time.monotonic() - t0
+        assert 'allowlist' in e.message, e.message
+        assert dt < 5 * slow(sb), 'refusal took %.2f s' % dt
+        assert not c.agent_state()['begun'], 'polkit asked for a password: %r' % c.agent_state()
+        rec = sb.wait_audit(m, timeout=10 * slow(sb), ANYD_ACTION=ACTION)
+        assert rec.get('ANYD_RESULT') == 'denied', rec
+        # an allowed unit still goes to polkit and asks
+        c.call_async(PATH, IFACE, 'Restart', '(s)', ('demo',), interactive=True, timeout=120)
+        c.wait_agent_begun(1, timeout=10 * slow(sb))
+    finally:
+        c.kill()
+
+
 @case('a unit not on the allowlist is refused for every caller, root included')
 def _(sb):
     fresh('notallowed.service')
     for verb in VERBS:
         for uid in ALL_UIDS:
             e = expect_error(NOT_AUTHORIZED, svc, sb, uid, verb, 'notallowed')
-            if uid in (ROOT, ALLOWED):
-                # polkit said yes; the allowlist says no, and says so
-                assert e.name == E + 'NotAuthorized', e.name
-                assert 'allowlist' in e.message and '[services] allow=' in e.message, e.message
-                assert 'notallowed.service' in e.message, e.message
+            # the allowlist says no before polkit is asked, and says so
+            assert e.name == E + 'NotAuthorized', (uid, e.name)
+            assert 'allowlist' in e.message and '[services] allow=' in e.message, e.message
+            assert 'notallowed.service' in e.message, e.message
     assert sd().active_state('notallowed.service') == 'inactive'
     # the same with interaction allowed: still no (root never needs a password)
     e = expect_error(E + 'NotAuthorized', svc, sb, ROOT, 'Start', 'notallowed', interactive=True)

@@ -231,6 +231,22 @@ allowed_unit (ServicesModule *m, const char *arg, GError **error)
   return NULL;
 }
 
+/* Before polkit: a unit that isn't valid and allowed is refused without
+ * asking anyone for a password (the handler checks again). */
+static gboolean
+services_precheck (GDBusInterfaceSkeleton *skeleton, const char *method, GVariant *parameters,
+                   gpointer user_data, GError **error)
+{
+  g_autofree char *unit = NULL;
+  const char *arg;
+
+  if (!g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(s)")))
+    return TRUE;
+  g_variant_get (parameters, "(&s)", &arg);
+  unit = allowed_unit (user_data, arg, error);
+  return unit != NULL;
+}
+
 static void
 job_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -345,6 +361,7 @@ services_start (AnydDaemon *daemon, GError **error)
   m->skeleton = anyd_dbus_services_skeleton_new ();
   anyd_auth_guard (anyd_daemon_get_auth (daemon), G_DBUS_INTERFACE_SKELETON (m->skeleton),
                    services_details, m);
+  anyd_auth_guard_set_precheck (G_DBUS_INTERFACE_SKELETON (m->skeleton), services_precheck, m);
   g_signal_connect (m->skeleton, "handle-start", G_CALLBACK (handle_verb), m);
   g_signal_connect (m->skeleton, "handle-stop", G_CALLBACK (handle_verb), m);
   g_signal_connect (m->skeleton, "handle-restart", G_CALLBACK (handle_verb), m);

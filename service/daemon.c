@@ -241,6 +241,15 @@ audit_lifecycle (const char *what, const GError *error, const char *message)
 
 /* ------------------------------------------------------------------ idle */
 
+/* --idle-timeout wins over [daemon] idle_timeout_s, at start and on Reload. */
+static guint
+effective_idle_timeout (AnydDaemon *daemon)
+{
+  if (daemon->options.idle_timeout_s >= 0)
+    return (guint) daemon->options.idle_timeout_s;
+  return anyd_config_get_uint (daemon->config, "daemon", "idle_timeout_s");
+}
+
 static void maybe_quit_draining (AnydDaemon *daemon);
 
 static gboolean
@@ -500,8 +509,7 @@ reload_config (AnydDaemon *daemon, GError **error)
   daemon->config = anyd_config_ref (config);
   apply_log_level (config);
   anyd_auth_set_config (daemon->auth, config);
-  if (daemon->options.idle_timeout_s < 0)
-    daemon->idle_timeout_s = anyd_config_get_uint (config, "daemon", "idle_timeout_s");
+  daemon->idle_timeout_s = effective_idle_timeout (daemon);
   for (guint i = 0; i < daemon->modules->len; i++)
     {
       RunningModule *rm = &g_array_index (daemon->modules, RunningModule, i);
@@ -551,9 +559,7 @@ anyd_daemon_new (const AnydDaemonOptions *options, GError **error)
   env = g_getenv ("RUNTIME_DIRECTORY");
   daemon->options.runtime_dir = g_strdup (options->runtime_dir ? options->runtime_dir : env ? env : ANYD_RUNTIMEDIR);
   daemon->config = g_steal_pointer (&config);
-  daemon->idle_timeout_s = options->idle_timeout_s >= 0
-    ? (guint) options->idle_timeout_s
-    : anyd_config_get_uint (daemon->config, "daemon", "idle_timeout_s");
+  daemon->idle_timeout_s = effective_idle_timeout (daemon);
   daemon->modules = g_array_new (FALSE, TRUE, sizeof (RunningModule));
   daemon->watches = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) name_watch_free);
   daemon->loop = g_main_loop_new (NULL, FALSE);

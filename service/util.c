@@ -11,13 +11,11 @@
 char *
 anyd_path_escape (const char *name)
 {
-  GString *s = g_string_new (NULL);
+  GString *s;
 
   if (name == NULL || *name == '\0')
-    {
-      g_string_free (s, TRUE);
-      return g_strdup ("_");
-    }
+    return g_strdup ("_");
+  s = g_string_new (NULL);
   for (const guchar *p = (const guchar *) name; *p; p++)
     {
       if (g_ascii_isalnum (*p))

@@ -152,6 +152,19 @@ fail:
 }
 
 gboolean
+anyd_file_remove_durable (const char *path, GError **error)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+
+  if (unlink (path) < 0 && errno != ENOENT)
+    {
+      g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "remove %s: %s", path, g_strerror (errno));
+      return FALSE;
+    }
+  return fsync_dir (dir, error);
+}
+
+gboolean
 anyd_mkdir_private (const char *path, GError **error)
 {
   if (g_mkdir_with_parents (path, 0700) < 0)

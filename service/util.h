@@ -21,6 +21,9 @@ gboolean  anyd_options_check (GVariant *options, const AnydOptionSpec *spec,
  * Acknowledge a write only after this returned TRUE. */
 gboolean  anyd_file_write_atomic (const char *path, const void *data, gsize len,
                                   mode_t mode, GError **error);
+/* Durable remove: unlink (a missing file is fine), then fsync the directory,
+ * so an acknowledged delete stays deleted after a crash. */
+gboolean  anyd_file_remove_durable (const char *path, GError **error);
 /* mkdir -p with mode (0700 for anything under the state directory). */
 gboolean  anyd_mkdir_private (const char *path, GError **error);
 

@@ -111,7 +111,13 @@ test_write_atomic (void)
   g_assert_cmpint (st.st_mode & 0777, ==, 0600);
   g_assert_false (anyd_file_write_atomic ("/nonexistent-dir/x", "a", 1, 0600, &error));
   g_assert_error (error, ANYD_ERROR, ANYD_ERROR_FAILED);
-  g_unlink (path);
+  g_clear_error (&error);
+  g_assert_true (anyd_file_remove_durable (path, &error));
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+  g_assert_true (anyd_file_remove_durable (path, &error));   /* already gone: fine */
+  g_assert_no_error (error);
+  g_assert_false (anyd_file_remove_durable ("/nonexistent-dir/x", &error));
+  g_assert_error (error, ANYD_ERROR, ANYD_ERROR_FAILED);
   g_rmdir (dir);
 }
 

@@ -1083,30 +1083,6 @@ op_prepare (VaultStore *s, Op *op, GError **error)
   return op->record != NULL;
 }
 
-static gboolean
-remove_durably (const char *path, GError **error)
-{
-  g_autofree char *dir = g_path_get_dirname (path);
-  int fd;
-
-  if (unlink (path) < 0 && errno != ENOENT)
-    {
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "remove %s: %s", path, g_strerror (errno));
-      return FALSE;
-    }
-  fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0 || fsync (fd) < 0)
-    {
-      int errsv = errno;
-      if (fd >= 0)
-        close (fd);
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "sync %s: %s", dir, g_strerror (errsv));
-      return FALSE;
-    }
-  close (fd);
-  return TRUE;
-}
-
 static void
 write_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
@@ -1117,7 +1093,7 @@ write_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *ca
     anyd_file_write_atomic (op->path, g_bytes_get_data (op->sealed, NULL), g_bytes_get_size (op->sealed),
                             0600, &error);
   else
-    remove_durably (op->path, &error);
+    anyd_file_remove_durable (op->path, &error);
 
   g_mutex_lock (&write_lock);
   op->error = error;

@@ -40,10 +40,9 @@ vpn_profile_remove_file (VpnModule *module, const char *name, GError **error)
 {
   g_autofree char *path = record_path (module, name);
 
-  if (unlink (path) < 0 && errno != ENOENT)
+  if (!anyd_file_remove_durable (path, error))
     {
-      int e = errno;
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "removing profile %s: %s", name, g_strerror (e));
+      g_prefix_error (error, "removing profile %s: ", name);
       return FALSE;
     }
   return TRUE;

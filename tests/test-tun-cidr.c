@@ -1,4 +1,4 @@
-/* The CIDR/route/name parsers of service/netlink.c: expected answers, and
+/* The CIDR/route/name parsers of service/netlink/cidr.c: expected answers, and
  * every input of the fuzz corpus (tests/corpus/tun-cidr/) run through the
  * fuzz target's checks, so the normal build exercises what fuzzing found. */
 #include "netlink.h"

@@ -1,5 +1,5 @@
 /* libFuzzer target for the CIDR, route and interface-name parsers of
- * service/netlink.c (built with -Dfuzzing=true, clang). Besides "no crash",
+ * service/netlink/cidr.c (built with -Dfuzzing=true, clang). Besides "no crash",
  * it checks that whatever parses prints canonically and parses back to the
  * same value. Seeds: tests/corpus/tun-cidr/. */
 #include "netlink.h"

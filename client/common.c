@@ -409,24 +409,6 @@ anyd_client_get_managed_objects (AnydClientContext *ctx, GError **error)
   return objects;
 }
 
-char *
-anyd_client_escape_path_element (const char *name)
-{
-  GString *out;
-
-  if (name[0] == '\0')
-    return g_strdup ("_");
-  out = g_string_new (NULL);
-  for (const unsigned char *p = (const unsigned char *) name; *p; p++)
-    {
-      if (g_ascii_isalnum (*p))
-        g_string_append_c (out, (char) *p);
-      else
-        g_string_append_printf (out, "_%02x", *p);
-    }
-  return g_string_free (out, FALSE);
-}
-
 typedef struct {
   GMainLoop *loop;
   gboolean signalled;

@@ -130,10 +130,6 @@ GVariant *anyd_client_get_property (AnydClientContext *ctx,
 /* ObjectManager.GetManagedObjects on /org/anyd1 -> a{oa{sa{sv}}}. */
 GVariant *anyd_client_get_managed_objects (AnydClientContext *ctx, GError **error);
 
-/* One object path element escaped as DESIGN.md says ("wg-home" ->
- * "wg_2dhome"); "" becomes "_". */
-char *anyd_client_escape_path_element (const char *name);
-
 /* Runs loop until it quits or SIGINT/SIGTERM/SIGHUP arrives (for monitor
  * commands).  Returns TRUE if a signal ended it. */
 gboolean anyd_client_run_loop (AnydClientContext *ctx, GMainLoop *loop);

@@ -134,7 +134,7 @@ fail:
 static char *
 device_path (const char *name)
 {
-  g_autofree char *elem = anyd_client_escape_path_element (name);
+  g_autofree char *elem = g_dbus_escape_object_path (name);
   return g_strconcat (TUN_PATH "/", elem, NULL);
 }
 

@@ -41,7 +41,7 @@ static const GOptionEntry connect_entries[] = {
 static char *
 profile_path (const char *name)
 {
-  g_autofree char *elem = anyd_client_escape_path_element (name);
+  g_autofree char *elem = g_dbus_escape_object_path (name);
   return g_strconcat (PROFILES_PREFIX, elem, NULL);
 }
 

@@ -6,16 +6,6 @@
 #include <stdio.h>
 #include <unistd.h>
 
-static AnydAuditSink audit_sink;
-static gpointer audit_sink_data;
-
-void
-anyd_audit_set_sink (AnydAuditSink sink, gpointer user_data)
-{
-  audit_sink = sink;
-  audit_sink_data = user_data;
-}
-
 static void
 append_field (GString *line, const char *key, const char *value)
 {
@@ -53,12 +43,6 @@ anyd_audit (const AnydAuditRecord *r)
   static gint use_journal = -1;
   char uid[16] = "", pid[16] = "";
   g_autofree char *message = NULL;
-
-  if (audit_sink != NULL)
-    {
-      audit_sink (r, audit_sink_data);
-      return;
-    }
 
   if (r->caller != NULL)
     {

@@ -23,8 +23,4 @@ void anyd_audit (const AnydAuditRecord *record);
 void anyd_audit_action (const AnydCaller *caller, const char *action, const char *object,
                         const GError *error, const char *fmt, ...) G_GNUC_PRINTF (5, 6);
 
-/* Test hook: send records to this function instead (NULL restores). */
-typedef void (*AnydAuditSink) (const AnydAuditRecord *record, gpointer user_data);
-void anyd_audit_set_sink (AnydAuditSink sink, gpointer user_data);
-
 G_END_DECLS

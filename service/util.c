@@ -6,45 +6,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <string.h>
 #include <glib/gstdio.h>
-
-char *
-anyd_path_escape (const char *name)
-{
-  GString *s;
-
-  if (name == NULL || *name == '\0')
-    return g_strdup ("_");
-  s = g_string_new (NULL);
-  for (const guchar *p = (const guchar *) name; *p; p++)
-    {
-      if (g_ascii_isalnum (*p))
-        g_string_append_c (s, *p);
-      else
-        g_string_append_printf (s, "_%02x", *p);
-    }
-  return g_string_free (s, FALSE);
-}
-
-char *
-anyd_path_unescape (const char *element)
-{
-  GString *s = g_string_new (NULL);
-
-  if (g_strcmp0 (element, "_") == 0)
-    return g_string_free (s, FALSE);
-  for (const char *p = element; *p; p++)
-    {
-      if (*p == '_' && g_ascii_isxdigit (p[1]) && g_ascii_isxdigit (p[2]))
-        {
-          g_string_append_c (s, (char) (g_ascii_xdigit_value (p[1]) << 4 | g_ascii_xdigit_value (p[2])));
-          p += 2;
-        }
-      else
-        g_string_append_c (s, *p);
-    }
-  return g_string_free (s, FALSE);
-}
 
 gboolean
 anyd_options_check (GVariant *options, const AnydOptionSpec *spec, const char *what, GError **error)
@@ -105,50 +68,32 @@ fsync_dir (const char *dir, GError **error)
 gboolean
 anyd_file_write_atomic (const char *path, const void *data, gsize len, mode_t mode, GError **error)
 {
-  g_autofree char *dir = g_path_get_dirname (path);
-  g_autofree char *base = g_path_get_basename (path);
-  g_autofree char *tmp = g_strdup_printf ("%s/.%s.XXXXXX", dir, base);
-  const guint8 *p = data;
-  gsize left = len;
-  int fd;
+  g_autoptr(GError) local = NULL;
 
-  fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, mode);
-  if (fd < 0)
-    {
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "create %s: %s", tmp, g_strerror (errno));
-      return FALSE;
-    }
-  while (left > 0)
-    {
-      ssize_t n = write (fd, p, left);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        goto fail;
-      p += n;
-      left -= (gsize) n;
-    }
-  if (fchmod (fd, mode) < 0 || fsync (fd) < 0)
-    goto fail;
-  if (close (fd) < 0)
-    {
-      fd = -1;
-      goto fail;
-    }
-  fd = -1;
-  if (rename (tmp, path) < 0)
-    goto fail;
-  return fsync_dir (dir, error);
+  /* Temp file, fsync, rename, fsync of the directory: GLib does all four
+   * (the directory too, since 2.74), and unlinks the temp file on failure. */
+  if (g_file_set_contents_full (path, data, (gssize) len,
+                                G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
+                                (int) mode, &local))
+    return TRUE;
+  g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "write %s: %s", path, local->message);
+  return FALSE;
+}
 
-fail:
-  {
-    int errsv = errno;
-    if (fd >= 0)
-      close (fd);
-    g_unlink (tmp);
-    g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "write %s: %s", path, g_strerror (errsv));
-    return FALSE;
-  }
+char *
+anyd_file_unfinished_target (const char *name)
+{
+  gsize n = strlen (name);
+
+  if (n < 8 || name[n - 7] != '.')
+    return NULL;
+  for (gsize i = n - 6; i < n; i++)
+    if (!g_ascii_isalnum (name[i]))
+      return NULL;
+  /* Older anyd wrote ".<target>.XXXXXX". */
+  if (name[0] == '.')
+    return n > 8 ? g_strndup (name + 1, n - 8) : NULL;
+  return g_strndup (name, n - 7);
 }
 
 gboolean

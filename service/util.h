@@ -3,11 +3,6 @@
 
 G_BEGIN_DECLS
 
-/* Object path element escaping as systemd does: bytes outside [A-Za-z0-9]
- * become _XX (lower-case hex); "" becomes "_". */
-char     *anyd_path_escape (const char *name);
-char     *anyd_path_unescape (const char *element);
-
 /* a{sv} options validation: unknown keys and wrong types are InvalidArgument
  * naming the key. spec is {NULL}-terminated. */
 typedef struct {
@@ -17,10 +12,16 @@ typedef struct {
 gboolean  anyd_options_check (GVariant *options, const AnydOptionSpec *spec,
                               const char *what, GError **error);
 
-/* Durable replace: write dir/.name.tmp, fsync, rename over dir/name, fsync dir.
- * Acknowledge a write only after this returned TRUE. */
+/* Durable replace (g_file_set_contents_full): write "<path>.XXXXXX", fsync,
+ * rename over path, fsync the directory. Acknowledge a write only after this
+ * returned TRUE. */
 gboolean  anyd_file_write_atomic (const char *path, const void *data, gsize len,
                                   mode_t mode, GError **error);
+/* If name (a directory entry) has the shape of the temp file of an
+ * unfinished anyd_file_write_atomic ("<target>.XXXXXX": the process died
+ * before its rename), target; else NULL. By shape only: a caller removes the
+ * file only if target is a name it writes. Such a file was never acknowledged. */
+char     *anyd_file_unfinished_target (const char *name);
 /* Durable remove: unlink (a missing file is fine), then fsync the directory,
  * so an acknowledged delete stays deleted after a crash. */
 gboolean  anyd_file_remove_durable (const char *path, GError **error);

@@ -1,10 +1,7 @@
 /* ANYD_ERROR <-> org.anyd1.Error.* and conversion of foreign domains. */
 #include "anyd-build-config.h"
 #include "error.h"
-#include "util.h"
 
-#include <string.h>
-#include <glib/gstdio.h>
 
 static void
 test_every_code_round_trips (void)
@@ -56,71 +53,6 @@ test_remote_prefix_stripped (void)
   g_assert_cmpstr (e->message, ==, "Unit x not found.");
 }
 
-static void
-test_path_escape (void)
-{
-  const char *cases[][2] = {
-    { "wg-home", "wg_2dhome" }, { "db/password", "db_2fpassword" }, { "", "_" },
-    { "abc123", "abc123" }, { "_", "_5f" }, { "a.b", "a_2eb" },
-  };
-  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
-    {
-      g_autofree char *esc = anyd_path_escape (cases[i][0]);
-      g_autofree char *back = anyd_path_unescape (esc);
-      g_autofree char *path = g_strconcat ("/x/", esc, NULL);
-      g_assert_cmpstr (esc, ==, cases[i][1]);
-      g_assert_cmpstr (back, ==, cases[i][0]);
-      g_assert_true (g_variant_is_object_path (path));
-    }
-}
-
-static void
-test_options_check (void)
-{
-  static const AnydOptionSpec spec[] = { { "mtu", "u" }, { "addresses", "as" }, { NULL } };
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) good = g_variant_ref_sink (g_variant_new_parsed ("{'mtu': <uint32 1400>, 'addresses': <['10.0.0.1/24']>}"));
-  g_autoptr(GVariant) unknown = g_variant_ref_sink (g_variant_new_parsed ("{'mtuu': <uint32 1400>}"));
-  g_autoptr(GVariant) wrong = g_variant_ref_sink (g_variant_new_parsed ("{'mtu': <'1400'>}"));
-
-  g_assert_true (anyd_options_check (good, spec, "options", &error));
-  g_assert_no_error (error);
-  g_assert_false (anyd_options_check (unknown, spec, "options", &error));
-  g_assert_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT);
-  g_assert_nonnull (strstr (error->message, "mtuu"));
-  g_clear_error (&error);
-  g_assert_false (anyd_options_check (wrong, spec, "options", &error));
-  g_assert_nonnull (strstr (error->message, "“mtu” must be of type u"));
-}
-
-static void
-test_write_atomic (void)
-{
-  g_autofree char *dir = g_dir_make_tmp ("anyd-atomic-XXXXXX", NULL);
-  g_autofree char *path = g_build_filename (dir, "f", NULL);
-  g_autofree char *back = NULL;
-  g_autoptr(GError) error = NULL;
-  GStatBuf st;
-
-  g_assert_true (anyd_file_write_atomic (path, "one", 3, 0600, &error));
-  g_assert_true (anyd_file_write_atomic (path, "two!", 4, 0600, &error));
-  g_assert_no_error (error);
-  g_assert_true (g_file_get_contents (path, &back, NULL, NULL));
-  g_assert_cmpstr (back, ==, "two!");
-  g_assert_cmpint (g_stat (path, &st), ==, 0);
-  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
-  g_assert_false (anyd_file_write_atomic ("/nonexistent-dir/x", "a", 1, 0600, &error));
-  g_assert_error (error, ANYD_ERROR, ANYD_ERROR_FAILED);
-  g_clear_error (&error);
-  g_assert_true (anyd_file_remove_durable (path, &error));
-  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
-  g_assert_true (anyd_file_remove_durable (path, &error));   /* already gone: fine */
-  g_assert_no_error (error);
-  g_assert_false (anyd_file_remove_durable ("/nonexistent-dir/x", &error));
-  g_assert_error (error, ANYD_ERROR, ANYD_ERROR_FAILED);
-  g_rmdir (dir);
-}
-
 int
 main (int argc, char **argv)
 {
@@ -128,8 +60,5 @@ main (int argc, char **argv)
   g_test_add_func ("/error/every-code-round-trips", test_every_code_round_trips);
   g_test_add_func ("/error/convert", test_convert);
   g_test_add_func ("/error/remote-prefix-stripped", test_remote_prefix_stripped);
-  g_test_add_func ("/util/path-escape", test_path_escape);
-  g_test_add_func ("/util/options-check", test_options_check);
-  g_test_add_func ("/util/write-atomic", test_write_atomic);
   return g_test_run ();
 }

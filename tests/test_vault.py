@@ -10,6 +10,7 @@ import ctypes
 import ctypes.util
 import glob
 import os
+import re
 import shutil
 import signal
 import stat
@@ -109,9 +110,15 @@ def vault_dir(sb):
     return os.path.join(sb.statedir, 'vault')
 
 
+def is_temp_file(name):
+    """A write's temp file (a crash before its rename): "<name>.XXXXXX", as
+    g_file_set_contents_full names it, or ".<name>..." (older anyd)."""
+    return name.startswith('.') or re.search(r'\.[A-Za-z0-9]{6}$', name) is not None
+
+
 def record_files(sb, kind='secrets'):
     return sorted(f for f in glob.glob(os.path.join(vault_dir(sb), kind, '*'))
-                  if not os.path.basename(f).startswith('.'))
+                  if not is_temp_file(os.path.basename(f)))
 
 
 def slow(sb):
@@ -618,7 +625,7 @@ def _(sb):
             p = os.path.join(root, f)
             st = os.lstat(p)
             assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600, (p, oct(st.st_mode))
-            assert not f.startswith('.'), 'leftover temp file %s' % p
+            assert not is_temp_file(f), 'leftover temp file %s' % p
             data = open(p, 'rb').read()
             for x in SECRETS:
                 assert x not in data, 'plaintext of a secret in %s' % p
@@ -755,6 +762,24 @@ def _(sb):
     assert rc == 0 and 'versions_kept' in out and 'max_value_size' in out, out
 
 
+@case('temp files of writes a crash cut short are removed at start; records are kept')
+def _(sb):
+    put(sb, 'leftover/keep', b'kept')
+    before = listing(sb)
+    vd = vault_dir(sb)
+    rec = os.path.basename(record_files(sb)[0])
+    planted = [os.path.join(vd, 'secrets', rec + '.Ab3xZ9'),     # g_file_set_contents_full's naming
+               os.path.join(vd, 'secrets', '.' + rec + '.q1W2e3'),
+               os.path.join(vd, 'meta.Zz9yY8'), os.path.join(vd, 'master.key.k3Y5aa')]
+    for f in planted:
+        open(f, 'wb').write(b'half a write')
+        os.chmod(f, 0o600)
+    sb.restart_anyd()
+    assert [f for f in planted if os.path.exists(f)] == []
+    assert listing(sb) == before
+    assert get(sb, 'leftover/keep') == b'kept'
+
+
 @case('kill -9 during a stream of Puts: after a restart every acknowledged Put is readable')
 def _(sb):
     c = sb.connect(ALLOWED)
@@ -796,7 +821,7 @@ def _(sb):
     for name in values:
         if name in lst:         # unacknowledged ones may or may not be there, but whole
             assert get(sb, name) == values[name], name
-    leftovers = [f for f in os.listdir(os.path.join(vault_dir(sb), 'secrets')) if f.startswith('.')]
+    leftovers = [f for f in os.listdir(os.path.join(vault_dir(sb), 'secrets')) if is_temp_file(f)]
     assert not leftovers, leftovers
 
 

@@ -23,7 +23,7 @@
 
 #define SERVICES_PATH   ANYD_DBUS_PATH "/services"
 #define SERVICES_IFACE  "org.anyd1.Services"
-#define SERVICES_ACTION "org.anyd1.services.manage"
+#define ANYD_ACTION_SERVICES_MANAGE "org.anyd1.services.manage"
 
 static const AnydConfigKey services_config_keys[] = {
   { "services", "allow", ANYD_CONFIG_STRING_LIST, NULL,
@@ -34,10 +34,10 @@ static const AnydConfigKey services_config_keys[] = {
 
 /* Verbs get their polkit details (unit, verb) from services_details(). */
 static const AnydAuthRule services_auth_rules[] = {
-  { SERVICES_IFACE, "Start",       SERVICES_ACTION,  NULL, -1, NULL },
-  { SERVICES_IFACE, "Stop",        SERVICES_ACTION,  NULL, -1, NULL },
-  { SERVICES_IFACE, "Restart",     SERVICES_ACTION,  NULL, -1, NULL },
-  { SERVICES_IFACE, "Reload",      SERVICES_ACTION,  NULL, -1, NULL },
+  { SERVICES_IFACE, "Start",       ANYD_ACTION_SERVICES_MANAGE,  NULL, -1, NULL },
+  { SERVICES_IFACE, "Stop",        ANYD_ACTION_SERVICES_MANAGE,  NULL, -1, NULL },
+  { SERVICES_IFACE, "Restart",     ANYD_ACTION_SERVICES_MANAGE,  NULL, -1, NULL },
+  { SERVICES_IFACE, "Reload",      ANYD_ACTION_SERVICES_MANAGE,  NULL, -1, NULL },
   { SERVICES_IFACE, "GetStatus",   ANYD_AUTH_PUBLIC, NULL, -1, NULL },
   { SERVICES_IFACE, "ListAllowed", ANYD_AUTH_PUBLIC, NULL, -1, NULL },
   ANYD_AUTH_RULES_END

@@ -431,7 +431,7 @@ tun_device_new (TunModule *module, const AnydLinkInfo *link, guint32 created_by,
                 guint32 group, gboolean persistent, const char *sender)
 {
   TunDevice *dev = g_new0 (TunDevice, 1);
-  g_autofree char *escaped = anyd_path_escape (link->name);
+  g_autofree char *escaped = g_dbus_escape_object_path (link->name);
   static const struct { const char *signal; GCallback cb; } handlers[] = {
     { "handle-set-mtu", G_CALLBACK (handle_set_mtu) },
     { "handle-set-up", G_CALLBACK (handle_set_up) },

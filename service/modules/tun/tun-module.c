@@ -33,16 +33,16 @@ static const AnydConfigKey tun_config_keys[] = {
 };
 
 static const AnydAuthRule tun_auth_rules[] = {
-  { "org.anyd1.Tun",       "Create",        TUN_ACTION, "device", 0,  NULL },
-  { "org.anyd1.Tun",       "Open",          TUN_ACTION, "device", 0,  NULL },
+  { "org.anyd1.Tun",       "Create",        ANYD_ACTION_TUN_MANAGE, "device", 0,  NULL },
+  { "org.anyd1.Tun",       "Open",          ANYD_ACTION_TUN_MANAGE, "device", 0,  NULL },
   /* detail "device" for these comes from the object (device_details) */
-  { "org.anyd1.TunDevice", "SetMtu",        TUN_ACTION, "device", -1, NULL },
-  { "org.anyd1.TunDevice", "AddAddress",    TUN_ACTION, "device", -1, NULL },
-  { "org.anyd1.TunDevice", "RemoveAddress", TUN_ACTION, "device", -1, NULL },
-  { "org.anyd1.TunDevice", "AddRoute",      TUN_ACTION, "device", -1, NULL },
-  { "org.anyd1.TunDevice", "RemoveRoute",   TUN_ACTION, "device", -1, NULL },
-  { "org.anyd1.TunDevice", "SetUp",         TUN_ACTION, "device", -1, NULL },
-  { "org.anyd1.TunDevice", "Delete",        TUN_ACTION, "device", -1, NULL },
+  { "org.anyd1.TunDevice", "SetMtu",        ANYD_ACTION_TUN_MANAGE, "device", -1, NULL },
+  { "org.anyd1.TunDevice", "AddAddress",    ANYD_ACTION_TUN_MANAGE, "device", -1, NULL },
+  { "org.anyd1.TunDevice", "RemoveAddress", ANYD_ACTION_TUN_MANAGE, "device", -1, NULL },
+  { "org.anyd1.TunDevice", "AddRoute",      ANYD_ACTION_TUN_MANAGE, "device", -1, NULL },
+  { "org.anyd1.TunDevice", "RemoveRoute",   ANYD_ACTION_TUN_MANAGE, "device", -1, NULL },
+  { "org.anyd1.TunDevice", "SetUp",         ANYD_ACTION_TUN_MANAGE, "device", -1, NULL },
+  { "org.anyd1.TunDevice", "Delete",        ANYD_ACTION_TUN_MANAGE, "device", -1, NULL },
   ANYD_AUTH_RULES_END
 };
 
@@ -589,11 +589,11 @@ absent_method_call (GDBusConnection *bus, const char *sender, const char *path, 
                     gpointer user_data)
 {
   const char *elem = strrchr (path, '/');
-  g_autofree char *name = anyd_path_unescape (elem ? elem + 1 : path);
+  g_autofree char *name = (char *) g_dbus_unescape_object_path (elem ? elem + 1 : path);
 
   g_dbus_method_invocation_return_error (invocation, ANYD_ERROR, ANYD_ERROR_NOT_FOUND,
                                          "device: anyd has no device named \"%s\" (it only manages devices it created)",
-                                         name ? name : "?");
+                                         name ? name : elem ? elem + 1 : path);
 }
 
 static const GDBusInterfaceVTable absent_vtable = { absent_method_call, NULL, NULL, { 0 } };

@@ -8,7 +8,7 @@
 G_BEGIN_DECLS
 
 #define TUN_PATH ANYD_DBUS_PATH "/tun"
-#define TUN_ACTION "org.anyd1.tun.manage"
+#define ANYD_ACTION_TUN_MANAGE "org.anyd1.tun.manage"
 /* IFLA_IFALIAS prefix of every device the module created; see tun-module.c. */
 #define TUN_MARK "anyd:tun:1"
 #define TUN_NONE G_MAXUINT32   /* Group (and Owner) property value for "none" */

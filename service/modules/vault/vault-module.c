@@ -18,10 +18,10 @@
 
 #define VAULT_PATH   "/org/anyd1/vault"
 #define VAULT_IFACE  "org.anyd1.Vault"
-#define ACTION_READ  "org.anyd1.vault.read"
-#define ACTION_WRITE "org.anyd1.vault.write"
-#define ACTION_USE   "org.anyd1.vault.use-key"
-#define ACTION_KEYS  "org.anyd1.vault.manage-keys"
+#define ANYD_ACTION_VAULT_READ        "org.anyd1.vault.read"
+#define ANYD_ACTION_VAULT_WRITE       "org.anyd1.vault.write"
+#define ANYD_ACTION_VAULT_USE_KEY     "org.anyd1.vault.use-key"
+#define ANYD_ACTION_VAULT_MANAGE_KEYS "org.anyd1.vault.manage-keys"
 
 static const AnydConfigKey vault_config_keys[] = {
   { "vault", "max_value_size", ANYD_CONFIG_UINT, "65536",
@@ -36,19 +36,19 @@ static const AnydConfigKey vault_config_keys[] = {
 
 /* Details: the secret's or key's name (never a value), "" for the lists. */
 static const AnydAuthRule vault_auth_rules[] = {
-  { VAULT_IFACE, "Put",          ACTION_WRITE,     "secret", 0,  NULL },
-  { VAULT_IFACE, "Get",          ACTION_READ,      "secret", 0,  NULL },
-  { VAULT_IFACE, "Rotate",       ACTION_WRITE,     "secret", 0,  NULL },
-  { VAULT_IFACE, "Delete",       ACTION_WRITE,     "secret", 0,  NULL },
-  { VAULT_IFACE, "List",         ACTION_READ,      NULL,     -1, "secret=" },
-  { VAULT_IFACE, "CreateKey",    ACTION_KEYS,      "key",    0,  NULL },
-  { VAULT_IFACE, "Encrypt",      ACTION_USE,       "key",    0,  NULL },
-  { VAULT_IFACE, "Decrypt",      ACTION_USE,       "key",    0,  NULL },
-  { VAULT_IFACE, "Sign",         ACTION_USE,       "key",    0,  NULL },
+  { VAULT_IFACE, "Put",          ANYD_ACTION_VAULT_WRITE,     "secret", 0,  NULL },
+  { VAULT_IFACE, "Get",          ANYD_ACTION_VAULT_READ,      "secret", 0,  NULL },
+  { VAULT_IFACE, "Rotate",       ANYD_ACTION_VAULT_WRITE,     "secret", 0,  NULL },
+  { VAULT_IFACE, "Delete",       ANYD_ACTION_VAULT_WRITE,     "secret", 0,  NULL },
+  { VAULT_IFACE, "List",         ANYD_ACTION_VAULT_READ,      NULL,     -1, "secret=" },
+  { VAULT_IFACE, "CreateKey",    ANYD_ACTION_VAULT_MANAGE_KEYS,      "key",    0,  NULL },
+  { VAULT_IFACE, "Encrypt",      ANYD_ACTION_VAULT_USE_KEY,       "key",    0,  NULL },
+  { VAULT_IFACE, "Decrypt",      ANYD_ACTION_VAULT_USE_KEY,       "key",    0,  NULL },
+  { VAULT_IFACE, "Sign",         ANYD_ACTION_VAULT_USE_KEY,       "key",    0,  NULL },
   { VAULT_IFACE, "GetPublicKey", ANYD_AUTH_PUBLIC, NULL,     -1, NULL },
-  { VAULT_IFACE, "RotateKey",    ACTION_KEYS,      "key",    0,  NULL },
-  { VAULT_IFACE, "DeleteKey",    ACTION_KEYS,      "key",    0,  NULL },
-  { VAULT_IFACE, "ListKeys",     ACTION_USE,       NULL,     -1, "key=" },
+  { VAULT_IFACE, "RotateKey",    ANYD_ACTION_VAULT_MANAGE_KEYS,      "key",    0,  NULL },
+  { VAULT_IFACE, "DeleteKey",    ANYD_ACTION_VAULT_MANAGE_KEYS,      "key",    0,  NULL },
+  { VAULT_IFACE, "ListKeys",     ANYD_ACTION_VAULT_USE_KEY,       NULL,     -1, "key=" },
   ANYD_AUTH_RULES_END
 };
 

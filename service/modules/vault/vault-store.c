@@ -499,8 +499,11 @@ dir_has_records (const char *path)
   const char *name;
 
   while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    if (name[0] != '.')
-      return TRUE;
+    {
+      g_autofree char *target = anyd_file_unfinished_target (name);
+      if (name[0] != '.' && target == NULL)
+        return TRUE;
+    }
   return FALSE;
 }
 
@@ -613,9 +616,10 @@ load_kind (VaultStore *s, VaultKind kind)
   while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
     {
       g_autofree char *path = g_build_filename (dirpath, name, NULL);
+      g_autofree char *target = anyd_file_unfinished_target (name);
       Entry *e;
 
-      if (name[0] == '.')
+      if (name[0] == '.' || (target != NULL && id_from_hex (target, id)))
         {
           /* A temp file a crash left before its rename: never acknowledged. */
           g_debug ("vault: removing unfinished write %s", path);
@@ -658,11 +662,15 @@ vault_store_new (const char *dir, const char *credentials_dir, GError **error)
     g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
     const char *name;
     while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-      if (name[0] == '.')
-        {
-          g_autofree char *path = g_build_filename (dir, name, NULL);
-          g_unlink (path);
-        }
+      {
+        g_autofree char *target = anyd_file_unfinished_target (name);
+        if (name[0] == '.' || g_strcmp0 (target, "meta") == 0 ||
+            g_strcmp0 (target, VAULT_MASTER_KEY_FILE) == 0)
+          {
+            g_autofree char *path = g_build_filename (dir, name, NULL);
+            g_unlink (path);
+          }
+      }
   }
 
   load_master_key (s, credentials_dir);

@@ -33,15 +33,15 @@ static const AnydConfigKey vpn_config_keys[] = {
 };
 
 static const AnydAuthRule vpn_auth_rules[] = {
-  { "org.anyd1.Vpn",           "ImportProfile",   VPN_ACTION_MANAGE,  "profile", 0,  NULL },
-  { "org.anyd1.Vpn",           "ImportProfileFd", VPN_ACTION_MANAGE,  "profile", 0,  NULL },
-  { "org.anyd1.Vpn",           "Connect",         VPN_ACTION_CONNECT, "profile", 0,  NULL },
-  { "org.anyd1.Vpn",           "Disconnect",      VPN_ACTION_CONNECT, "profile", 0,  NULL },
+  { "org.anyd1.Vpn",           "ImportProfile",   ANYD_ACTION_VPN_MANAGE,  "profile", 0,  NULL },
+  { "org.anyd1.Vpn",           "ImportProfileFd", ANYD_ACTION_VPN_MANAGE,  "profile", 0,  NULL },
+  { "org.anyd1.Vpn",           "Connect",         ANYD_ACTION_VPN_CONNECT, "profile", 0,  NULL },
+  { "org.anyd1.Vpn",           "Disconnect",      ANYD_ACTION_VPN_CONNECT, "profile", 0,  NULL },
   /* detail "profile" from the object (vpn_details_from_object) */
-  { "org.anyd1.VpnProfile",    "Connect",         VPN_ACTION_CONNECT, "profile", -1, NULL },
-  { "org.anyd1.VpnProfile",    "Update",          VPN_ACTION_MANAGE,  "profile", -1, NULL },
-  { "org.anyd1.VpnProfile",    "Delete",          VPN_ACTION_MANAGE,  "profile", -1, NULL },
-  { "org.anyd1.VpnConnection", "Disconnect",      VPN_ACTION_CONNECT, "profile", -1, NULL },
+  { "org.anyd1.VpnProfile",    "Connect",         ANYD_ACTION_VPN_CONNECT, "profile", -1, NULL },
+  { "org.anyd1.VpnProfile",    "Update",          ANYD_ACTION_VPN_MANAGE,  "profile", -1, NULL },
+  { "org.anyd1.VpnProfile",    "Delete",          ANYD_ACTION_VPN_MANAGE,  "profile", -1, NULL },
+  { "org.anyd1.VpnConnection", "Disconnect",      ANYD_ACTION_VPN_CONNECT, "profile", -1, NULL },
   ANYD_AUTH_RULES_END
 };
 

@@ -18,8 +18,8 @@ G_BEGIN_DECLS
 #define VPN_PATH             ANYD_DBUS_PATH "/vpn"
 #define VPN_PROFILES_PATH    VPN_PATH "/profiles"
 #define VPN_CONNECTIONS_PATH VPN_PATH "/connections"
-#define VPN_ACTION_CONNECT   "org.anyd1.vpn.connect"
-#define VPN_ACTION_MANAGE    "org.anyd1.vpn.manage"
+#define ANYD_ACTION_VPN_CONNECT "org.anyd1.vpn.connect"
+#define ANYD_ACTION_VPN_MANAGE  "org.anyd1.vpn.manage"
 /* IFLA_IFALIAS of every device the module created: "anyd:vpn:1 <profile>". */
 #define VPN_MARK             "anyd:vpn:1"
 /* wg-quick's first policy routing table / fwmark for full tunnels. */

@@ -65,7 +65,7 @@ vpn_profile_load_all (VpnModule *module)
       VpnConfig *config = NULL;
 
       if (!g_str_has_suffix (file, RECORD_SUFFIX) || file[0] == '.')
-        continue;   /* temp files of anyd_file_write_atomic start with '.' */
+        continue;   /* temp files of anyd_file_write_atomic end in ".XXXXXX" */
       path = g_build_filename (module->store_dir, file, NULL);
       expected = g_strndup (file, strlen (file) - strlen (RECORD_SUFFIX));
       if (g_file_get_contents (path, &data, &len, &error))
@@ -112,7 +112,7 @@ vpn_profile_new (VpnModule *module, const char *name, VpnConfig *config, gboolea
                  gboolean ignore_scripts)
 {
   VpnProfile *profile = g_new0 (VpnProfile, 1);
-  g_autofree char *escaped = anyd_path_escape (name);
+  g_autofree char *escaped = g_dbus_escape_object_path (name);
 
   profile->module = module;
   profile->name = g_strdup (name);

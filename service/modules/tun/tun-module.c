@@ -553,8 +553,7 @@ create_or_open (TunModule *module, GDBusMethodInvocation *invocation, const char
   if (open)
     {
       g_autoptr(GUnixFDList) fds = g_unix_fd_list_new_from_array (&fd, 1);  /* takes fd */
-      g_dbus_method_invocation_return_value_with_unix_fd_list (invocation,
-                                                               g_variant_new ("(oh)", dev->path, 0), fds);
+      anyd_dbus_tun_complete_open (module->iface, invocation, fds, dev->path, g_variant_new_handle (0));
     }
   else
     anyd_dbus_tun_complete_create (module->iface, invocation, dev->path);
@@ -569,8 +568,8 @@ handle_create (AnydDBusTun *iface, GDBusMethodInvocation *invocation, const char
 }
 
 static gboolean
-handle_open (AnydDBusTun *iface, GDBusMethodInvocation *invocation, const char *name,
-             GVariant *options, gpointer user_data)
+handle_open (AnydDBusTun *iface, GDBusMethodInvocation *invocation, GUnixFDList *fd_list,
+             const char *name, GVariant *options, gpointer user_data)
 {
   create_or_open (user_data, invocation, name, options, TRUE);
   return TRUE;

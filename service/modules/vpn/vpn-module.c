@@ -252,11 +252,10 @@ read_fd_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static gboolean
-handle_import_profile_fd (AnydDBusVpn *iface, GDBusMethodInvocation *invocation, const char *name,
-                          GVariant *fd_handle, GVariant *options, gpointer user_data)
+handle_import_profile_fd (AnydDBusVpn *iface, GDBusMethodInvocation *invocation, GUnixFDList *fd_list,
+                          const char *name, GVariant *fd_handle, GVariant *options, gpointer user_data)
 {
   VpnModule *module = user_data;
-  GUnixFDList *fd_list = g_dbus_message_get_unix_fd_list (g_dbus_method_invocation_get_message (invocation));
   GError *error = NULL;
   gint32 handle = g_variant_get_handle (fd_handle);
   struct stat st;

@@ -4,34 +4,37 @@
 
 #include <pwd.h>
 #include <string.h>
+#include <polkit/polkit.h>
 
 #include "common.h"
 
-/* What each action lets the caller do, in the client's words. */
-static const struct {
-  const char *action;
-  const char *what;
-} action_descriptions[] = {
-  { "org.anyd1.manage", N_("reload; act on others' devices and processes") },
-  { "org.anyd1.tun.manage", N_("tun create, open, set, delete") },
-  { "org.anyd1.vpn.connect", N_("vpn connect, disconnect") },
-  { "org.anyd1.vpn.manage", N_("vpn import, delete; others' connections") },
-  { "org.anyd1.vault.read", N_("vault get, list") },
-  { "org.anyd1.vault.write", N_("vault put, rotate, delete") },
-  { "org.anyd1.vault.use-key", N_("vault encrypt, decrypt, sign, list-keys") },
-  { "org.anyd1.vault.manage-keys", N_("vault create-key, rotate-key, delete-key") },
-  { "org.anyd1.services.manage", N_("services start, stop, restart, reload") },
-  { "org.anyd1.exec.run", N_("exec run") },
-  { "org.anyd1.exec.manage", N_("signal or inspect others' processes") },
-};
-
-static const char *
-describe_action (const char *action)
+/* Action id -> description, as the installed .policy files word it (in the
+ * user's language): polkitd is asked, so no module's actions are copied
+ * here. Empty when polkit can't be reached (or --host: its actions are not
+ * ours to list); the table then shows ids only. */
+static GHashTable *
+action_descriptions (AnydClientContext *ctx)
 {
-  for (guint i = 0; i < G_N_ELEMENTS (action_descriptions); i++)
-    if (g_str_equal (action_descriptions[i].action, action))
-      return _(action_descriptions[i].what);
-  return "";
+  GHashTable *out = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr(PolkitAuthority) authority = NULL;
+  g_autoptr(GError) error = NULL;
+  GList *actions;
+
+  if (ctx->host != NULL)
+    return out;
+  authority = polkit_authority_get_sync (NULL, &error);
+  actions = authority ? polkit_authority_enumerate_actions_sync (authority, NULL, &error) : NULL;
+  if (error != NULL)
+    g_debug ("polkit action descriptions: %s", error->message);
+  for (GList *l = actions; l != NULL; l = l->next)
+    {
+      const char *id = polkit_action_description_get_action_id (l->data);
+      if (g_str_has_prefix (id, "org.anyd1."))
+        g_hash_table_insert (out, g_strdup (id),
+                             g_strdup (polkit_action_description_get_description (l->data)));
+    }
+  g_list_free_full (actions, g_object_unref);
+  return out;
 }
 
 static const char *
@@ -63,6 +66,7 @@ cmd_status (AnydClientContext *ctx, int argc, char **argv)
   g_autoptr(GVariant) modules = NULL;
   g_autoptr(AnydClientTable) table = NULL;
   g_autoptr(GPtrArray) ids = NULL;
+  g_autoptr(GHashTable) descriptions = NULL;
   g_autofree char *modules_text = NULL;
   g_autofree char *caller_text = NULL;
   const char *version = "?";
@@ -131,13 +135,14 @@ cmd_status (AnydClientContext *ctx, int argc, char **argv)
     g_ptr_array_add (ids, (gpointer) id);
   g_ptr_array_sort (ids, compare_strings);
 
+  descriptions = action_descriptions (ctx);
   g_print ("\n");
   table = anyd_client_table_new (_("ACTION"), _("ALLOWED"), _("FOR"), NULL);
   for (guint i = 0; i < ids->len; i++)
     {
+      const char *what = g_hash_table_lookup (descriptions, ids->pdata[i]);
       g_variant_lookup (actions, ids->pdata[i], "&s", &answer);
-      anyd_client_table_add_row (table, ids->pdata[i], describe_answer (answer),
-                                 describe_action (ids->pdata[i]));
+      anyd_client_table_add_row (table, ids->pdata[i], describe_answer (answer), what ? what : "");
     }
   anyd_client_table_print (table);
   return ANYD_CLIENT_EXIT_OK;

@@ -510,6 +510,8 @@ class Sandbox:
         self.initial_config = config
         self.bus_extra = bus_extra
         self.procs = []
+        self.polkit_policy = None
+        self.polkit_policies = []    # every built anyd .policy, bind-mounted for polkitd
         self.anyd = None
         self.anyd_lines = []          # every line any anyd instance printed
         self.anyd_instances = []      # (Popen, [lines]) per start
@@ -761,6 +763,13 @@ class Sandbox:
         ], [os.path.join(self.builddir, 'data', '**', 'org.anyd1.policy'),
             os.path.join(self.srcdir, 'data', 'polkit-1', 'actions', 'org.anyd1.policy.in')])
 
+    def find_policies(self):
+        """Every built anyd .policy: the daemon's and each module's."""
+        env = os.environ.get('ANYD_POLICIES')
+        if env:
+            return [p for p in env.split(':') if os.path.exists(p)]
+        return sorted(glob.glob(os.path.join(self.builddir, 'data', 'org.anyd1*.policy')))
+
     def setup_polkit(self):
         actions = os.path.join(WORK, 'actions')
         for f in glob.glob('/usr/share/polkit-1/actions/*.policy'):
@@ -768,8 +777,11 @@ class Sandbox:
                 shutil.copy(f, actions)
         pol = self.find_policy()
         self.polkit_policy = pol
+        self.polkit_policies = self.find_policies() if pol and pol.endswith('.policy') else []
         if pol:
             shutil.copy(pol, os.path.join(actions, 'org.anyd1.policy'))
+        for p in self.polkit_policies:
+            shutil.copy(p, os.path.join(actions, os.path.basename(p)))
         for f in os.listdir(actions):
             os.chmod(os.path.join(actions, f), 0o644)
         self._run(['mount', '--bind', actions, '/usr/share/polkit-1/actions'])

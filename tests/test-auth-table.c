@@ -100,25 +100,34 @@ test_no_stale_rows (void)
       }
 }
 
-/* Action ids declared in the built .policy (a small scan is enough: ids are
- * attributes of <action>). */
+/* Action ids declared in the built .policy files, the daemon's and every
+ * module's (a small scan is enough: ids are attributes of <action>). */
 static GHashTable *
 policy_actions (void)
 {
-  const char *path = g_getenv ("ANYD_POLICY");
-  g_autofree char *xml = NULL;
+  const char *paths = g_getenv ("ANYD_POLICIES");
+  g_auto(GStrv) files = NULL;
   GHashTable *set = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  const char *p;
 
-  g_assert_nonnull (path);
-  g_assert_true (g_file_get_contents (path, &xml, NULL, NULL));
-  for (p = xml; (p = strstr (p, "<action id=\"")) != NULL;)
+  g_assert_nonnull (paths);
+  files = g_strsplit (paths, ":", -1);
+  g_assert_cmpuint (g_strv_length (files), >=, 2);
+  for (guint i = 0; files[i] != NULL; i++)
     {
-      const char *start = p + strlen ("<action id=\"");
-      const char *end = strchr (start, '"');
-      g_assert_nonnull (end);
-      g_hash_table_add (set, g_strndup (start, (gsize) (end - start)));
-      p = end;
+      g_autofree char *xml = NULL;
+      const char *p;
+
+      g_assert_true (g_file_get_contents (files[i], &xml, NULL, NULL));
+      for (p = xml; (p = strstr (p, "<action id=\"")) != NULL;)
+        {
+          const char *start = p + strlen ("<action id=\"");
+          const char *end = strchr (start, '"');
+          g_assert_nonnull (end);
+          /* one action, one file */
+          if (!g_hash_table_add (set, g_strndup (start, (gsize) (end - start))))
+            g_error ("action declared twice (again in %s)", files[i]);
+          p = end;
+        }
     }
   return set;
 }

@@ -59,6 +59,18 @@ def _(sb):
         rc, out, err = client(sb, uid, '--no-ask-password', 'status')
         assert rc == EXIT_OK, (WHO[uid], rc, out, err)
         assert version in out, (WHO[uid], out)
+    # Each action is described as the installed .policy files say (polkitd
+    # is asked), not from a copy in the client.
+    policies = sb.polkit_policies
+    if not policies:
+        raise Skip('the built .policy files are needed')
+    rc, out, err = client(sb, ALLOWED, '--no-ask-password', 'status')
+    import xml.etree.ElementTree as ET
+    for p in policies:
+        for a in ET.parse(p).getroot().iter('action'):
+            line = [l for l in out.splitlines() if l.split()[:1] == [a.get('id')]]
+            want = a.find('description').text
+            assert line and want in line[0], (a.get('id'), want, out)
 
 
 @case('anyd-client --json status: version, modules, and what each uid may do')

@@ -201,9 +201,15 @@ log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoin
 {
   GLogLevelFlags lvl = level & G_LOG_LEVEL_MASK;
 
-  /* GLib levels grow numerically as they get less severe. */
+  /* GLib levels grow numerically as they get less severe. Below the level,
+   * debug and info still pass where G_MESSAGES_DEBUG names their domain
+   * (each module logs as anyd-<module>: G_MESSAGES_DEBUG=anyd-tun). */
   if (lvl > max_log_level && !g_log_get_debug_enabled ())
-    return G_LOG_WRITER_HANDLED;
+    {
+      if (lvl == G_LOG_LEVEL_DEBUG || lvl == G_LOG_LEVEL_INFO)
+        return g_log_writer_default (level, fields, n_fields, user_data);
+      return G_LOG_WRITER_HANDLED;
+    }
   if (lvl == G_LOG_LEVEL_DEBUG || lvl == G_LOG_LEVEL_INFO)
     {
       /* g_log_writer_default drops these unless G_MESSAGES_DEBUG says otherwise. */

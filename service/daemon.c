@@ -790,6 +790,12 @@ anyd_daemon_get_auth (AnydDaemon *daemon)
   return daemon->auth;
 }
 
+const char *
+anyd_daemon_get_runtime_dir (AnydDaemon *daemon)
+{
+  return daemon->options.runtime_dir;
+}
+
 char *
 anyd_daemon_get_state_subdir (AnydDaemon *daemon, const char *sub, GError **error)
 {

@@ -24,6 +24,7 @@ GDBusConnection          *anyd_daemon_get_connection (AnydDaemon *daemon);
 GDBusObjectManagerServer *anyd_daemon_get_object_manager (AnydDaemon *daemon);
 AnydConfig               *anyd_daemon_get_config (AnydDaemon *daemon);
 AnydAuth                 *anyd_daemon_get_auth (AnydDaemon *daemon);
+const char               *anyd_daemon_get_runtime_dir (AnydDaemon *daemon);
 /* state_dir/<sub>, created 0700 if missing; NULL + error if it can't be. */
 char                     *anyd_daemon_get_state_subdir (AnydDaemon *daemon, const char *sub, GError **error);
 

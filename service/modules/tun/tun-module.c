@@ -35,14 +35,15 @@ static const AnydConfigKey tun_config_keys[] = {
 static const AnydAuthRule tun_auth_rules[] = {
   { "org.anyd1.Tun",       "Create",        TUN_ACTION, "device", 0,  NULL },
   { "org.anyd1.Tun",       "Open",          TUN_ACTION, "device", 0,  NULL },
-  /* detail "device" for these comes from the object (device_details) */
-  { "org.anyd1.TunDevice", "SetMtu",        TUN_ACTION, "device", -1, NULL },
-  { "org.anyd1.TunDevice", "AddAddress",    TUN_ACTION, "device", -1, NULL },
-  { "org.anyd1.TunDevice", "RemoveAddress", TUN_ACTION, "device", -1, NULL },
-  { "org.anyd1.TunDevice", "AddRoute",      TUN_ACTION, "device", -1, NULL },
-  { "org.anyd1.TunDevice", "RemoveRoute",   TUN_ACTION, "device", -1, NULL },
-  { "org.anyd1.TunDevice", "SetUp",         TUN_ACTION, "device", -1, NULL },
-  { "org.anyd1.TunDevice", "Delete",        TUN_ACTION, "device", -1, NULL },
+  /* detail "device" for these comes from the object (device_details); on a
+   * device another uid created, also org.anyd1.manage (device_owner) */
+  { "org.anyd1.TunDevice", "SetMtu",        TUN_ACTION, "device", -1, NULL, ANYD_AUTH_OWNER_MANAGE },
+  { "org.anyd1.TunDevice", "AddAddress",    TUN_ACTION, "device", -1, NULL, ANYD_AUTH_OWNER_MANAGE },
+  { "org.anyd1.TunDevice", "RemoveAddress", TUN_ACTION, "device", -1, NULL, ANYD_AUTH_OWNER_MANAGE },
+  { "org.anyd1.TunDevice", "AddRoute",      TUN_ACTION, "device", -1, NULL, ANYD_AUTH_OWNER_MANAGE },
+  { "org.anyd1.TunDevice", "RemoveRoute",   TUN_ACTION, "device", -1, NULL, ANYD_AUTH_OWNER_MANAGE },
+  { "org.anyd1.TunDevice", "SetUp",         TUN_ACTION, "device", -1, NULL, ANYD_AUTH_OWNER_MANAGE },
+  { "org.anyd1.TunDevice", "Delete",        TUN_ACTION, "device", -1, NULL, ANYD_AUTH_OWNER_MANAGE },
   ANYD_AUTH_RULES_END
 };
 

@@ -104,7 +104,7 @@ void
 anyd_auth_set_config (AnydAuth *auth, AnydConfig *config)
 {
   gint64 ttl_us;
-  guint cache_size;
+  guint cache_size, call_rate;
 
   g_clear_pointer (&auth->config, anyd_config_unref);
   auth->config = config ? anyd_config_ref (config) : NULL;
@@ -115,9 +115,13 @@ anyd_auth_set_config (AnydAuth *auth, AnydConfig *config)
   cache_size = config ? anyd_config_get_uint (config, "auth", "cache_size") : 4096;
   auth->deny_burst = config ? anyd_config_get_uint (config, "auth", "deny_burst") : 20;
   auth->deny_rate = config ? anyd_config_get_uint (config, "auth", "deny_rate") : 10;
-  auth->call_rate = config ? anyd_config_get_uint (config, "limits", "calls_per_second_per_uid") : 200;
-  auth->call_burst = 2 * auth->call_rate;
-  g_hash_table_remove_all (auth->rates);   /* buckets start full under the new rate */
+  call_rate = config ? anyd_config_get_uint (config, "limits", "calls_per_second_per_uid") : 200;
+  if (call_rate != auth->call_rate)
+    {
+      auth->call_rate = call_rate;
+      auth->call_burst = 2 * call_rate;
+      g_hash_table_remove_all (auth->rates);   /* buckets start full under the new rate */
+    }
   /* Entries made under another TTL or size are dropped; anything else in
    * anyd's configuration does not change what polkit answers (polkit
    * signals its own changes). */

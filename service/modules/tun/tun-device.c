@@ -424,6 +424,7 @@ tun_device_new (TunModule *module, const AnydLinkInfo *link, guint32 created_by,
   dev->tap = link->arptype == ARPHRD_ETHER;
   dev->persistent = persistent;
 
+  anyd_limits_charge (anyd_daemon_get_limits (module->daemon), created_by, "tun");
   dev->iface = anyd_dbus_tun_device_skeleton_new ();
   anyd_dbus_tun_device_set_name (dev->iface, link->name);
   anyd_dbus_tun_device_set_index (dev->iface, (guint) link->ifindex);
@@ -461,6 +462,7 @@ tun_device_free (TunDevice *dev)
   g_dbus_object_manager_server_unexport (anyd_daemon_get_object_manager (dev->module->daemon), dev->path);
   /* Handlers stay connected: a call still in the gate looks the device up
    * by index and gets NotFound. */
+  anyd_limits_release (anyd_daemon_get_limits (dev->module->daemon), dev->created_by, "tun");
   g_clear_object (&dev->object);
   g_clear_object (&dev->iface);
   g_free (dev->name);

@@ -468,6 +468,9 @@ create_device (TunModule *module, const AnydCaller *caller, const CreateRequest 
   TunDevice *dev;
   int fd, ifindex;
 
+  /* [limits] max_resources_per_uid; tun_device_new() counts the device. */
+  if (!anyd_limits_check (anyd_daemon_get_limits (module->daemon), caller->uid, "tun", error))
+    return NULL;
   tp.name = *req->name ? req->name : "anyd%d";
   tp.tap = req->tap;
   tp.multi_queue = req->multi_queue;

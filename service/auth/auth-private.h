@@ -93,6 +93,8 @@ gboolean anyd_auth_connected (AnydAuth *auth, AnydCaller *caller);
 PolkitSubject *anyd_auth_subject (AnydAuth *auth, AnydCaller *caller);
 
 /* cache.c */
+#define ANYD_AUTH_MAX_DETAILS 8   /* details sorted on the stack; more take an allocation */
+const char **anyd_auth_sorted_keys (GHashTable *details, const char **stack, guint max, guint *n);
 char     *anyd_auth_decision_key (const char *action_id, GHashTable *details);
 Decision *anyd_auth_cache_lookup (AnydAuth *auth, Sender *sender, const char *key);
 void      anyd_auth_cache_insert (AnydAuth *auth, Sender *sender, const char *key, Verdict verdict);

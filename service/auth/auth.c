@@ -76,7 +76,9 @@ anyd_auth_free (AnydAuth *auth)
     }
   g_clear_object (&auth->authority);
   g_clear_pointer (&auth->config, anyd_config_unref);
-  g_queue_clear (&auth->lru);       /* the entries go with their senders */
+  /* The links are inside the entries, which go with their senders:
+   * g_queue_clear() would free them as list nodes. */
+  g_queue_init (&auth->lru);
   g_hash_table_unref (auth->rules);
   g_hash_table_unref (auth->by_info);
   g_hash_table_unref (auth->callers);

@@ -8,37 +8,39 @@
 #include "anyd-build-config.h"
 #include "auth-private.h"
 
+#include <stdlib.h>
 #include <string.h>
 
-/* An unambiguous text for (action, details): keys sorted, lengths spelled
- * out so no value can fake a separator. */
-char *
-anyd_auth_decision_key (const char *action_id, GHashTable *details)
+static int
+compare_keys (gconstpointer a, gconstpointer b)
 {
-  GString *s;
-  const char *keys[8];
-  guint n = 0;
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+/* details' keys in order: in stack (max entries) when they fit, else in a
+ * new array the caller frees (return value != stack). */
+const char **
+anyd_auth_sorted_keys (GHashTable *details, const char **stack, guint max, guint *n)
+{
   GHashTableIter it;
   gpointer k;
+  const char **keys;
 
-  if (details == NULL || g_hash_table_size (details) == 0)
-    return g_strdup (action_id);
-  if (g_hash_table_size (details) > G_N_ELEMENTS (keys))
+  *n = details ? g_hash_table_size (details) : 0;
+  if (*n > max)
     {
-      g_autoptr(GList) list = g_list_sort (g_hash_table_get_keys (details), (GCompareFunc) strcmp);
-      s = g_string_new (action_id);
-      for (GList *l = list; l != NULL; l = l->next)
-        {
-          const char *v = g_hash_table_lookup (details, l->data);
-          g_string_append_printf (s, "\x1f%zu:%s%zu:%s", strlen (l->data), (char *) l->data, strlen (v), v);
-        }
-      return g_string_free (s, FALSE);
+      keys = (const char **) g_hash_table_get_keys_as_array (details, n);
+      qsort (keys, *n, sizeof (char *), compare_keys);
+      return keys;
     }
-  /* The usual case: one or two details, sorted in place, no list. */
+  keys = stack;
+  *n = 0;
+  if (details == NULL)
+    return keys;
   g_hash_table_iter_init (&it, details);
   while (g_hash_table_iter_next (&it, &k, NULL))
     {
-      guint i = n++;
+      guint i = (*n)++;
       while (i > 0 && strcmp (keys[i - 1], k) > 0)
         {
           keys[i] = keys[i - 1];
@@ -46,7 +48,19 @@ anyd_auth_decision_key (const char *action_id, GHashTable *details)
         }
       keys[i] = k;
     }
-  s = g_string_sized_new (128);
+  return keys;
+}
+
+/* An unambiguous text for (action, details): keys sorted, lengths spelled
+ * out so no value can fake a separator. */
+char *
+anyd_auth_decision_key (const char *action_id, GHashTable *details)
+{
+  const char *stack[ANYD_AUTH_MAX_DETAILS];
+  guint n;
+  const char **keys = anyd_auth_sorted_keys (details, stack, G_N_ELEMENTS (stack), &n);
+  GString *s = g_string_sized_new (128);
+
   g_string_append (s, action_id);
   for (guint i = 0; i < n; i++)
     {
@@ -61,6 +75,8 @@ anyd_auth_decision_key (const char *action_id, GHashTable *details)
       g_string_append (s, num);
       g_string_append (s, v);
     }
+  if (keys != stack)
+    g_free (keys);
   return g_string_free (s, FALSE);
 }
 

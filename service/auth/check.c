@@ -77,22 +77,22 @@ flight_free (Flight *f)
 static char *
 details_to_string (GHashTable *details)
 {
-  g_autoptr(GString) s = NULL;
-  g_autoptr(GList) keys = NULL;
+  const char *stack[ANYD_AUTH_MAX_DETAILS];
+  guint n;
+  const char **keys = anyd_auth_sorted_keys (details, stack, G_N_ELEMENTS (stack), &n);
+  GString *s = g_string_sized_new (64);
 
-  if (details == NULL || g_hash_table_size (details) == 0)
-    return NULL;
-  s = g_string_new (NULL);
-  keys = g_list_sort (g_hash_table_get_keys (details), (GCompareFunc) g_strcmp0);
-  for (GList *l = keys; l != NULL; l = l->next)
+  for (guint i = 0; i < n; i++)
     {
-      if (s->len > 0)
+      if (i > 0)
         g_string_append_c (s, ' ');
-      g_string_append (s, l->data);
+      g_string_append (s, keys[i]);
       g_string_append_c (s, '=');
-      g_string_append (s, g_hash_table_lookup (details, l->data));
+      g_string_append (s, g_hash_table_lookup (details, keys[i]));
     }
-  return g_string_free (g_steal_pointer (&s), FALSE);
+  if (keys != stack)
+    g_free (keys);
+  return g_string_free (s, FALSE);
 }
 
 void
@@ -106,7 +106,7 @@ anyd_auth_audit_decision (AnydCaller *caller, const char *action_id, GHashTable 
     .caller = caller,
     .object = object,
     .result = verdict_names[verdict],
-    .details = text ? text : "",
+    .details = text,
     .message = message,
   };
   anyd_audit (&record);

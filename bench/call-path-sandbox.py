@@ -122,6 +122,8 @@ def main():
                            'ANYD_BENCH_LOGDIR': sb.logdir,
                            'ANYD_BENCH_BUS': '%s (%s)' % (a.bus, bus_version(a.bus)),
                            'ANYD_BENCH_RESULTS': a.results or ''})
+        if os.environ.get('ANYD_BENCH_NO_LIMITS'):    # a baseline anyd without [limits]
+            env['ANYD_BENCH_NO_LIMITS'] = '1'
         sys.stdout.flush()
         rc = subprocess.call(prog, env=env)
     sys.stdout.flush()

@@ -48,8 +48,11 @@
 #define FLOOD_ROUNDS 3
 #define WARM_UP     20
 
-typedef enum { T_ECHO, T_PUBLIC, T_GATED } Target;
-static const char *const target_names[] = { "echo", "public", "gated" };
+typedef enum { T_ECHO, T_PUBLIC, T_GATED, T_PROP, T_VAULT_GET, T_VAULT_LIST } Target;
+static const char *const target_names[] = { "echo", "public", "gated", "prop", "vault-get", "vault-list" };
+
+/* The secret T_VAULT_GET reads (16 bytes, stored by root before measuring). */
+#define BENCH_SECRET "bench/s16"
 
 /* ================================================================== stats */
 
@@ -108,6 +111,20 @@ call_args (Target t, const char **dest, const char **path, const char **iface, c
       break;
     case T_PUBLIC:
       *dest = "org.anyd1"; *path = "/org/anyd1"; *iface = "org.anyd1.Manager"; *method = "GetCallerInfo";
+      *params = NULL;
+      break;
+    case T_PROP:
+      /* the cheapest public call: a property read, answered by GDBus */
+      *dest = "org.anyd1"; *path = "/org/anyd1"; *iface = "org.freedesktop.DBus.Properties"; *method = "Get";
+      *params = g_variant_new ("(ss)", "org.anyd1.Manager", "Version");
+      break;
+    case T_VAULT_GET:
+      *dest = "org.anyd1"; *path = "/org/anyd1/vault"; *iface = "org.anyd1.Vault"; *method = "Get";
+      *params = g_variant_new ("(s@a{sv})", BENCH_SECRET, g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0));
+      break;
+    case T_VAULT_LIST:
+      /* a gated call whose handler does almost nothing (an empty listing) */
+      *dest = "org.anyd1"; *path = "/org/anyd1/vault"; *iface = "org.anyd1.Vault"; *method = "ListKeys";
       *params = NULL;
       break;
     case T_GATED:
@@ -225,7 +242,8 @@ print_samples (GArray *us)
  *   lat N MAXSEC -          sequential calls on one warm connection
  *   cold N - -              first call of N fresh connections
  *   tput SECONDS INFLIGHT MAX  calls/s (INFLIGHT 1: synchronous calls)
- *   idle - - -              connect, print name and pid, wait for EOF */
+ *   idle - - -              connect, print name and pid, wait for EOF
+ *   calls N - -             N sequential calls right away, then exit */
 static int
 client_main (int argc, char **argv)
 {
@@ -271,6 +289,14 @@ client_main (int argc, char **argv)
     {
       g_printerr ("call-path client: %s\n", error->message);
       return 1;
+    }
+  if (g_str_equal (kind, "calls"))
+    {
+      guint n = (guint) atoi (argv[5]), failed = 0;
+      for (guint i = 0; i < n; i++)
+        failed += !call_once (conn, target);
+      g_print ("calls n=%u failed=%u\n", n, failed);
+      return 0;
     }
   if (g_str_equal (kind, "idle"))
     {
@@ -620,16 +646,24 @@ stop_pid (GPid *pid)
   *pid = 0;
 }
 
-/* (Re)start anyd with [auth] settings (text of key=value lines). Its audit
- * records go to a file, as they would go to the journal. */
+/* (Re)start anyd with [auth] settings (text of key=value lines), under
+ * callgrind when callgrind_out is set. Its audit records go to a file, as
+ * they would go to the journal. The per-uid call rate is off: every client
+ * here is uid 65534, and the gate itself is what is measured. */
 static void
-anyd_start (Inner *in, const char *auth)
+anyd_start_full (Inner *in, const char *auth, const char *callgrind_out)
 {
   const char *confdir = g_getenv ("ANYD_BENCH_CONFDIR");
   g_autofree char *conf = g_build_filename (confdir, "anyd.conf", NULL);
-  g_autofree char *text = g_strdup_printf ("[auth]\n%s", auth);
+  /* ANYD_BENCH_NO_LIMITS: an anyd from before [limits] existed (a baseline) */
+  g_autofree char *text = g_strdup_printf ("[auth]\n%s\n%s", auth,
+                                           g_getenv ("ANYD_BENCH_NO_LIMITS") ? ""
+                                           : "[limits]\ncalls_per_second_per_uid=0\n");
   g_autofree char *log = g_build_filename (g_getenv ("ANYD_BENCH_LOGDIR"), "anyd.log", NULL);
+  g_autofree char *out_arg = callgrind_out ? g_strconcat ("--callgrind-out-file=", callgrind_out, NULL) : NULL;
   const char *argv[] = { g_getenv ("ANYD_BENCH_ANYD"), "--config", confdir, NULL };
+  const char *vg_argv[] = { "valgrind", "--tool=callgrind", "--quiet", out_arg,
+                            g_getenv ("ANYD_BENCH_ANYD"), "--config", confdir, NULL };
   g_autoptr(GError) error = NULL;
   int fd;
 
@@ -637,11 +671,170 @@ anyd_start (Inner *in, const char *auth)
   if (!g_file_set_contents (conf, text, -1, &error))
     g_error ("%s", error->message);
   fd = open (log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (!g_spawn_async_with_fds (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+  if (!g_spawn_async_with_fds (NULL, (char **) (callgrind_out ? vg_argv : argv), NULL,
+                               G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH, NULL, NULL,
                                &in->anyd, -1, fd, fd, &error))
     g_error ("cannot start anyd: %s", error->message);
   close (fd);
   wait_owner (in, "org.anyd1", in->anyd);
+}
+
+static void
+anyd_start (Inner *in, const char *auth)
+{
+  anyd_start_full (in, auth, NULL);
+}
+
+/* ------------------------------------------------------------------ instructions per call */
+
+/* Total instructions (Ir) anyd executed, all threads, from callgrind's
+ * output written at exit. */
+static double
+callgrind_total (const char *path)
+{
+  g_autofree char *text = NULL;
+  const char *p;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return 0;
+  p = strstr (text, "\nsummary: ");
+  if (p == NULL)
+    p = strstr (text, "\ntotals: ");
+  return p ? g_ascii_strtod (strchr (p + 1, ' ') + 1, NULL) : 0;
+}
+
+/* anyd's instructions per call of target t by one uid-65534 client:
+ * (Ir after k+n calls - Ir after k calls) / n, two anyd runs under
+ * callgrind that differ only in n more calls (start, the first calls that
+ * fill caches, and exit cancel out). */
+static double
+measure_instructions (Inner *in, Target t, guint k, guint n)
+{
+  double ir[2] = { 0, 0 };
+
+  for (guint run = 0; run < 2; run++)
+    {
+      g_autofree char *out = g_build_filename (g_getenv ("ANYD_BENCH_LOGDIR"), "callgrind.out", NULL);
+      g_autofree char *count = g_strdup_printf ("%u", run ? k + n : k);
+      g_autofree char *line = NULL;
+      Child *c;
+
+      unlink (out);
+      anyd_start_full (in, "", out);
+      c = spawn_client (in, "calls", NOBODY, t, count, "-", "-");
+      line = child_line (c);
+      child_free (c);
+      if (field (line, "failed") > 0 || field (line, "n") == 0)
+        g_error ("callgrind run of %s: %s", target_names[t], line);
+      stop_pid (&in->anyd);
+      ir[run] = callgrind_total (out);
+      if (ir[run] == 0)
+        g_error ("no callgrind totals in %s", out);
+    }
+  return (ir[1] - ir[0]) / n;
+}
+
+/* A 16-byte secret for Vault.Get, stored once (the vault keeps it). */
+static void
+store_bench_secret (Inner *in)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) r = NULL;
+  guint8 value[16];
+
+  memset (value, 'v', sizeof value);
+  r = g_dbus_connection_call_sync (in->bus, "org.anyd1", "/org/anyd1/vault", "org.anyd1.Vault", "Put",
+                                   g_variant_new ("(s@aya{sv})", BENCH_SECRET,
+                                                  g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, value,
+                                                                             sizeof value, 1),
+                                                  NULL),
+                                   NULL, G_DBUS_CALL_FLAGS_NONE, 30000, NULL, &error);
+  if (r == NULL && !g_dbus_error_get_remote_error (error))
+    g_error ("cannot store the bench secret: %s", error->message);
+  if (r == NULL)
+    {
+      g_autofree char *name = g_dbus_error_get_remote_error (error);
+      if (!g_str_has_suffix (name, ".Exists"))
+        g_error ("cannot store the bench secret: %s", error->message);
+    }
+}
+
+typedef struct {
+  double prop, gated, vault_get;   /* instructions per call */
+  Stats  lat_prop, lat_vault;      /* uid 65534, warm, sequential */
+  Tput   tput_prop, tput_vault;    /* 8 sync clients */
+} GateCost;
+
+/* The gated call against the cheapest public one: instructions per call
+ * (callgrind), warm latency and 8-caller throughput (interleaved rounds). */
+static void
+measure_gate_cost (Inner *in, GateCost *gc, guint calls)
+{
+  LatCase lat[] = {
+    { "Properties.Get Version, public (uid 65534)", "prop_nobody", "lat", NOBODY, T_PROP, calls },
+    { "Vault.Get 16 bytes, gated, cached (uid 65534)", "vault_get_nobody", "lat", NOBODY, T_VAULT_GET, calls },
+  };
+  double secs = in->seconds;
+
+  anyd_start (in, "");
+  store_bench_secret (in);
+  measure_lat_cases (in, lat, G_N_ELEMENTS (lat), ROUNDS);
+  gc->lat_prop = lat[0].s;
+  gc->lat_vault = lat[1].s;
+  gc->tput_prop = gc->tput_vault = (Tput) { 0, 0, 0 };
+  /* more, shorter rounds than elsewhere: the ratio is what counts, and
+   * other load on a shared machine comes and goes */
+  in->seconds = secs / (2 * TPUT_ROUNDS);
+  for (guint r = 0; r < 2 * TPUT_ROUNDS; r++)
+    {
+      Tput a = measure_tput (in, N_CLIENTS, NOBODY, r % 2 ? T_VAULT_GET : T_PROP, 1);
+      Tput b = measure_tput (in, N_CLIENTS, NOBODY, r % 2 ? T_PROP : T_VAULT_GET, 1);
+      if (r % 2)
+        {
+          Tput t = a;
+          a = b;
+          b = t;
+        }
+      gc->tput_prop.rate += a.rate / (2 * TPUT_ROUNDS);
+      gc->tput_prop.err += a.err;
+      gc->tput_vault.rate += b.rate / (2 * TPUT_ROUNDS);
+      gc->tput_vault.err += b.err;
+    }
+  in->seconds = secs;
+
+  if (g_find_program_in_path ("valgrind") == NULL)
+    {
+      g_print ("\n(valgrind not installed: no instruction counts)\n");
+      gc->prop = gc->gated = gc->vault_get = 0;
+    }
+  else
+    {
+      gc->prop = measure_instructions (in, T_PROP, 50, 500);
+      gc->gated = measure_instructions (in, T_VAULT_LIST, 50, 500);
+      gc->vault_get = measure_instructions (in, T_VAULT_GET, 50, 500);
+    }
+  stop_pid (&in->anyd);
+
+  g_print ("\ngated vs public call, uid 65534            min  median     p99   server CPU/call\n");
+  for (guint i = 0; i < G_N_ELEMENTS (lat); i++)
+    g_print ("  %-40s %6.0f %7.0f %7.0f   %6.0f us\n", lat[i].label, lat[i].s.min, lat[i].s.med, lat[i].s.p99,
+             lat[i].cpu_ns / 1e3 / MAX (lat[i].calls, 1));
+  g_print ("  8 sync callers: Properties.Get %.0f calls/s, Vault.Get %.0f calls/s (x%.2f)%s\n",
+           gc->tput_prop.rate, gc->tput_vault.rate, gc->tput_vault.rate / MAX (gc->tput_prop.rate, 1),
+           gc->tput_prop.err + gc->tput_vault.err ? "   (errors!)" : "");
+  g_print ("anyd instructions per call (callgrind, (Ir at N+k - Ir at k)/N, N=500, k=50, all threads)\n");
+  g_print ("  %-52s %10.0f\n", "Properties.Get Manager.Version (public)", gc->prop);
+  g_print ("  %-52s %10.0f  x%.2f\n", "Vault.ListKeys (gated, cached, empty answer)", gc->gated,
+           gc->gated / MAX (gc->prop, 1));
+  g_print ("  %-52s %10.0f  x%.2f\n", "Vault.Get 16 bytes (gated, cached)", gc->vault_get,
+           gc->vault_get / MAX (gc->prop, 1));
+  result (in, "ir_prop", gc->prop);
+  result (in, "ir_gated", gc->gated);
+  result (in, "ir_vault_get", gc->vault_get);
+  result_stats (in, "prop_nobody", gc->lat_prop);
+  result_stats (in, "vault_get_nobody", gc->lat_vault);
+  result (in, "tput_prop_sync", gc->tput_prop.rate);
+  result (in, "tput_vault_get_sync", gc->tput_vault.rate);
 }
 
 static guint64
@@ -804,12 +997,17 @@ inner_main (int argc, char **argv)
   double naive_cpu = 0, naive_pk = 0;
   Tput echo_s, echo_a, pub_s, pub_a, gated_s, gated_a, naive_s, naive_a;
 
+  gboolean only_gate_cost = FALSE;
+  GateCost gc;
+
   for (int i = 2; i + 1 < argc; i++)
     {
       if (g_str_equal (argv[i], "--seconds"))
         in.seconds = g_ascii_strtod (argv[++i], NULL);
       else if (g_str_equal (argv[i], "--calls"))
         in.calls = (guint) atoi (argv[++i]);
+      else if (g_str_equal (argv[i], "--only"))
+        only_gate_cost = g_str_equal (argv[++i], "gate-cost");
     }
   for (guint i = 0; i < G_N_ELEMENTS (lat); i++)
     if (lat[i].target != T_GATED || g_str_equal (lat[i].kind, "lat"))
@@ -822,6 +1020,12 @@ inner_main (int argc, char **argv)
     g_error ("%s", error->message);
   wait_owner (&in, ECHO_NAME, in.echo);
   in.polkitd = (GPid) name_owner_pid (&in, "org.freedesktop.PolicyKit1");
+  if (only_gate_cost)
+    {
+      g_print ("\n== gate cost on %s ==\n", bus_label);
+      measure_gate_cost (&in, &gc, in.calls);
+      goto done;
+    }
   anyd_start (&in, "");   /* the defaults */
 
   g_print ("\n== call path on %s: %u sequential calls per case (in %u interleaved rounds), "
@@ -907,6 +1111,9 @@ inner_main (int argc, char **argv)
   result (&in, "tput_naive_async", naive_a.rate);
   result (&in, "errors", gated_s.err + gated_a.err + pub_s.err + pub_a.err + echo_s.err + echo_a.err);
 
+  measure_gate_cost (&in, &gc, in.calls);
+
+done:
   stop_pid (&in.echo);
   if (g_getenv ("ANYD_BENCH_RESULTS") != NULL &&
       !g_file_set_contents (g_getenv ("ANYD_BENCH_RESULTS"), in.results->str, -1, &error))
@@ -979,6 +1186,13 @@ static double v_tput (GHashTable *h, gpointer d) { return get (h, "tput_gated_sy
 static double v_naive (GHashTable *h, gpointer d) { return get (h, "tput_gated_sync") / MAX (get (h, "tput_naive_sync"), 1); }
 static double v_python (GHashTable *h, gpointer d) { return get (h, "tput_gated_async") / MAX (*(double *) d, 1); }
 static double v_flood (GHashTable *h, gpointer d) { return get (h, "flood_ratio"); }
+static double v_gc_tput (GHashTable *h, gpointer d) { return get (h, "tput_vault_get_sync") / MAX (get (h, "tput_prop_sync"), 1); }
+static double v_gc_lat (GHashTable *h, gpointer d) { return get (h, "vault_get_nobody_med") / MAX (get (h, "prop_nobody_med"), 1); }
+static double v_gc_ir (GHashTable *h, gpointer d) { return get (h, "ir_gated") / MAX (get (h, "ir_prop"), 1); }
+static double v_gc_ir_vault (GHashTable *h, gpointer d) { return get (h, "ir_vault_get") / MAX (get (h, "ir_prop"), 1); }
+static gboolean ge_0_9 (double v) { return v >= 0.9; }
+static gboolean le_1_1 (double v) { return v > 0 && v <= 1.1; }
+static gboolean any (double v) { return TRUE; }
 static gboolean le_1_3 (double v) { return v > 0 && v <= 1.3; }
 static gboolean ge_0_8 (double v) { return v >= 0.8; }
 static gboolean ge_10 (double v) { return v >= 10; }
@@ -1006,7 +1220,7 @@ outer_main (int argc, char **argv)
   const char *srcdir = g_getenv ("ANYD_SRCDIR") ? g_getenv ("ANYD_SRCDIR") : ANYD_BENCH_SRCDIR;
   const char *builddir = g_getenv ("ANYD_BUILDDIR") ? g_getenv ("ANYD_BUILDDIR") : ANYD_BENCH_BUILDDIR;
   const char *which = "both";
-  const char *seconds = "2", *calls = "2000";
+  const char *seconds = "2", *calls = "2000", *only = "all";
   g_autofree char *self = NULL;
   g_autofree char *pyscript = g_build_filename (srcdir, "bench", "python-anyd-baseline.py", NULL);
   g_autofree char *sandbox = g_build_filename (srcdir, "bench", "call-path-sandbox.py", NULL);
@@ -1014,7 +1228,7 @@ outer_main (int argc, char **argv)
   g_autoptr(GHashTable) py = NULL;
   const char *const buses[2] = { "dbus-daemon", "dbus-broker" };
   GHashTable *res[2] = { NULL, NULL };
-  double py_tput, py_rtt;
+  double py_tput = 0, py_rtt = 0;
   int status;
 
   for (int i = 1; i < argc; i++)
@@ -1025,9 +1239,12 @@ outer_main (int argc, char **argv)
         seconds = argv[++i];
       else if (g_str_equal (argv[i], "--calls") && i + 1 < argc)
         calls = argv[++i];
+      else if (g_str_equal (argv[i], "--only") && i + 1 < argc)
+        only = argv[++i];
       else
         {
-          g_printerr ("usage: call-path [--bus dbus-daemon|dbus-broker|both] [--seconds S] [--calls N]\n");
+          g_printerr ("usage: call-path [--bus dbus-daemon|dbus-broker|both] [--seconds S] [--calls N] "
+                      "[--only gate-cost]\n");
           return 2;
         }
     }
@@ -1038,6 +1255,7 @@ outer_main (int argc, char **argv)
     }
   self = g_file_read_link ("/proc/self/exe", NULL);
 
+  if (!g_str_equal (only, "gate-cost"))
   {
     const char *py_argv[] = { "/usr/bin/python3", pyscript, "--seconds", seconds, NULL };
     py_out = run_capture (py_argv, &status);
@@ -1071,7 +1289,7 @@ outer_main (int argc, char **argv)
       {
         const char *sb_argv[] = { "/usr/bin/python3", sandbox, "--bus", buses[b], "--builddir", builddir,
                                   "--results", results, "--", self, "--inner", "--seconds", seconds,
-                                  "--calls", calls, NULL };
+                                  "--calls", calls, "--only", only, NULL };
         g_autoptr(GError) error = NULL;
         fflush (stdout);
         if (!g_spawn_sync (NULL, (char **) sb_argv, NULL, G_SPAWN_CHILD_INHERITS_STDIN, NULL, NULL, NULL,
@@ -1082,6 +1300,14 @@ outer_main (int argc, char **argv)
         res[b] = parse_results (text, NULL);
       unlink (results);
     }
+
+  g_print ("\n== gate cost targets: a cached gated call against a public one; ratios within one bus run ==\n");
+  target_row ("8 sync callers, Vault.Get calls/s / Properties.Get calls/s", ">= 0.9x", res, buses, v_gc_tput, NULL, ge_0_9);
+  target_row ("warm Vault.Get latency / Properties.Get (median)", "<= 1.1x", res, buses, v_gc_lat, NULL, le_1_1);
+  target_row ("instructions per cached gated call / public call", "<= 1.3x", res, buses, v_gc_ir, NULL, le_1_3);
+  target_row ("instructions per Vault.Get / public call (for reference)", "", res, buses, v_gc_ir_vault, NULL, any);
+  if (g_str_equal (only, "gate-cost"))
+    return 0;
 
   g_print ("\n== targets (call-path issue); ratios within one bus run ==\n");
   target_row ("warm gated call latency / bare echo, uid 65534 (median)", "<= 1.3x", res, buses, v_lat, NULL, le_1_3);

@@ -3,23 +3,24 @@
 #include "names.h"
 
 #include <systemd/sd-journal.h>
+#include <sys/uio.h>
 #include <stdio.h>
 #include <unistd.h>
 
+/* Formatting is on every authorized call's path: plain appends, no printf. */
 static void
 append_field (GString *line, const char *key, const char *value)
 {
-  gboolean quote = FALSE;
+  gboolean quote = *value == '\0';
 
-  if (value == NULL)
-    return;
-  for (const char *p = value; *p; p++)
+  for (const char *p = value; *p && !quote; p++)
     if (*p == ' ' || *p == '"' || *p == '\\' || (guchar) *p < 0x20)
       quote = TRUE;
   if (line->len > 0)
     g_string_append_c (line, ' ');
-  g_string_append_printf (line, "%s=", key);
-  if (!quote && *value != '\0')
+  g_string_append (line, key);
+  g_string_append_c (line, '=');
+  if (!quote)
     {
       g_string_append (line, value);
       return;
@@ -28,7 +29,10 @@ append_field (GString *line, const char *key, const char *value)
   for (const char *p = value; *p; p++)
     {
       if (*p == '"' || *p == '\\')
-        g_string_append_printf (line, "\\%c", *p);
+        {
+          g_string_append_c (line, '\\');
+          g_string_append_c (line, *p);
+        }
       else if ((guchar) *p < 0x20)
         g_string_append_printf (line, "\\x%02x", (guchar) *p);
       else
@@ -37,56 +41,93 @@ append_field (GString *line, const char *key, const char *value)
   g_string_append_c (line, '"');
 }
 
+static void
+append_opt (GString *line, const char *key, const char *value)
+{
+  if (value != NULL)
+    append_field (line, key, value);
+}
+
+/* One journal field "KEY=value" into buf; its offset and length go to iov
+ * (pointers are set once buf has stopped growing). */
+static void
+journal_field (GString *buf, struct iovec *iov, guint *n, const char *key, const char *value)
+{
+  iov[*n].iov_base = GSIZE_TO_POINTER (buf->len);
+  g_string_append (buf, key);
+  g_string_append_c (buf, '=');
+  g_string_append (buf, value ? value : "");
+  iov[*n].iov_len = buf->len - GPOINTER_TO_SIZE (iov[*n].iov_base);
+  (*n)++;
+}
+
 void
 anyd_audit (const AnydAuditRecord *r)
 {
   static gint use_journal = -1;
   char uid[16] = "", pid[16] = "";
-  g_autofree char *message = NULL;
+  g_autoptr(GString) message = NULL;
 
   if (r->caller != NULL)
     {
       g_snprintf (uid, sizeof uid, "%u", r->caller->uid);
       g_snprintf (pid, sizeof pid, "%u", r->caller->pid);
     }
-  message = g_strdup_printf ("%s%s%s: %s%s%s", r->action ? r->action : "-",
-                             r->caller ? " by uid " : "", uid, r->result ? r->result : "-",
-                             r->message ? ": " : "", r->message ? r->message : "");
+  message = g_string_sized_new (128);
+  g_string_append (message, r->action ? r->action : "-");
+  if (r->caller != NULL)
+    {
+      g_string_append (message, " by uid ");
+      g_string_append (message, uid);
+    }
+  g_string_append (message, ": ");
+  g_string_append (message, r->result ? r->result : "-");
+  if (r->message != NULL)
+    {
+      g_string_append (message, ": ");
+      g_string_append (message, r->message);
+    }
 
   if (use_journal < 0)
     use_journal = g_log_writer_is_journald (fileno (stderr));
 
   if (use_journal)
     {
-      sd_journal_send ("MESSAGE_ID=%s", r->message_id,
-                       "MESSAGE=%s", message,
-                       "PRIORITY=%d", 6,
-                       "SYSLOG_IDENTIFIER=anyd",
-                       "ANYD_ACTION=%s", r->action ? r->action : "",
-                       "ANYD_CALLER_UID=%s", uid,
-                       "ANYD_CALLER_PID=%s", pid,
-                       "ANYD_SENDER=%s", r->caller ? r->caller->sender : "",
-                       "ANYD_OBJECT=%s", r->object ? r->object : "",
-                       "ANYD_RESULT=%s", r->result ? r->result : "",
-                       "ANYD_DETAILS=%s", r->details ? r->details : "",
-                       NULL);
+      g_autoptr(GString) buf = g_string_sized_new (512);
+      struct iovec iov[12];
+      guint n = 0;
+
+      journal_field (buf, iov, &n, "MESSAGE_ID", r->message_id);
+      journal_field (buf, iov, &n, "MESSAGE", message->str);
+      journal_field (buf, iov, &n, "PRIORITY", "6");
+      journal_field (buf, iov, &n, "SYSLOG_IDENTIFIER", "anyd");
+      journal_field (buf, iov, &n, "ANYD_ACTION", r->action);
+      journal_field (buf, iov, &n, "ANYD_CALLER_UID", uid);
+      journal_field (buf, iov, &n, "ANYD_CALLER_PID", pid);
+      journal_field (buf, iov, &n, "ANYD_SENDER", r->caller ? r->caller->sender : NULL);
+      journal_field (buf, iov, &n, "ANYD_OBJECT", r->object);
+      journal_field (buf, iov, &n, "ANYD_RESULT", r->result);
+      journal_field (buf, iov, &n, "ANYD_DETAILS", r->details);
+      for (guint i = 0; i < n; i++)
+        iov[i].iov_base = buf->str + GPOINTER_TO_SIZE (iov[i].iov_base);
+      sd_journal_sendv (iov, (int) n);
       return;
     }
 
   {
-    g_autoptr(GString) line = g_string_new (NULL);
-    append_field (line, "MESSAGE_ID", r->message_id);
-    append_field (line, "ANYD_ACTION", r->action);
+    g_autoptr(GString) line = g_string_sized_new (384);
+    append_opt (line, "MESSAGE_ID", r->message_id);
+    append_opt (line, "ANYD_ACTION", r->action);
     if (r->caller != NULL)
       {
         append_field (line, "ANYD_CALLER_UID", uid);
         append_field (line, "ANYD_CALLER_PID", pid);
-        append_field (line, "ANYD_SENDER", r->caller->sender);
+        append_opt (line, "ANYD_SENDER", r->caller->sender);
       }
-    append_field (line, "ANYD_OBJECT", r->object);
-    append_field (line, "ANYD_RESULT", r->result);
-    append_field (line, "ANYD_DETAILS", r->details);
-    append_field (line, "MESSAGE", message);
+    append_opt (line, "ANYD_OBJECT", r->object);
+    append_opt (line, "ANYD_RESULT", r->result);
+    append_opt (line, "ANYD_DETAILS", r->details);
+    append_field (line, "MESSAGE", message->str);
     g_string_append_c (line, '\n');
     /* One write per record so concurrent lines never interleave. */
     if (write (STDERR_FILENO, line->str, line->len) < 0)

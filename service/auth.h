@@ -5,11 +5,20 @@
 
 G_BEGIN_DECLS
 
+/* Properties of a row beyond its action. */
+typedef enum {
+  ANYD_AUTH_RULE_NONE    = 0,
+  /* The owner rule: on an object whose owner (anyd_auth_guard_set_owner_func)
+   * is another uid, the caller must also be authorized for org.anyd1.manage. */
+  ANYD_AUTH_OWNER_MANAGE = 1 << 0,
+} AnydAuthRuleFlags;
+
 /* One row of the gate's table: (interface, method) -> polkit action.
  * action NULL = public (no polkit check, still a decision the tests see).
  * Details for polkit rules: detail_key taken from string argument detail_arg,
  * plus static "k=v;k=v" pairs in extra_details; a guard's details func may
- * add or override (e.g. the name of the object a method is called on). */
+ * add or override (e.g. the name of the object a method is called on).
+ * New fields are only ever appended, so positional initializers stay valid. */
 typedef struct {
   const char *interface;
   const char *method;
@@ -17,6 +26,7 @@ typedef struct {
   const char *detail_key;
   gint        detail_arg;      /* -1: none from arguments */
   const char *extra_details;
+  guint       flags;           /* AnydAuthRuleFlags */
 } AnydAuthRule;
 
 #define ANYD_AUTH_PUBLIC NULL
@@ -42,12 +52,15 @@ void        anyd_auth_set_activity_func (AnydAuth *auth, AnydAuthActivityFunc fu
 /* Register a module's rows ({NULL}-terminated). Duplicate rows are a bug. */
 void        anyd_auth_add_rules (AnydAuth *auth, const AnydAuthRule *rules);
 const AnydAuthRule *anyd_auth_lookup (AnydAuth *auth, const char *interface, const char *method);
-/* All rows, for the every-method-has-an-action test. */
-GPtrArray  *anyd_auth_list_rules (AnydAuth *auth);
 
-/* Send every method call on skeleton through the gate before its handle_*
- * runs: unmapped methods are refused, public ones pass, the rest wait for an
- * async polkit answer. Handlers find the caller with anyd_caller_from_invocation(). */
+/* The daemon's one NameOwnerChanged dispatcher reports each name that left. */
+void        anyd_auth_name_vanished (AnydAuth *auth, const char *name);
+
+/* Send every method call on skeleton through the gate before any handle_*
+ * handler can run, whenever handlers are connected (the skeleton's vtable
+ * is interposed, not its signals): unmapped methods are refused, public ones
+ * pass, the rest wait for an async polkit answer. Handlers find the caller
+ * with anyd_caller_from_invocation(). */
 void        anyd_auth_guard (AnydAuth *auth, GDBusInterfaceSkeleton *skeleton,
                              AnydAuthDetailsFunc details_func, gpointer user_data);
 
@@ -63,6 +76,15 @@ typedef gboolean (*AnydAuthPrecheckFunc) (GDBusInterfaceSkeleton *skeleton,
                                           GError                **error);
 void        anyd_auth_guard_set_precheck (GDBusInterfaceSkeleton *skeleton,
                                           AnydAuthPrecheckFunc func, gpointer user_data);
+
+/* The owner of the object behind skeleton, for rows with
+ * ANYD_AUTH_OWNER_MANAGE (e.g. the uid that created a TUN device);
+ * ANYD_AUTH_NO_OWNER when there is none (the handler then answers, e.g.
+ * NotFound). Call after anyd_auth_guard(). */
+#define ANYD_AUTH_NO_OWNER G_MAXUINT32
+typedef guint32 (*AnydAuthOwnerFunc) (GDBusInterfaceSkeleton *skeleton, gpointer user_data);
+void        anyd_auth_guard_set_owner_func (GDBusInterfaceSkeleton *skeleton,
+                                            AnydAuthOwnerFunc func, gpointer user_data);
 
 /* An extra check from inside a handler (e.g. org.anyd1.manage on a resource
  * another uid created). Honors the invocation's interactive flag. */

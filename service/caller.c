@@ -29,8 +29,26 @@ anyd_caller_unref (AnydCaller *caller)
   g_free (caller);
 }
 
+/* The one place the caller is tied to an invocation. */
+static GQuark
+caller_quark (void)
+{
+  static GQuark q;
+
+  if (G_UNLIKELY (q == 0))
+    q = g_quark_from_static_string ("anyd-caller");
+  return q;
+}
+
+void
+anyd_caller_attach (GDBusMethodInvocation *invocation, AnydCaller *caller)
+{
+  g_object_set_qdata_full (G_OBJECT (invocation), caller_quark (), anyd_caller_ref (caller),
+                           (GDestroyNotify) anyd_caller_unref);
+}
+
 AnydCaller *
 anyd_caller_from_invocation (GDBusMethodInvocation *invocation)
 {
-  return g_object_get_data (G_OBJECT (invocation), "anyd-caller");
+  return g_object_get_qdata (G_OBJECT (invocation), caller_quark ());
 }

@@ -19,5 +19,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnydCaller, anyd_caller_unref)
 /* The caller the gate attached to an authorized invocation (borrowed; valid
  * as long as the invocation). Never NULL inside a method handler. */
 AnydCaller *anyd_caller_from_invocation (GDBusMethodInvocation *invocation);
+/* For the gate only: tie caller to an invocation it authorized. */
+void        anyd_caller_attach (GDBusMethodInvocation *invocation, AnydCaller *caller);
 
 G_END_DECLS

@@ -3,6 +3,7 @@
 #include "daemon.h"
 #include "audit.h"
 #include "error.h"
+#include "anyd-limits.h"
 #include "names.h"
 #include "util.h"
 #include "anyd-dbus.h"
@@ -54,6 +55,7 @@ struct _AnydDaemon {
   AnydDBusManager          *manager;
   AnydConfig               *config;
   AnydAuth                 *auth;
+  AnydLimits               *limits;
   GArray                   *modules;       /* RunningModule */
   guint                     owner_id;
   DaemonState               state;
@@ -61,7 +63,8 @@ struct _AnydDaemon {
   guint                     busy;          /* calls in flight + holds */
   guint                     idle_source;
   guint                     idle_timeout_s;
-  GHashTable               *watches;       /* id -> NameWatch* */
+  GHashTable               *watches;       /* id -> NameWatch* (owned) */
+  GHashTable               *watch_names;   /* name -> GPtrArray of NameWatch* */
   guint                     next_watch_id;
   guint                     name_owner_sub;
 };
@@ -104,6 +107,7 @@ build_schema (void)
       enabled = g_new0 (AnydConfigKey, n_modules * 2 + 1);
       g_ptr_array_add (arrays, (gpointer) daemon_config_keys);
       g_ptr_array_add (arrays, (gpointer) anyd_auth_config_keys);
+      g_ptr_array_add (arrays, (gpointer) anyd_limits_config_keys);
       for (guint m = 0; m < n_modules; m++)
         {
           const AnydModule *mod = anyd_module_registry[m];
@@ -365,32 +369,45 @@ name_watch_free (NameWatch *w)
   g_free (w);
 }
 
+/* The one NameOwnerChanged subscription: the gate forgets callers that
+ * left, and the watches on that name fire (a hash lookup by name). */
+static void
+name_vanished (AnydDaemon *daemon, const char *name)
+{
+  g_autoptr(GPtrArray) list = NULL;
+  g_autofree char *key = NULL;
+  g_autofree guint *ids = NULL;
+  guint n;
+
+  if (daemon->auth != NULL)
+    anyd_auth_name_vanished (daemon->auth, name);
+  if (!g_hash_table_steal_extended (daemon->watch_names, name, (gpointer *) &key, (gpointer *) &list))
+    return;
+  /* By id: a callback may unwatch another watch of the same name. */
+  n = list->len;
+  ids = g_new (guint, n);
+  for (guint i = 0; i < n; i++)
+    ids[i] = ((NameWatch *) list->pdata[i])->id;
+  for (guint i = 0; i < n; i++)
+    {
+      NameWatch *w = g_hash_table_lookup (daemon->watches, GUINT_TO_POINTER (ids[i]));
+      if (w == NULL)
+        continue;
+      g_hash_table_steal (daemon->watches, GUINT_TO_POINTER (ids[i]));
+      w->func (w->name, w->user_data);
+      name_watch_free (w);
+    }
+}
+
 static void
 on_name_owner_changed (GDBusConnection *bus, const char *sender_name, const char *path,
                        const char *iface, const char *signal, GVariant *params, gpointer user_data)
 {
-  AnydDaemon *daemon = user_data;
   const char *name, *old_owner, *new_owner;
-  g_autoptr(GPtrArray) fired = g_ptr_array_new ();
-  GHashTableIter it;
-  gpointer v;
 
   g_variant_get (params, "(&s&s&s)", &name, &old_owner, &new_owner);
-  if (*new_owner != '\0')
-    return;
-  g_hash_table_iter_init (&it, daemon->watches);
-  while (g_hash_table_iter_next (&it, NULL, &v))
-    if (g_str_equal (((NameWatch *) v)->name, name))
-      g_ptr_array_add (fired, GUINT_TO_POINTER (((NameWatch *) v)->id));
-  for (guint i = 0; i < fired->len; i++)
-    {
-      NameWatch *w = g_hash_table_lookup (daemon->watches, fired->pdata[i]);
-      if (w == NULL)   /* an earlier callback removed it */
-        continue;
-      g_hash_table_steal (daemon->watches, fired->pdata[i]);
-      w->func (w->name, w->user_data);
-      name_watch_free (w);
-    }
+  if (*new_owner == '\0')
+    name_vanished (user_data, name);
 }
 
 static void
@@ -403,12 +420,9 @@ name_has_owner_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 
   if (reply != NULL)
     g_variant_get (reply, "(b)", &has_owner);
-  if (!has_owner && daemon != NULL)
-    {
-      /* Gone before our watch was in place: fire as if we had seen it. */
-      g_autoptr(GVariant) params = g_variant_ref_sink (g_variant_new ("(sss)", name, name, ""));
-      on_name_owner_changed (daemon->bus, NULL, NULL, NULL, NULL, params, daemon);
-    }
+  /* Gone before our watch was in place: fire as if we had seen it. */
+  if (!has_owner && daemon != NULL && g_hash_table_contains (daemon->watch_names, name))
+    name_vanished (daemon, name);
 }
 
 guint
@@ -416,6 +430,7 @@ anyd_daemon_watch_name (AnydDaemon *daemon, const char *name, AnydNameVanishedFu
                         gpointer user_data, GDestroyNotify notify)
 {
   NameWatch *w = g_new0 (NameWatch, 1);
+  GPtrArray *list = g_hash_table_lookup (daemon->watch_names, name);
 
   w->id = ++daemon->next_watch_id;
   w->name = g_strdup (name);
@@ -423,6 +438,12 @@ anyd_daemon_watch_name (AnydDaemon *daemon, const char *name, AnydNameVanishedFu
   w->user_data = user_data;
   w->notify = notify;
   g_hash_table_insert (daemon->watches, GUINT_TO_POINTER (w->id), w);
+  if (list == NULL)
+    {
+      list = g_ptr_array_new ();
+      g_hash_table_insert (daemon->watch_names, g_strdup (name), list);
+    }
+  g_ptr_array_add (list, w);
   g_dbus_connection_call (daemon->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                           "org.freedesktop.DBus", "NameHasOwner", g_variant_new ("(s)", name),
                           G_VARIANT_TYPE ("(b)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL,
@@ -433,6 +454,18 @@ anyd_daemon_watch_name (AnydDaemon *daemon, const char *name, AnydNameVanishedFu
 void
 anyd_daemon_unwatch_name (AnydDaemon *daemon, guint watch_id)
 {
+  NameWatch *w = g_hash_table_lookup (daemon->watches, GUINT_TO_POINTER (watch_id));
+  GPtrArray *list;
+
+  if (w == NULL)
+    return;
+  list = g_hash_table_lookup (daemon->watch_names, w->name);
+  if (list != NULL)
+    {
+      g_ptr_array_remove_fast (list, w);
+      if (list->len == 0)
+        g_hash_table_remove (daemon->watch_names, w->name);
+    }
   g_hash_table_remove (daemon->watches, GUINT_TO_POINTER (watch_id));
 }
 
@@ -515,6 +548,7 @@ reload_config (AnydDaemon *daemon, GError **error)
   daemon->config = anyd_config_ref (config);
   apply_log_level (config);
   anyd_auth_set_config (daemon->auth, config);
+  anyd_limits_set_config (daemon->limits, config);
   daemon->idle_timeout_s = effective_idle_timeout (daemon);
   for (guint i = 0; i < daemon->modules->len; i++)
     {
@@ -566,8 +600,11 @@ anyd_daemon_new (const AnydDaemonOptions *options, GError **error)
   daemon->options.runtime_dir = g_strdup (options->runtime_dir ? options->runtime_dir : env ? env : ANYD_RUNTIMEDIR);
   daemon->config = g_steal_pointer (&config);
   daemon->idle_timeout_s = effective_idle_timeout (daemon);
+  daemon->limits = anyd_limits_new (daemon->config);
   daemon->modules = g_array_new (FALSE, TRUE, sizeof (RunningModule));
   daemon->watches = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) name_watch_free);
+  daemon->watch_names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                               (GDestroyNotify) g_ptr_array_unref);
   daemon->loop = g_main_loop_new (NULL, FALSE);
   apply_log_level (daemon->config);
   g_log_set_writer_func (log_writer, NULL, NULL);
@@ -747,6 +784,7 @@ anyd_daemon_free (AnydDaemon *daemon)
   if (daemon == NULL)
     return;
   g_clear_handle_id (&daemon->idle_source, g_source_remove);
+  g_hash_table_unref (daemon->watch_names);
   g_hash_table_unref (daemon->watches);
   if (daemon->bus != NULL)
     {
@@ -754,6 +792,7 @@ anyd_daemon_free (AnydDaemon *daemon)
       g_object_set_data (G_OBJECT (daemon->bus), "anyd-daemon", NULL);
     }
   g_clear_pointer (&daemon->auth, anyd_auth_free);
+  g_clear_pointer (&daemon->limits, anyd_limits_free);
   g_clear_object (&daemon->object_manager);
   g_clear_object (&daemon->manager);
   g_clear_object (&daemon->bus);
@@ -788,6 +827,12 @@ AnydAuth *
 anyd_daemon_get_auth (AnydDaemon *daemon)
 {
   return daemon->auth;
+}
+
+AnydLimits *
+anyd_daemon_get_limits (AnydDaemon *daemon)
+{
+  return daemon->limits;
 }
 
 const char *

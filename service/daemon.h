@@ -2,6 +2,7 @@
 #include <gio/gio.h>
 #include "auth.h"
 #include "config.h"
+#include "anyd-limits.h"
 #include "module.h"
 
 G_BEGIN_DECLS
@@ -24,6 +25,8 @@ GDBusConnection          *anyd_daemon_get_connection (AnydDaemon *daemon);
 GDBusObjectManagerServer *anyd_daemon_get_object_manager (AnydDaemon *daemon);
 AnydConfig               *anyd_daemon_get_config (AnydDaemon *daemon);
 AnydAuth                 *anyd_daemon_get_auth (AnydDaemon *daemon);
+/* Per-uid quotas: anyd_limits_acquire/release (limits.h). */
+AnydLimits               *anyd_daemon_get_limits (AnydDaemon *daemon);
 const char               *anyd_daemon_get_runtime_dir (AnydDaemon *daemon);
 /* state_dir/<sub>, created 0700 if missing; NULL + error if it can't be. */
 char                     *anyd_daemon_get_state_subdir (AnydDaemon *daemon, const char *sub, GError **error);

@@ -13,3 +13,4 @@
 #define ANYD_MSGID_ACTION         "6a1d3b5e2c7f4e0d9b8a1c2d3e4f5a61" /* privileged action done/failed */
 #define ANYD_MSGID_THROTTLE       "6a1d3b5e2c7f4e0d9b8a1c2d3e4f5a62" /* burst of throttled denials */
 #define ANYD_MSGID_LIFECYCLE      "6a1d3b5e2c7f4e0d9b8a1c2d3e4f5a63" /* start, reload, stop */
+#define ANYD_MSGID_QUOTA          "6a1d3b5e2c7f4e0d9b8a1c2d3e4f5a64" /* over a quota or call rate: refused */

@@ -182,13 +182,6 @@ tun_device_update_link (TunDevice *dev, const AnydLinkInfo *link)
 
 typedef void (*DeviceOp) (TunDevice *dev, GDBusMethodInvocation *invocation);
 
-typedef struct {
-  TunModule             *module;
-  GDBusMethodInvocation *invocation;
-  int                    ifindex;
-  DeviceOp               op;
-} CheckedCall;
-
 static TunDevice *
 device_for (TunModule *module, AnydDBusTunDevice *iface, GDBusMethodInvocation *invocation)
 {
@@ -206,51 +199,15 @@ device_for (TunModule *module, AnydDBusTunDevice *iface, GDBusMethodInvocation *
   return dev;
 }
 
-static void
-manage_checked_cb (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  CheckedCall *c = user_data;
-  GError *error = NULL;
-  TunDevice *dev;
-
-  if (!anyd_auth_check_finish (anyd_daemon_get_auth (c->module->daemon), res, &error))
-    anyd_invocation_return_error (c->invocation, error);
-  else if ((dev = c->module->stopped ? NULL : tun_module_lookup (c->module, c->ifindex)) == NULL ||
-           dev->deleting)
-    g_dbus_method_invocation_return_error (c->invocation, ANYD_ERROR, ANYD_ERROR_NOT_FOUND,
-                                           "device: no longer exists");
-  else
-    c->op (dev, c->invocation);
-  tun_module_unref (c->module);
-  g_free (c);
-}
-
-/* Every method already passed the gate (tun.manage); a device another uid
- * created also needs org.anyd1.manage (DESIGN.md, Authorization). */
+/* Every method already passed the gate (tun.manage, and org.anyd1.manage on
+ * a device another uid created: the owner rule of the table's rows). */
 static gboolean
 run_checked (TunModule *module, AnydDBusTunDevice *iface, GDBusMethodInvocation *invocation, DeviceOp op)
 {
-  AnydCaller *caller = anyd_caller_from_invocation (invocation);
   TunDevice *dev = device_for (module, iface, invocation);
-  g_autoptr(GHashTable) details = NULL;
-  CheckedCall *c;
 
-  if (dev == NULL)
-    return TRUE;
-  if (caller->uid == dev->created_by)
-    {
-      op (dev, invocation);
-      return TRUE;
-    }
-  details = g_hash_table_new (g_str_hash, g_str_equal);
-  g_hash_table_insert (details, (gpointer) "device", dev->name);
-  c = g_new0 (CheckedCall, 1);
-  c->module = tun_module_ref (module);
-  c->invocation = invocation;
-  c->ifindex = dev->ifindex;
-  c->op = op;
-  anyd_auth_check_async (anyd_daemon_get_auth (module->daemon), invocation, ANYD_ACTION_MANAGE,
-                         details, NULL, manage_checked_cb, c);
+  if (dev != NULL)
+    op (dev, invocation);
   return TRUE;
 }
 
@@ -424,6 +381,20 @@ device_details (GDBusInterfaceSkeleton *skeleton, const char *method, GVariant *
                         g_strdup (anyd_dbus_tun_device_get_name (ANYD_DBUS_TUN_DEVICE (skeleton))));
 }
 
+/* The owner rule's owner: the uid that created the device (none once it
+ * is gone: the handler then answers NotFound). */
+static guint32
+device_owner (GDBusInterfaceSkeleton *skeleton, gpointer user_data)
+{
+  TunModule *module = user_data;
+  AnydDBusTunDevice *iface = ANYD_DBUS_TUN_DEVICE (skeleton);
+  TunDevice *dev = module->stopped ? NULL : tun_module_lookup (module, (int) anyd_dbus_tun_device_get_index (iface));
+
+  if (dev == NULL || dev->iface != iface || dev->deleting)
+    return ANYD_AUTH_NO_OWNER;
+  return dev->created_by;
+}
+
 /* ------------------------------------------------------------- lifetime */
 
 TunDevice *
@@ -453,6 +424,7 @@ tun_device_new (TunModule *module, const AnydLinkInfo *link, guint32 created_by,
   dev->tap = link->arptype == ARPHRD_ETHER;
   dev->persistent = persistent;
 
+  anyd_limits_charge (anyd_daemon_get_limits (module->daemon), created_by, "tun");
   dev->iface = anyd_dbus_tun_device_skeleton_new ();
   anyd_dbus_tun_device_set_name (dev->iface, link->name);
   anyd_dbus_tun_device_set_index (dev->iface, (guint) link->ifindex);
@@ -470,6 +442,7 @@ tun_device_new (TunModule *module, const AnydLinkInfo *link, guint32 created_by,
   }
   anyd_auth_guard (anyd_daemon_get_auth (module->daemon), G_DBUS_INTERFACE_SKELETON (dev->iface),
                    device_details, NULL);
+  anyd_auth_guard_set_owner_func (G_DBUS_INTERFACE_SKELETON (dev->iface), device_owner, module);
   for (guint i = 0; i < G_N_ELEMENTS (handlers); i++)
     g_signal_connect_data (dev->iface, handlers[i].signal, handlers[i].cb, tun_module_ref (module),
                            (GClosureNotify) (void (*) (void)) tun_module_unref, 0);
@@ -489,6 +462,7 @@ tun_device_free (TunDevice *dev)
   g_dbus_object_manager_server_unexport (anyd_daemon_get_object_manager (dev->module->daemon), dev->path);
   /* Handlers stay connected: a call still in the gate looks the device up
    * by index and gets NotFound. */
+  anyd_limits_release (anyd_daemon_get_limits (dev->module->daemon), dev->created_by, "tun");
   g_clear_object (&dev->object);
   g_clear_object (&dev->iface);
   g_free (dev->name);

@@ -35,14 +35,15 @@ static const AnydConfigKey tun_config_keys[] = {
 static const AnydAuthRule tun_auth_rules[] = {
   { "org.anyd1.Tun",       "Create",        ANYD_ACTION_TUN_MANAGE, "device", 0,  NULL },
   { "org.anyd1.Tun",       "Open",          ANYD_ACTION_TUN_MANAGE, "device", 0,  NULL },
-  /* detail "device" for these comes from the object (device_details) */
-  { "org.anyd1.TunDevice", "SetMtu",        ANYD_ACTION_TUN_MANAGE, "device", -1, NULL },
-  { "org.anyd1.TunDevice", "AddAddress",    ANYD_ACTION_TUN_MANAGE, "device", -1, NULL },
-  { "org.anyd1.TunDevice", "RemoveAddress", ANYD_ACTION_TUN_MANAGE, "device", -1, NULL },
-  { "org.anyd1.TunDevice", "AddRoute",      ANYD_ACTION_TUN_MANAGE, "device", -1, NULL },
-  { "org.anyd1.TunDevice", "RemoveRoute",   ANYD_ACTION_TUN_MANAGE, "device", -1, NULL },
-  { "org.anyd1.TunDevice", "SetUp",         ANYD_ACTION_TUN_MANAGE, "device", -1, NULL },
-  { "org.anyd1.TunDevice", "Delete",        ANYD_ACTION_TUN_MANAGE, "device", -1, NULL },
+  /* detail "device" for these comes from the object (device_details); on a
+   * device another uid created, also org.anyd1.manage (device_owner) */
+  { "org.anyd1.TunDevice", "SetMtu",        ANYD_ACTION_TUN_MANAGE, "device", -1, NULL, ANYD_AUTH_OWNER_MANAGE },
+  { "org.anyd1.TunDevice", "AddAddress",    ANYD_ACTION_TUN_MANAGE, "device", -1, NULL, ANYD_AUTH_OWNER_MANAGE },
+  { "org.anyd1.TunDevice", "RemoveAddress", ANYD_ACTION_TUN_MANAGE, "device", -1, NULL, ANYD_AUTH_OWNER_MANAGE },
+  { "org.anyd1.TunDevice", "AddRoute",      ANYD_ACTION_TUN_MANAGE, "device", -1, NULL, ANYD_AUTH_OWNER_MANAGE },
+  { "org.anyd1.TunDevice", "RemoveRoute",   ANYD_ACTION_TUN_MANAGE, "device", -1, NULL, ANYD_AUTH_OWNER_MANAGE },
+  { "org.anyd1.TunDevice", "SetUp",         ANYD_ACTION_TUN_MANAGE, "device", -1, NULL, ANYD_AUTH_OWNER_MANAGE },
+  { "org.anyd1.TunDevice", "Delete",        ANYD_ACTION_TUN_MANAGE, "device", -1, NULL, ANYD_AUTH_OWNER_MANAGE },
   ANYD_AUTH_RULES_END
 };
 
@@ -467,6 +468,9 @@ create_device (TunModule *module, const AnydCaller *caller, const CreateRequest 
   TunDevice *dev;
   int fd, ifindex;
 
+  /* [limits] max_resources_per_uid; tun_device_new() counts the device. */
+  if (!anyd_limits_check (anyd_daemon_get_limits (module->daemon), caller->uid, "tun", error))
+    return NULL;
   tp.name = *req->name ? req->name : "anyd%d";
   tp.tap = req->tap;
   tp.multi_queue = req->multi_queue;

@@ -69,6 +69,7 @@ typedef struct {
   AnydDBusObjectSkeleton *object;
   guint                   max_value_size;
   guint                   max_data_size;
+  GHashTable             *creating;      /* "S:name" / "K:name" being created ([limits]) */
 } VaultModule;
 
 /* ------------------------------------------------------------------ helpers */
@@ -130,6 +131,9 @@ typedef struct {
   const char            *action;
   char                  *object;
   gboolean               returns_version;
+  char                  *creating;      /* key in m->creating: a new entry counted for quota_uid */
+  guint32                quota_uid;
+  gboolean               releases;      /* a delete: on success, quota_uid holds one fewer */
 } WriteCall;
 
 static WriteCall *
@@ -169,9 +173,47 @@ write_done (guint32 version, const GError *error, gpointer user_data)
       anyd_audit_action (caller, c->action, c->object, NULL, NULL);
       g_dbus_method_invocation_return_value (c->invocation, NULL);
     }
+  if (c->creating != NULL)
+    {
+      g_hash_table_remove (c->m->creating, c->creating);
+      if (error != NULL)
+        anyd_limits_release (anyd_daemon_get_limits (c->m->daemon), c->quota_uid, "vault");
+    }
+  if (c->releases && error == NULL)
+    anyd_limits_release (anyd_daemon_get_limits (c->m->daemon), c->quota_uid, "vault");
   anyd_daemon_release (c->m->daemon);
+  g_free (c->creating);
   g_free (c->object);
   g_free (c);
+}
+
+/* [limits] max_vault_entries_per_uid: a write that creates an entry counts
+ * for its caller until the entry is deleted (or the write fails). */
+static gboolean
+quota_create (VaultModule *m, VaultKind kind, const char *name, guint32 uid, char **creating, GError **error)
+{
+  g_autofree char *key = g_strdup_printf ("%c:%s", kind, name);
+
+  if (vault_store_get_creator (m->store, kind, name, NULL) || g_hash_table_contains (m->creating, key))
+    return TRUE;   /* a new version, or a create that will fail with Exists */
+  if (!anyd_limits_acquire (anyd_daemon_get_limits (m->daemon), uid, "vault", error))
+    return FALSE;
+  g_hash_table_add (m->creating, g_strdup (key));
+  *creating = g_steal_pointer (&key);
+  return TRUE;
+}
+
+static WriteCall *
+quota_delete (VaultModule *m, VaultKind kind, const char *name, WriteCall *c)
+{
+  c->releases = vault_store_get_creator (m->store, kind, name, &c->quota_uid);
+  return c;
+}
+
+static void
+charge_entry (guint32 uid, gpointer data)
+{
+  anyd_limits_charge (data, uid, "vault");
 }
 
 static gboolean
@@ -180,7 +222,10 @@ handle_put (AnydDBusVault *vault, GDBusMethodInvocation *invocation, const char 
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *object = audit_object ("secret", name);
+  g_autofree char *creating = NULL;
   const char *content_type = NULL;
+  guint32 uid = anyd_caller_from_invocation (invocation)->uid;
+  WriteCall *c;
 
   if (!vault_name_check (name, "name", &error) ||
       !anyd_options_check (options, put_options, "options", &error) ||
@@ -191,9 +236,15 @@ handle_put (AnydDBusVault *vault, GDBusMethodInvocation *invocation, const char 
       vault_variant_wipe (value);
       return fail (invocation, "vault.put", object, g_steal_pointer (&error));
     }
-  vault_store_put (m->store, name, take_value (value), content_type,
-                   anyd_caller_from_invocation (invocation)->uid,
-                   write_done, write_call_new (m, invocation, "vault.put", object, TRUE));
+  if (!quota_create (m, VAULT_KIND_SECRET, name, uid, &creating, &error))
+    {
+      vault_variant_wipe (value);
+      return fail (invocation, "vault.put", object, g_steal_pointer (&error));
+    }
+  c = write_call_new (m, invocation, "vault.put", object, TRUE);
+  c->creating = g_steal_pointer (&creating);
+  c->quota_uid = uid;
+  vault_store_put (m->store, name, take_value (value), content_type, uid, write_done, c);
   return TRUE;
 }
 
@@ -225,7 +276,8 @@ handle_delete (AnydDBusVault *vault, GDBusMethodInvocation *invocation, const ch
   if (!vault_name_check (name, "name", &error))
     return fail (invocation, "vault.delete", object, g_steal_pointer (&error));
   vault_store_delete (m->store, name, write_done,
-                      write_call_new (m, invocation, "vault.delete", object, FALSE));
+                      quota_delete (m, VAULT_KIND_SECRET, name,
+                                    write_call_new (m, invocation, "vault.delete", object, FALSE)));
   return TRUE;
 }
 
@@ -235,7 +287,10 @@ handle_create_key (AnydDBusVault *vault, GDBusMethodInvocation *invocation, cons
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *object = audit_object ("key", name);
+  g_autofree char *creating = NULL;
+  guint32 uid = anyd_caller_from_invocation (invocation)->uid;
   VaultKeyType key_type;
+  WriteCall *c;
 
   if (!vault_name_check (name, "name", &error))
     return fail (invocation, "vault.create-key", object, g_steal_pointer (&error));
@@ -245,8 +300,12 @@ handle_create_key (AnydDBusVault *vault, GDBusMethodInvocation *invocation, cons
                    "type: must be “aead” (XChaCha20-Poly1305) or “sign” (Ed25519)");
       return fail (invocation, "vault.create-key", object, g_steal_pointer (&error));
     }
-  vault_store_create_key (m->store, name, key_type, anyd_caller_from_invocation (invocation)->uid,
-                          write_done, write_call_new (m, invocation, "vault.create-key", object, FALSE));
+  if (!quota_create (m, VAULT_KIND_KEY, name, uid, &creating, &error))
+    return fail (invocation, "vault.create-key", object, g_steal_pointer (&error));
+  c = write_call_new (m, invocation, "vault.create-key", object, FALSE);
+  c->creating = g_steal_pointer (&creating);
+  c->quota_uid = uid;
+  vault_store_create_key (m->store, name, key_type, uid, write_done, c);
   return TRUE;
 }
 
@@ -274,7 +333,8 @@ handle_delete_key (AnydDBusVault *vault, GDBusMethodInvocation *invocation, cons
   if (!vault_name_check (name, "key", &error))
     return fail (invocation, "vault.delete-key", object, g_steal_pointer (&error));
   vault_store_delete_key (m->store, name, write_done,
-                          write_call_new (m, invocation, "vault.delete-key", object, FALSE));
+                          quota_delete (m, VAULT_KIND_KEY, name,
+                                        write_call_new (m, invocation, "vault.delete-key", object, FALSE)));
   return TRUE;
 }
 
@@ -483,6 +543,8 @@ vault_start (AnydDaemon *daemon, GError **error)
       return NULL;
     }
   vault_reload (m, anyd_daemon_get_config (daemon));
+  m->creating = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  vault_store_foreach_creator (m->store, charge_entry, anyd_daemon_get_limits (daemon));
 
   m->vault = anyd_dbus_vault_skeleton_new ();
   /* The gate first, then the handlers. */
@@ -518,6 +580,7 @@ vault_stop (gpointer instance)
   g_dbus_object_manager_server_unexport (anyd_daemon_get_object_manager (m->daemon), VAULT_PATH);
   g_clear_object (&m->object);
   g_clear_object (&m->vault);
+  g_hash_table_unref (m->creating);
   g_free (m);
 }
 

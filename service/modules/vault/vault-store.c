@@ -796,6 +796,32 @@ sorted_entries (VaultStore *s, VaultKind kind)
   return out;
 }
 
+/* For [limits] max_vault_entries_per_uid: who created an entry. */
+gboolean
+vault_store_get_creator (VaultStore *s, VaultKind kind, const char *name, guint32 *uid)
+{
+  Entry *e = s->locked == NULL ? lookup (s, kind, name) : NULL;
+
+  if (e != NULL && uid != NULL)
+    *uid = e->created_by;
+  return e != NULL;
+}
+
+void
+vault_store_foreach_creator (VaultStore *s, void (*func) (guint32 uid, gpointer data), gpointer data)
+{
+  static const VaultKind kinds[] = { VAULT_KIND_SECRET, VAULT_KIND_KEY };
+  GHashTableIter it;
+  gpointer v;
+
+  for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
+    {
+      g_hash_table_iter_init (&it, s->tables[kind_index (kinds[k])]);
+      while (g_hash_table_iter_next (&it, NULL, &v))
+        func (((Entry *) v)->created_by, data);
+    }
+}
+
 GVariant *
 vault_store_list (VaultStore *s, GError **error)
 {

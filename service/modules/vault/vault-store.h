@@ -46,6 +46,11 @@ GBytes     *vault_store_sign (VaultStore *store, const char *key, const guint8 *
                               guint32 *out_version, GError **error);
 GBytes     *vault_store_get_public_key (VaultStore *store, const char *key, GError **error);
 
+/* Whether an entry exists, and who created it ([limits] counting). */
+gboolean    vault_store_get_creator (VaultStore *store, VaultKind kind, const char *name, guint32 *uid);
+void        vault_store_foreach_creator (VaultStore *store, void (*func) (guint32 uid, gpointer data),
+                                         gpointer data);
+
 /* ---- writes (queued; done runs on the main thread once the change is on
  * disk, or failed and changed nothing) ------------------------------------------- */
 

@@ -127,13 +127,15 @@ check_request (VpnModule *module, const char *name, GVariant *options, GError **
 
 /* Parse, store, export: all or nothing. */
 static VpnProfile *
-import (VpnModule *module, const char *name, const char *text, gsize len, GVariant *options, GError **error)
+import (VpnModule *module, guint32 uid, const char *name, const char *text, gsize len, GVariant *options,
+        GError **error)
 {
   gboolean ignore_scripts = FALSE, autoconnect = FALSE;
   g_autoptr(VpnConfig) config = NULL;
   VpnProfile *profile;
 
-  if (!check_request (module, name, options, error))
+  if (!check_request (module, name, options, error) ||
+      !anyd_limits_check (anyd_daemon_get_limits (module->daemon), uid, "vpn", error))
     return NULL;
   g_variant_lookup (options, "ignore_scripts", "b", &ignore_scripts);
   g_variant_lookup (options, "autoconnect", "b", &autoconnect);
@@ -148,6 +150,10 @@ import (VpnModule *module, const char *name, const char *text, gsize len, GVaria
       return NULL;
     }
   g_hash_table_insert (module->profiles, g_strdup (name), profile);
+  /* Profiles found at start are counted for nobody: the record does not
+   * say who imported it. */
+  anyd_limits_charge (anyd_daemon_get_limits (module->daemon), uid, "vpn");
+  profile->quota_uid = uid;
   vpn_profile_export (profile);
   if (config->had_scripts)
     g_message ("vpn: profile %s: hook commands (PreUp/PostUp/PreDown/PostDown/SaveConfig) were dropped", name);
@@ -172,7 +178,8 @@ handle_import_profile (AnydDBusVpn *iface, GDBusMethodInvocation *invocation, co
 {
   VpnModule *module = user_data;
   GError *error = NULL;
-  VpnProfile *profile = import (module, name, text, strlen (text), options, &error);
+  VpnProfile *profile = import (module, anyd_caller_from_invocation (invocation)->uid, name, text,
+                                strlen (text), options, &error);
 
   import_reply (module, invocation, name, profile, error);
   return TRUE;
@@ -244,7 +251,8 @@ read_fd_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 
   if (buf != NULL)
     {
-      profile = import (imp->module, imp->name, (const char *) buf->data, buf->len, imp->options, &error);
+      profile = import (imp->module, anyd_caller_from_invocation (imp->invocation)->uid, imp->name,
+                        (const char *) buf->data, buf->len, imp->options, &error);
       sodium_memzero (buf->data, buf->len);
       g_byte_array_unref (buf);
     }

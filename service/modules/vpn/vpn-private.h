@@ -49,6 +49,7 @@ struct _VpnProfile {
   VpnConfig              *config;        /* refcounted: a connection keeps the one it started with */
   gboolean                autoconnect;
   gboolean                ignore_scripts;
+  guint32                 quota_uid;     /* counted for this uid in [limits] (0: nobody) */
   AnydDBusObjectSkeleton *object;
   AnydDBusVpnProfile     *iface;
 };

@@ -136,6 +136,7 @@ vpn_profile_free (VpnProfile *profile)
       g_clear_object (&profile->object);
       g_clear_object (&profile->iface);
     }
+  anyd_limits_release (anyd_daemon_get_limits (profile->module->daemon), profile->quota_uid, "vpn");
   vpn_config_unref (profile->config);
   g_free (profile->name);
   g_free (profile->path);

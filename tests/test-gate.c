@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The gate's structure, on a private bus with no polkitd (so every check
+ * fails closed: the caller is denied): a handler connected before or after
+ * anyd_auth_guard() never runs for a denied call, an unmapped method is
+ * refused, a public one runs with its caller attached. */
+#include "anyd-build-config.h"
+#include "auth.h"
+#include "error.h"
+#include "test-gate-dbus.h"
+
+#include <unistd.h>
+
+static const AnydAuthRule gate_rules[] = {
+  { "org.anyd1.test.Gate", "Poke", "org.anyd1.manage", "what", 0, NULL },
+  { "org.anyd1.test.Gate", "Hello", ANYD_AUTH_PUBLIC, NULL, -1, NULL },
+  ANYD_AUTH_RULES_END
+};
+
+typedef struct {
+  GTestDBus       *dbus;
+  GDBusConnection *server;
+  GDBusConnection *client;
+  AnydAuth        *auth;
+  TestGate        *skeleton;
+  guint            pokes;      /* handle-poke ran */
+  guint32          hello_uid;
+} Fixture;
+
+static gboolean
+on_poke (TestGate *skeleton, GDBusMethodInvocation *invocation, const char *what, Fixture *f)
+{
+  f->pokes++;
+  test_gate_complete_poke (skeleton, invocation);
+  return TRUE;
+}
+
+static gboolean
+on_hello (TestGate *skeleton, GDBusMethodInvocation *invocation, Fixture *f)
+{
+  AnydCaller *caller = anyd_caller_from_invocation (invocation);
+
+  g_assert_nonnull (caller);
+  f->hello_uid = caller->uid;
+  test_gate_complete_hello (skeleton, invocation, caller->uid);
+  return TRUE;
+}
+
+/* Any handler that would answer every method, whatever the gate says. */
+static gboolean
+on_unmapped (TestGate *skeleton, GDBusMethodInvocation *invocation, Fixture *f)
+{
+  f->pokes++;
+  test_gate_complete_unmapped (skeleton, invocation);
+  return TRUE;
+}
+
+static GDBusConnection *
+connect_to (GTestDBus *dbus)
+{
+  g_autoptr(GError) error = NULL;
+  GDBusConnection *c = g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (dbus),
+                                                               G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                               G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                               NULL, NULL, &error);
+  g_assert_no_error (error);
+  return c;
+}
+
+static void
+setup (Fixture *f, gconstpointer connect_first)
+{
+  g_autoptr(GError) error = NULL;
+
+  f->dbus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_test_dbus_up (f->dbus);
+  /* polkit looks on the system bus: this one, where nobody answers. */
+  g_setenv ("DBUS_SYSTEM_BUS_ADDRESS", g_test_dbus_get_bus_address (f->dbus), TRUE);
+  f->server = connect_to (f->dbus);
+  f->client = connect_to (f->dbus);
+  f->auth = anyd_auth_new (f->server, NULL);
+  anyd_auth_add_rules (f->auth, gate_rules);
+
+  f->skeleton = test_gate_skeleton_new ();
+  if (GPOINTER_TO_INT (connect_first))
+    {
+      /* The order the old signal-based gate could not survive. */
+      g_signal_connect (f->skeleton, "handle-poke", G_CALLBACK (on_poke), f);
+      g_signal_connect (f->skeleton, "handle-unmapped", G_CALLBACK (on_unmapped), f);
+      g_signal_connect (f->skeleton, "handle-hello", G_CALLBACK (on_hello), f);
+    }
+  anyd_auth_guard (f->auth, G_DBUS_INTERFACE_SKELETON (f->skeleton), NULL, NULL);
+  if (!GPOINTER_TO_INT (connect_first))
+    {
+      g_signal_connect (f->skeleton, "handle-poke", G_CALLBACK (on_poke), f);
+      g_signal_connect (f->skeleton, "handle-unmapped", G_CALLBACK (on_unmapped), f);
+      g_signal_connect (f->skeleton, "handle-hello", G_CALLBACK (on_hello), f);
+    }
+  g_assert_true (g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (f->skeleton), f->server,
+                                                   "/org/anyd1/test", &error));
+  g_assert_no_error (error);
+}
+
+static void
+teardown (Fixture *f, gconstpointer data)
+{
+  g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (f->skeleton));
+  g_clear_object (&f->skeleton);
+  g_clear_pointer (&f->auth, anyd_auth_free);
+  g_dbus_connection_close_sync (f->client, NULL, NULL);
+  g_dbus_connection_close_sync (f->server, NULL, NULL);
+  g_clear_object (&f->client);
+  g_clear_object (&f->server);
+  g_test_dbus_down (f->dbus);
+  g_clear_object (&f->dbus);
+}
+
+typedef struct {
+  GVariant *reply;
+  GError   *error;
+  gboolean  done;
+} Result;
+
+static void
+call_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Result *r = user_data;
+
+  r->reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), res, &r->error);
+  r->done = TRUE;
+}
+
+/* Call from the client while the server's side runs in this same context. */
+static GVariant *
+call (Fixture *f, const char *method, GVariant *params, GError **error)
+{
+  Result r = { 0 };
+  const char *unique = g_dbus_connection_get_unique_name (f->server);
+
+  g_dbus_connection_call (f->client, unique, "/org/anyd1/test", "org.anyd1.test.Gate", method, params,
+                          NULL, G_DBUS_CALL_FLAGS_NONE, 10000, NULL, call_cb, &r);
+  while (!r.done)
+    g_main_context_iteration (NULL, TRUE);
+  if (r.error != NULL)
+    g_propagate_error (error, r.error);
+  return r.reply;
+}
+
+static void
+test_denied_never_runs (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = call (f, "Poke", g_variant_new ("(s)", "x"), &error);
+
+  g_assert_null (reply);
+  g_assert_error (error, ANYD_ERROR, ANYD_ERROR_NOT_AUTHORIZED);
+  g_assert_cmpuint (f->pokes, ==, 0);
+}
+
+static void
+test_unmapped_refused (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+
+  reply = call (f, "Unmapped", NULL, &error);   /* warns "BUG: ... no authorization rule" */
+  g_assert_null (reply);
+  g_assert_error (error, ANYD_ERROR, ANYD_ERROR_NOT_AUTHORIZED);
+  g_assert_cmpuint (f->pokes, ==, 0);
+}
+
+static void
+test_public_runs_with_caller (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = call (f, "Hello", NULL, &error);
+  guint32 uid = G_MAXUINT32;
+
+  g_assert_no_error (error);
+  g_variant_get (reply, "(u)", &uid);
+  g_assert_cmpuint (uid, ==, getuid ());
+  g_assert_cmpuint (f->hello_uid, ==, getuid ());
+  /* and again, now with the caller known (the same-dispatch path) */
+  g_clear_pointer (&reply, g_variant_unref);
+  f->hello_uid = G_MAXUINT32;
+  reply = call (f, "Hello", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (f->hello_uid, ==, getuid ());
+}
+
+/* A second skeleton of the same type shares the guarded type, and one
+ * that was never guarded is left alone (the gate is per object). */
+static void
+test_type_shared (Fixture *f, gconstpointer data)
+{
+  g_autoptr(TestGate) other = test_gate_skeleton_new ();
+
+  anyd_auth_guard (f->auth, G_DBUS_INTERFACE_SKELETON (other), NULL, NULL);
+  g_assert_true (G_OBJECT_TYPE (other) == G_OBJECT_TYPE (f->skeleton));
+  g_assert_true (TEST_IS_GATE_SKELETON (other));
+  g_assert_true (g_type_is_a (G_OBJECT_TYPE (other), TEST_TYPE_GATE_SKELETON));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  /* The gate warns about the deliberately unmapped method: not fatal here. */
+  g_log_set_always_fatal (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_ERROR);
+  for (int first = 1; first >= 0; first--)
+    {
+      g_autofree char *p1 = g_strdup_printf ("/gate/%s/denied-never-runs", first ? "connected-before" : "connected-after");
+      g_autofree char *p2 = g_strdup_printf ("/gate/%s/unmapped-refused", first ? "connected-before" : "connected-after");
+      g_autofree char *p3 = g_strdup_printf ("/gate/%s/public-runs-with-caller", first ? "connected-before" : "connected-after");
+      g_test_add (p1, Fixture, GINT_TO_POINTER (first), setup, test_denied_never_runs, teardown);
+      g_test_add (p2, Fixture, GINT_TO_POINTER (first), setup, test_unmapped_refused, teardown);
+      g_test_add (p3, Fixture, GINT_TO_POINTER (first), setup, test_public_runs_with_caller, teardown);
+    }
+  g_test_add ("/gate/type-shared", Fixture, GINT_TO_POINTER (1), setup, test_type_shared, teardown);
+  return g_test_run ();
+}

@@ -56,6 +56,7 @@ import shlex
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -560,6 +561,7 @@ class Sandbox:
         os.chmod(WORK, 0o755)
         if self.net and shutil.which('ip'):
             subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=False)
+        self.private_tun_node()
 
         # helpers the callers run must be readable by every uid
         self.caller_py = os.path.join(WORK, 'caller.py')
@@ -575,6 +577,22 @@ class Sandbox:
             self.write_config(self.initial_config)
         if self.start_anyd_on_enter:
             self.start_anyd()
+
+    def private_tun_node(self):
+        """Our own /dev/net/tun (char 10:200, mode 0666 as distributions ship
+        it), bind-mounted over the host's inside this mount namespace, so
+        that what an unprivileged owner may do never depends on how the
+        host happens to have its node (0600 on some machines)."""
+        if os.path.exists('/dev/net/tun'):
+            node = os.path.join(WORK, 'dev-net-tun')
+            os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(10, 200))
+            os.chmod(node, 0o666)       # mknod honours the umask
+            self._run(['mount', '--bind', node, '/dev/net/tun'])
+        elif os.path.isdir('/dev/net'):
+            # no node on the host (yet): a private /dev/net holding ours
+            self._run(['mount', '-t', 'tmpfs', '-o', 'mode=0755', 'anyd-test-devnet', '/dev/net'])
+            os.mknod('/dev/net/tun', 0o666 | stat.S_IFCHR, os.makedev(10, 200))
+            os.chmod('/dev/net/tun', 0o666)
 
     def teardown(self):
         for c in list(self.all_conns):

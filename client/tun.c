@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* anyd-client tun: create, open, list, show, set and delete TUN/TAP devices
  * (org.anyd1.Tun, org.anyd1.TunDevice). */
 #include "config.h"

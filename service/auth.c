@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The one authorization gate: every exported method passes here first.
  *
  * anyd_auth_guard() puts a closure in front of every handle-* signal of a

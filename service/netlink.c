@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Thin rtnetlink helpers shared by tun and vpn; see netlink.h for the API. */
 #include "netlink.h"
 #include "error.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* netlink.[ch]: thin rtnetlink helpers (libnl-route-3) shared by tun and vpn.
  *
  * One AnydNetlink per process (anyd_netlink_get() hands out references to

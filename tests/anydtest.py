@@ -17,7 +17,7 @@
 # main() re-executes the file (as root) under
 #     unshare -m -p -f --mount-proc [-n] --kill-child /usr/bin/python3 FILE
 # so it runs as pid 1 of private mount + pid (+ net) namespaces, then builds
-# the sandbox in-process (see TESTBED.md):
+# the sandbox in-process (see tests/README.md):
 #   * a tmpfs on /run;
 #   * a private dbus-daemon as THE system bus (unix:path=/run/dbus/system_bus_socket)
 #     with a test config that includes our data/dbus-1/system.d/org.anyd1.conf
@@ -719,7 +719,7 @@ class Sandbox:
             pass
         self.bus_call('ReloadConfig')
 
-    # -- a systemd manager (TESTBED.md) --
+    # -- a systemd manager --
 
     SYSTEMD_UNIT_DIR = '/run/user/0/systemd/user.control'
 

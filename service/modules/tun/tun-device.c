@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* org.anyd1.TunDevice: one object per device the tun module created. */
 #include "anyd-build-config.h"
 #include "tun-private.h"
@@ -226,7 +227,7 @@ manage_checked_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 /* Every method already passed the gate (tun.manage); a device another uid
- * created also needs org.anyd1.manage (DESIGN.md, Authorization). */
+ * created also needs org.anyd1.manage (docs/api.md, Authorization). */
 static gboolean
 run_checked (TunModule *module, AnydDBusTunDevice *iface, GDBusMethodInvocation *invocation, DeviceOp op)
 {

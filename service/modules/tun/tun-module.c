@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The tun module: org.anyd1.Tun at /org/anyd1/tun creates TUN/TAP devices
  * (Create, Open with fd passing), follows them through rtnetlink
  * notifications, deletes non-persistent ones when their creator leaves, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The tun module's shared types (tun-module.c: org.anyd1.Tun, lifecycle,
  * reconciliation, notifications; tun-device.c: org.anyd1.TunDevice). */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* bench/call-path: what a method call through anyd's authorization gate
  * costs, against a bare GDBus echo on the same bus and the original Python
  * anyd's transport, all measured in one run (call-path issue).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* bench/tun-setup: how fast anyd sets up and tears down TUN devices, against
  * baselines measured in the same run (issue 4):
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vault-bench: calls per second of one method on the system bus, from N
  * callers at once (N threads, each with its own bus connection, each
  * making one synchronous call after another).  Run by bench/vault_bench.py

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* anyd-client: shared helpers (bus, calls, polkit text agent, errors, output). */
 #include "config.h"
 

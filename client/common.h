@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* anyd-client: what every command group shares.
  *
  * A command group is one file (tun.c, vpn.c, …) that defines
@@ -20,13 +21,13 @@
 
 G_BEGIN_DECLS
 
-/* Names fixed by DESIGN.md.  The client does not share code with the daemon. */
+/* Names fixed by the API (docs/api.md).  The client does not share code with the daemon. */
 #define ANYD_CLIENT_BUS_NAME       "org.anyd1"
 #define ANYD_CLIENT_PATH           "/org/anyd1"
 #define ANYD_CLIENT_IFACE_MANAGER  "org.anyd1.Manager"
 #define ANYD_CLIENT_ERROR_PREFIX   "org.anyd1.Error."
 
-/* Exit codes (DESIGN.md, anyd-client(1)). */
+/* Exit codes (anyd-client(1)). */
 typedef enum {
   ANYD_CLIENT_EXIT_OK = 0,
   ANYD_CLIENT_EXIT_FAILURE = 1,        /* anything else, also "anyd is not running" */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* anyd-client: command-line client of the anyd system service.
  *
  *   anyd-client [GLOBAL OPTION…] GROUP COMMAND [OPTION…] [ARG…]

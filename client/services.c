@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* anyd-client services: allowed systemd units (org.anyd1.Services).
  *
  *   anyd-client services list

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* anyd-client: the daemon itself — `status` and `reload` (also reachable
  * as `anyd-client daemon status|reload`). */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Unit tests for the client's pure helpers: GVariant -> JSON, path escaping,
  * error -> exit code mapping, tables. */
 #include "config.h"

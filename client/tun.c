@@ -1,10 +1,14 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* anyd-client tun: create, open, list, show, set and delete TUN/TAP devices
  * (org.anyd1.Tun, org.anyd1.TunDevice). */
 #include "config.h"
 
+#include <errno.h>
 #include <grp.h>
 #include <pwd.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -194,6 +198,82 @@ get_device (AnydClientContext *ctx, const char *name, char **path_out, GError **
   return props;
 }
 
+#define TUN_NODE "/dev/net/tun"
+
+/* Whether uid may open node for reading and writing, by its mode bits. */
+static gboolean
+node_lets_uid_rw (const struct stat *st, guint32 uid)
+{
+  struct passwd *pw;
+
+  if (uid == 0)
+    return TRUE;
+  if (st->st_uid == uid)
+    return (st->st_mode & 0600) == 0600;
+  if ((st->st_mode & 0006) == 0006)
+    return TRUE;
+  if ((st->st_mode & 0060) != 0060)
+    return FALSE;
+  pw = getpwuid (uid);
+  if (pw == NULL)
+    return FALSE;
+  if (pw->pw_gid == st->st_gid)
+    return TRUE;
+  {
+    int n = 0;
+    g_autofree gid_t *groups = NULL;
+
+    getgrouplist (pw->pw_name, pw->pw_gid, NULL, &n);
+    groups = g_new0 (gid_t, MAX (n, 1));
+    if (getgrouplist (pw->pw_name, pw->pw_gid, groups, &n) < 0)
+      return FALSE;
+    for (int i = 0; i < n; i++)
+      if (groups[i] == st->st_gid)
+        return TRUE;
+  }
+  return FALSE;
+}
+
+/* The kernel lets a device's owner attach to it without privilege, but only
+ * after open("/dev/net/tun") succeeded: a node more restrictive than the
+ * 0666 distributions ship defeats the point of owning the device.  Say so,
+ * with what to do (only on this machine: with --host the node is elsewhere). */
+static void
+warn_if_node_refuses_owner (AnydClientContext *ctx, GVariant *props, gboolean fd_handed)
+{
+  struct stat st;
+  guint32 owner = G_MAXUINT32;
+  const char *name = "";
+
+  if (ctx->host != NULL)
+    return;
+  g_variant_lookup (props, "Owner", "u", &owner);
+  g_variant_lookup (props, "Name", "&s", &name);
+  if (owner == G_MAXUINT32)
+    return;
+  if (stat (TUN_NODE, &st) < 0)
+    {
+      g_printerr (_("anyd-client: warning: %s: %s; nobody can attach to %s by name "
+                    "(load the tun module: modprobe tun)\n"), TUN_NODE, g_strerror (errno), name);
+      return;
+    }
+  if (!S_ISCHR (st.st_mode) || major (st.st_rdev) != 10 || minor (st.st_rdev) != 200)
+    {
+      g_printerr (_("anyd-client: warning: %s is not the TUN character device (10:200); "
+                    "programs cannot attach to %s by name\n"), TUN_NODE, name);
+      return;
+    }
+  if (node_lets_uid_rw (&st, owner))
+    return;
+  g_printerr (_("anyd-client: warning: %s has mode %04o (owner %u, group %u), so uid %u cannot open it "
+                "and cannot attach to %s although it owns the device%s. Distributions ship the node "
+                "as 0666 (the kernel checks the device's owner itself): run "
+                "'chmod 0666 %s' and make it last with a udev rule such as "
+                "KERNEL==\"tun\", MODE=\"0666\" in /etc/udev/rules.d/60-tun.rules\n"),
+              TUN_NODE, (unsigned) (st.st_mode & 07777), (unsigned) st.st_uid, (unsigned) st.st_gid,
+              owner, name, fd_handed ? _(" (the descriptor handed over here works)") : "", TUN_NODE);
+}
+
 static int
 print_created (AnydClientContext *ctx, const char *path)
 {
@@ -206,6 +286,7 @@ print_created (AnydClientContext *ctx, const char *path)
     anyd_client_print_json (props);
   else
     print_device (props);
+  warn_if_node_refuses_owner (ctx, props, FALSE);
   return ANYD_CLIENT_EXIT_OK;
 }
 
@@ -331,6 +412,7 @@ cmd_open (AnydClientContext *ctx, int argc, char **argv)
       return anyd_client_fail (ctx, error);
     }
   g_variant_lookup (props, "Name", "&s", &name);
+  warn_if_node_refuses_owner (ctx, props, TRUE);
 
   if (cmd)
     {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* anyd-client vault: secrets and keys that never leave the daemon.
  *
  * Values never come from the command line (ps would show them): they are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* anyd-client vpn: WireGuard profiles and connections (org.anyd1.Vpn,
  * org.anyd1.VpnProfile, org.anyd1.VpnConnection).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 #include <glib.h>
 #include "caller.h"
@@ -5,7 +6,7 @@
 G_BEGIN_DECLS
 
 /* One structured record per authorization decision or privileged action
- * (DESIGN.md, Audit). Journald when stderr is the journal, else one
+ * (docs/api.md, Audit). Journald when stderr is the journal, else one
  * "KEY=value ..." line on stderr. Never pass a secret value in any field. */
 typedef struct {
   const char       *message_id;  /* ANYD_MSGID_* */

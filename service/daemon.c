@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* AnydDaemon: the bus connection, Manager object, modules, idle exit. */
 #include "anyd-build-config.h"
 #include "daemon.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "anyd-build-config.h"
 #include "error.h"
 #include "names.h"

@@ -1,4 +1,5 @@
-/* Names fixed by DESIGN.md: bus name, paths, journal fields, message IDs. */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Names fixed by the API (docs/api.md): bus name, paths, journal fields, message IDs. */
 #pragma once
 
 #define ANYD_DBUS_NAME            "org.anyd1"

@@ -17,7 +17,7 @@
 # main() re-executes the file (as root) under
 #     unshare -m -p -f --mount-proc [-n] --kill-child /usr/bin/python3 FILE
 # so it runs as pid 1 of private mount + pid (+ net) namespaces, then builds
-# the sandbox in-process (see TESTBED.md):
+# the sandbox in-process (see tests/README.md):
 #   * a tmpfs on /run;
 #   * a private dbus-daemon as THE system bus (unix:path=/run/dbus/system_bus_socket)
 #     with a test config that includes our data/dbus-1/system.d/org.anyd1.conf
@@ -56,6 +56,7 @@ import shlex
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -562,6 +563,7 @@ class Sandbox:
         os.chmod(WORK, 0o755)
         if self.net and shutil.which('ip'):
             subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=False)
+        self.private_tun_node()
 
         # helpers the callers run must be readable by every uid
         self.caller_py = os.path.join(WORK, 'caller.py')
@@ -577,6 +579,22 @@ class Sandbox:
             self.write_config(self.initial_config)
         if self.start_anyd_on_enter:
             self.start_anyd()
+
+    def private_tun_node(self):
+        """Our own /dev/net/tun (char 10:200, mode 0666 as distributions ship
+        it), bind-mounted over the host's inside this mount namespace, so
+        that what an unprivileged owner may do never depends on how the
+        host happens to have its node (0600 on some machines)."""
+        if os.path.exists('/dev/net/tun'):
+            node = os.path.join(WORK, 'dev-net-tun')
+            os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(10, 200))
+            os.chmod(node, 0o666)       # mknod honours the umask
+            self._run(['mount', '--bind', node, '/dev/net/tun'])
+        elif os.path.isdir('/dev/net'):
+            # no node on the host (yet): a private /dev/net holding ours
+            self._run(['mount', '-t', 'tmpfs', '-o', 'mode=0755', 'anyd-test-devnet', '/dev/net'])
+            os.mknod('/dev/net/tun', 0o666 | stat.S_IFCHR, os.makedev(10, 200))
+            os.chmod('/dev/net/tun', 0o666)
 
     def teardown(self):
         for c in list(self.all_conns):
@@ -703,7 +721,7 @@ class Sandbox:
             pass
         self.bus_call('ReloadConfig')
 
-    # -- a systemd manager (TESTBED.md) --
+    # -- a systemd manager --
 
     SYSTEMD_UNIT_DIR = '/run/user/0/systemd/user.control'
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Fuzz target for the services module's parsers: unit-name normalisation
  * and the [services] allow= list (service/modules/services/services-unit.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Unit tests of the services module's pure logic: unit-name rules and
  * normalisation, the allowlist and its patterns; then the fuzz target
  * (services-fuzz-unit.c) over tests/services-corpus/ and over inputs

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # systemd_sandbox.py: a REAL systemd manager inside the anydtest sandbox,
-# owning org.freedesktop.systemd1 on the sandbox's system bus (TESTBED.md,
-# "A real systemd manager on that bus"):
+# owning org.freedesktop.systemd1 on the sandbox's system bus (tests/README.md,
+# "The sandbox"):
 #
 #   * `/lib/systemd/systemd --user` runs as root with XDG_RUNTIME_DIR=/run/user/0
 #     (on the sandbox's tmpfs /run); its "user bus" /run/user/0/bus is a

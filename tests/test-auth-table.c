@@ -1,4 +1,5 @@
-/* The every-method-has-an-action test (DESIGN.md, Authorization): each
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The every-method-has-an-action test (docs/api.md, Authorization): each
  * method in the API XML has exactly one row in the gate's table, no row
  * names a method that does not exist, every action a row names is in the
  * built .policy, and no action in the .policy is unused. */

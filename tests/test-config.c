@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* GKeyFile loading: defaults, drop-in order, file:line errors, typed keys. */
 #include "anyd-build-config.h"
 #include "config.h"

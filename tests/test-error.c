@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ANYD_ERROR <-> org.anyd1.Error.* and conversion of foreign domains. */
 #include "anyd-build-config.h"
 #include "error.h"

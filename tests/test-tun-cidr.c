@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The CIDR/route/name parsers of service/netlink/cidr.c: expected answers, and
  * every input of the fuzz corpus (tests/corpus/tun-cidr/) run through the
  * fuzz target's checks, so the normal build exercises what fuzzing found. */

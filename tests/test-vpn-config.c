@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Unit tests of the vpn module's pure parts: keys, the wg-quick parser and
  * writer, UAPI requests and replies, profile records.  Also replays the
  * fuzz corpus (tests/vpn-corpus/) and deterministic mutations of it through

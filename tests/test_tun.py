@@ -11,6 +11,7 @@ import json
 import os
 import select
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -453,6 +454,62 @@ def _(sb):
     ip('link', 'del', 'foreign0')
     c.kill()
     c2.close()
+
+
+@case('An admin editing the alias orphans nothing: anyd\'s root-only record keeps the device across restarts')
+def _(sb):
+    c = sb.connect(ALLOWED)
+    path = create(c, 't-alias', persist=True, group=100)
+    other = create(c, 't-alias-np')            # not persistent
+    idx = props(c, path)['Index']
+    record = os.path.join(sb.runtimedir, 'tun-devices')
+    st = os.stat(record)
+    assert st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o600, oct(st.st_mode)
+    text = open(record).read()
+    assert '[anyd-tun]\nVersion=1' in text and '[device %d]' % idx in text, text
+    for line in ('Name=t-alias', 'Index=%d' % idx, 'LinkGroup=%d' % LINK_GROUP,
+                 'CreatedBy=%d' % ALLOWED, 'Owner=%d' % ALLOWED, 'Group=100', 'Persist=true'):
+        assert line in text, (line, text)
+    # exactly what an admin would do, then a restart
+    ip('link', 'set', 't-alias', 'alias', 'uplink to the lab')
+    ip('link', 'set', 't-alias-np', 'alias', 'mine now')
+    time.sleep(0.3)
+    assert path in object_paths(sb), 'dropped on the alias change'
+    sb.restart_anyd()
+    c2 = sb.connect(ALLOWED)
+    assert link('t-alias')['ifalias'] == 'uplink to the lab'   # anyd leaves the admin's alias alone
+    assert path in object_paths(sb) and other not in object_paths(sb)
+    p = props(c2, path)
+    assert p['Owner'] == ALLOWED and p['Group'] == 100 and p['Persistent'] is True, p
+    assert p['CreatedBy'] == ALLOWED, p
+    # a clean stop removed the non-persistent one although its alias was foreign
+    assert link('t-alias-np') is None
+    rc, out, err = sb.client(ALLOWED, '--no-ask-password', 'tun', 'list')
+    assert rc == 0 and 't-alias' in out, (rc, out, err)
+    # also after a crash (SIGKILL: no cleanup, no rewrite)
+    sb.kill_anyd()
+    sb.start_anyd()
+    c3 = sb.connect(ALLOWED)
+    assert path in object_paths(sb)
+    dev_call(c3, path, 'Delete')
+    assert link('t-alias') is None
+    assert '[device %d]' % idx not in open(record).read()
+    # record lost, mark intact: the mark still brings the device back
+    path = create(c3, 't-mark', persist=True)
+    os.unlink(record)
+    sb.restart_anyd()
+    c4 = sb.connect(ALLOWED)
+    assert path in object_paths(sb)
+    # a record of another version is ignored with a warning, not trusted
+    with open(record, 'w') as f:
+        f.write('[anyd-tun]\nVersion=99\n')
+    sb.restart_anyd()
+    assert any('version 99' in l for l in sb.anyd_output()), sb.anyd_output()
+    c5 = sb.connect(ROOT)
+    assert path in object_paths(sb)
+    dev_call(c5, path, 'Delete')
+    for x in (c, c2, c3, c4, c5):
+        x.close()
 
 
 @case('Changes behind anyd\'s back show up in the properties')

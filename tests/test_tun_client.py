@@ -9,6 +9,7 @@
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 
@@ -169,6 +170,37 @@ def _(sb):
             p.kill()
             p.wait()
     wait_until(lambda: link('c-hold') is None, 10, what='c-hold to go')
+
+
+@case('tun create/open warn, with the fix, when /dev/net/tun would not let the owner attach')
+def _(sb):
+    # the sandbox's own node (anydtest bind-mounts it): 0666 as shipped
+    st = os.stat('/dev/net/tun')
+    assert stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == 10 and os.minor(st.st_rdev) == 200, st
+    assert stat.S_IMODE(st.st_mode) == 0o666, oct(st.st_mode)
+    rc, out, err = client(sb, ALLOWED, 'tun', 'create', 'c-node')
+    assert rc == EXIT_OK and 'warning' not in err, (rc, out, err)
+    os.chmod('/dev/net/tun', 0o600)
+    try:
+        rc, out, err = client(sb, ALLOWED, 'tun', 'create', 'c-node2')
+        assert rc == EXIT_OK and 'c-node2' in out, (rc, out, err)
+        one_error_line(err, 'warning', '/dev/net/tun', '0600', 'uid %d' % ALLOWED,
+                       'c-node2', 'chmod 0666 /dev/net/tun', 'udev')
+        # as root for another owner: the same warning names that owner
+        rc, out, err = sb.client(0, '--no-ask-password', 'tun', 'create', 'c-node3',
+                                 '--owner', str(ALLOWED))
+        assert rc == EXIT_OK and 'uid %d cannot' % ALLOWED in err, (rc, out, err)
+        # open: the handed fd works, the warning says so
+        rc, out, err = client(sb, ALLOWED, 'tun', 'open', 'c-node4', '--', '/bin/true')
+        assert rc == EXIT_OK and 'descriptor handed over here works' in err, (rc, out, err)
+        # root-owned devices: nothing to warn about
+        rc, out, err = sb.client(0, '--no-ask-password', 'tun', 'create', 'c-node5')
+        assert rc == EXIT_OK and 'warning' not in err, (rc, out, err)
+    finally:
+        os.chmod('/dev/net/tun', 0o666)
+    for n in ('c-node', 'c-node2', 'c-node3', 'c-node5'):
+        rc, out, err = sb.client(0, '--no-ask-password', 'tun', 'delete', n)
+        assert rc == EXIT_OK, (n, rc, out, err)
 
 
 if __name__ == '__main__':

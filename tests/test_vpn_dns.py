@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # VPN DNS with a real systemd-resolved.  resolved must never be installed on
-# the host (TESTBED.md: it takes over /etc/resolv.conf), so the package is
+# the host (it takes over /etc/resolv.conf), so the package is
 # downloaded (apt-get download) and unpacked into the build directory, and
 # its binary runs inside the sandbox on the private bus, as the user
 # systemd-resolve that only the sandbox's /etc/passwd knows.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libFuzzer target for the CIDR, route and interface-name parsers of
  * service/netlink/cidr.c (built with -Dfuzzing=true, clang). Besides "no crash",
  * it checks that whatever parses prints canonically and parses back to the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libFuzzer target: the input of Vault.Decrypt (-Dfuzzing=true).
  *   build-fuzz/tests/vault-fuzz-decrypt tests/vault-corpus/decrypt */
 #include "vault-fuzz.h"

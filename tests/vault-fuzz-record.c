@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libFuzzer target: the vault's on-disk record parser (-Dfuzzing=true).
  *   build-fuzz/tests/vault-fuzz-record tests/vault-corpus/record */
 #include "vault-fuzz.h"

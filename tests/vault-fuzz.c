@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* See vault-fuzz.h. */
 #include "anyd-build-config.h"
 #include "vault-fuzz.h"

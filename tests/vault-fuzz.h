@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Fuzz entry points for the vault's parsers, shared by the libFuzzer
  * targets (vault-fuzz-record.c, vault-fuzz-decrypt.c, -Dfuzzing=true) and
  * the corpus regression in vault-record-test.c (every build). */

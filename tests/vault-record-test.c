@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* GTest: the vault's formats (service/modules/vault/vault-record.c) —
  * names, record encode/decode, sealing, Encrypt/Decrypt — and the fuzz
  * corpus (tests/vault-corpus/) run through the fuzz entry points, so every

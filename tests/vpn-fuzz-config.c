@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Fuzz target for the vpn module's parsers: the wg-quick config (with and
  * without ignore_scripts), wireguard-go's UAPI replies, and the stored
  * profile record.  The first input byte picks the parser.  Beyond "no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The services module: org.anyd1.Services at /org/anyd1/services.
  *
  * Start/Stop/Restart/Reload of systemd units named in [services] allow=,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* An asynchronous client of systemd's manager (org.freedesktop.systemd1).
  *
  * Jobs: StartUnit & co. answer with a job path at once; the outcome comes

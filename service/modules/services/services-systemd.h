@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A small asynchronous client of org.freedesktop.systemd1 over GDBus. */
 #pragma once
 #include <gio/gio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Unit names and the services allowlist (see services-unit.h).
  *
  * The rules follow systemd's unit_name_is_valid(): a name is

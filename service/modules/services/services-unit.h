@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Unit names and the services allowlist: pure logic, no I/O (fuzzed). */
 #pragma once
 #include <glib.h>

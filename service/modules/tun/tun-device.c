@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* org.anyd1.TunDevice: one object per device the tun module created. */
 #include "anyd-build-config.h"
 #include "tun-private.h"
@@ -16,11 +17,11 @@
 /* Devices anyd created carry IFLA_IFALIAS
  *   "anyd:tun:1 creator=<uid> owner=<uid|-> group=<gid|-> persist=<0|1>"
  * and live in link group [tun] link_group. The alias travels with the
- * device in the kernel, so nothing can get out of step with it (a state
- * file could) and it needs no write on the hot path; only root can set it.
- * On start, persistent devices with the mark are re-adopted and the others
- * (left over from a crash) deleted; a device without it is never touched,
- * and an admin who clears the alias takes the device out of anyd's hands.
+ * device in the kernel and shows admins whose device it is; but an admin may
+ * overwrite it, so anyd's own record (tun-record.c) comes first and the
+ * mark is the fallback when the record is lost. On start, persistent
+ * devices found either way are re-adopted and the others (left over from a
+ * crash) deleted; a device in neither is never touched.
  * The group is a second, visible handle (`ip link show group N`). */
 char *
 tun_mark_format (guint32 created_by, guint32 owner, guint32 group, gboolean persistent)

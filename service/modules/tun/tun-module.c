@@ -1,7 +1,9 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The tun module: org.anyd1.Tun at /org/anyd1/tun creates TUN/TAP devices
  * (Create, Open with fd passing), follows them through rtnetlink
  * notifications, deletes non-persistent ones when their creator leaves, and
- * re-adopts persistent ones after a restart (see the mark in tun-device.c).
+ * re-adopts persistent ones after a restart (see the mark in tun-device.c
+ * and the record in tun-record.c).
  *
  * Every device is kernel-persistent once set up; "persist" is anyd's notion
  * (does it outlive its creator's bus name). During Create the device is not
@@ -104,6 +106,7 @@ tun_module_delete_devices (TunModule *module, GPtrArray *devices, GError **error
     return FALSE;
   for (guint i = 0; i < devices->len; i++)
     tun_module_forget (module, idx[i]);
+  tun_module_record_changed (module);
   return TRUE;
 }
 
@@ -134,6 +137,8 @@ delete_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
       else
         dev->deleting = FALSE;
     }
+  if (error == NULL)
+    tun_module_record_changed (module);
   if (error)
     g_warning ("tun: %s: %s", op->what, error->message);
   anyd_audit_action (op->caller, op->action, op->object, error, "%s", op->what);
@@ -189,6 +194,7 @@ rename_device (TunModule *module, TunDevice *dev, const AnydLinkInfo *link)
   dev->held = FALSE;
   g_hash_table_replace (module->devices, GINT_TO_POINTER (link->ifindex), moved);
   tun_device_refresh (moved);
+  tun_module_record_changed (module);
 }
 
 static void
@@ -196,14 +202,13 @@ refresh_link (TunModule *module, TunDevice *dev)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(AnydLinkInfo) link = anyd_netlink_link_get (module->nl, dev->ifindex, &error);
-  guint32 creator, owner, group;
-  gboolean persist;
 
   dev->dirty_link = FALSE;
   if (link == NULL && g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
     {
       g_message ("tun: %s was removed outside anyd", dev->name);
       tun_module_forget (module, dev->ifindex);
+      tun_module_record_changed (module);
       return;
     }
   if (link == NULL)
@@ -211,12 +216,8 @@ refresh_link (TunModule *module, TunDevice *dev)
       g_debug ("tun: %s: %s", dev->name, error->message);
       return;
     }
-  if (!tun_mark_parse (link->alias, &creator, &owner, &group, &persist))
-    {
-      g_message ("tun: %s lost anyd's mark (alias changed outside anyd); no longer managing it", dev->name);
-      tun_module_forget (module, dev->ifindex);
-      return;
-    }
+  /* An alias edited by an admin changes nothing: the record keeps the
+   * device anyd's (tun-record.c). */
   if (!g_str_equal (link->name, dev->name))
     {
       rename_device (module, dev, link);
@@ -292,6 +293,7 @@ netlink_event_cb (const AnydNetlinkEvent *ev, gpointer user_data)
     {
       g_message ("tun: %s was removed outside anyd", dev->name);
       tun_module_forget (module, ev->ifindex);
+      tun_module_record_changed (module);
       return;
     }
   /* Notifications may be older than what we already did (they queue up
@@ -522,6 +524,7 @@ create_device (TunModule *module, const AnydCaller *caller, const CreateRequest 
       dev->held = TRUE;
       watch_caller (module, caller->sender);
     }
+  tun_module_record_changed (module);
   if (fd_out)
     *fd_out = fd;
   else
@@ -636,12 +639,15 @@ static const GDBusSubtreeVTable absent_subtree = {
 /* ------------------------------------------------------------ lifecycle */
 
 /* Re-adopt persistent devices anyd created; delete the non-persistent ones
- * a crash left behind. Devices without anyd's mark are never touched. */
+ * a crash left behind. A device is anyd's when anyd's record names it or,
+ * failing that, when it carries anyd's mark; others are never touched. */
 static gboolean
 reconcile (TunModule *module, GError **error)
 {
   g_autoptr(GPtrArray) links = anyd_netlink_link_list (module->nl, error);
   g_autoptr(GArray) leftovers = g_array_new (FALSE, FALSE, sizeof (int));
+  g_autofree char *record_path = tun_record_path (module);
+  g_autoptr(GHashTable) record = tun_record_load (record_path);
   guint adopted = 0;
 
   if (links == NULL)
@@ -649,12 +655,23 @@ reconcile (TunModule *module, GError **error)
   for (guint i = 0; i < links->len; i++)
     {
       AnydLinkInfo *link = links->pdata[i];
+      const TunRecordEntry *entry = tun_record_match (record, link);
       guint32 creator, owner, group;
       gboolean persist;
       TunDevice *dev;
 
-      if (g_strcmp0 (link->kind, "tun") != 0 ||
-          !tun_mark_parse (link->alias, &creator, &owner, &group, &persist))
+      if (entry)
+        {
+          /* the record is the authority, whatever the alias says now */
+          if (!tun_mark_parse (link->alias, &creator, &owner, &group, &persist))
+            g_message ("tun: %s: alias changed outside anyd; still anyd's device (recorded)", link->name);
+          creator = entry->created_by;
+          owner = entry->owner;
+          group = entry->group;
+          persist = entry->persistent;
+        }
+      else if (g_strcmp0 (link->kind, "tun") != 0 ||
+               !tun_mark_parse (link->alias, &creator, &owner, &group, &persist))
         continue;
       if (!persist)
         {
@@ -676,6 +693,8 @@ reconcile (TunModule *module, GError **error)
     }
   if (adopted || leftovers->len)
     g_message ("tun: re-adopted %u persistent device(s), removed %u left over", adopted, leftovers->len);
+  /* now exactly the adopted devices (entries of vanished ones dropped) */
+  tun_module_record_changed (module);
   return TRUE;
 }
 

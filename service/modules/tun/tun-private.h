@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The tun module's shared types (tun-module.c: org.anyd1.Tun, lifecycle,
  * reconciliation, notifications; tun-device.c: org.anyd1.TunDevice). */
 #pragma once
@@ -84,5 +85,23 @@ gboolean   tun_mtu_check (guint mtu, gboolean tap, gboolean has_ipv6, const char
 char      *tun_mark_format (guint32 created_by, guint32 owner, guint32 group, gboolean persistent);
 gboolean   tun_mark_parse (const char *alias, guint32 *created_by, guint32 *owner, guint32 *group,
                            gboolean *persistent);
+
+/* tun-record.c: anyd's own record of its devices (see there). */
+typedef struct {
+  int      ifindex;
+  char    *name;
+  guint32  link_group, created_by, owner, group;
+  gboolean persistent;
+} TunRecordEntry;
+void                  tun_record_entry_free (TunRecordEntry *entry);
+char                 *tun_record_path (TunModule *module);
+/* ifindex -> TunRecordEntry*; empty when there is no (usable) record. */
+GHashTable           *tun_record_load (const char *path);
+/* The entry for link if the record has it (same index, kind tun, and the
+ * same name or link group), else NULL. */
+const TunRecordEntry *tun_record_match (GHashTable *entries, const AnydLinkInfo *link);
+gboolean              tun_record_save (TunModule *module, GError **error);
+/* Rewrite the record after module->devices changed (a warning if it fails). */
+void                  tun_module_record_changed (TunModule *module);
 
 G_END_DECLS

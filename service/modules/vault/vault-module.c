@@ -1,5 +1,6 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* org.anyd1.Vault at /org/anyd1/vault: secrets and keys that never leave
- * the daemon (DESIGN.md, Vault).
+ * the daemon (docs/api.md, org.anyd1.Vault).
  *
  * This file is the D-Bus side: the gate's table, argument checks, audit,
  * and the guarded handling of values in and out.  vault-store.c keeps the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The vault's formats (see vault-record.h).
  *
  * Record plaintext, little endian, no padding, nothing after the end:

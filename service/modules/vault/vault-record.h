@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The vault's formats: names, guarded buffers, the encrypted on-disk record
  * and the ciphertext Encrypt returns.  Pure functions over GLib and
  * libsodium, so the fuzz targets and unit tests compile this file alone. */

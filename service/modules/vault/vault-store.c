@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The vault's store (see vault-store.h).
  *
  * Layout under <state>/vault/ (directories 0700, files 0600):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The vault's store: master key, one encrypted file per secret or key under
  * <state>/vault/, an in-memory index, and a queue that writes one change at
  * a time in a worker thread (temp file, fsync, rename, fsync dir) and

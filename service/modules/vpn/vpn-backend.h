@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vpn-backend: the data plane behind a connection, kept small so a kernel
  * WireGuard backend (generic netlink) can be added next to wireguard-go.
  * Only wireguard-go exists now: these machines have no kernel module to test

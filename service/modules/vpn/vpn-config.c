@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vpn-config: strict wg-quick parser and canonical writer (see vpn-config.h). */
 #include "anyd-build-config.h"
 #include "vpn-config.h"

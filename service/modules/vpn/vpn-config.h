@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vpn-config: the wg-quick configuration format, parsed strictly.
  *
  * Pure code (no daemon, no I/O) so the fuzz target and the unit test run

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vpn-connection: one tunnel, /org/anyd1/vpn/connections/<n>.
  *
  *   connecting ──(first handshake)──> connected

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The vpn module: org.anyd1.Vpn at /org/anyd1/vpn — WireGuard profiles
  * (vpn-profile.c) and connections (vpn-connection.c) on the wireguard-go
  * data plane (vpn-wggo.c).

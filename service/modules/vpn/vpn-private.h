@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The vpn module's shared types.
  *   vpn-module.c      org.anyd1.Vpn, lifecycle, reconciliation, autoconnect
  *   vpn-profile.c     profile records on disk + org.anyd1.VpnProfile objects

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vpn-profile: profile records in <state>/vpn/<name>.profile (format in
  * vpn-record.c) and the org.anyd1.VpnProfile objects that show their public
  * fields. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vpn-record: a stored profile is a short header and the canonical
  * wg-quick text:
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vpn-record: the on-disk form of a profile (see vpn-record.c). */
 #pragma once
 

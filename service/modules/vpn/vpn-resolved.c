@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vpn-resolved: per-link DNS through systemd-resolved's D-Bus API
  * (org.freedesktop.resolve1.Manager SetLinkDNS / SetLinkDomains /
  * SetLinkDefaultRoute / RevertLink).  anyd never rewrites /etc/resolv.conf:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vpn-uapi: see vpn-uapi.h.  Protocol: https://www.wireguard.com/xplatform/ */
 #include "anyd-build-config.h"
 #include "vpn-uapi.h"

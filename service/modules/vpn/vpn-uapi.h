@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vpn-uapi: WireGuard's cross-platform userspace API (the text protocol on
  * /run/wireguard/<if>.sock): requests built from a VpnConfig, replies parsed.
  * Pure code, fuzzed with the config parser.  Requests and "get" replies hold

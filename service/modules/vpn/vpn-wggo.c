@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vpn-wggo: the wireguard-go data plane.
  *
  * anyd creates the TUN device itself (so the name is exclusive and the

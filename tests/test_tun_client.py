@@ -174,7 +174,10 @@ def _(sb):
 
 @case('tun create/open warn, with the fix, when /dev/net/tun would not let the owner attach')
 def _(sb):
-    # the sandbox's own node (anydtest bind-mounts it): 0666 as shipped
+    # the sandbox's own node (anydtest bind-mounts it): 0666 as shipped; the
+    # chmods below must never reach the host's node
+    with open('/proc/self/mountinfo') as f:
+        assert any(l.split()[4] == '/dev/net/tun' for l in f), 'no private /dev/net/tun'
     st = os.stat('/dev/net/tun')
     assert stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == 10 and os.minor(st.st_rdev) == 200, st
     assert stat.S_IMODE(st.st_mode) == 0o666, oct(st.st_mode)

@@ -171,6 +171,9 @@ tun_record_save (TunModule *module, GError **error)
   return anyd_file_write_atomic (path, data, len, 0600, error);
 }
 
+/* Written synchronously on the main loop: the record is a few hundred bytes
+ * on tmpfs (/run), where write, fsync and rename cost microseconds, and a
+ * Create must not reply before its device is recorded. */
 void
 tun_module_record_changed (TunModule *module)
 {

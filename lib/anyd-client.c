@@ -650,6 +650,27 @@ anyd_unescape_path_element (const char *element)
 }
 
 /**
+ * anyd_error_get_message:
+ * @error: an error of a call to anyd
+ *
+ * The message of @error without GDBus's "GDBus.Error:<name>: " prefix, for
+ * languages whose bindings hand out copies of errors (PyGObject, GJS), so
+ * that g_dbus_error_strip_remote_error() cannot reach the original.
+ *
+ * Returns: (transfer full): the message to show
+ */
+char *
+anyd_error_get_message (const GError *error)
+{
+  g_autoptr(GError) copy = NULL;
+
+  g_return_val_if_fail (error != NULL, NULL);
+  copy = g_error_copy (error);
+  g_dbus_error_strip_remote_error (copy);
+  return g_strdup (copy->message);
+}
+
+/**
  * anyd_error_from_dbus: (skip)
  * @error: (inout) (optional) (nullable): an error from a call to anyd
  *

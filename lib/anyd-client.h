@@ -47,5 +47,6 @@ char               *anyd_escape_path_element           (const char *name);
 char               *anyd_unescape_path_element         (const char *element);
 
 gboolean            anyd_error_from_dbus               (GError **error);
+char               *anyd_error_get_message             (const GError *error);
 
 G_END_DECLS

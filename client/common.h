@@ -53,6 +53,8 @@ struct _AnydClientContext {
   int dashdash;           /* in the handler's argv: index of the first argument
                              that came after "--", or -1 if there was no "--"
                              (tun open [NAME] -- COMMAND…) */
+  gboolean quiet;         /* --quiet: changes print nothing on success (errors
+                             still go to stderr; JSON is unaffected) */
 
   /* private */
   GDBusConnection *bus;
@@ -130,6 +132,11 @@ GVariant *anyd_client_get_property (AnydClientContext *ctx,
 /* ObjectManager.GetManagedObjects on /org/anyd1 -> a{oa{sa{sv}}}. */
 GVariant *anyd_client_get_managed_objects (AnydClientContext *ctx, GError **error);
 
+/* Fails with "the MODULE module is not enabled in anyd" (exit code 1)
+ * unless Manager.Modules lists module; for listings read through the
+ * object manager, which would otherwise just show nothing. */
+gboolean anyd_client_require_module (AnydClientContext *ctx, const char *module, GError **error);
+
 /* One object path element escaped as DESIGN.md says ("wg-home" ->
  * "wg_2dhome"); "" becomes "_". */
 char *anyd_client_escape_path_element (const char *name);
@@ -161,10 +168,17 @@ int anyd_client_usage_error (AnydClientContext *ctx, const char *format, ...) G_
 
 /* ---- output ------------------------------------------------------------ */
 
-/* GVariant -> JSON: strings (s, o, g) escaped, ay as base64, dictionaries as
- * objects (non-string keys are printed as strings), other arrays and tuples
- * as arrays, v and m unwrapped (nothing -> null), numbers, booleans. */
+/* GVariant -> JSON (json-glib): strings (s, o, g), ay as base64,
+ * dictionaries and lone dict entries as objects with sorted snake_case keys
+ * (anyd_client_json_key; non-string keys printed as strings), other arrays
+ * and tuples as arrays, v and m unwrapped (nothing -> null), numbers,
+ * booleans; the "none" sentinels G_MAXUINT32 / G_MAXUINT64 become null. */
 char *anyd_client_variant_to_json (GVariant *value, gboolean pretty);
+
+/* A field name in the JSON key style: "LatestHandshake" -> "latest_handshake",
+ * "AllowedIPs" -> "allowed_ips"; keys with '.', '/', '-' or a lower-case
+ * start are returned unchanged. */
+char *anyd_client_json_key (const char *key);
 
 /* Prints value as JSON on stdout: indented when stdout is a terminal, one
  * line otherwise.  value is consumed if floating. */

@@ -198,8 +198,11 @@ static int
 print_created (AnydClientContext *ctx, const char *path)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) props = anyd_client_get_properties (ctx, path, DEV_IFACE, &error);
+  g_autoptr(GVariant) props = NULL;
 
+  if (ctx->quiet && !ctx->json)
+    return ANYD_CLIENT_EXIT_OK;
+  props = anyd_client_get_properties (ctx, path, DEV_IFACE, &error);
   if (props == NULL)
     return anyd_client_fail (ctx, error);
   if (ctx->json)
@@ -380,7 +383,7 @@ cmd_list (AnydClientContext *ctx, int argc, char **argv)
   GVariant *ifaces;
   const char *path;
 
-  if (objects == NULL)
+  if (objects == NULL || !anyd_client_require_module (ctx, "tun", &error))
     return anyd_client_fail (ctx, error);
   g_variant_iter_init (&it, objects);
   while (g_variant_iter_next (&it, "{&o@a{sa{sv}}}", &path, &ifaces))

@@ -252,7 +252,7 @@ store_value (AnydClientContext *ctx, const char *method, const char *name, gbool
   g_variant_get (reply, "(u)", &version);
   if (ctx->json)
     anyd_client_print_json (g_variant_new_parsed ("{'name': <%s>, 'version': <%u>}", name, version));
-  else
+  else if (!ctx->quiet)
     g_print (_("%s: version %u\n"), name, version);
   return ANYD_CLIENT_EXIT_OK;
 }
@@ -290,7 +290,8 @@ cmd_get (AnydClientContext *ctx, int argc, char **argv)
 }
 
 static int
-simple_call (AnydClientContext *ctx, const char *method, GVariant *params)
+simple_call (AnydClientContext *ctx, const char *method, GVariant *params,
+             const char *what, const char *name)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) reply = anyd_client_call (ctx, VAULT_PATH, VAULT_IFACE, method, params,
@@ -298,15 +299,21 @@ simple_call (AnydClientContext *ctx, const char *method, GVariant *params)
 
   if (reply == NULL)
     return anyd_client_fail (ctx, error);
+  /* a change: silent on success, JSON says what was done */
   if (ctx->json)
-    anyd_client_print_json (g_variant_new_parsed ("@a{sv} {}"));
+    {
+      GVariantDict d;
+      g_variant_dict_init (&d, NULL);
+      g_variant_dict_insert (&d, what, "s", name);
+      anyd_client_print_json (g_variant_dict_end (&d));
+    }
   return ANYD_CLIENT_EXIT_OK;
 }
 
 static int
 cmd_delete (AnydClientContext *ctx, int argc, char **argv)
 {
-  return simple_call (ctx, "Delete", g_variant_new ("(s)", argv[1]));
+  return simple_call (ctx, "Delete", g_variant_new ("(s)", argv[1]), "deleted", argv[1]);
 }
 
 static int
@@ -378,19 +385,20 @@ cmd_list (AnydClientContext *ctx, int argc, char **argv)
 static int
 cmd_create_key (AnydClientContext *ctx, int argc, char **argv)
 {
-  return simple_call (ctx, "CreateKey", g_variant_new ("(ss)", argv[1], argc > 2 ? argv[2] : "aead"));
+  return simple_call (ctx, "CreateKey", g_variant_new ("(ss)", argv[1], argc > 2 ? argv[2] : "aead"),
+                      "created", argv[1]);
 }
 
 static int
 cmd_rotate_key (AnydClientContext *ctx, int argc, char **argv)
 {
-  return simple_call (ctx, "RotateKey", g_variant_new ("(s)", argv[1]));
+  return simple_call (ctx, "RotateKey", g_variant_new ("(s)", argv[1]), "rotated", argv[1]);
 }
 
 static int
 cmd_delete_key (AnydClientContext *ctx, int argc, char **argv)
 {
-  return simple_call (ctx, "DeleteKey", g_variant_new ("(s)", argv[1]));
+  return simple_call (ctx, "DeleteKey", g_variant_new ("(s)", argv[1]), "deleted", argv[1]);
 }
 
 static int

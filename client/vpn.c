@@ -69,7 +69,7 @@ get_objects (AnydClientContext *ctx, Objects *out, GError **error)
   const char *path;
   GVariant *ifaces;
 
-  if (all == NULL)
+  if (all == NULL || !anyd_client_require_module (ctx, "vpn", error))
     return FALSE;
   g_variant_builder_init (&p, G_VARIANT_TYPE ("a{oa{sv}}"));
   g_variant_builder_init (&c, G_VARIANT_TYPE ("a{oa{sv}}"));
@@ -149,10 +149,9 @@ peers_summary (GVariant *props)
 static int
 import_reply (AnydClientContext *ctx, const char *name, GVariant *reply)
 {
+  /* a change: silent on success, JSON says what was done */
   if (ctx->json)
-    anyd_client_print_json (g_variant_new ("{sv}", "profile", g_variant_get_child_value (reply, 0)));
-  else
-    g_print (_("Imported profile %s\n"), name);
+    anyd_client_print_json (g_variant_new_parsed ("{'imported': <%s>}", name));
   return ANYD_CLIENT_EXIT_OK;
 }
 
@@ -407,6 +406,13 @@ cmd_status (AnydClientContext *ctx, int argc, char **argv)
   /* the counters are sampled when read: read once so the second read is fresh */
   if (!get_objects (ctx, &o, &error))
     return anyd_client_fail (ctx, error);
+  if (only != NULL)
+    {
+      /* an unknown profile is NotFound (exit 4), not an empty listing */
+      g_autoptr(GVariant) name = anyd_client_get_property (ctx, only, PROFILE_IFACE, "Name", &error);
+      if (name == NULL)
+        return anyd_client_fail (ctx, error);
+    }
   g_variant_builder_init (&out, G_VARIANT_TYPE ("aa{sv}"));
   table = anyd_client_table_new (_("PROFILE"), _("STATE"), _("INTERFACE"), _("RECEIVED"), _("SENT"),
                                  _("HANDSHAKE"), _("NOTE"), NULL);
@@ -495,7 +501,7 @@ print_connection_result (AnydClientContext *ctx, const char *name, const char *p
     {
       GVariantBuilder b;
       g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
-      g_variant_builder_add (&b, "{sv}", "connection", g_variant_new_object_path (path));
+      g_variant_builder_add (&b, "{sv}", "profile", g_variant_new_string (name));
       g_variant_builder_add (&b, "{sv}", "state", g_variant_new_string (state));
       if (reason && *reason)
         g_variant_builder_add (&b, "{sv}", "reason", g_variant_new_string (reason));
@@ -507,7 +513,7 @@ print_connection_result (AnydClientContext *ctx, const char *name, const char *p
         g_printerr ("anyd-client: %s: %s\n", name, reason && *reason ? reason : _("failed"));
       return ANYD_CLIENT_EXIT_FAILURE;
     }
-  if (!ctx->json)
+  if (!ctx->json && !ctx->quiet)
     g_print (_("%s: %s\n"), name, state);
   return ANYD_CLIENT_EXIT_OK;
 }
@@ -578,8 +584,8 @@ cmd_disconnect (AnydClientContext *ctx, int argc, char **argv)
   if (reply == NULL)
     return anyd_client_fail (ctx, error);
   if (ctx->json)
-    anyd_client_print_json (g_variant_new ("{sv}", "state", g_variant_new_string ("disconnected")));
-  else
+    anyd_client_print_json (g_variant_new_parsed ("{'profile': <%s>, 'state': <'disconnected'>}", argv[1]));
+  else if (!ctx->quiet)
     g_print (_("%s: disconnected\n"), argv[1]);
   return ANYD_CLIENT_EXIT_OK;
 }
@@ -594,10 +600,8 @@ cmd_delete (AnydClientContext *ctx, int argc, char **argv)
   reply = anyd_client_call (ctx, path, PROFILE_IFACE, "Delete", NULL, G_VARIANT_TYPE_UNIT, NULL, NULL, &error);
   if (reply == NULL)
     return anyd_client_fail (ctx, error);
-  if (!ctx->json)
-    g_print (_("Deleted profile %s\n"), argv[1]);
-  else
-    anyd_client_print_json (g_variant_new ("{sv}", "deleted", g_variant_new_string (argv[1])));
+  if (ctx->json)
+    anyd_client_print_json (g_variant_new_parsed ("{'deleted': <%s>}", argv[1]));
   return ANYD_CLIENT_EXIT_OK;
 }
 
@@ -649,7 +653,9 @@ monitor_signal_cb (GDBusConnection *bus, const char *sender, const char *path, c
     {
       GVariantBuilder b;
       g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
-      g_variant_builder_add (&b, "{sv}", "time", g_variant_new_int64 (g_date_time_to_unix (now)));
+      /* µs since the epoch, as every timestamp of anyd */
+      g_variant_builder_add (&b, "{sv}", "time", g_variant_new_int64 (g_date_time_to_unix (now) * G_USEC_PER_SEC +
+                                                                   g_date_time_get_microsecond (now)));
       g_variant_builder_add (&b, "{sv}", "profile", g_variant_new_string (name));
       g_variant_builder_add (&b, "{sv}", "connection", g_variant_new_object_path (path));
       g_variant_builder_add (&b, "{sv}", "state", g_variant_new_string (state));

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -229,6 +230,7 @@ anyd_client_context_clear (AnydClientContext *ctx)
       g_clear_object (&ctx->ssh);
     }
   g_clear_pointer (&ctx->host, g_free);
+  g_clear_pointer (&ctx->fields, g_free);
 }
 
 /* Is path "/org/anyd1/<one element>", a module's root object? */
@@ -321,6 +323,19 @@ explain_missing_object (AnydClientContext *ctx, const char *path, const char *in
     }
   else
     {
+      /* /org/anyd1/tun/x when the tun module is off: say that */
+      g_autofree char *module = g_strndup (path + strlen (ANYD_CLIENT_PATH "/"),
+                                           strcspn (path + strlen (ANYD_CLIENT_PATH "/"), "/"));
+      g_autoptr(GError) module_error = NULL;
+
+      if (g_str_has_prefix (path, ANYD_CLIENT_PATH "/") &&
+          !anyd_client_require_module (ctx, module, &module_error) &&
+          g_error_matches (module_error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED))
+        {
+          g_clear_error (error);
+          g_propagate_error (error, g_steal_pointer (&module_error));
+          return;
+        }
       message = describe_missing (path);
       g_clear_error (error);
       *error = g_dbus_error_new_for_dbus_error (ANYD_CLIENT_ERROR_PREFIX "NotFound", message);
@@ -1020,17 +1035,165 @@ anyd_client_table_get_n_rows (AnydClientTable *table)
   return table->rows->len;
 }
 
+/* How tables print, from the global options (anyd_client_output_init). */
+static struct {
+  char **fields;       /* --fields, or NULL: all columns */
+  gboolean no_legend;  /* --no-legend: no header line */
+  gboolean terse;      /* --terse: no header, no padding, ':'-separated */
+  gboolean color;      /* --color, resolved */
+} style;
+
+void
+anyd_client_output_init (AnydClientContext *ctx)
+{
+  const char *term = g_getenv ("TERM");
+
+  g_clear_pointer (&style.fields, g_strfreev);
+  if (ctx->fields != NULL)
+    style.fields = g_strsplit (ctx->fields, ",", -1);
+  style.no_legend = ctx->no_legend;
+  style.terse = ctx->terse;
+  if (ctx->color == ANYD_CLIENT_COLOR_AUTO)
+    style.color = isatty (STDOUT_FILENO) && g_getenv ("NO_COLOR") == NULL &&
+                  !(term != NULL && g_str_equal (term, "dumb")) && !ctx->terse;
+  else
+    style.color = ctx->color == ANYD_CLIENT_COLOR_ALWAYS;
+}
+
+/* "Latest handshake:" / "LATEST_HANDSHAKE" / "latest-handshake" -> "latest-handshake" */
+static char *
+field_key (const char *label)
+{
+  g_autofree char *down = g_utf8_strdown (label, -1);
+  GString *out = g_string_new (NULL);
+
+  g_strstrip (down);
+  for (const char *p = down; *p; p++)
+    {
+      if (*p == ':' && p[1] == '\0')
+        break;
+      g_string_append_c (out, (*p == ' ' || *p == '_') ? '-' : *p);
+    }
+  return g_string_free (out, FALSE);
+}
+
+/* Colours only for words that carry a state; padding uses the plain width. */
+static const char *
+cell_color (const char *cell)
+{
+  static const struct { const char *word, *sgr; } words[] = {
+    { "connected", "32" }, { "active", "32" }, { "running", "32" }, { "yes", "32" },
+    { "connecting", "33" }, { "disconnecting", "33" }, { "activating", "33" },
+    { "deactivating", "33" }, { "reloading", "33" },
+    { "failed", "31" }, { "not-found", "31" }, { "error", "31" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (words); i++)
+    if (g_str_equal (cell, words[i].word))
+      return words[i].sgr;
+  return NULL;
+}
+
 static void
-print_row (GString *out, char **cells, const gsize *widths, guint n)
+append_cell (GString *out, const char *cell, const char *sgr)
+{
+  if (style.color && sgr != NULL)
+    g_string_append_printf (out, "\033[%sm%s\033[0m", sgr, cell);
+  else
+    g_string_append (out, cell);
+}
+
+static void
+print_row (GString *out, char **cells, const gsize *widths, const guint *cols, guint n,
+           gboolean header)
 {
   for (guint i = 0; i < n; i++)
     {
-      g_string_append (out, cells[i]);
+      const char *cell = cells[cols[i]];
+
+      if (style.terse)
+        {
+          if (i > 0)
+            g_string_append_c (out, ':');
+          /* as nmcli -t: ':' and '\' in values are escaped */
+          for (const char *p = cell; *p; p++)
+            {
+              if (*p == ':' || *p == '\\')
+                g_string_append_c (out, '\\');
+              g_string_append_c (out, *p);
+            }
+          continue;
+        }
+      append_cell (out, cell, header ? "1" : cell_color (cell));
       if (i + 1 < n)
-        for (gsize pad = g_utf8_strlen (cells[i], -1); pad < widths[i] + 2; pad++)
+        for (gsize pad = g_utf8_strlen (cell, -1); pad < widths[cols[i]] + 2; pad++)
           g_string_append_c (out, ' ');
     }
   g_string_append_c (out, '\n');
+}
+
+/* --fields for a table with headers: the chosen columns, in the order given.
+ * An unknown name ends the program with a usage error (exit 2). */
+static guint *
+choose_columns (AnydClientTable *table, guint *n_out)
+{
+  guint *cols = g_new0 (guint, table->n_columns + (style.fields ? g_strv_length (style.fields) : 0) + 1);
+  guint n = 0;
+
+  if (style.fields == NULL || table->headers == NULL)
+    {
+      for (guint i = 0; i < table->n_columns; i++)
+        cols[n++] = i;
+      *n_out = n;
+      return cols;
+    }
+  for (guint f = 0; style.fields[f] != NULL; f++)
+    {
+      g_autofree char *want = field_key (style.fields[f]);
+      gboolean found = FALSE;
+
+      for (guint i = 0; i < table->n_columns && !found; i++)
+        {
+          g_autofree char *have = field_key (table->headers->pdata[i]);
+          if (g_str_equal (want, have))
+            {
+              cols[n++] = i;
+              found = TRUE;
+            }
+        }
+      if (!found)
+        {
+          g_autoptr(GString) names = g_string_new (NULL);
+          for (guint i = 0; i < table->n_columns; i++)
+            {
+              g_autofree char *k = field_key (table->headers->pdata[i]);
+              g_string_append_printf (names, "%s%s", i ? "," : "", k);
+            }
+          fflush (stdout);
+          g_printerr (_("anyd-client: unknown field '%s' (fields: %s)\n"), style.fields[f], names->str);
+          exit (ANYD_CLIENT_EXIT_USAGE);
+        }
+    }
+  *n_out = n;
+  return cols;
+}
+
+/* A plain "Label:  value" table: --fields picks rows by label. */
+static gboolean
+row_wanted (char **row)
+{
+  g_autofree char *have = NULL;
+
+  if (style.fields == NULL)
+    return TRUE;
+  have = field_key (row[0]);
+  for (guint f = 0; style.fields[f] != NULL; f++)
+    {
+      g_autofree char *want = field_key (style.fields[f]);
+      if (g_str_equal (want, have))
+        return TRUE;
+    }
+  return FALSE;
 }
 
 void
@@ -1038,21 +1201,41 @@ anyd_client_table_print (AnydClientTable *table)
 {
   g_autofree gsize *widths = g_new0 (gsize, table->n_columns + 1);
   g_autoptr(GString) out = g_string_new (NULL);
+  g_autofree guint *cols = NULL;
+  guint n_cols = 0;
 
+  cols = choose_columns (table, &n_cols);
   if (table->headers != NULL)
     for (guint i = 0; i < table->n_columns; i++)
       widths[i] = g_utf8_strlen (table->headers->pdata[i], -1);
   for (guint r = 0; r < table->rows->len; r++)
     {
       char **row = table->rows->pdata[r];
+      if (table->headers == NULL && !row_wanted (row))
+        continue;
       for (guint i = 0; i < table->n_columns; i++)
         widths[i] = MAX (widths[i], (gsize) g_utf8_strlen (row[i], -1));
     }
 
-  if (table->headers != NULL)
-    print_row (out, (char **) table->headers->pdata, widths, table->n_columns);
+  if (table->headers != NULL && !style.no_legend && !style.terse)
+    print_row (out, (char **) table->headers->pdata, widths, cols, n_cols, TRUE);
   for (guint r = 0; r < table->rows->len; r++)
-    print_row (out, table->rows->pdata[r], widths, table->n_columns);
+    {
+      char **row = table->rows->pdata[r];
+
+      if (table->headers == NULL && !row_wanted (row))
+        continue;
+      if (table->headers == NULL && style.terse)
+        {
+          /* "label:value", the label as --fields names it */
+          g_autofree char *key = field_key (row[0]);
+          char *cells[3] = { key, row[1], NULL };
+          guint two[2] = { 0, 1 };
+          print_row (out, table->n_columns >= 2 ? cells : row, widths, two, MIN (table->n_columns, 2), FALSE);
+          continue;
+        }
+      print_row (out, row, widths, cols, n_cols, FALSE);
+    }
   fputs (out->str, stdout); /* UTF-8 as is, like the JSON */
 }
 

@@ -37,6 +37,12 @@ typedef enum {
   ANYD_CLIENT_EXIT_EXISTS = 5,         /* Exists, Busy */
 } AnydClientExit;
 
+typedef enum {
+  ANYD_CLIENT_COLOR_AUTO,   /* on a terminal, unless NO_COLOR or TERM=dumb */
+  ANYD_CLIENT_COLOR_ALWAYS,
+  ANYD_CLIENT_COLOR_NEVER,
+} AnydClientColor;
+
 typedef struct _AnydClientContext AnydClientContext;
 
 /* Global options and the lazily opened bus connection.  Groups read the
@@ -55,6 +61,10 @@ struct _AnydClientContext {
                              (tun open [NAME] -- COMMAND…) */
   gboolean quiet;         /* --quiet: changes print nothing on success (errors
                              still go to stderr; JSON is unaffected) */
+  char *fields;           /* --fields NAME,…: table columns (or "Label:" rows) */
+  gboolean no_legend;     /* --no-legend: tables without their header line */
+  gboolean terse;         /* --terse / -t: tables for scripts, as nmcli -t */
+  AnydClientColor color;  /* --color=auto|always|never */
 
   /* private */
   GDBusConnection *bus;
@@ -187,6 +197,10 @@ void anyd_client_print_json (GVariant *value);
 /* Prints value as one JSON line (for streams, e.g. monitor).  Consumes a
  * floating value. */
 void anyd_client_print_json_line (GVariant *value);
+
+/* Applies --fields, --no-legend, --terse and --color to the tables below;
+ * main() calls it once the global options are parsed. */
+void anyd_client_output_init (AnydClientContext *ctx);
 
 /* Human output: a table with aligned columns.  Headers (upper case, e.g.
  * "NAME") are given NULL-terminated; anyd_client_table_new_plain() makes a

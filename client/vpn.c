@@ -149,9 +149,11 @@ peers_summary (GVariant *props)
 static int
 import_reply (AnydClientContext *ctx, const char *name, GVariant *reply)
 {
-  /* a change: silent on success, JSON says what was done */
+  /* the name may come from the file name: say which (unless --quiet) */
   if (ctx->json)
     anyd_client_print_json (g_variant_new_parsed ("{'imported': <%s>}", name));
+  else if (!ctx->quiet)
+    g_print (_("Imported profile %s\n"), name);
   return ANYD_CLIENT_EXIT_OK;
 }
 

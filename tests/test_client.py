@@ -127,5 +127,32 @@ def _(sb):
     sb.start_anyd()
 
 
+@case('vpn status NAME of an unknown profile: exit 4, one line without a D-Bus path')
+def _(sb):
+    rc, out, err = client(sb, ALLOWED, '--no-ask-password', 'status')
+    if 'vpn' not in out:
+        raise Skip('the vpn module is not enabled here')
+    rc, out, err = client(sb, ALLOWED, 'vpn', 'status', 'no-such-profile')
+    assert rc == 4, (rc, out, err)
+    assert err == "anyd-client: no VPN profile 'no-such-profile'\n", err
+
+
+@case('a disabled module: listings say so and exit non-zero (not an empty list)')
+def _(sb):
+    sb.write_config('[tun]\nenabled=false\n[vpn]\nenabled=false\n')
+    sb.restart_anyd()
+    try:
+        for args, module in ((['tun', 'list'], 'tun'), (['vpn', 'list'], 'vpn'),
+                             (['vpn', 'status'], 'vpn'), (['tun', 'show', 'x'], 'tun')):
+            rc, out, err = client(sb, ALLOWED, *args)
+            assert rc == 1 and out == '', (args, rc, out, err)
+            assert err == 'anyd-client: the %s module is not enabled in anyd\n' % module, (args, err)
+            rc, out, err = client(sb, ALLOWED, '--json', *args)
+            assert rc == 1 and json.loads(out)['error'] == 'org.anyd1.Error.NotSupported', (args, out)
+    finally:
+        sb.remove_config()
+        sb.restart_anyd()
+
+
 if __name__ == '__main__':
     anydtest.main()

@@ -512,8 +512,8 @@ def _(sb):
     assert rc == 0, (rc, out, err)
     doc = json.loads(out)
     byunit = {o['unit']: o for o in doc}
-    assert byunit['demo.service']['ActiveState'] == 'active', doc
-    assert byunit['demo.service']['MainPID'] == sd().main_pid('demo.service'), doc
+    assert byunit['demo.service']['active_state'] == 'active', doc
+    assert byunit['demo.service']['main_pid'] == sd().main_pid('demo.service'), doc
     assert byunit['missing.service']['error'] == E + 'NotFound', doc
     assert byunit['app@*.service']['pattern'] is True, doc
     rc, out, err = client(sb, DENIED, 'services')      # list is the default command
@@ -529,7 +529,7 @@ def _(sb):
     assert 'active (running)' in out and str(pid) in out, out
     rc, out, err = client(sb, CHALLENGE, '--json', 'services', 'status', 'demo')
     doc = json.loads(out)
-    assert doc['ActiveState'] == 'active' and doc['MainPID'] == pid and doc['unit'] == 'demo', doc
+    assert doc['active_state'] == 'active' and doc['main_pid'] == pid and doc['unit'] == 'demo', doc
     rc, out, err = client(sb, ROOT, 'services', 'status', 'missing')
     assert rc == 4 and one_error_line(err), (rc, out, err)
 

@@ -55,13 +55,33 @@ def _(sb):
     assert any(line.split()[0] == 'c-dev' for line in out.splitlines()[1:]), out
     rc, out, err = client(sb, ALLOWED, '--json', 'tun', 'list')
     devs = json.loads(out)
-    assert rc == EXIT_OK and [d['Name'] for d in devs] == ['c-dev'], out
-    assert devs[0]['Persistent'] is True and devs[0]['Owner'] == ALLOWED, devs
+    assert rc == EXIT_OK and [d['name'] for d in devs] == ['c-dev'], out
+    assert devs[0]['persistent'] is True and devs[0]['owner'] == ALLOWED, devs
+    # snake_case keys in a stable (sorted) order; no group is null, not 4294967295
+    assert list(devs[0]) == sorted(devs[0]) and devs[0]['group'] is None, devs
+
+    # columns for scripts: --fields picks and orders them, --terse as nmcli -t
+    rc, out, err = client(sb, ALLOWED, '--fields', 'mtu,name', 'tun', 'list')
+    assert rc == EXIT_OK and out.splitlines() == ['MTU   NAME', '1400  c-dev'], out
+    rc, out, err = client(sb, ALLOWED, 'tun', 'list', '--no-legend', '--fields', 'name,addresses')
+    assert rc == EXIT_OK and out.split() == ['c-dev', '10.100.0.1/24,', 'fd00:100::1/64'], out
+    rc, out, err = client(sb, ALLOWED, '-t', '--fields', 'name,up,routes', 'tun', 'list')
+    assert rc == EXIT_OK and out == 'c-dev:yes:10.101.0.0/16 via 10.100.0.2\n', out
+    rc, out, err = client(sb, ALLOWED, '-t', '--fields', 'mtu,mode', 'tun', 'show', 'c-dev')
+    assert rc == EXIT_OK and out == 'mode:tun\nmtu:1400\n', out
+    rc, out, err = client(sb, ALLOWED, '--fields', 'nosuch', 'tun', 'list')
+    assert rc == EXIT_USAGE and "unknown field 'nosuch'" in err and 'name,index' in err, (rc, out, err)
+    rc, out, err = client(sb, ALLOWED, '--color=always', 'tun', 'list')
+    assert rc == EXIT_OK and '\x1b[1mNAME' in out and '\x1b[32myes\x1b[0m' in out, out
+    rc, out, err = client(sb, ALLOWED, 'tun', 'list')
+    assert '\x1b' not in out, out           # auto: not a terminal, no colour
+    rc, out, err = client(sb, ALLOWED, '--color=sometimes', 'tun', 'list')
+    assert rc == EXIT_USAGE, (rc, out, err)
 
     rc, out, err = client(sb, DENIED, 'tun', 'show', 'c-dev')   # properties are public
     assert rc == EXIT_OK and 'Name:' in out and 'c-dev' in out, (rc, out, err)
     rc, out, err = client(sb, ALLOWED, 'tun', 'show', 'c-dev', '--json')
-    assert rc == EXIT_OK and json.loads(out)['Routes'] == ['10.101.0.0/16 via 10.100.0.2'], out
+    assert rc == EXIT_OK and json.loads(out)['routes'] == ['10.101.0.0/16 via 10.100.0.2'], out
 
     rc, out, err = client(sb, ALLOWED, 'tun', 'set', 'c-dev', '--mtu', '1300',
                           '--add-address', '10.102.0.1/24', '--remove-route', '10.101.0.0/16 via 10.100.0.2',
@@ -73,9 +93,9 @@ def _(sb):
     p = json.loads(out)
     # down flushed the IPv4 routes; the kernel drops IPv6 addresses of a
     # link that goes down (keep_addr_on_down=0), and the properties follow
-    wait_until(lambda: json.loads(client(sb, ALLOWED, '--json', 'tun', 'show', 'c-dev')[1])['Addresses']
+    wait_until(lambda: json.loads(client(sb, ALLOWED, '--json', 'tun', 'show', 'c-dev')[1])['addresses']
                == ['10.100.0.1/24', '10.102.0.1/24'], 5, what='Addresses after down')
-    assert p['Up'] is False and p['Routes'] == [], p
+    assert p['up'] is False and p['routes'] == [], p
 
     rc, out, err = client(sb, ALLOWED, '--json', 'tun', 'delete', 'c-dev')
     assert rc == EXIT_OK and json.loads(out) == {'deleted': 'c-dev'}, (rc, out, err)
@@ -105,6 +125,7 @@ def _(sb):
     rc, out, err = client(sb, ALLOWED, 'tun', 'show', 'c-missing')
     assert rc == EXIT_NOT_FOUND, (rc, out, err)
     one_error_line(err, 'c-missing')
+    assert '/org/anyd1' not in err, err       # no object paths in messages
     rc, out, err = client(sb, ALLOWED, 'tun', 'delete', 'lo')
     assert rc == EXIT_NOT_FOUND and link('lo') is not None, (rc, out, err)
     one_error_line(err, 'lo')

@@ -19,6 +19,7 @@
 #include <anyd.h>
 #include <json-glib/json-glib.h>
 
+#include "agent.h"
 #include "common.h"
 
 #define DBUS_ERROR_PREFIX "org.freedesktop.DBus.Error."
@@ -195,7 +196,8 @@ register_text_agent (AnydClientContext *ctx, GError **error)
   gpointer handle;
 
   subject = polkit_unix_process_new_for_owner (getpid (), 0, getuid ());
-  listener = polkit_agent_text_listener_new (NULL, error);
+  /* our own listener: polkit's text listener aborts the program on Ctrl-D */
+  listener = anyd_client_agent_new (error);
   if (listener == NULL)
     return FALSE;
 

@@ -154,5 +154,53 @@ def _(sb):
         sb.restart_anyd()
 
 
+@case('Ctrl-D at the password prompt cancels the authentication: exit 3, no abort')
+def _(sb):
+    import pty
+    import select
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir('/')
+        argv = anydtest.setpriv_prefix(CHALLENGE) + [sb.client_binary(), 'reload']
+        os.execve('/usr/bin/' + argv[0], argv, anydtest.base_env())
+    out = b''
+
+    def read_until(pred, timeout=20):
+        nonlocal out
+        deadline = time.monotonic() + timeout
+        while not pred() and time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.2)
+            if r:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    return False
+                if not data:
+                    return False
+                out += data
+        return pred()
+    status = None
+    try:
+        assert read_until(lambda: b'assword' in out), out
+        assert b'Ctrl-D cancels' in out, out
+        os.write(fd, b'\x04')
+        read_until(lambda: False, timeout=15)      # until the client closes the terminal
+        deadline = time.monotonic() + 10
+        while status is None and time.monotonic() < deadline:
+            done, st = os.waitpid(pid, os.WNOHANG)
+            status = st if done else None
+            time.sleep(0.05)
+    finally:
+        if status is None:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    assert status is not None, ('the client did not exit', out)
+    rc = os.waitstatus_to_exitcode(status)
+    assert rc == EXIT_NOT_AUTHORIZED, (rc, out)
+    text = out.decode(errors='replace')
+    assert 'anyd-client: ' in text and 'Got unexpected EOF' not in text, text
+
+
 if __name__ == '__main__':
     anydtest.main()

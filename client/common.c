@@ -215,6 +215,24 @@ register_text_agent (AnydClientContext *ctx, GError **error)
   return TRUE;
 }
 
+AnydClient *
+anyd_client_get_lib (AnydClientContext *ctx, GError **error)
+{
+  GDBusConnection *bus;
+
+  if (ctx->lib != NULL)
+    return ctx->lib;
+  bus = anyd_client_get_bus (ctx, error);
+  if (bus == NULL)
+    return NULL;
+  ctx->lib = anyd_client_new_for_connection_sync (bus, NULL, error);
+  if (ctx->lib == NULL)
+    return NULL;
+  /* the flag belongs to the connection: keep --no-ask-password meaning no */
+  anyd_client_set_allow_interactive_authorization (ctx->lib, ctx->ask_password);
+  return ctx->lib;
+}
+
 void
 anyd_client_context_clear (AnydClientContext *ctx)
 {
@@ -222,6 +240,7 @@ anyd_client_context_clear (AnydClientContext *ctx)
     polkit_agent_listener_unregister (ctx->agent_handle);
   ctx->agent_handle = NULL;
   g_clear_object (&ctx->agent);
+  g_clear_object (&ctx->lib);
   if (ctx->bus != NULL)
     g_dbus_connection_close_sync (ctx->bus, NULL, NULL);
   g_clear_object (&ctx->bus);
@@ -604,7 +623,7 @@ anyd_client_exit_code_for_error (const GError *error)
 
   if (error->domain == G_OPTION_ERROR)
     return ANYD_CLIENT_EXIT_USAGE;
-  name = g_dbus_error_get_remote_error (error);
+  name = anyd_client_error_name (error);
   if (name != NULL)
     for (guint i = 0; i < G_N_ELEMENTS (map); i++)
       if (g_str_equal (name, map[i].name))
@@ -619,6 +638,9 @@ anyd_client_error_name (const GError *error)
 
   if (name != NULL)
     return name;
+  /* raised by the client itself in anyd's domain */
+  if (error->domain == ANYD_ERROR && anyd_error_dbus_name (error->code) != NULL)
+    return g_strdup (anyd_error_dbus_name (error->code));
   if (error->domain == G_OPTION_ERROR)
     return g_strdup (ANYD_CLIENT_ERROR_PREFIX "InvalidArgument");
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))

@@ -71,6 +71,7 @@ struct _AnydClientContext {
   GSubprocess *ssh;
   gpointer agent;         /* PolkitAgentListener, once registered */
   gpointer agent_handle;
+  struct _AnydClient *lib; /* libanyd's client on bus, once asked for */
 };
 
 /* argv[0] is the command name; argv[1..argc-1] are the positional arguments
@@ -109,6 +110,14 @@ void anyd_client_context_clear (AnydClientContext *ctx);
 
 /* The system bus (or the remote one with --host), connected on first use. */
 GDBusConnection *anyd_client_get_bus (AnydClientContext *ctx, GError **error);
+
+/* libanyd's AnydClient on the same connection (typed proxies, the object
+ * manager), made on first use; interactive authorization as --no-ask-password
+ * says.  Owned by ctx. */
+struct _AnydClient *anyd_client_get_lib (AnydClientContext *ctx, GError **error);
+
+/* Watches one module's events until Ctrl-C (tun monitor, services monitor). */
+int anyd_client_monitor_module (AnydClientContext *ctx, const char *module);
 
 /* Call a method on org.anyd1.  params is consumed if floating (as in
  * g_dbus_connection_call).  Sends ALLOW_INTERACTIVE_AUTHORIZATION unless

@@ -507,6 +507,12 @@ cmd_delete (AnydClientContext *ctx, int argc, char **argv)
   return ANYD_CLIENT_EXIT_OK;
 }
 
+static int
+cmd_monitor (AnydClientContext *ctx, int argc, char **argv)
+{
+  return anyd_client_monitor_module (ctx, "tun");
+}
+
 static const AnydClientCommand tun_commands[] = {
   { "create", "[NAME]", N_("Create a persistent device (NAME: a free anydN if none)"),
     cmd_create, 0, 1, create_entries },
@@ -517,6 +523,7 @@ static const AnydClientCommand tun_commands[] = {
   { "show", "NAME", N_("Show a device"), cmd_show, 1, 1, NULL },
   { "set", "NAME", N_("Change a device: MTU, addresses, routes, up or down"), cmd_set, 1, 1, set_entries },
   { "delete", "NAME", N_("Delete a device anyd created"), cmd_delete, 1, 1, NULL },
+  { "monitor", NULL, N_("Print devices added, changed and removed as it happens"), cmd_monitor, 0, 0, NULL },
   { NULL }
 };
 

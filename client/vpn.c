@@ -557,8 +557,15 @@ cmd_connect (AnydClientContext *ctx, int argc, char **argv)
       /* drain what already arrived, then wait (the daemon's handshake timeout bounds this) */
       while (g_main_context_iteration (NULL, FALSE))
         ;
-      if (w.state == NULL)
-        anyd_client_run_loop (ctx, w.loop);
+      if (w.state == NULL && anyd_client_run_loop (ctx, w.loop))
+        {
+          /* Ctrl-C: the connection belongs to the system, not to us; say so */
+          g_dbus_connection_signal_unsubscribe (bus, sub);
+          g_main_loop_unref (w.loop);
+          g_printerr (_("anyd-client: interrupted; %s goes on connecting in the background "
+                        "('anyd-client vpn disconnect %s' stops it)\n"), argv[1], argv[1]);
+          return 130;
+        }
     }
   if (sub)
     g_dbus_connection_signal_unsubscribe (bus, sub);

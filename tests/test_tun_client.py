@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -190,6 +191,40 @@ def _(sb):
             p.kill()
             p.wait()
     wait_until(lambda: link('c-hold') is None, 10, what='c-hold to go')
+
+
+@case('tun monitor and monitor tun: devices added, changed, removed (JSON with µs times)')
+def _(sb):
+    if not os.access(sb.client_path, os.X_OK):
+        raise Skip('anyd-client is not built')
+    mons = [subprocess.Popen(anydtest.setpriv_prefix(DENIED) + [sb.client_binary()] + args,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=anydtest.base_env(),
+                             cwd='/', text=True)
+            for args in (['tun', 'monitor'], ['--json', 'monitor', 'tun'])]
+    try:
+        wait_until(lambda: mons[0].stdout.readline().startswith('Watching'), 10, what='monitor up')
+        time.sleep(0.3)      # the JSON one prints no banner
+        rc, out, err = client(sb, ALLOWED, 'tun', 'create', 'c-mon', '--mtu', '1300')
+        assert rc == EXIT_OK, (rc, out, err)
+        rc, out, err = client(sb, ALLOWED, 'tun', 'set', 'c-mon', '--mtu', '1280')
+        assert rc == EXIT_OK, (rc, out, err)
+        rc, out, err = client(sb, ALLOWED, 'tun', 'delete', 'c-mon')
+        assert rc == EXIT_OK, (rc, out, err)
+        time.sleep(0.5)
+    finally:
+        for m in mons:
+            m.send_signal(signal.SIGINT)
+    outs = [m.communicate(timeout=10) for m in mons]
+    assert all(m.returncode == 0 for m in mons), outs
+    text = outs[0][0].splitlines()
+    assert any(l.split()[1:] == ['tun', 'c-mon', 'added'] for l in text), text
+    assert any(l.split()[1:3] == ['tun', 'c-mon'] and 'Mtu=1280' in l for l in text), text
+    assert any(l.split()[1:] == ['tun', 'c-mon', 'removed'] for l in text), text
+    events = [json.loads(l) for l in outs[1][0].splitlines()]
+    mine = [e for e in events if e['name'] == 'c-mon']
+    assert [e['event'] for e in mine][0] == 'added' and mine[-1]['event'] == 'removed', events
+    assert any(e['event'] == 'changed' and e['details'].get('mtu') == 1280 for e in mine), events
+    assert all(e['module'] == 'tun' and abs(e['time'] / 1e6 - time.time()) < 60 for e in events), events
 
 
 if __name__ == '__main__':

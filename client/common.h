@@ -103,6 +103,9 @@ typedef struct {
   gboolean toplevel;                 /* commands are also "anyd-client COMMAND" */
 } AnydClientGroup;
 
+/* anyd-client __complete WORD… CURRENT (complete.c): candidates, one a line. */
+int anyd_client_complete (AnydClientContext *ctx, int argc, char **argv);
+
 /* Unregisters the text agent, closes the bus; main() calls it on exit. */
 void anyd_client_context_clear (AnydClientContext *ctx);
 

@@ -373,6 +373,18 @@ main (int argc, char **argv)
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
 
+  /* anyd-client __complete WORD…: the words as the shell has them */
+  for (int j = 1; j < argc; j++)
+    {
+      if (g_str_equal (argv[j], "__complete"))
+        {
+          code = anyd_client_complete (&ctx, argc - j - 1, argv + j + 1);
+          goto out;
+        }
+      if (argv[j][0] != '-')
+        break;
+    }
+
   rest = take_global_options (&ctx, argc, argv, &code);
   if (rest == NULL)
     goto out;
@@ -429,6 +441,7 @@ main (int argc, char **argv)
 
   /* GROUP [COMMAND] or top-level COMMAND */
   cmd_name = rest->pdata[i++];
+
   group = find_group (cmd_name);
   if (group != NULL)
     {

@@ -21,7 +21,7 @@ static char **opt_addresses, **opt_routes, **opt_remove_addresses, **opt_remove_
 static gboolean opt_up, opt_down, opt_persist, opt_multi_queue, opt_vnet_hdr;
 
 #define CREATE_OPTIONS                                                                            \
-  { "mode", 0, 0, G_OPTION_ARG_STRING, &opt_mode, N_("tun (IP packets, default) or tap (Ethernet frames)"), "MODE" }, \
+  { "mode", 0, 0, G_OPTION_ARG_STRING, &opt_mode, N_("tun (IP packets, default) or tap (Ethernet frames)"), "tun|tap" }, \
   { "owner", 0, 0, G_OPTION_ARG_STRING, &opt_owner, N_("user who may use the device (default: you)"), "USER" }, \
   { "group", 0, 0, G_OPTION_ARG_STRING, &opt_group, N_("group whose members may use the device"), "GROUP" }, \
   { "mtu", 0, 0, G_OPTION_ARG_INT, &opt_mtu, N_("MTU"), "BYTES" },                                \

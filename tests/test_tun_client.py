@@ -227,5 +227,29 @@ def _(sb):
     assert all(e['module'] == 'tun' and abs(e['time'] / 1e6 - time.time()) < 60 for e in events), events
 
 
+@case('anyd-client __complete: groups, commands, options, values and device names')
+def _(sb):
+    def comp(*words):
+        rc, out, err = client(sb, ALLOWED, '__complete', *words)
+        assert rc == EXIT_OK and err == '', (words, rc, out, err)
+        return out.split('\n')[:-1]
+    assert 'tun' in comp('') and 'monitor' in comp('') and 'tu' not in comp('')
+    assert comp('t') == ['tun'], comp('t')
+    assert comp('tun', 'cr') == ['create'], comp('tun', 'cr')
+    assert comp('tun', 'create', '--mode', '') == ['tun', 'tap']
+    assert comp('tun', 'create', '--m') == ['--mode', '--mtu', '--multi-queue']
+    assert '--fields' in comp('tun', 'list', '--')
+    assert comp('-H', '') == [':hosts'] and comp('vpn', 'import', '') == [':files']
+    rc, out, err = client(sb, ALLOWED, 'tun', 'create', 'c-comp1')
+    assert rc == EXIT_OK, (rc, out, err)
+    try:
+        assert 'c-comp1' in comp('tun', 'show', '')
+        assert comp('--json', 'tun', 'delete', 'c-c') == ['c-comp1']
+        assert comp('tun', 'show', 'c-comp1', '') == []          # one NAME only
+        assert 'tun' in comp('monitor', '') and 'tun' in comp('monitor', 'vpn', '')
+    finally:
+        client(sb, ALLOWED, 'tun', 'delete', 'c-comp1')
+
+
 if __name__ == '__main__':
     anydtest.main()

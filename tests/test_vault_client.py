@@ -74,6 +74,13 @@ def _(sb):
     js = json.loads(ok(vc(sb, ALLOWED, '--json', 'vault', 'show', 'cli/file')))
     assert js['name'] == 'cli/file' and js['version'] == 1 and js['content_type'] == 'text/plain', js
     assert 'value' not in js
+    # completion offers secret names (and key types), asking for no password
+    rc, out, err = vc(sb, ALLOWED, '__complete', 'vault', 'show', 'cli/f')
+    assert rc == 0 and out == 'cli/file\n', (rc, out, err)
+    rc, out, err = vc(sb, ALLOWED, '__complete', 'vault', 'create-key', 'k', '')
+    assert out == 'aead\nsign\n', out
+    rc, out, err = vc(sb, DENIED, '__complete', 'vault', 'show', '')
+    assert rc == 0 and out == '' and err == '', (rc, out, err)
     rc, out, err = vc(sb, ALLOWED, 'vault', 'show', 'cli/nosuch')
     assert rc == 4 and err == "anyd-client: no secret 'cli/nosuch'\n", (rc, out, err)
 

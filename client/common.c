@@ -53,7 +53,7 @@ connect_remote (AnydClientContext *ctx, GError **error)
   if (host[0] == '\0' || (at && (at == host || at[1] == '\0')))
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   _("invalid --host \"%s\": expected [USER@]HOST[:PORT]"), ctx->host);
+                   _("invalid --host '%s': expected [USER@]HOST[:PORT]"), ctx->host);
       return NULL;
     }
 
@@ -682,7 +682,7 @@ anyd_client_fail (AnydClientContext *ctx, const GError *error)
 
   if (g_str_equal (name, DBUS_ERROR_PREFIX "ServiceUnknown") ||
       g_str_equal (name, DBUS_ERROR_PREFIX "NameHasNoOwner"))
-    message = g_strdup_printf (_("anyd is not running (%s is not on the system bus and cannot be activated)"),
+    message = g_strdup_printf (_("anyd is not running: %s is not on the system bus and cannot be activated"),
                                ANYD_CLIENT_BUS_NAME);
   else if (g_str_equal (name, DBUS_ERROR_PREFIX "NoReply") ||
            g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
@@ -691,13 +691,13 @@ anyd_client_fail (AnydClientContext *ctx, const GError *error)
     {
       /* One line, with what the user can do about it. */
       if (!ctx->ask_password && strstr (copy->message, "interactive") == NULL)
-        message = g_strdup_printf (_("%s (authentication is possible: run without --no-ask-password)"),
+        message = g_strdup_printf (_("%s; authentication is possible: run without --no-ask-password"),
                                    copy->message);
       else if (ctx->host != NULL)
-        message = g_strdup_printf (_("%s (authentication is possible, but needs a polkit agent on %s)"),
+        message = g_strdup_printf (_("%s; authentication is possible, but needs a polkit agent on %s"),
                                    copy->message, ctx->host);
       else if (!isatty (STDIN_FILENO))
-        message = g_strdup_printf (_("%s (authentication is possible: run from a terminal or start a polkit agent)"),
+        message = g_strdup_printf (_("%s; authentication is possible: run from a terminal or start a polkit agent"),
                                    copy->message);
     }
 

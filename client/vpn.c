@@ -474,6 +474,8 @@ typedef struct {
   const char *path;
   char       *state;
   char       *reason;
+  const char *name;
+  gboolean    progress;   /* on a terminal: say what happens while we wait */
 } Wait;
 
 static void
@@ -487,7 +489,16 @@ state_changed_cb (GDBusConnection *bus, const char *sender, const char *path, co
     return;
   g_variant_get (params, "(&s&s)", &state, &reason);
   if (g_str_equal (state, "connecting") || g_str_equal (state, "disconnecting"))
-    return;
+    {
+      if (w->progress)
+        {
+          if (*reason)
+            g_printerr (_("%s: %s… (%s)\n"), w->name, state, reason);
+          else
+            g_printerr (_("%s: %s…\n"), w->name, state);
+        }
+      return;
+    }
   g_free (w->state);
   g_free (w->reason);
   w->state = g_strdup (state);
@@ -506,7 +517,8 @@ print_connection_result (AnydClientContext *ctx, const char *name, const char *p
       g_variant_builder_add (&b, "{sv}", "profile", g_variant_new_string (name));
       g_variant_builder_add (&b, "{sv}", "state", g_variant_new_string (state));
       if (reason && *reason)
-        g_variant_builder_add (&b, "{sv}", "reason", g_variant_new_string (reason));
+        g_variant_builder_add (&b, "{sv}", g_str_equal (state, "connected") ? "warning" : "reason",
+                               g_variant_new_string (reason));
       anyd_client_print_json (g_variant_builder_end (&b));
     }
   if (g_str_equal (state, "failed"))
@@ -517,6 +529,9 @@ print_connection_result (AnydClientContext *ctx, const char *name, const char *p
     }
   if (!ctx->json && !ctx->quiet)
     g_print (_("%s: %s\n"), name, state);
+  /* connected, with something to say (e.g. DNS could not be set): a warning */
+  if (!ctx->json && g_str_equal (state, "connected") && reason && *reason)
+    g_printerr (_("anyd-client: warning: %s: %s\n"), name, reason);
   return ANYD_CLIENT_EXIT_OK;
 }
 
@@ -551,12 +566,16 @@ cmd_connect (AnydClientContext *ctx, int argc, char **argv)
     }
   g_variant_get (reply, "(&o)", &path);
   w.path = path;
+  w.name = argv[1];
+  w.progress = !ctx->json && !ctx->quiet && isatty (STDERR_FILENO);
   state_v = anyd_client_get_property (ctx, path, CONN_IFACE, "State", NULL);
   if (!opt_no_wait && w.state == NULL && state_v && g_str_equal (g_variant_get_string (state_v, NULL), "connecting"))
     {
       /* drain what already arrived, then wait (the daemon's handshake timeout bounds this) */
       while (g_main_context_iteration (NULL, FALSE))
         ;
+      if (w.state == NULL && w.progress)
+        g_printerr (_("%s: tunnel configured, waiting for the first handshake…\n"), argv[1]);
       if (w.state == NULL && anyd_client_run_loop (ctx, w.loop))
         {
           /* Ctrl-C: the connection belongs to the system, not to us; say so */
@@ -569,10 +588,13 @@ cmd_connect (AnydClientContext *ctx, int argc, char **argv)
     }
   if (sub)
     g_dbus_connection_signal_unsubscribe (bus, sub);
-  if (w.state == NULL)
+  if (w.state == NULL || (g_str_equal (w.state, "connected") && (w.reason == NULL || *w.reason == '\0')))
     {
-      w.state = state_v ? g_variant_dup_string (state_v, NULL) : g_strdup ("connecting");
+      /* the state as it is now; LastError of a connected tunnel is a warning */
+      if (w.state == NULL)
+        w.state = state_v ? g_variant_dup_string (state_v, NULL) : g_strdup ("connecting");
       err_v = anyd_client_get_property (ctx, path, CONN_IFACE, "LastError", NULL);
+      g_free (w.reason);
       w.reason = err_v ? g_variant_dup_string (err_v, NULL) : NULL;
     }
   ret = print_connection_result (ctx, argv[1], path, w.state, w.reason);

@@ -185,7 +185,7 @@ argument_hint (const AnydClientCommand *cmd, int k)
 
   if (cmd->args == NULL)
     return NULL;
-  words = g_strsplit (_(cmd->args), " ", -1);
+  words = g_strsplit (cmd->args, " ", -1);   /* untranslated: the hint words are keys */
   n = g_strv_length (words);
   if (n == 0)
     return NULL;

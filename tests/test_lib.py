@@ -188,6 +188,25 @@ print(c.get_manager().version + ' ' + c.has_module('tun') + ' ' +
     assert out.split() == [os.environ.get('ANYD_VERSION', out.split()[0]), 'true', 'connected'], out
 
 
+@case("README's Python snippet runs as written (allowed uid), and as the denied uid says so")
+def _(sb):
+    import re
+    with open(os.path.join(anydtest.srcdir(), 'README.md')) as f:
+        snippet = re.search(r'```python\n(.*?)```', f.read(), re.S).group(1)
+    sb.call(ROOT, '/org/anyd1/vault', 'org.anyd1.Vault', 'Put', '(saya{sv})',
+            ('db/password', b'x', {}))
+    try:
+        rc, out, err = sb.run_as(ALLOWED, [PYTHON, '-c', snippet], env=lib_env())
+        assert rc == 0 and out == '', (rc, out, err)
+        assert subprocess.run(['ip', 'link', 'show', 'mytun'], capture_output=True).returncode == 0
+        sb.call(ROOT, '/org/anyd1/tun/mytun', 'org.anyd1.TunDevice', 'Delete')
+        # the denied uid cannot even create the device: the snippet's first call raises
+        rc, out, err = sb.run_as(DENIED, [PYTHON, '-c', snippet], env=lib_env())
+        assert rc != 0 and 'anyd-error-quark' in err and 'Not authorized' in err, (rc, out, err)
+    finally:
+        sb.call(ROOT, '/org/anyd1/vault', 'org.anyd1.Vault', 'Delete', '(s)', ('db/password',))
+
+
 @case('examples/vpn-watch.py follows a real WireGuard connection up and down')
 def _(sb):
     if shutil.which('wireguard-go') is None:

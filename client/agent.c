@@ -41,7 +41,7 @@ restore_tty_and_die (int sig)
 {
   /* async-signal-safe only */
   if (saved_tty >= 0)
-    tcsetattr (saved_tty, TCSAFLUSH, &saved_termios);
+    tcsetattr (saved_tty, TCSANOW, &saved_termios);
   (void) !write (saved_tty >= 0 ? saved_tty : STDERR_FILENO, "\n", 1);
   signal (sig, SIG_DFL);
   raise (sig);
@@ -64,10 +64,12 @@ say (AnydClientAgent *self, const char *text)
     }
 }
 
-/* One line from the terminal, echo off unless echo_on.  NULL on end of
- * input (Ctrl-D on an empty line) or a read error. */
+/* Shows prompt and reads one line from the terminal, echo off unless
+ * echo_on.  NULL on end of input (Ctrl-D on an empty line) or a read error.
+ * Echo goes off before the prompt shows and without flushing, so what is
+ * typed as soon as the prompt appears is neither echoed nor lost. */
 static char *
-read_line (AnydClientAgent *self, gboolean echo_on)
+read_line (AnydClientAgent *self, const char *prompt, gboolean echo_on)
 {
   GString *line = g_string_new (NULL);
   struct termios off;
@@ -84,8 +86,9 @@ read_line (AnydClientAgent *self, gboolean echo_on)
       sigaction (SIGINT, &sa, &old_int);
       sigaction (SIGTERM, &sa, &old_term);
       sigaction (SIGQUIT, &sa, &old_quit);
-      restore = tcsetattr (self->tty, TCSAFLUSH, &off) == 0;
+      restore = tcsetattr (self->tty, TCSANOW, &off) == 0;
     }
+  say (self, prompt);
 
   for (;;)
     {
@@ -106,7 +109,7 @@ read_line (AnydClientAgent *self, gboolean echo_on)
     }
 
   if (restore)
-    tcsetattr (self->tty, TCSAFLUSH, &saved_termios);
+    tcsetattr (self->tty, TCSADRAIN, &saved_termios);
   if (!echo_on)
     {
       saved_tty = -1;
@@ -128,13 +131,10 @@ static void
 on_request (PolkitAgentSession *session, const char *request, gboolean echo_on, gpointer user_data)
 {
   AnydClientAgent *self = user_data;
-  g_autofree char *prompt = NULL;
   char *answer;
 
   /* PAM's prompt ("Password: "), without a newline */
-  prompt = g_strdup (request);
-  say (self, prompt);
-  answer = read_line (self, echo_on);
+  answer = read_line (self, request, echo_on);
   if (answer == NULL)
     {
       self->cancelled = TRUE;

@@ -7,7 +7,6 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1065,7 +1064,14 @@ static struct {
   gboolean no_legend;  /* --no-legend: no header line */
   gboolean terse;      /* --terse: no header, no padding, ':'-separated */
   gboolean color;      /* --color, resolved */
+  gboolean failed;     /* a table was not printed: unknown --fields name */
 } style;
+
+gboolean
+anyd_client_output_failed (void)
+{
+  return style.failed;
+}
 
 void
 anyd_client_output_init (AnydClientContext *ctx)
@@ -1157,7 +1163,7 @@ print_row (GString *out, char **cells, const gsize *widths, const guint *cols, g
 }
 
 /* --fields for a table with headers: the chosen columns, in the order given.
- * An unknown name ends the program with a usage error (exit 2). */
+ * An unknown name is a usage error: NULL, and main() exits with 2. */
 static guint *
 choose_columns (AnydClientTable *table, guint *n_out)
 {
@@ -1195,7 +1201,9 @@ choose_columns (AnydClientTable *table, guint *n_out)
             }
           fflush (stdout);
           g_printerr (_("anyd-client: unknown field '%s' (fields: %s)\n"), style.fields[f], names->str);
-          exit (ANYD_CLIENT_EXIT_USAGE);
+          style.failed = TRUE;
+          g_free (cols);
+          return NULL;
         }
     }
   *n_out = n;
@@ -1229,6 +1237,8 @@ anyd_client_table_print (AnydClientTable *table)
   guint n_cols = 0;
 
   cols = choose_columns (table, &n_cols);
+  if (cols == NULL)
+    return;
   if (table->headers != NULL)
     for (guint i = 0; i < table->n_columns; i++)
       widths[i] = g_utf8_strlen (table->headers->pdata[i], -1);

@@ -214,6 +214,10 @@ void anyd_client_print_json_line (GVariant *value);
  * main() calls it once the global options are parsed. */
 void anyd_client_output_init (AnydClientContext *ctx);
 
+/* TRUE once a table could not be printed (an unknown --fields name, already
+ * reported): main() then exits with the usage code. */
+gboolean anyd_client_output_failed (void);
+
 /* Human output: a table with aligned columns.  Headers (upper case, e.g.
  * "NAME") are given NULL-terminated; anyd_client_table_new_plain() makes a
  * table without a header line ("Key:  value" lists).  add_row takes exactly

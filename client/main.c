@@ -496,6 +496,8 @@ main (int argc, char **argv)
 
   code = run_command (&ctx, group, cmd, command_line, (int) (rest->len - i),
                       (char **) rest->pdata + i);
+  if (code == ANYD_CLIENT_EXIT_OK && anyd_client_output_failed ())
+    code = ANYD_CLIENT_EXIT_USAGE;
 
 out:
   anyd_client_context_clear (&ctx);

@@ -549,6 +549,37 @@ def _(sb):
     assert rc == 0 and sd().active_state('demo.service') == 'active', (rc, out, err)
 
 
+@case('anyd-client services monitor: UnitChanged of allowed units, one line each (and --json)')
+def _(sb):
+    import signal as _signal
+    import subprocess
+    sd().systemctl('start', 'demo.service', check=True)
+    mons = [subprocess.Popen(anydtest.setpriv_prefix(DENIED) + [sb.client_binary()] + args,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=anydtest.base_env(), cwd='/')
+            for args in (['services', 'monitor'], ['--json', 'services', 'monitor'])]
+    try:
+        anydtest.wait_until(lambda: mons[0].stdout.readline().startswith('Watching'), 10,
+                            what='monitor up')
+        time.sleep(0.3)
+        rc, out, err = client(sb, ALLOWED, 'services', 'stop', 'demo')
+        assert rc == 0, (rc, out, err)
+        time.sleep(0.5)
+    finally:
+        for m in mons:
+            m.send_signal(_signal.SIGINT)
+    outs = [m.communicate(timeout=10) for m in mons]
+    assert all(m.returncode == 0 for m in mons), outs
+    lines = [l for l in outs[0][0].splitlines() if 'UnitChanged' in l]
+    assert any('unit=demo.service' in l and 'active_state=inactive' in l for l in lines), outs[0]
+    events = [json.loads(l) for l in outs[1][0].splitlines()]
+    assert any(e['event'] == 'signal' and e['module'] == 'services' and
+               e['details'] == {'signal': 'UnitChanged', 'unit': 'demo.service',
+                                'active_state': 'inactive', 'sub_state': 'dead'}
+               for e in events), events
+    sd().systemctl('start', 'demo.service', check=True)
+
+
 @case('anyd-client services: exit codes 3 (not allowed, denied), 4, 2, 1, one error line')
 def _(sb):
     want = [

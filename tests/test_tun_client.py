@@ -227,6 +227,18 @@ def _(sb):
     assert all(e['module'] == 'tun' and abs(e['time'] / 1e6 - time.time()) < 60 for e in events), events
 
 
+@case('--quiet: a change that succeeds prints nothing, an error still does')
+def _(sb):
+    rc, out, err = client(sb, ALLOWED, '--quiet', 'tun', 'create', 'c-quiet', '--mtu', '1300')
+    assert rc == EXIT_OK and out == '' and err == '', (rc, out, err)
+    assert link('c-quiet') is not None
+    rc, out, err = client(sb, ALLOWED, '-q', 'tun', 'create', 'c-quiet')
+    assert rc == EXIT_EXISTS and out == '', (rc, out, err)
+    one_error_line(err)
+    rc, out, err = client(sb, ALLOWED, '-q', 'tun', 'delete', 'c-quiet')
+    assert rc == EXIT_OK and out == '' and err == '', (rc, out, err)
+
+
 @case('anyd-client __complete: groups, commands, options, values and device names')
 def _(sb):
     def comp(*words):

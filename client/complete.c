@@ -2,8 +2,8 @@
 /* anyd-client __complete WORD… CURRENT: the binary completes its own
  * command line (as nmcli --complete-args and udisksctl complete do), so the
  * bash, zsh and fish scripts stay a few lines and follow every group this
- * build has.  One candidate per line; two special lines ask the shell for
- * its own completion: ":files" and ":hosts".
+ * build has.  One candidate per line; special lines ask the shell for its
+ * own completion: ":files", ":hosts", ":users" and ":groups".
  *
  * Candidates come from the command table (groups, commands, their options),
  * from the hints in it (an argument or option value written "tun|tap" offers
@@ -265,6 +265,10 @@ anyd_client_complete (AnydClientContext *ctx, int argc, char **argv)
         {
           if (e->arg == G_OPTION_ARG_FILENAME)
             g_print (":files\n");
+          else if (g_strcmp0 (e->arg_description, "USER") == 0)
+            g_print (":users\n");
+          else if (g_strcmp0 (e->arg_description, "GROUP") == 0)
+            g_print (":groups\n");
           else
             offer_choices (cur, e->arg_description);
           return ANYD_CLIENT_EXIT_OK;

@@ -252,6 +252,8 @@ def _(sb):
     assert comp('tun', 'create', '--m') == ['--mode', '--mtu', '--multi-queue']
     assert '--fields' in comp('tun', 'list', '--')
     assert comp('-H', '') == [':hosts'] and comp('vpn', 'import', '') == [':files']
+    assert comp('tun', 'create', '--owner', '') == [':users']
+    assert comp('tun', 'open', '--group', '') == [':groups']
     rc, out, err = client(sb, ALLOWED, 'tun', 'create', 'c-comp1')
     assert rc == EXIT_OK, (rc, out, err)
     try:

@@ -10,6 +10,10 @@ function __anyd_client_complete
                 __fish_complete_path (commandline -ct)
             case :hosts
                 __fish_print_hostnames
+            case :users
+                __fish_complete_users
+            case :groups
+                __fish_complete_groups
             case '*'
                 echo $line
         end

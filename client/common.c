@@ -16,6 +16,10 @@
 #include <polkit/polkit.h>
 #include <polkitagent/polkitagent.h>
 
+#include <anyd.h>
+#include <json-glib/json-glib.h>
+
+#include "agent.h"
 #include "common.h"
 
 #define DBUS_ERROR_PREFIX "org.freedesktop.DBus.Error."
@@ -49,7 +53,7 @@ connect_remote (AnydClientContext *ctx, GError **error)
   if (host[0] == '\0' || (at && (at == host || at[1] == '\0')))
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   _("invalid --host \"%s\": expected [USER@]HOST[:PORT]"), ctx->host);
+                   _("invalid --host '%s': expected [USER@]HOST[:PORT]"), ctx->host);
       return NULL;
     }
 
@@ -100,6 +104,8 @@ anyd_client_get_bus (AnydClientContext *ctx, GError **error)
   if (ctx->bus != NULL)
     return ctx->bus;
 
+  /* org.anyd1.Error.* replies arrive in the ANYD_ERROR domain (libanyd) */
+  (void) anyd_error_quark ();
   if (ctx->host != NULL)
     ctx->bus = connect_remote (ctx, &local_error);
   else
@@ -190,7 +196,8 @@ register_text_agent (AnydClientContext *ctx, GError **error)
   gpointer handle;
 
   subject = polkit_unix_process_new_for_owner (getpid (), 0, getuid ());
-  listener = polkit_agent_text_listener_new (NULL, error);
+  /* our own listener: polkit's text listener aborts the program on Ctrl-D */
+  listener = anyd_client_agent_new (error);
   if (listener == NULL)
     return FALSE;
 
@@ -208,6 +215,24 @@ register_text_agent (AnydClientContext *ctx, GError **error)
   return TRUE;
 }
 
+AnydClient *
+anyd_client_get_lib (AnydClientContext *ctx, GError **error)
+{
+  GDBusConnection *bus;
+
+  if (ctx->lib != NULL)
+    return ctx->lib;
+  bus = anyd_client_get_bus (ctx, error);
+  if (bus == NULL)
+    return NULL;
+  ctx->lib = anyd_client_new_for_connection_sync (bus, NULL, error);
+  if (ctx->lib == NULL)
+    return NULL;
+  /* the flag belongs to the connection: keep --no-ask-password meaning no */
+  anyd_client_set_allow_interactive_authorization (ctx->lib, ctx->ask_password);
+  return ctx->lib;
+}
+
 void
 anyd_client_context_clear (AnydClientContext *ctx)
 {
@@ -215,6 +240,7 @@ anyd_client_context_clear (AnydClientContext *ctx)
     polkit_agent_listener_unregister (ctx->agent_handle);
   ctx->agent_handle = NULL;
   g_clear_object (&ctx->agent);
+  g_clear_object (&ctx->lib);
   if (ctx->bus != NULL)
     g_dbus_connection_close_sync (ctx->bus, NULL, NULL);
   g_clear_object (&ctx->bus);
@@ -225,6 +251,7 @@ anyd_client_context_clear (AnydClientContext *ctx)
       g_clear_object (&ctx->ssh);
     }
   g_clear_pointer (&ctx->host, g_free);
+  g_clear_pointer (&ctx->fields, g_free);
 }
 
 /* Is path "/org/anyd1/<one element>", a module's root object? */
@@ -260,10 +287,35 @@ object_has_interface (AnydClientContext *ctx, const char *object_path, const cha
   return node == NULL || g_dbus_node_info_lookup_interface (node, interface) != NULL;
 }
 
+/* What a missing object was, in the user's words: "no VPN profile 'x'". */
+static char *
+describe_missing (const char *path)
+{
+  static const struct {
+    const char *prefix;
+    const char *format;
+  } kinds[] = {
+    { ANYD_CLIENT_PATH "/tun/", N_("no TUN device '%s'") },
+    { ANYD_CLIENT_PATH "/vpn/profiles/", N_("no VPN profile '%s'") },
+    { ANYD_CLIENT_PATH "/vpn/connections/", N_("no VPN connection %s") },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (kinds); i++)
+    if (g_str_has_prefix (path, kinds[i].prefix))
+      {
+        const char *elem = path + strlen (kinds[i].prefix);
+        g_autofree char *name = anyd_unescape_path_element (elem);
+        if (strchr (elem, '/') == NULL)
+          return g_strdup_printf (_(kinds[i].format), name ? name : elem);
+      }
+  return g_strdup (_("no such thing in anyd"));
+}
+
 /* An object that is not exported gives "UnknownMethod: Object does not
  * exist at path …" (or "No such interface …").  Make that readable: a
  * module root that is missing means the module is not enabled (exit code 1);
- * anything deeper is a thing that does not exist (UnknownObject, exit 4). */
+ * anything deeper is a thing that does not exist (NotFound, exit 4).  No
+ * object paths or method names reach the user. */
 static void
 explain_missing_object (AnydClientContext *ctx, const char *path, const char *interface,
                         GError **error)
@@ -292,10 +344,40 @@ explain_missing_object (AnydClientContext *ctx, const char *path, const char *in
     }
   else
     {
-      message = g_strdup_printf (_("no such object: %s"), path);
+      /* /org/anyd1/tun/x when the tun module is off: say that */
+      g_autofree char *module = g_strndup (path + strlen (ANYD_CLIENT_PATH "/"),
+                                           strcspn (path + strlen (ANYD_CLIENT_PATH "/"), "/"));
+      g_autoptr(GError) module_error = NULL;
+
+      if (g_str_has_prefix (path, ANYD_CLIENT_PATH "/") &&
+          !anyd_client_require_module (ctx, module, &module_error) &&
+          g_error_matches (module_error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED))
+        {
+          g_clear_error (error);
+          g_propagate_error (error, g_steal_pointer (&module_error));
+          return;
+        }
+      message = describe_missing (path);
       g_clear_error (error);
-      *error = g_dbus_error_new_for_dbus_error (DBUS_ERROR_PREFIX "UnknownObject", message);
+      *error = g_dbus_error_new_for_dbus_error (ANYD_CLIENT_ERROR_PREFIX "NotFound", message);
     }
+}
+
+gboolean
+anyd_client_require_module (AnydClientContext *ctx, const char *module, GError **error)
+{
+  g_autoptr(GVariant) modules = anyd_client_get_property (ctx, ANYD_CLIENT_PATH, ANYD_CLIENT_IFACE_MANAGER,
+                                                          "Modules", error);
+  g_autofree const char **names = NULL;
+
+  if (modules == NULL)
+    return FALSE;
+  names = g_variant_get_strv (modules, NULL);
+  if (g_strv_contains (names, module))
+    return TRUE;
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+               _("the %s module is not enabled in anyd"), module);
+  return FALSE;
 }
 
 GVariant *
@@ -523,7 +605,7 @@ anyd_client_exit_code_for_error (const GError *error)
 
   if (error->domain == G_OPTION_ERROR)
     return ANYD_CLIENT_EXIT_USAGE;
-  name = g_dbus_error_get_remote_error (error);
+  name = anyd_client_error_name (error);
   if (name != NULL)
     for (guint i = 0; i < G_N_ELEMENTS (map); i++)
       if (g_str_equal (name, map[i].name))
@@ -538,6 +620,9 @@ anyd_client_error_name (const GError *error)
 
   if (name != NULL)
     return name;
+  /* raised by the client itself in anyd's domain */
+  if (error->domain == ANYD_ERROR && anyd_error_dbus_name (error->code) != NULL)
+    return g_strdup (anyd_error_dbus_name (error->code));
   if (error->domain == G_OPTION_ERROR)
     return g_strdup (ANYD_CLIENT_ERROR_PREFIX "InvalidArgument");
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
@@ -579,7 +664,7 @@ anyd_client_fail (AnydClientContext *ctx, const GError *error)
 
   if (g_str_equal (name, DBUS_ERROR_PREFIX "ServiceUnknown") ||
       g_str_equal (name, DBUS_ERROR_PREFIX "NameHasNoOwner"))
-    message = g_strdup_printf (_("anyd is not running (%s is not on the system bus and cannot be activated)"),
+    message = g_strdup_printf (_("anyd is not running: %s is not on the system bus and cannot be activated"),
                                ANYD_CLIENT_BUS_NAME);
   else if (g_str_equal (name, DBUS_ERROR_PREFIX "NoReply") ||
            g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
@@ -588,13 +673,13 @@ anyd_client_fail (AnydClientContext *ctx, const GError *error)
     {
       /* One line, with what the user can do about it. */
       if (!ctx->ask_password && strstr (copy->message, "interactive") == NULL)
-        message = g_strdup_printf (_("%s (authentication is possible: run without --no-ask-password)"),
+        message = g_strdup_printf (_("%s; authentication is possible: run without --no-ask-password"),
                                    copy->message);
       else if (ctx->host != NULL)
-        message = g_strdup_printf (_("%s (authentication is possible, but needs a polkit agent on %s)"),
+        message = g_strdup_printf (_("%s; authentication is possible, but needs a polkit agent on %s"),
                                    copy->message, ctx->host);
       else if (!isatty (STDIN_FILENO))
-        message = g_strdup_printf (_("%s (authentication is possible: run from a terminal or start a polkit agent)"),
+        message = g_strdup_printf (_("%s; authentication is possible: run from a terminal or start a polkit agent"),
                                    copy->message);
     }
 
@@ -623,195 +708,244 @@ anyd_client_usage_error (AnydClientContext *ctx, const char *format, ...)
 /* JSON                                                                   */
 /* ---------------------------------------------------------------------- */
 
-static void
-json_string (GString *out, const char *s)
+/* One key style everywhere: snake_case.  D-Bus property names and keys
+ * (PascalCase: "LatestHandshake", "AllowedIPs", "MainPID") are converted;
+ * keys that are data rather than field names (unit names, object paths,
+ * action ids: anything with '.', '/', '-' or not starting upper case) stay
+ * as they are. */
+char *
+anyd_client_json_key (const char *key)
 {
-  g_string_append_c (out, '"');
-  for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+  GString *out;
+  gsize len = strlen (key);
+
+  if (!g_ascii_isupper (key[0]))
+    return g_strdup (key);
+  for (const char *p = key; *p; p++)
+    if (!g_ascii_isalnum (*p))
+      return g_strdup (key);
+
+  out = g_string_sized_new (len + 4);
+  for (gsize i = 0; i < len; i++)
     {
-      switch (*p)
+      char c = key[i];
+
+      if (g_ascii_isupper (c) && i > 0)
         {
-        case '"': g_string_append (out, "\\\""); break;
-        case '\\': g_string_append (out, "\\\\"); break;
-        case '\b': g_string_append (out, "\\b"); break;
-        case '\f': g_string_append (out, "\\f"); break;
-        case '\n': g_string_append (out, "\\n"); break;
-        case '\r': g_string_append (out, "\\r"); break;
-        case '\t': g_string_append (out, "\\t"); break;
-        default:
-          if (*p < 0x20 || *p == 0x7f)
-            g_string_append_printf (out, "\\u%04x", *p);
-          else
-            g_string_append_c (out, (char) *p); /* GVariant strings are UTF-8 */
+          char prev = key[i - 1], next = key[i + 1];
+          /* a word starts after a lower-case letter or digit ("RxBytes"), or
+           * at the last capital of an acronym followed by a word
+           * ("DNSServer"), but not before a plural "s" ("AllowedIPs") */
+          gboolean acronym_end = g_ascii_isupper (prev) && g_ascii_islower (next) &&
+                                 !(next == 's' && (key[i + 2] == '\0' || g_ascii_isupper (key[i + 2])));
+          if (g_ascii_islower (prev) || g_ascii_isdigit (prev) || acronym_end)
+            g_string_append_c (out, '_');
         }
+      g_string_append_c (out, g_ascii_tolower (c));
     }
-  g_string_append_c (out, '"');
+  return g_string_free (out, FALSE);
 }
 
-static void
-json_newline (GString *out, gboolean pretty, int depth)
+static JsonNode *variant_to_node (GVariant *value);
+
+typedef struct {
+  char *key;
+  GVariant *value;
+} JsonMember;
+
+static int
+compare_members (gconstpointer a, gconstpointer b)
 {
-  if (!pretty)
-    return;
-  g_string_append_c (out, '\n');
-  for (int i = 0; i < depth; i++)
-    g_string_append (out, "  ");
+  return strcmp (((const JsonMember *) a)->key, ((const JsonMember *) b)->key);
 }
 
-static void json_value (GString *out, GVariant *value, gboolean pretty, int depth);
-
-/* A scalar as text, for a dictionary key that is not a string. */
-static char *
-json_key_text (GVariant *key)
+/* Dictionaries (and a lone dict entry) become objects with sorted keys, so
+ * the output does not depend on the daemon's hash order. */
+static JsonNode *
+dict_to_node (GVariant *value)
 {
-  if (g_variant_is_of_type (key, G_VARIANT_TYPE_STRING) ||
-      g_variant_is_of_type (key, G_VARIANT_TYPE_OBJECT_PATH) ||
-      g_variant_is_of_type (key, G_VARIANT_TYPE_SIGNATURE))
-    return g_variant_dup_string (key, NULL);
-  else
+  g_autoptr(GArray) members = g_array_new (FALSE, FALSE, sizeof (JsonMember));
+  gboolean single = g_variant_is_of_type (value, G_VARIANT_TYPE_DICT_ENTRY);
+  gsize n = single ? 1 : g_variant_n_children (value);
+  JsonObject *object = json_object_new ();
+  JsonNode *node;
+
+  for (gsize i = 0; i < n; i++)
     {
-      GString *s = g_string_new (NULL);
-      json_value (s, key, FALSE, 0);
-      return g_string_free (s, FALSE);
+      g_autoptr(GVariant) entry = single ? g_variant_ref (value) : g_variant_get_child_value (value, i);
+      g_autoptr(GVariant) key = g_variant_get_child_value (entry, 0);
+      JsonMember m;
+
+      if (g_variant_is_of_type (key, G_VARIANT_TYPE_STRING) ||
+          g_variant_is_of_type (key, G_VARIANT_TYPE_OBJECT_PATH) ||
+          g_variant_is_of_type (key, G_VARIANT_TYPE_SIGNATURE))
+        m.key = anyd_client_json_key (g_variant_get_string (key, NULL));
+      else
+        m.key = g_variant_print (key, FALSE);
+      m.value = g_variant_get_child_value (entry, 1);
+      g_array_append_val (members, m);
     }
+  g_array_sort (members, compare_members);
+  for (guint i = 0; i < members->len; i++)
+    {
+      JsonMember *m = &g_array_index (members, JsonMember, i);
+      json_object_set_member (object, m->key, variant_to_node (m->value));
+      g_free (m->key);
+      g_variant_unref (m->value);
+    }
+  node = json_node_new (JSON_NODE_OBJECT);
+  json_node_take_object (node, object);
+  return node;
 }
 
-/* Arrays, tuples and dict entries all print as a JSON list of their children. */
-static void
-json_list (GString *out, GVariant *value, gboolean pretty, int depth)
+static JsonNode *
+list_to_node (GVariant *value)
 {
+  JsonArray *array = json_array_new ();
   gsize n = g_variant_n_children (value);
+  JsonNode *node;
 
-  g_string_append_c (out, '[');
   for (gsize i = 0; i < n; i++)
     {
       g_autoptr(GVariant) child = g_variant_get_child_value (value, i);
-      if (i > 0)
-        g_string_append_c (out, ',');
-      json_newline (out, pretty, depth + 1);
-      json_value (out, child, pretty, depth + 1);
+      json_array_add_element (array, variant_to_node (child));
     }
-  if (n > 0)
-    json_newline (out, pretty, depth);
-  g_string_append_c (out, ']');
+  node = json_node_new (JSON_NODE_ARRAY);
+  json_node_take_array (node, array);
+  return node;
 }
 
-static void
-json_value (GString *out, GVariant *value, gboolean pretty, int depth)
+static JsonNode *
+variant_to_node (GVariant *value)
 {
+  JsonNode *node = json_node_new (JSON_NODE_VALUE);
+
   switch (g_variant_classify (value))
     {
     case G_VARIANT_CLASS_BOOLEAN:
-      g_string_append (out, g_variant_get_boolean (value) ? "true" : "false");
+      json_node_set_boolean (node, g_variant_get_boolean (value));
       break;
     case G_VARIANT_CLASS_BYTE:
-      g_string_append_printf (out, "%u", g_variant_get_byte (value));
+      json_node_set_int (node, g_variant_get_byte (value));
       break;
     case G_VARIANT_CLASS_INT16:
-      g_string_append_printf (out, "%d", g_variant_get_int16 (value));
+      json_node_set_int (node, g_variant_get_int16 (value));
       break;
     case G_VARIANT_CLASS_UINT16:
-      g_string_append_printf (out, "%u", g_variant_get_uint16 (value));
+      json_node_set_int (node, g_variant_get_uint16 (value));
       break;
     case G_VARIANT_CLASS_INT32:
-      g_string_append_printf (out, "%" G_GINT32_FORMAT, g_variant_get_int32 (value));
+      json_node_set_int (node, g_variant_get_int32 (value));
       break;
     case G_VARIANT_CLASS_UINT32:
-      g_string_append_printf (out, "%" G_GUINT32_FORMAT, g_variant_get_uint32 (value));
+      /* (uid_t) -1 and friends mean "none": no sentinel numbers in JSON */
+      if (g_variant_get_uint32 (value) == G_MAXUINT32)
+        json_node_init_null (node);
+      else
+        json_node_set_int (node, g_variant_get_uint32 (value));
       break;
     case G_VARIANT_CLASS_INT64:
-      g_string_append_printf (out, "%" G_GINT64_FORMAT, g_variant_get_int64 (value));
+      json_node_set_int (node, g_variant_get_int64 (value));
       break;
     case G_VARIANT_CLASS_UINT64:
-      g_string_append_printf (out, "%" G_GUINT64_FORMAT, g_variant_get_uint64 (value));
+      {
+        guint64 u = g_variant_get_uint64 (value);
+        if (u == G_MAXUINT64)
+          json_node_init_null (node);
+        else if (u > G_MAXINT64)
+          json_node_set_double (node, (double) u); /* JSON numbers beyond int64 */
+        else
+          json_node_set_int (node, (gint64) u);
+      }
       break;
     case G_VARIANT_CLASS_HANDLE:
-      g_string_append_printf (out, "%" G_GINT32_FORMAT, g_variant_get_handle (value));
+      json_node_set_int (node, g_variant_get_handle (value));
       break;
     case G_VARIANT_CLASS_DOUBLE:
       {
         double d = g_variant_get_double (value);
-        char buf[G_ASCII_DTOSTR_BUF_SIZE];
-
         if (isfinite (d))
-          g_string_append (out, g_ascii_dtostr (buf, sizeof buf, d));
+          json_node_set_double (node, d);
         else
-          g_string_append (out, "null"); /* JSON has no NaN or infinity */
+          json_node_init_null (node); /* JSON has no NaN or infinity */
       }
       break;
     case G_VARIANT_CLASS_STRING:
     case G_VARIANT_CLASS_OBJECT_PATH:
     case G_VARIANT_CLASS_SIGNATURE:
-      json_string (out, g_variant_get_string (value, NULL));
+      json_node_set_string (node, g_variant_get_string (value, NULL));
       break;
     case G_VARIANT_CLASS_VARIANT:
       {
         g_autoptr(GVariant) inner = g_variant_get_variant (value);
-        json_value (out, inner, pretty, depth);
+        json_node_unref (node);
+        return variant_to_node (inner);
       }
-      break;
     case G_VARIANT_CLASS_MAYBE:
       {
         g_autoptr(GVariant) inner = g_variant_get_maybe (value);
         if (inner == NULL)
-          g_string_append (out, "null");
-        else
-          json_value (out, inner, pretty, depth);
+          {
+            json_node_init_null (node);
+            break;
+          }
+        json_node_unref (node);
+        return variant_to_node (inner);
       }
-      break;
     case G_VARIANT_CLASS_ARRAY:
       {
         const GVariantType *elem = g_variant_type_element (g_variant_get_type (value));
-        gsize n = g_variant_n_children (value);
 
         if (g_variant_type_equal (elem, G_VARIANT_TYPE_BYTE))
           {
             gsize len;
             const guchar *data = g_variant_get_fixed_array (value, &len, 1);
             g_autofree char *b64 = g_base64_encode (data, len);
-            json_string (out, b64);
+            json_node_set_string (node, b64);
+            break;
           }
-        else if (g_variant_type_is_dict_entry (elem))
-          {
-            g_string_append_c (out, '{');
-            for (gsize i = 0; i < n; i++)
-              {
-                g_autoptr(GVariant) entry = g_variant_get_child_value (value, i);
-                g_autoptr(GVariant) key = g_variant_get_child_value (entry, 0);
-                g_autoptr(GVariant) val = g_variant_get_child_value (entry, 1);
-                g_autofree char *key_text = json_key_text (key);
-
-                if (i > 0)
-                  g_string_append_c (out, ',');
-                json_newline (out, pretty, depth + 1);
-                json_string (out, key_text);
-                g_string_append (out, pretty ? ": " : ":");
-                json_value (out, val, pretty, depth + 1);
-              }
-            if (n > 0)
-              json_newline (out, pretty, depth);
-            g_string_append_c (out, '}');
-          }
-        else
-          json_list (out, value, pretty, depth);
+        json_node_unref (node);
+        if (g_variant_type_is_dict_entry (elem))
+          return dict_to_node (value);
+        return list_to_node (value);
       }
-      break;
-    case G_VARIANT_CLASS_TUPLE:
     case G_VARIANT_CLASS_DICT_ENTRY:
-      json_list (out, value, pretty, depth);
-      break;
+      json_node_unref (node);
+      return dict_to_node (value);
+    case G_VARIANT_CLASS_TUPLE:
+      json_node_unref (node);
+      return list_to_node (value);
     default:
-      g_string_append (out, "null");
+      json_node_init_null (node);
     }
+  return node;
 }
 
 char *
 anyd_client_variant_to_json (GVariant *value, gboolean pretty)
 {
-  GString *out = g_string_new (NULL);
+  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  g_autoptr(JsonNode) root = variant_to_node (value);
+  char *text;
 
-  json_value (out, value, pretty, 0);
-  return g_string_free (out, FALSE);
+  json_generator_set_pretty (gen, pretty);
+  json_generator_set_indent (gen, 2);
+  json_generator_set_root (gen, root);
+  text = json_generator_to_data (gen, NULL);
+  /* json-glib 1.6 escapes control characters below 0x1f but emits 0x1f
+   * raw, which JSON forbids; a raw 0x1f byte can only be inside a string. */
+  if (strchr (text, 0x1f) != NULL)
+    {
+      GString *fixed = g_string_new (NULL);
+      for (const char *p = text; *p; p++)
+        if (*p == 0x1f)
+          g_string_append (fixed, "\\u001f");
+        else
+          g_string_append_c (fixed, *p);
+      g_free (text);
+      text = g_string_free (fixed, FALSE);
+    }
+  return text;
 }
 
 void
@@ -907,17 +1041,174 @@ anyd_client_table_get_n_rows (AnydClientTable *table)
   return table->rows->len;
 }
 
+/* How tables print, from the global options (anyd_client_output_init). */
+static struct {
+  char **fields;       /* --fields, or NULL: all columns */
+  gboolean no_legend;  /* --no-legend: no header line */
+  gboolean terse;      /* --terse: no header, no padding, ':'-separated */
+  gboolean color;      /* --color, resolved */
+  gboolean failed;     /* a table was not printed: unknown --fields name */
+} style;
+
+gboolean
+anyd_client_output_failed (void)
+{
+  return style.failed;
+}
+
+void
+anyd_client_output_init (AnydClientContext *ctx)
+{
+  const char *term = g_getenv ("TERM");
+
+  g_clear_pointer (&style.fields, g_strfreev);
+  if (ctx->fields != NULL)
+    style.fields = g_strsplit (ctx->fields, ",", -1);
+  style.no_legend = ctx->no_legend;
+  style.terse = ctx->terse;
+  if (ctx->color == ANYD_CLIENT_COLOR_AUTO)
+    style.color = isatty (STDOUT_FILENO) && g_getenv ("NO_COLOR") == NULL &&
+                  !(term != NULL && g_str_equal (term, "dumb")) && !ctx->terse;
+  else
+    style.color = ctx->color == ANYD_CLIENT_COLOR_ALWAYS;
+}
+
+/* "Latest handshake:" / "LATEST_HANDSHAKE" / "latest-handshake" -> "latest-handshake" */
+static char *
+field_key (const char *label)
+{
+  g_autofree char *down = g_utf8_strdown (label, -1);
+  GString *out = g_string_new (NULL);
+
+  g_strstrip (down);
+  for (const char *p = down; *p; p++)
+    {
+      if (*p == ':' && p[1] == '\0')
+        break;
+      g_string_append_c (out, (*p == ' ' || *p == '_') ? '-' : *p);
+    }
+  return g_string_free (out, FALSE);
+}
+
+/* Colours only for words that carry a state; padding uses the plain width. */
+static const char *
+cell_color (const char *cell)
+{
+  static const struct { const char *word, *sgr; } words[] = {
+    { "connected", "32" }, { "active", "32" }, { "running", "32" }, { "yes", "32" },
+    { "connecting", "33" }, { "disconnecting", "33" }, { "activating", "33" },
+    { "deactivating", "33" }, { "reloading", "33" },
+    { "failed", "31" }, { "not-found", "31" }, { "error", "31" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (words); i++)
+    if (g_str_equal (cell, words[i].word))
+      return words[i].sgr;
+  return NULL;
+}
+
 static void
-print_row (GString *out, char **cells, const gsize *widths, guint n)
+append_cell (GString *out, const char *cell, const char *sgr)
+{
+  if (style.color && sgr != NULL)
+    g_string_append_printf (out, "\033[%sm%s\033[0m", sgr, cell);
+  else
+    g_string_append (out, cell);
+}
+
+static void
+print_row (GString *out, char **cells, const gsize *widths, const guint *cols, guint n,
+           gboolean header)
 {
   for (guint i = 0; i < n; i++)
     {
-      g_string_append (out, cells[i]);
+      const char *cell = cells[cols[i]];
+
+      if (style.terse)
+        {
+          if (i > 0)
+            g_string_append_c (out, ':');
+          /* as nmcli -t: ':' and '\' in values are escaped */
+          for (const char *p = cell; *p; p++)
+            {
+              if (*p == ':' || *p == '\\')
+                g_string_append_c (out, '\\');
+              g_string_append_c (out, *p);
+            }
+          continue;
+        }
+      append_cell (out, cell, header ? "1" : cell_color (cell));
       if (i + 1 < n)
-        for (gsize pad = g_utf8_strlen (cells[i], -1); pad < widths[i] + 2; pad++)
+        for (gsize pad = g_utf8_strlen (cell, -1); pad < widths[cols[i]] + 2; pad++)
           g_string_append_c (out, ' ');
     }
   g_string_append_c (out, '\n');
+}
+
+/* --fields for a table with headers: the chosen columns, in the order given.
+ * An unknown name is a usage error: NULL, and main() exits with 2. */
+static guint *
+choose_columns (AnydClientTable *table, guint *n_out)
+{
+  guint *cols = g_new0 (guint, table->n_columns + (style.fields ? g_strv_length (style.fields) : 0) + 1);
+  guint n = 0;
+
+  if (style.fields == NULL || table->headers == NULL)
+    {
+      for (guint i = 0; i < table->n_columns; i++)
+        cols[n++] = i;
+      *n_out = n;
+      return cols;
+    }
+  for (guint f = 0; style.fields[f] != NULL; f++)
+    {
+      g_autofree char *want = field_key (style.fields[f]);
+      gboolean found = FALSE;
+
+      for (guint i = 0; i < table->n_columns && !found; i++)
+        {
+          g_autofree char *have = field_key (table->headers->pdata[i]);
+          if (g_str_equal (want, have))
+            {
+              cols[n++] = i;
+              found = TRUE;
+            }
+        }
+      if (!found)
+        {
+          g_autoptr(GString) names = g_string_new (NULL);
+          for (guint i = 0; i < table->n_columns; i++)
+            {
+              g_autofree char *k = field_key (table->headers->pdata[i]);
+              g_string_append_printf (names, "%s%s", i ? "," : "", k);
+            }
+          fflush (stdout);
+          g_printerr (_("anyd-client: unknown field '%s' (fields: %s)\n"), style.fields[f], names->str);
+          style.failed = TRUE;
+          g_free (cols);
+          return NULL;
+        }
+    }
+  *n_out = n;
+  return cols;
+}
+
+/* A plain "Label:  value" table: --fields picks rows by label. */
+static gboolean
+row_wanted (char **row)
+{
+  g_autofree char *have = NULL;
+
+  if (style.fields == NULL)
+    return TRUE;
+  have = field_key (row[0]);
+  for (guint f = 0; style.fields[f] != NULL; f++)
+    {
+      g_autofree char *want = field_key (style.fields[f]);
+      if (g_str_equal (want, have))
+        return TRUE;
+    }
+  return FALSE;
 }
 
 void
@@ -925,21 +1216,43 @@ anyd_client_table_print (AnydClientTable *table)
 {
   g_autofree gsize *widths = g_new0 (gsize, table->n_columns + 1);
   g_autoptr(GString) out = g_string_new (NULL);
+  g_autofree guint *cols = NULL;
+  guint n_cols = 0;
 
+  cols = choose_columns (table, &n_cols);
+  if (cols == NULL)
+    return;
   if (table->headers != NULL)
     for (guint i = 0; i < table->n_columns; i++)
       widths[i] = g_utf8_strlen (table->headers->pdata[i], -1);
   for (guint r = 0; r < table->rows->len; r++)
     {
       char **row = table->rows->pdata[r];
+      if (table->headers == NULL && !row_wanted (row))
+        continue;
       for (guint i = 0; i < table->n_columns; i++)
         widths[i] = MAX (widths[i], (gsize) g_utf8_strlen (row[i], -1));
     }
 
-  if (table->headers != NULL)
-    print_row (out, (char **) table->headers->pdata, widths, table->n_columns);
+  if (table->headers != NULL && !style.no_legend && !style.terse)
+    print_row (out, (char **) table->headers->pdata, widths, cols, n_cols, TRUE);
   for (guint r = 0; r < table->rows->len; r++)
-    print_row (out, table->rows->pdata[r], widths, table->n_columns);
+    {
+      char **row = table->rows->pdata[r];
+
+      if (table->headers == NULL && !row_wanted (row))
+        continue;
+      if (table->headers == NULL && style.terse)
+        {
+          /* "label:value", the label as --fields names it */
+          g_autofree char *key = field_key (row[0]);
+          char *cells[3] = { key, row[1], NULL };
+          guint two[2] = { 0, 1 };
+          print_row (out, table->n_columns >= 2 ? cells : row, widths, two, MIN (table->n_columns, 2), FALSE);
+          continue;
+        }
+      print_row (out, row, widths, cols, n_cols, FALSE);
+    }
   fputs (out->str, stdout); /* UTF-8 as is, like the JSON */
 }
 

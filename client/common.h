@@ -38,6 +38,12 @@ typedef enum {
   ANYD_CLIENT_EXIT_EXISTS = 5,         /* Exists, Busy */
 } AnydClientExit;
 
+typedef enum {
+  ANYD_CLIENT_COLOR_AUTO,   /* on a terminal, unless NO_COLOR or TERM=dumb */
+  ANYD_CLIENT_COLOR_ALWAYS,
+  ANYD_CLIENT_COLOR_NEVER,
+} AnydClientColor;
+
 typedef struct _AnydClientContext AnydClientContext;
 
 /* Global options and the lazily opened bus connection.  Groups read the
@@ -54,12 +60,19 @@ struct _AnydClientContext {
   int dashdash;           /* in the handler's argv: index of the first argument
                              that came after "--", or -1 if there was no "--"
                              (tun open [NAME] -- COMMAND…) */
+  gboolean quiet;         /* --quiet: changes print nothing on success (errors
+                             still go to stderr; JSON is unaffected) */
+  char *fields;           /* --fields NAME,…: table columns (or "Label:" rows) */
+  gboolean no_legend;     /* --no-legend: tables without their header line */
+  gboolean terse;         /* --terse / -t: tables for scripts, as nmcli -t */
+  AnydClientColor color;  /* --color=auto|always|never */
 
   /* private */
   GDBusConnection *bus;
   GSubprocess *ssh;
   gpointer agent;         /* PolkitAgentListener, once registered */
   gpointer agent_handle;
+  struct _AnydClient *lib; /* libanyd's client on bus, once asked for */
 };
 
 /* argv[0] is the command name; argv[1..argc-1] are the positional arguments
@@ -91,6 +104,9 @@ typedef struct {
   gboolean toplevel;                 /* commands are also "anyd-client COMMAND" */
 } AnydClientGroup;
 
+/* anyd-client __complete WORD… CURRENT (complete.c): candidates, one a line. */
+int anyd_client_complete (AnydClientContext *ctx, int argc, char **argv);
+
 /* Unregisters the text agent, closes the bus; main() calls it on exit. */
 void anyd_client_context_clear (AnydClientContext *ctx);
 
@@ -98,6 +114,14 @@ void anyd_client_context_clear (AnydClientContext *ctx);
 
 /* The system bus (or the remote one with --host), connected on first use. */
 GDBusConnection *anyd_client_get_bus (AnydClientContext *ctx, GError **error);
+
+/* libanyd's AnydClient on the same connection (typed proxies, the object
+ * manager), made on first use; interactive authorization as --no-ask-password
+ * says.  Owned by ctx. */
+struct _AnydClient *anyd_client_get_lib (AnydClientContext *ctx, GError **error);
+
+/* Watches one module's events until Ctrl-C (tun monitor, services monitor). */
+int anyd_client_monitor_module (AnydClientContext *ctx, const char *module);
 
 /* Call a method on org.anyd1.  params is consumed if floating (as in
  * g_dbus_connection_call).  Sends ALLOW_INTERACTIVE_AUTHORIZATION unless
@@ -131,6 +155,11 @@ GVariant *anyd_client_get_property (AnydClientContext *ctx,
 /* ObjectManager.GetManagedObjects on /org/anyd1 -> a{oa{sa{sv}}}. */
 GVariant *anyd_client_get_managed_objects (AnydClientContext *ctx, GError **error);
 
+/* Fails with "the MODULE module is not enabled in anyd" (exit code 1)
+ * unless Manager.Modules lists module; for listings read through the
+ * object manager, which would otherwise just show nothing. */
+gboolean anyd_client_require_module (AnydClientContext *ctx, const char *module, GError **error);
+
 /* Runs loop until it quits or SIGINT/SIGTERM/SIGHUP arrives (for monitor
  * commands).  Returns TRUE if a signal ended it. */
 gboolean anyd_client_run_loop (AnydClientContext *ctx, GMainLoop *loop);
@@ -158,10 +187,17 @@ int anyd_client_usage_error (AnydClientContext *ctx, const char *format, ...) G_
 
 /* ---- output ------------------------------------------------------------ */
 
-/* GVariant -> JSON: strings (s, o, g) escaped, ay as base64, dictionaries as
- * objects (non-string keys are printed as strings), other arrays and tuples
- * as arrays, v and m unwrapped (nothing -> null), numbers, booleans. */
+/* GVariant -> JSON (json-glib): strings (s, o, g), ay as base64,
+ * dictionaries and lone dict entries as objects with sorted snake_case keys
+ * (anyd_client_json_key; non-string keys printed as strings), other arrays
+ * and tuples as arrays, v and m unwrapped (nothing -> null), numbers,
+ * booleans; the "none" sentinels G_MAXUINT32 / G_MAXUINT64 become null. */
 char *anyd_client_variant_to_json (GVariant *value, gboolean pretty);
+
+/* A field name in the JSON key style: "LatestHandshake" -> "latest_handshake",
+ * "AllowedIPs" -> "allowed_ips"; keys with '.', '/', '-' or a lower-case
+ * start are returned unchanged. */
+char *anyd_client_json_key (const char *key);
 
 /* Prints value as JSON on stdout: indented when stdout is a terminal, one
  * line otherwise.  value is consumed if floating. */
@@ -170,6 +206,14 @@ void anyd_client_print_json (GVariant *value);
 /* Prints value as one JSON line (for streams, e.g. monitor).  Consumes a
  * floating value. */
 void anyd_client_print_json_line (GVariant *value);
+
+/* Applies --fields, --no-legend, --terse and --color to the tables below;
+ * main() calls it once the global options are parsed. */
+void anyd_client_output_init (AnydClientContext *ctx);
+
+/* TRUE once a table could not be printed (an unknown --fields name, already
+ * reported): main() then exits with the usage code. */
+gboolean anyd_client_output_failed (void);
 
 /* Human output: a table with aligned columns.  Headers (upper case, e.g.
  * "NAME") are given NULL-terminated; anyd_client_table_new_plain() makes a

@@ -83,6 +83,11 @@ append_global_options (GString *out)
 {
   g_string_append_printf (out, "\n%s\n", _("Global options (before or after the command):"));
   g_string_append_printf (out, "  %-32s%s\n", "--json", _("Print JSON on standard output, errors included"));
+  g_string_append_printf (out, "  %-32s%s\n", "-q, --quiet", _("Print nothing when a change succeeds"));
+  g_string_append_printf (out, "  %-32s%s\n", _("--fields LIST"), _("Show only these table columns (or rows of a details view)"));
+  g_string_append_printf (out, "  %-32s%s\n", "--no-legend", _("Tables without their header line"));
+  g_string_append_printf (out, "  %-32s%s\n", "-t, --terse", _("Tables for scripts: no header, no padding, fields split by ':'"));
+  g_string_append_printf (out, "  %-32s%s\n", "--color[=WHEN]", _("Colour tables: auto (on a terminal), always or never"));
   g_string_append_printf (out, "  %-32s%s\n", "--no-ask-password", _("Do not ask for a password (no interactive authorization)"));
   g_string_append_printf (out, "  %-32s%s\n", _("--timeout SECONDS"), _("Give up waiting for the daemon after SECONDS (default: wait)"));
   g_string_append_printf (out, "  %-32s%s\n", _("-H, --host [USER@]HOST[:PORT]"), _("Use the system bus of a remote host over ssh"));
@@ -207,6 +212,40 @@ take_global_options (AnydClientContext *ctx, int argc, char **argv, int *exit_co
 
       if (g_str_equal (a, "--json"))
         ctx->json = TRUE;
+      else if (g_str_equal (a, "--quiet") || g_str_equal (a, "-q"))
+        ctx->quiet = TRUE;
+      else if (g_str_equal (a, "--no-legend"))
+        ctx->no_legend = TRUE;
+      else if (g_str_equal (a, "--terse") || g_str_equal (a, "-t"))
+        ctx->terse = TRUE;
+      else if (g_str_equal (a, "--color") || g_str_has_prefix (a, "--color="))
+        {
+          value = a[7] == '=' ? a + 8 : "always";
+          if (g_str_equal (value, "auto"))
+            ctx->color = ANYD_CLIENT_COLOR_AUTO;
+          else if (g_str_equal (value, "always"))
+            ctx->color = ANYD_CLIENT_COLOR_ALWAYS;
+          else if (g_str_equal (value, "never"))
+            ctx->color = ANYD_CLIENT_COLOR_NEVER;
+          else
+            {
+              *exit_code = anyd_client_usage_error (ctx, _("--color takes auto, always or never"));
+              g_ptr_array_unref (rest);
+              return NULL;
+            }
+        }
+      else if (g_str_equal (a, "--fields") || g_str_has_prefix (a, "--fields="))
+        {
+          value = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
+          if (value == NULL || *value == '\0')
+            {
+              *exit_code = anyd_client_usage_error (ctx, _("--fields needs a list of column names"));
+              g_ptr_array_unref (rest);
+              return NULL;
+            }
+          g_free (ctx->fields);
+          ctx->fields = g_strdup (value);
+        }
       else if (g_str_equal (a, "--no-ask-password"))
         ctx->ask_password = FALSE;
       else if (g_str_equal (a, "--verbose"))
@@ -267,8 +306,8 @@ run_command (AnydClientContext *ctx, const AnydClientGroup *group,
   g_option_context_set_translation_domain (octx, GETTEXT_PACKAGE);
   g_option_context_set_summary (octx, _(cmd->description));
   g_option_context_set_description (octx,
-      _("Global options --json, --no-ask-password, --timeout, --host and --verbose "
-        "are accepted too; see 'anyd-client --help'."));
+      _("Global options (--json, --quiet, --fields, --terse, --no-ask-password, --timeout, "
+        "--host…) are accepted too; see 'anyd-client --help'."));
   if (cmd->options != NULL)
     g_option_context_add_main_entries (octx, cmd->options, GETTEXT_PACKAGE);
 
@@ -335,9 +374,22 @@ main (int argc, char **argv)
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
 
+  /* anyd-client __complete WORD…: the words as the shell has them */
+  for (int j = 1; j < argc; j++)
+    {
+      if (g_str_equal (argv[j], "__complete"))
+        {
+          code = anyd_client_complete (&ctx, argc - j - 1, argv + j + 1);
+          goto out;
+        }
+      if (argv[j][0] != '-')
+        break;
+    }
+
   rest = take_global_options (&ctx, argc, argv, &code);
   if (rest == NULL)
     goto out;
+  anyd_client_output_init (&ctx);
 
   /* Options before the group: --help, --version, --list-commands. */
   for (; i < rest->len; i++)
@@ -390,6 +442,7 @@ main (int argc, char **argv)
 
   /* GROUP [COMMAND] or top-level COMMAND */
   cmd_name = rest->pdata[i++];
+
   group = find_group (cmd_name);
   if (group != NULL)
     {
@@ -444,6 +497,8 @@ main (int argc, char **argv)
 
   code = run_command (&ctx, group, cmd, command_line, (int) (rest->len - i),
                       (char **) rest->pdata + i);
+  if (code == ANYD_CLIENT_EXIT_OK && anyd_client_output_failed ())
+    code = ANYD_CLIENT_EXIT_USAGE;
 
 out:
   anyd_client_context_clear (&ctx);

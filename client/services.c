@@ -191,6 +191,12 @@ cmd_verb (AnydClientContext *ctx, int argc, char **argv)
   return ANYD_CLIENT_EXIT_OK;
 }
 
+static int
+cmd_monitor (AnydClientContext *ctx, int argc, char **argv)
+{
+  return anyd_client_monitor_module (ctx, "services");
+}
+
 static const AnydClientCommand services_commands[] = {
   { "list", NULL, N_("List the allowed units and their state"), cmd_list, 0, 0 },
   { "status", N_("UNIT"), N_("Show an allowed unit's state, main PID and result"), cmd_status, 1, 1 },
@@ -199,6 +205,7 @@ static const AnydClientCommand services_commands[] = {
   { "restart", N_("UNIT"), N_("Restart an allowed unit and wait for the job"), cmd_verb, 1, 1 },
   { "reload", N_("UNIT"), N_("Reload an allowed unit (needs ExecReload=) and wait for the job"),
     cmd_verb, 1, 1 },
+  { "monitor", NULL, N_("Print state changes of the allowed units as they happen"), cmd_monitor, 0, 0 },
   { NULL }
 };
 

@@ -31,9 +31,12 @@ test_json_scalars (void)
   check_json ("int16 -3", "-3");
   check_json ("uint16 65535", "65535");
   check_json ("int32 -2147483648", "-2147483648");
-  check_json ("uint32 4294967295", "4294967295");
+  check_json ("uint32 4294967294", "4294967294");
+  check_json ("uint32 4294967295", "null"); /* (uid_t) -1: "none", not a number */
+  check_json ("{'Group': <uint32 4294967295>}", "{\"group\":null}");
   check_json ("int64 -9223372036854775808", "-9223372036854775808");
-  check_json ("uint64 18446744073709551615", "18446744073709551615");
+  check_json ("uint64 9223372036854775807", "9223372036854775807");
+  check_json ("uint64 18446744073709551615", "null");
   check_json ("handle 3", "3");
   check_json ("1.5", "1.5");
   check_json ("objectpath '/org/anyd1/tun/wg_2dhome'", "\"/org/anyd1/tun/wg_2dhome\"");
@@ -71,18 +74,40 @@ test_json_containers (void)
   check_json ("@as []", "[]");
   check_json ("['a', 'b']", "[\"a\",\"b\"]");
   check_json ("@a{sv} {}", "{}");
-  check_json ("{'k': <'v'>, 'n': <uint32 1>, 'b': <true>}", "{\"k\":\"v\",\"n\":1,\"b\":true}");
+  check_json ("{'k': <'v'>, 'n': <uint32 1>, 'b': <true>}", "{\"b\":true,\"k\":\"v\",\"n\":1}");
+  check_json ("{'Name': <'x'>, 'RxBytes': <uint64 1>}", "{\"name\":\"x\",\"rx_bytes\":1}");
+  check_json ("{'demo.service': <'active'>, 'org.anyd1.manage': <'yes'>}",
+              "{\"demo.service\":\"active\",\"org.anyd1.manage\":\"yes\"}");
+  check_json ("{'state', <'up'>}", "{\"state\":\"up\"}"); /* a lone dict entry */
   check_json ("{uint32 1: 'one'}", "{\"1\":\"one\"}");
-  check_json ("{objectpath '/a': {'org.x': {'P': <@as []>}}}", "{\"/a\":{\"org.x\":{\"P\":[]}}}");
+  check_json ("{objectpath '/a': {'org.x': {'P': <@as []>}}}", "{\"/a\":{\"org.x\":{\"p\":[]}}}");
   check_json ("('a', uint32 2, [true])", "[\"a\",2,[true]]");
   check_json ("()", "[]");
   check_json ("@ms nothing", "null");
   check_json ("@ms 'x'", "\"x\"");
   check_json ("<<'nested'>>", "\"nested\"");
   check_json ("[{'PublicKey': <'abc='>, 'AllowedIPs': <['0.0.0.0/0']>}]",
-              "[{\"PublicKey\":\"abc=\",\"AllowedIPs\":[\"0.0.0.0/0\"]}]");
+              "[{\"allowed_ips\":[\"0.0.0.0/0\"],\"public_key\":\"abc=\"}]");
   check_json ("[('db/password', uint32 3, {'created': <uint64 1700000000000000>})]",
               "[[\"db/password\",3,{\"created\":1700000000000000}]]");
+}
+
+static void
+test_json_keys (void)
+{
+  struct { const char *in, *out; } cases[] = {
+    { "Name", "name" }, { "RxBytes", "rx_bytes" }, { "LatestHandshake", "latest_handshake" },
+    { "AllowedIPs", "allowed_ips" }, { "MainPID", "main_pid" }, { "DNSServer", "dns_server" },
+    { "AutoConnect", "auto_connect" }, { "CreatedBy", "created_by" }, { "Ipv6", "ipv6" },
+    { "created_by", "created_by" }, { "unit", "unit" }, { "demo.service", "demo.service" },
+    { "A", "a" }, { "Foo-Bar", "Foo-Bar" }, { "", "" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *k = anyd_client_json_key (cases[i].in);
+      g_assert_cmpstr (k, ==, cases[i].out);
+    }
 }
 
 static void
@@ -91,7 +116,7 @@ test_json_pretty (void)
   g_autoptr(GVariant) v = g_variant_ref_sink (g_variant_new_parsed ("{'a': <[1, 2]>, 'e': <@as []>}"));
   g_autofree char *json = anyd_client_variant_to_json (v, TRUE);
 
-  g_assert_cmpstr (json, ==, "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"e\": []\n}");
+  g_assert_cmpstr (json, ==, "{\n  \"a\" : [\n    1,\n    2\n  ],\n  \"e\" : []\n}");
 }
 
 /* Object path elements: the client builds them with GLib's escaping, the one
@@ -231,6 +256,7 @@ main (int argc, char **argv)
   g_test_add_func ("/client/json/doubles", test_json_doubles);
   g_test_add_func ("/client/json/containers", test_json_containers);
   g_test_add_func ("/client/json/pretty", test_json_pretty);
+  g_test_add_func ("/client/json/keys", test_json_keys);
   g_test_add_func ("/client/escape", test_escape);
   g_test_add_func ("/client/exit-codes", test_exit_codes);
   g_test_add_func ("/client/table", test_table);

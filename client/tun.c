@@ -25,7 +25,7 @@ static char **opt_addresses, **opt_routes, **opt_remove_addresses, **opt_remove_
 static gboolean opt_up, opt_down, opt_persist, opt_multi_queue, opt_vnet_hdr;
 
 #define CREATE_OPTIONS                                                                            \
-  { "mode", 0, 0, G_OPTION_ARG_STRING, &opt_mode, N_("tun (IP packets, default) or tap (Ethernet frames)"), "MODE" }, \
+  { "mode", 0, 0, G_OPTION_ARG_STRING, &opt_mode, N_("tun (IP packets, default) or tap (Ethernet frames)"), "tun|tap" }, \
   { "owner", 0, 0, G_OPTION_ARG_STRING, &opt_owner, N_("user who may use the device (default: you)"), "USER" }, \
   { "group", 0, 0, G_OPTION_ARG_STRING, &opt_group, N_("group whose members may use the device"), "GROUP" }, \
   { "mtu", 0, 0, G_OPTION_ARG_INT, &opt_mtu, N_("MTU"), "BYTES" },                                \
@@ -278,8 +278,11 @@ static int
 print_created (AnydClientContext *ctx, const char *path)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) props = anyd_client_get_properties (ctx, path, DEV_IFACE, &error);
+  g_autoptr(GVariant) props = NULL;
 
+  if (ctx->quiet && !ctx->json)
+    return ANYD_CLIENT_EXIT_OK;
+  props = anyd_client_get_properties (ctx, path, DEV_IFACE, &error);
   if (props == NULL)
     return anyd_client_fail (ctx, error);
   if (ctx->json)
@@ -462,7 +465,7 @@ cmd_list (AnydClientContext *ctx, int argc, char **argv)
   GVariant *ifaces;
   const char *path;
 
-  if (objects == NULL)
+  if (objects == NULL || !anyd_client_require_module (ctx, "tun", &error))
     return anyd_client_fail (ctx, error);
   g_variant_iter_init (&it, objects);
   while (g_variant_iter_next (&it, "{&o@a{sa{sv}}}", &path, &ifaces))
@@ -586,6 +589,12 @@ cmd_delete (AnydClientContext *ctx, int argc, char **argv)
   return ANYD_CLIENT_EXIT_OK;
 }
 
+static int
+cmd_monitor (AnydClientContext *ctx, int argc, char **argv)
+{
+  return anyd_client_monitor_module (ctx, "tun");
+}
+
 static const AnydClientCommand tun_commands[] = {
   { "create", "[NAME]", N_("Create a persistent device (NAME: a free anydN if none)"),
     cmd_create, 0, 1, create_entries },
@@ -596,6 +605,7 @@ static const AnydClientCommand tun_commands[] = {
   { "show", "NAME", N_("Show a device"), cmd_show, 1, 1, NULL },
   { "set", "NAME", N_("Change a device: MTU, addresses, routes, up or down"), cmd_set, 1, 1, set_entries },
   { "delete", "NAME", N_("Delete a device anyd created"), cmd_delete, 1, 1, NULL },
+  { "monitor", NULL, N_("Print devices added, changed and removed as it happens"), cmd_monitor, 0, 0, NULL },
   { NULL }
 };
 

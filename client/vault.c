@@ -14,6 +14,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <anyd.h>
+
 #include "common.h"
 
 #define VAULT_PATH  "/org/anyd1/vault"
@@ -253,7 +255,7 @@ store_value (AnydClientContext *ctx, const char *method, const char *name, gbool
   g_variant_get (reply, "(u)", &version);
   if (ctx->json)
     anyd_client_print_json (g_variant_new_parsed ("{'name': <%s>, 'version': <%u>}", name, version));
-  else
+  else if (!ctx->quiet)
     g_print (_("%s: version %u\n"), name, version);
   return ANYD_CLIENT_EXIT_OK;
 }
@@ -291,7 +293,8 @@ cmd_get (AnydClientContext *ctx, int argc, char **argv)
 }
 
 static int
-simple_call (AnydClientContext *ctx, const char *method, GVariant *params)
+simple_call (AnydClientContext *ctx, const char *method, GVariant *params,
+             const char *what, const char *name)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) reply = anyd_client_call (ctx, VAULT_PATH, VAULT_IFACE, method, params,
@@ -299,15 +302,21 @@ simple_call (AnydClientContext *ctx, const char *method, GVariant *params)
 
   if (reply == NULL)
     return anyd_client_fail (ctx, error);
+  /* a change: silent on success, JSON says what was done */
   if (ctx->json)
-    anyd_client_print_json (g_variant_new_parsed ("@a{sv} {}"));
+    {
+      GVariantDict d;
+      g_variant_dict_init (&d, NULL);
+      g_variant_dict_insert (&d, what, "s", name);
+      anyd_client_print_json (g_variant_dict_end (&d));
+    }
   return ANYD_CLIENT_EXIT_OK;
 }
 
 static int
 cmd_delete (AnydClientContext *ctx, int argc, char **argv)
 {
-  return simple_call (ctx, "Delete", g_variant_new ("(s)", argv[1]));
+  return simple_call (ctx, "Delete", g_variant_new ("(s)", argv[1]), "deleted", argv[1]);
 }
 
 static int
@@ -374,24 +383,88 @@ cmd_list (AnydClientContext *ctx, int argc, char **argv)
   return ANYD_CLIENT_EXIT_OK;
 }
 
+/* One secret's metadata (never its value), from List. */
+static int
+cmd_show (AnydClientContext *ctx, int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) list = NULL;
+  GVariantIter iter;
+  const char *name;
+  guint32 version;
+  GVariant *meta;
+
+  reply = anyd_client_call (ctx, VAULT_PATH, VAULT_IFACE, "List", NULL,
+                            G_VARIANT_TYPE ("(a(sua{sv}))"), NULL, NULL, &error);
+  if (reply == NULL)
+    return anyd_client_fail (ctx, error);
+  list = g_variant_get_child_value (reply, 0);
+  g_variant_iter_init (&iter, list);
+  while (g_variant_iter_next (&iter, "(&su@a{sv})", &name, &version, &meta))
+    {
+      g_autoptr(GVariant) owned = meta;
+      g_autoptr(AnydClientTable) table = NULL;
+      guint64 created = 0, updated = 0;
+      guint32 created_by = G_MAXUINT32, updated_by = G_MAXUINT32;
+      const char *ctype = NULL;
+      g_autofree char *ver = NULL, *cre = NULL, *upd = NULL, *cby = NULL, *uby = NULL;
+
+      if (!g_str_equal (name, argv[1]))
+        continue;
+      if (ctx->json)
+        {
+          GVariantDict d;
+          g_variant_dict_init (&d, meta);
+          g_variant_dict_insert (&d, "name", "s", name);
+          g_variant_dict_insert (&d, "version", "u", version);
+          anyd_client_print_json (g_variant_dict_end (&d));
+          return ANYD_CLIENT_EXIT_OK;
+        }
+      g_variant_lookup (meta, "created", "t", &created);
+      g_variant_lookup (meta, "updated", "t", &updated);
+      g_variant_lookup (meta, "created_by", "u", &created_by);
+      g_variant_lookup (meta, "updated_by", "u", &updated_by);
+      g_variant_lookup (meta, "content_type", "&s", &ctype);
+      ver = g_strdup_printf ("%u", version);
+      cre = anyd_client_format_timestamp (created);
+      upd = anyd_client_format_timestamp (updated);
+      cby = created_by != G_MAXUINT32 ? describe_uid (ctx, created_by) : NULL;
+      uby = updated_by != G_MAXUINT32 ? describe_uid (ctx, updated_by) : NULL;
+      table = anyd_client_table_new_plain (2);
+      anyd_client_table_add_row (table, _("Name:"), name);
+      anyd_client_table_add_row (table, _("Version:"), ver);
+      anyd_client_table_add_row (table, _("Created:"), cre);
+      anyd_client_table_add_row (table, _("Created by:"), cby);
+      anyd_client_table_add_row (table, _("Updated:"), upd);
+      anyd_client_table_add_row (table, _("Updated by:"), uby);
+      anyd_client_table_add_row (table, _("Content type:"), ctype && *ctype ? ctype : NULL);
+      anyd_client_table_print (table);
+      return ANYD_CLIENT_EXIT_OK;
+    }
+  g_set_error (&error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, _("no secret '%s'"), argv[1]);
+  return anyd_client_fail (ctx, error);
+}
+
 /* ------------------------------------------------------------------ keys */
 
 static int
 cmd_create_key (AnydClientContext *ctx, int argc, char **argv)
 {
-  return simple_call (ctx, "CreateKey", g_variant_new ("(ss)", argv[1], argc > 2 ? argv[2] : "aead"));
+  return simple_call (ctx, "CreateKey", g_variant_new ("(ss)", argv[1], argc > 2 ? argv[2] : "aead"),
+                      "created", argv[1]);
 }
 
 static int
 cmd_rotate_key (AnydClientContext *ctx, int argc, char **argv)
 {
-  return simple_call (ctx, "RotateKey", g_variant_new ("(s)", argv[1]));
+  return simple_call (ctx, "RotateKey", g_variant_new ("(s)", argv[1]), "rotated", argv[1]);
 }
 
 static int
 cmd_delete_key (AnydClientContext *ctx, int argc, char **argv)
 {
-  return simple_call (ctx, "DeleteKey", g_variant_new ("(s)", argv[1]));
+  return simple_call (ctx, "DeleteKey", g_variant_new ("(s)", argv[1]), "deleted", argv[1]);
 }
 
 static int
@@ -508,6 +581,8 @@ static const AnydClientCommand vault_commands[] = {
     cmd_rotate, 1, 1, rotate_entries },
   { "delete", N_("NAME"), N_("Delete a secret and all its versions"), cmd_delete, 1, 1 },
   { "list", NULL, N_("List secrets: names, versions, metadata (never values)"), cmd_list, 0, 0 },
+  { "show", N_("NAME"), N_("Show a secret's metadata: version, who and when, content type (never the value)"),
+    cmd_show, 1, 1 },
   { "create-key", N_("NAME [aead|sign]"),
     N_("Create a key that never leaves the daemon: aead (XChaCha20-Poly1305, default) or sign (Ed25519)"),
     cmd_create_key, 1, 2 },

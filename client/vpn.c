@@ -70,7 +70,7 @@ get_objects (AnydClientContext *ctx, Objects *out, GError **error)
   const char *path;
   GVariant *ifaces;
 
-  if (all == NULL)
+  if (all == NULL || !anyd_client_require_module (ctx, "vpn", error))
     return FALSE;
   g_variant_builder_init (&p, G_VARIANT_TYPE ("a{oa{sv}}"));
   g_variant_builder_init (&c, G_VARIANT_TYPE ("a{oa{sv}}"));
@@ -150,9 +150,10 @@ peers_summary (GVariant *props)
 static int
 import_reply (AnydClientContext *ctx, const char *name, GVariant *reply)
 {
+  /* the name may come from the file name: say which (unless --quiet) */
   if (ctx->json)
-    anyd_client_print_json (g_variant_new ("{sv}", "profile", g_variant_get_child_value (reply, 0)));
-  else
+    anyd_client_print_json (g_variant_new_parsed ("{'imported': <%s>}", name));
+  else if (!ctx->quiet)
     g_print (_("Imported profile %s\n"), name);
   return ANYD_CLIENT_EXIT_OK;
 }
@@ -408,6 +409,13 @@ cmd_status (AnydClientContext *ctx, int argc, char **argv)
   /* the counters are sampled when read: read once so the second read is fresh */
   if (!get_objects (ctx, &o, &error))
     return anyd_client_fail (ctx, error);
+  if (only != NULL)
+    {
+      /* an unknown profile is NotFound (exit 4), not an empty listing */
+      g_autoptr(GVariant) name = anyd_client_get_property (ctx, only, PROFILE_IFACE, "Name", &error);
+      if (name == NULL)
+        return anyd_client_fail (ctx, error);
+    }
   g_variant_builder_init (&out, G_VARIANT_TYPE ("aa{sv}"));
   table = anyd_client_table_new (_("PROFILE"), _("STATE"), _("INTERFACE"), _("RECEIVED"), _("SENT"),
                                  _("HANDSHAKE"), _("NOTE"), NULL);
@@ -467,6 +475,8 @@ typedef struct {
   const char *path;
   char       *state;
   char       *reason;
+  const char *name;
+  gboolean    progress;   /* on a terminal: say what happens while we wait */
 } Wait;
 
 static void
@@ -480,7 +490,16 @@ state_changed_cb (GDBusConnection *bus, const char *sender, const char *path, co
     return;
   g_variant_get (params, "(&s&s)", &state, &reason);
   if (g_str_equal (state, "connecting") || g_str_equal (state, "disconnecting"))
-    return;
+    {
+      if (w->progress)
+        {
+          if (*reason)
+            g_printerr (_("%s: %s… (%s)\n"), w->name, state, reason);
+          else
+            g_printerr (_("%s: %s…\n"), w->name, state);
+        }
+      return;
+    }
   g_free (w->state);
   g_free (w->reason);
   w->state = g_strdup (state);
@@ -496,10 +515,11 @@ print_connection_result (AnydClientContext *ctx, const char *name, const char *p
     {
       GVariantBuilder b;
       g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
-      g_variant_builder_add (&b, "{sv}", "connection", g_variant_new_object_path (path));
+      g_variant_builder_add (&b, "{sv}", "profile", g_variant_new_string (name));
       g_variant_builder_add (&b, "{sv}", "state", g_variant_new_string (state));
       if (reason && *reason)
-        g_variant_builder_add (&b, "{sv}", "reason", g_variant_new_string (reason));
+        g_variant_builder_add (&b, "{sv}", g_str_equal (state, "connected") ? "warning" : "reason",
+                               g_variant_new_string (reason));
       anyd_client_print_json (g_variant_builder_end (&b));
     }
   if (g_str_equal (state, "failed"))
@@ -508,8 +528,11 @@ print_connection_result (AnydClientContext *ctx, const char *name, const char *p
         g_printerr ("anyd-client: %s: %s\n", name, reason && *reason ? reason : _("failed"));
       return ANYD_CLIENT_EXIT_FAILURE;
     }
-  if (!ctx->json)
+  if (!ctx->json && !ctx->quiet)
     g_print (_("%s: %s\n"), name, state);
+  /* connected, with something to say (e.g. DNS could not be set): a warning */
+  if (!ctx->json && g_str_equal (state, "connected") && reason && *reason)
+    g_printerr (_("anyd-client: warning: %s: %s\n"), name, reason);
   return ANYD_CLIENT_EXIT_OK;
 }
 
@@ -544,21 +567,35 @@ cmd_connect (AnydClientContext *ctx, int argc, char **argv)
     }
   g_variant_get (reply, "(&o)", &path);
   w.path = path;
+  w.name = argv[1];
+  w.progress = !ctx->json && !ctx->quiet && isatty (STDERR_FILENO);
   state_v = anyd_client_get_property (ctx, path, CONN_IFACE, "State", NULL);
   if (!opt_no_wait && w.state == NULL && state_v && g_str_equal (g_variant_get_string (state_v, NULL), "connecting"))
     {
       /* drain what already arrived, then wait (the daemon's handshake timeout bounds this) */
       while (g_main_context_iteration (NULL, FALSE))
         ;
-      if (w.state == NULL)
-        anyd_client_run_loop (ctx, w.loop);
+      if (w.state == NULL && w.progress)
+        g_printerr (_("%s: tunnel configured, waiting for the first handshake…\n"), argv[1]);
+      if (w.state == NULL && anyd_client_run_loop (ctx, w.loop))
+        {
+          /* Ctrl-C: the connection belongs to the system, not to us; say so */
+          g_dbus_connection_signal_unsubscribe (bus, sub);
+          g_main_loop_unref (w.loop);
+          g_printerr (_("anyd-client: interrupted; %s goes on connecting in the background "
+                        "('anyd-client vpn disconnect %s' stops it)\n"), argv[1], argv[1]);
+          return 130;
+        }
     }
   if (sub)
     g_dbus_connection_signal_unsubscribe (bus, sub);
-  if (w.state == NULL)
+  if (w.state == NULL || (g_str_equal (w.state, "connected") && (w.reason == NULL || *w.reason == '\0')))
     {
-      w.state = state_v ? g_variant_dup_string (state_v, NULL) : g_strdup ("connecting");
+      /* the state as it is now; LastError of a connected tunnel is a warning */
+      if (w.state == NULL)
+        w.state = state_v ? g_variant_dup_string (state_v, NULL) : g_strdup ("connecting");
       err_v = anyd_client_get_property (ctx, path, CONN_IFACE, "LastError", NULL);
+      g_free (w.reason);
       w.reason = err_v ? g_variant_dup_string (err_v, NULL) : NULL;
     }
   ret = print_connection_result (ctx, argv[1], path, w.state, w.reason);
@@ -579,8 +616,8 @@ cmd_disconnect (AnydClientContext *ctx, int argc, char **argv)
   if (reply == NULL)
     return anyd_client_fail (ctx, error);
   if (ctx->json)
-    anyd_client_print_json (g_variant_new ("{sv}", "state", g_variant_new_string ("disconnected")));
-  else
+    anyd_client_print_json (g_variant_new_parsed ("{'profile': <%s>, 'state': <'disconnected'>}", argv[1]));
+  else if (!ctx->quiet)
     g_print (_("%s: disconnected\n"), argv[1]);
   return ANYD_CLIENT_EXIT_OK;
 }
@@ -595,10 +632,8 @@ cmd_delete (AnydClientContext *ctx, int argc, char **argv)
   reply = anyd_client_call (ctx, path, PROFILE_IFACE, "Delete", NULL, G_VARIANT_TYPE_UNIT, NULL, NULL, &error);
   if (reply == NULL)
     return anyd_client_fail (ctx, error);
-  if (!ctx->json)
-    g_print (_("Deleted profile %s\n"), argv[1]);
-  else
-    anyd_client_print_json (g_variant_new ("{sv}", "deleted", g_variant_new_string (argv[1])));
+  if (ctx->json)
+    anyd_client_print_json (g_variant_new_parsed ("{'deleted': <%s>}", argv[1]));
   return ANYD_CLIENT_EXIT_OK;
 }
 
@@ -650,7 +685,9 @@ monitor_signal_cb (GDBusConnection *bus, const char *sender, const char *path, c
     {
       GVariantBuilder b;
       g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
-      g_variant_builder_add (&b, "{sv}", "time", g_variant_new_int64 (g_date_time_to_unix (now)));
+      /* µs since the epoch, as every timestamp of anyd */
+      g_variant_builder_add (&b, "{sv}", "time", g_variant_new_int64 (g_date_time_to_unix (now) * G_USEC_PER_SEC +
+                                                                   g_date_time_get_microsecond (now)));
       g_variant_builder_add (&b, "{sv}", "profile", g_variant_new_string (name));
       g_variant_builder_add (&b, "{sv}", "connection", g_variant_new_object_path (path));
       g_variant_builder_add (&b, "{sv}", "state", g_variant_new_string (state));

@@ -139,5 +139,80 @@ def _(sb):
     sb.start_anyd()
 
 
+@case('vpn status NAME of an unknown profile: exit 4, one line without a D-Bus path')
+def _(sb):
+    rc, out, err = client(sb, ALLOWED, '--no-ask-password', 'status')
+    if 'vpn' not in out:
+        raise Skip('the vpn module is not enabled here')
+    rc, out, err = client(sb, ALLOWED, 'vpn', 'status', 'no-such-profile')
+    assert rc == 4, (rc, out, err)
+    assert err == "anyd-client: no VPN profile 'no-such-profile'\n", err
+
+
+@case('a disabled module: listings say so and exit non-zero (not an empty list)')
+def _(sb):
+    sb.write_config('[tun]\nenabled=false\n[vpn]\nenabled=false\n')
+    sb.restart_anyd()
+    try:
+        for args, module in ((['tun', 'list'], 'tun'), (['vpn', 'list'], 'vpn'),
+                             (['vpn', 'status'], 'vpn'), (['tun', 'show', 'x'], 'tun')):
+            rc, out, err = client(sb, ALLOWED, *args)
+            assert rc == 1 and out == '', (args, rc, out, err)
+            assert err == 'anyd-client: the %s module is not enabled in anyd\n' % module, (args, err)
+            rc, out, err = client(sb, ALLOWED, '--json', *args)
+            assert rc == 1 and json.loads(out)['error'] == 'org.anyd1.Error.NotSupported', (args, out)
+    finally:
+        sb.remove_config()
+        sb.restart_anyd()
+
+
+@case('Ctrl-D at the password prompt cancels the authentication: exit 3, no abort')
+def _(sb):
+    import pty
+    import select
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir('/')
+        argv = anydtest.setpriv_prefix(CHALLENGE) + [sb.client_binary(), 'reload']
+        os.execve('/usr/bin/' + argv[0], argv, anydtest.base_env())
+    out = b''
+
+    def read_until(pred, timeout=20):
+        nonlocal out
+        deadline = time.monotonic() + timeout
+        while not pred() and time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.2)
+            if r:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    return False
+                if not data:
+                    return False
+                out += data
+        return pred()
+    status = None
+    try:
+        assert read_until(lambda: b'assword' in out), out
+        assert b'Ctrl-D cancels' in out, out
+        os.write(fd, b'\x04')
+        read_until(lambda: False, timeout=15)      # until the client closes the terminal
+        deadline = time.monotonic() + 10
+        while status is None and time.monotonic() < deadline:
+            done, st = os.waitpid(pid, os.WNOHANG)
+            status = st if done else None
+            time.sleep(0.05)
+    finally:
+        if status is None:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    assert status is not None, ('the client did not exit', out)
+    rc = os.waitstatus_to_exitcode(status)
+    assert rc == EXIT_NOT_AUTHORIZED, (rc, out)
+    text = out.decode(errors='replace')
+    assert 'anyd-client: ' in text and 'Got unexpected EOF' not in text, text
+
+
 if __name__ == '__main__':
     anydtest.main()

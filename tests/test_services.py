@@ -512,8 +512,8 @@ def _(sb):
     assert rc == 0, (rc, out, err)
     doc = json.loads(out)
     byunit = {o['unit']: o for o in doc}
-    assert byunit['demo.service']['ActiveState'] == 'active', doc
-    assert byunit['demo.service']['MainPID'] == sd().main_pid('demo.service'), doc
+    assert byunit['demo.service']['active_state'] == 'active', doc
+    assert byunit['demo.service']['main_pid'] == sd().main_pid('demo.service'), doc
     assert byunit['missing.service']['error'] == E + 'NotFound', doc
     assert byunit['app@*.service']['pattern'] is True, doc
     rc, out, err = client(sb, DENIED, 'services')      # list is the default command
@@ -529,7 +529,7 @@ def _(sb):
     assert 'active (running)' in out and str(pid) in out, out
     rc, out, err = client(sb, CHALLENGE, '--json', 'services', 'status', 'demo')
     doc = json.loads(out)
-    assert doc['ActiveState'] == 'active' and doc['MainPID'] == pid and doc['unit'] == 'demo', doc
+    assert doc['active_state'] == 'active' and doc['main_pid'] == pid and doc['unit'] == 'demo', doc
     rc, out, err = client(sb, ROOT, 'services', 'status', 'missing')
     assert rc == 4 and one_error_line(err), (rc, out, err)
 
@@ -547,6 +547,37 @@ def _(sb):
     assert sd().active_state('demo.service') == 'inactive'
     rc, out, err = client(sb, ROOT, 'services', 'start', 'demo')
     assert rc == 0 and sd().active_state('demo.service') == 'active', (rc, out, err)
+
+
+@case('anyd-client services monitor: UnitChanged of allowed units, one line each (and --json)')
+def _(sb):
+    import signal as _signal
+    import subprocess
+    sd().systemctl('start', 'demo.service', check=True)
+    mons = [subprocess.Popen(anydtest.setpriv_prefix(DENIED) + [sb.client_binary()] + args,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=anydtest.base_env(), cwd='/')
+            for args in (['services', 'monitor'], ['--json', 'services', 'monitor'])]
+    try:
+        anydtest.wait_until(lambda: mons[0].stdout.readline().startswith('Watching'), 10,
+                            what='monitor up')
+        time.sleep(0.3)
+        rc, out, err = client(sb, ALLOWED, 'services', 'stop', 'demo')
+        assert rc == 0, (rc, out, err)
+        time.sleep(0.5)
+    finally:
+        for m in mons:
+            m.send_signal(_signal.SIGINT)
+    outs = [m.communicate(timeout=10) for m in mons]
+    assert all(m.returncode == 0 for m in mons), outs
+    lines = [l for l in outs[0][0].splitlines() if 'UnitChanged' in l]
+    assert any('unit=demo.service' in l and 'active_state=inactive' in l for l in lines), outs[0]
+    events = [json.loads(l) for l in outs[1][0].splitlines()]
+    assert any(e['event'] == 'signal' and e['module'] == 'services' and
+               e['details'] == {'signal': 'UnitChanged', 'unit': 'demo.service',
+                                'active_state': 'inactive', 'sub_state': 'dead'}
+               for e in events), events
+    sd().systemctl('start', 'demo.service', check=True)
 
 
 @case('anyd-client services: exit codes 3 (not allowed, denied), 4, 2, 1, one error line')

@@ -12,6 +12,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -56,13 +57,33 @@ def _(sb):
     assert any(line.split()[0] == 'c-dev' for line in out.splitlines()[1:]), out
     rc, out, err = client(sb, ALLOWED, '--json', 'tun', 'list')
     devs = json.loads(out)
-    assert rc == EXIT_OK and [d['Name'] for d in devs] == ['c-dev'], out
-    assert devs[0]['Persistent'] is True and devs[0]['Owner'] == ALLOWED, devs
+    assert rc == EXIT_OK and [d['name'] for d in devs] == ['c-dev'], out
+    assert devs[0]['persistent'] is True and devs[0]['owner'] == ALLOWED, devs
+    # snake_case keys in a stable (sorted) order; no group is null, not 4294967295
+    assert list(devs[0]) == sorted(devs[0]) and devs[0]['group'] is None, devs
+
+    # columns for scripts: --fields picks and orders them, --terse as nmcli -t
+    rc, out, err = client(sb, ALLOWED, '--fields', 'mtu,name', 'tun', 'list')
+    assert rc == EXIT_OK and out.splitlines() == ['MTU   NAME', '1400  c-dev'], out
+    rc, out, err = client(sb, ALLOWED, 'tun', 'list', '--no-legend', '--fields', 'name,addresses')
+    assert rc == EXIT_OK and out.split() == ['c-dev', '10.100.0.1/24,', 'fd00:100::1/64'], out
+    rc, out, err = client(sb, ALLOWED, '-t', '--fields', 'name,up,routes', 'tun', 'list')
+    assert rc == EXIT_OK and out == 'c-dev:yes:10.101.0.0/16 via 10.100.0.2\n', out
+    rc, out, err = client(sb, ALLOWED, '-t', '--fields', 'mtu,mode', 'tun', 'show', 'c-dev')
+    assert rc == EXIT_OK and out == 'mode:tun\nmtu:1400\n', out
+    rc, out, err = client(sb, ALLOWED, '--fields', 'nosuch', 'tun', 'list')
+    assert rc == EXIT_USAGE and "unknown field 'nosuch'" in err and 'name,index' in err, (rc, out, err)
+    rc, out, err = client(sb, ALLOWED, '--color=always', 'tun', 'list')
+    assert rc == EXIT_OK and '\x1b[1mNAME' in out and '\x1b[32myes\x1b[0m' in out, out
+    rc, out, err = client(sb, ALLOWED, 'tun', 'list')
+    assert '\x1b' not in out, out           # auto: not a terminal, no colour
+    rc, out, err = client(sb, ALLOWED, '--color=sometimes', 'tun', 'list')
+    assert rc == EXIT_USAGE, (rc, out, err)
 
     rc, out, err = client(sb, DENIED, 'tun', 'show', 'c-dev')   # properties are public
     assert rc == EXIT_OK and 'Name:' in out and 'c-dev' in out, (rc, out, err)
     rc, out, err = client(sb, ALLOWED, 'tun', 'show', 'c-dev', '--json')
-    assert rc == EXIT_OK and json.loads(out)['Routes'] == ['10.101.0.0/16 via 10.100.0.2'], out
+    assert rc == EXIT_OK and json.loads(out)['routes'] == ['10.101.0.0/16 via 10.100.0.2'], out
 
     rc, out, err = client(sb, ALLOWED, 'tun', 'set', 'c-dev', '--mtu', '1300',
                           '--add-address', '10.102.0.1/24', '--remove-route', '10.101.0.0/16 via 10.100.0.2',
@@ -74,9 +95,9 @@ def _(sb):
     p = json.loads(out)
     # down flushed the IPv4 routes; the kernel drops IPv6 addresses of a
     # link that goes down (keep_addr_on_down=0), and the properties follow
-    wait_until(lambda: json.loads(client(sb, ALLOWED, '--json', 'tun', 'show', 'c-dev')[1])['Addresses']
+    wait_until(lambda: json.loads(client(sb, ALLOWED, '--json', 'tun', 'show', 'c-dev')[1])['addresses']
                == ['10.100.0.1/24', '10.102.0.1/24'], 5, what='Addresses after down')
-    assert p['Up'] is False and p['Routes'] == [], p
+    assert p['up'] is False and p['routes'] == [], p
 
     rc, out, err = client(sb, ALLOWED, '--json', 'tun', 'delete', 'c-dev')
     assert rc == EXIT_OK and json.loads(out) == {'deleted': 'c-dev'}, (rc, out, err)
@@ -106,6 +127,7 @@ def _(sb):
     rc, out, err = client(sb, ALLOWED, 'tun', 'show', 'c-missing')
     assert rc == EXIT_NOT_FOUND, (rc, out, err)
     one_error_line(err, 'c-missing')
+    assert '/org/anyd1' not in err, err       # no object paths in messages
     rc, out, err = client(sb, ALLOWED, 'tun', 'delete', 'lo')
     assert rc == EXIT_NOT_FOUND and link('lo') is not None, (rc, out, err)
     one_error_line(err, 'lo')
@@ -204,6 +226,78 @@ def _(sb):
     for n in ('c-node', 'c-node2', 'c-node3', 'c-node5'):
         rc, out, err = sb.client(0, '--no-ask-password', 'tun', 'delete', n)
         assert rc == EXIT_OK, (n, rc, out, err)
+
+
+@case('tun monitor and monitor tun: devices added, changed, removed (JSON with µs times)')
+def _(sb):
+    if not os.access(sb.client_path, os.X_OK):
+        raise Skip('anyd-client is not built')
+    mons = [subprocess.Popen(anydtest.setpriv_prefix(DENIED) + [sb.client_binary()] + args,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=anydtest.base_env(),
+                             cwd='/', text=True)
+            for args in (['tun', 'monitor'], ['--json', 'monitor', 'tun'])]
+    try:
+        wait_until(lambda: mons[0].stdout.readline().startswith('Watching'), 10, what='monitor up')
+        time.sleep(0.3)      # the JSON one prints no banner
+        rc, out, err = client(sb, ALLOWED, 'tun', 'create', 'c-mon', '--mtu', '1300')
+        assert rc == EXIT_OK, (rc, out, err)
+        rc, out, err = client(sb, ALLOWED, 'tun', 'set', 'c-mon', '--mtu', '1280')
+        assert rc == EXIT_OK, (rc, out, err)
+        rc, out, err = client(sb, ALLOWED, 'tun', 'delete', 'c-mon')
+        assert rc == EXIT_OK, (rc, out, err)
+        time.sleep(0.5)
+    finally:
+        for m in mons:
+            m.send_signal(signal.SIGINT)
+    outs = [m.communicate(timeout=10) for m in mons]
+    assert all(m.returncode == 0 for m in mons), outs
+    text = outs[0][0].splitlines()
+    assert any(l.split()[1:] == ['tun', 'c-mon', 'added'] for l in text), text
+    assert any(l.split()[1:3] == ['tun', 'c-mon'] and 'Mtu=1280' in l for l in text), text
+    assert any(l.split()[1:] == ['tun', 'c-mon', 'removed'] for l in text), text
+    events = [json.loads(l) for l in outs[1][0].splitlines()]
+    mine = [e for e in events if e['name'] == 'c-mon']
+    assert [e['event'] for e in mine][0] == 'added' and mine[-1]['event'] == 'removed', events
+    assert any(e['event'] == 'changed' and e['details'].get('mtu') == 1280 for e in mine), events
+    assert all(e['module'] == 'tun' and abs(e['time'] / 1e6 - time.time()) < 60 for e in events), events
+
+
+@case('--quiet: a change that succeeds prints nothing, an error still does')
+def _(sb):
+    rc, out, err = client(sb, ALLOWED, '--quiet', 'tun', 'create', 'c-quiet', '--mtu', '1300')
+    assert rc == EXIT_OK and out == '' and err == '', (rc, out, err)
+    assert link('c-quiet') is not None
+    rc, out, err = client(sb, ALLOWED, '-q', 'tun', 'create', 'c-quiet')
+    assert rc == EXIT_EXISTS and out == '', (rc, out, err)
+    one_error_line(err)
+    rc, out, err = client(sb, ALLOWED, '-q', 'tun', 'delete', 'c-quiet')
+    assert rc == EXIT_OK and out == '' and err == '', (rc, out, err)
+
+
+@case('anyd-client __complete: groups, commands, options, values and device names')
+def _(sb):
+    def comp(*words):
+        rc, out, err = client(sb, ALLOWED, '__complete', *words)
+        assert rc == EXIT_OK and err == '', (words, rc, out, err)
+        return out.split('\n')[:-1]
+    assert 'tun' in comp('') and 'monitor' in comp('') and 'tu' not in comp('')
+    assert comp('t') == ['tun'], comp('t')
+    assert comp('tun', 'cr') == ['create'], comp('tun', 'cr')
+    assert comp('tun', 'create', '--mode', '') == ['tun', 'tap']
+    assert comp('tun', 'create', '--m') == ['--mode', '--mtu', '--multi-queue']
+    assert '--fields' in comp('tun', 'list', '--')
+    assert comp('-H', '') == [':hosts'] and comp('vpn', 'import', '') == [':files']
+    assert comp('tun', 'create', '--owner', '') == [':users']
+    assert comp('tun', 'open', '--group', '') == [':groups']
+    rc, out, err = client(sb, ALLOWED, 'tun', 'create', 'c-comp1')
+    assert rc == EXIT_OK, (rc, out, err)
+    try:
+        assert 'c-comp1' in comp('tun', 'show', '')
+        assert comp('--json', 'tun', 'delete', 'c-c') == ['c-comp1']
+        assert comp('tun', 'show', 'c-comp1', '') == []          # one NAME only
+        assert 'tun' in comp('monitor', '') and 'tun' in comp('monitor', 'vpn', '')
+    finally:
+        client(sb, ALLOWED, 'tun', 'delete', 'c-comp1')
 
 
 if __name__ == '__main__':

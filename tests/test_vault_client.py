@@ -67,6 +67,22 @@ def _(sb):
     assert ent['created_by'] == ALLOWED, ent
     # the default command of the group is list
     assert 'cli/file' in ok(vc(sb, ALLOWED, 'vault'))
+    # show: one secret's metadata, never its value
+    out = ok(vc(sb, ALLOWED, 'vault', 'show', 'cli/file'))
+    assert 'Name:' in out and 'cli/file' in out and 'text/plain' in out, out
+    assert 'from-a-file-secret' not in out
+    js = json.loads(ok(vc(sb, ALLOWED, '--json', 'vault', 'show', 'cli/file')))
+    assert js['name'] == 'cli/file' and js['version'] == 1 and js['content_type'] == 'text/plain', js
+    assert 'value' not in js
+    # completion offers secret names (and key types), asking for no password
+    rc, out, err = vc(sb, ALLOWED, '__complete', 'vault', 'show', 'cli/f')
+    assert rc == 0 and out == 'cli/file\n', (rc, out, err)
+    rc, out, err = vc(sb, ALLOWED, '__complete', 'vault', 'create-key', 'k', '')
+    assert out == 'aead\nsign\n', out
+    rc, out, err = vc(sb, DENIED, '__complete', 'vault', 'show', '')
+    assert rc == 0 and out == '' and err == '', (rc, out, err)
+    rc, out, err = vc(sb, ALLOWED, 'vault', 'show', 'cli/nosuch')
+    assert rc == 4 and err == "anyd-client: no secret 'cli/nosuch'\n", (rc, out, err)
 
 
 @case('vault --json get/put: base64 value, version')

@@ -765,14 +765,14 @@ def _(sb):
         assert rc == 0 and 'cli ' in out and 'connected' in out and 'cli ' in out.splitlines()[1], out
         rc, out, err = sb.client(ALLOWED, '--json', 'vpn', 'status')
         st = json.loads(out)
-        assert st[0]['Name'] == 'cli' and st[0]['State'] == 'connected' and st[0]['Interface'] == 'cli', st
-        assert st[0]['RxBytes'] > 0 and st[0]['LatestHandshake'] > 0, st
+        assert st[0]['name'] == 'cli' and st[0]['state'] == 'connected' and st[0]['interface'] == 'cli', st
+        assert st[0]['rx_bytes'] > 0 and st[0]['latest_handshake'] > 0, st
         rc, out, err = sb.client(ALLOWED, 'vpn', 'show', 'cli')
         assert rc == 0 and PEER.pub in out and '192.0.2.2:51820' in out and 'connected' in out, out
         assert keypair('wg-test')[0] not in out
         rc, out, err = sb.client(ALLOWED, '--json', 'vpn', 'list')
-        lst = {p['Name']: p for p in json.loads(out)}
-        assert lst['cli']['State'] == 'connected' and lst['wg-test']['State'] == 'disconnected', lst
+        lst = {p['name']: p for p in json.loads(out)}
+        assert lst['cli']['state'] == 'connected' and lst['wg-test']['state'] == 'disconnected', lst
         rc, out, err = sb.client(ALLOWED, 'vpn', 'list')
         assert rc == 0 and 'NAME' in out.splitlines()[0], out
         rc, out, err = sb.client(DENIED, 'vpn', 'disconnect', 'cli')
@@ -792,6 +792,7 @@ def _(sb):
                      ['cli', 'disconnected']], text
     events = [json.loads(l) for l in monj.communicate(timeout=5)[0].splitlines()]
     assert [e['state'] for e in events] == ['connecting', 'connected', 'disconnecting', 'disconnected'], events
+    assert all(abs(e['time'] / 1e6 - time.time()) < 120 for e in events), events   # µs, as everywhere
 
 
 @vcase('anyd-client vpn connect reports a failed connection with its reason')

@@ -23,7 +23,8 @@
 #     with a test config that includes our data/dbus-1/system.d/org.anyd1.conf
 #     and the stock /usr/share/dbus-1/system.d (polkit's policy);
 #   * the real /usr/lib/polkit-1/polkitd, reading our built org.anyd1.policy
-#     (a directory bind-mounted over /usr/share/polkit-1/actions) and test
+#     and every module's org.anyd1.<module>.policy (a directory
+#     bind-mounted over /usr/share/polkit-1/actions) and test
 #     rules from a tmpfs over /etc/polkit-1/rules.d:
 #         uid 65534 (nobody) ALLOWED   -> polkit.Result.YES for org.anyd1.*
 #         uid 2     (bin)    DENIED    -> polkit.Result.NO

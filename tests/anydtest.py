@@ -901,7 +901,7 @@ class Sandbox:
             argv.append('--verbose')
         return argv + list(self.default_anyd_args if args is None else args)
 
-    def start_anyd(self, args=None, wait=True, timeout=None, env=None):
+    def start_anyd(self, args=None, wait=True, timeout=None, env=None, verbose=True):
         """Start anyd (--config <sandbox dir> --verbose + args); by default
         wait until it owns org.anyd1.  Its stderr is collected (sb.anyd_output)."""
         if not os.access(self.anyd_path, os.X_OK):
@@ -911,7 +911,7 @@ class Sandbox:
         if timeout is None:
             timeout = 30 if self.sanitized() else 15
         t0 = time.monotonic()
-        p = subprocess.Popen(self.anyd_argv(args), stdin=subprocess.DEVNULL,
+        p = subprocess.Popen(self.anyd_argv(args, verbose), stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              env=self.anyd_env(env), cwd='/', start_new_session=True)
         lines = []

@@ -471,6 +471,23 @@ def _(sb):
     assert any(l.startswith('anyd-Message:') or ': anyd-DEBUG: ' in l for l in out), out[-20:]
 
 
+@case('without --verbose, G_MESSAGES_DEBUG=anyd-vault shows the vault\'s debug messages only')
+def _(sb):
+    sb.stop_anyd()
+    # an unfinished write the vault removes at start, saying so at debug level
+    leftover = os.path.join(sb.statedir, 'vault', 'secrets', '0' * 64 + '.Ab3xZ9')
+    os.makedirs(os.path.dirname(leftover), exist_ok=True)
+    open(leftover, 'wb').write(b'x')
+    try:
+        sb.start_anyd(verbose=False, env={'G_MESSAGES_DEBUG': 'anyd-vault'})
+        out = sb.anyd_output()
+        assert any('anyd-vault-DEBUG' in l and 'removing unfinished write' in l for l in out), out
+        assert not [l for l in out if '-DEBUG' in l and 'anyd-vault-DEBUG' not in l], out
+        assert not os.path.exists(leftover)
+    finally:
+        sb.restart_anyd()
+
+
 @case('idle exit: --idle-timeout 1 exits after about 1 s without callers')
 def _(sb):
     sb.stop_anyd()

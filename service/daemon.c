@@ -201,20 +201,40 @@ anyd_daemon_load_config (const char *dir, GError **error)
 
 static GLogLevelFlags max_log_level = G_LOG_LEVEL_MESSAGE;
 
+/* G_MESSAGES_DEBUG names log domains whose debug and info messages pass
+ * below the configured level: each module logs as anyd-<module>, the core
+ * as anyd. Matched exactly (GLib's own check is a substring search, so
+ * "anyd-tun" would let the core's "anyd" through too). */
+static gboolean
+debug_domain_requested (const GLogField *fields, gsize n_fields)
+{
+  static GStrv domains;
+  const char *domain = NULL;
+
+  if (g_once_init_enter (&domains))
+    {
+      const char *env = g_getenv ("G_MESSAGES_DEBUG");
+      g_once_init_leave (&domains, g_strsplit_set (env ? env : "", " ,:", -1));
+    }
+  for (gsize i = 0; i < n_fields; i++)
+    if (g_str_equal (fields[i].key, "GLIB_DOMAIN") && fields[i].length < 0)
+      domain = fields[i].value;
+  for (guint i = 0; domains[i] != NULL; i++)
+    if (g_str_equal (domains[i], "all") || g_strcmp0 (domains[i], domain) == 0)
+      return TRUE;
+  return FALSE;
+}
+
 static GLogWriterOutput
 log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
 {
   GLogLevelFlags lvl = level & G_LOG_LEVEL_MASK;
 
-  /* GLib levels grow numerically as they get less severe. Below the level,
-   * debug and info still pass where G_MESSAGES_DEBUG names their domain
-   * (each module logs as anyd-<module>: G_MESSAGES_DEBUG=anyd-tun). */
-  if (lvl > max_log_level && !g_log_get_debug_enabled ())
-    {
-      if (lvl == G_LOG_LEVEL_DEBUG || lvl == G_LOG_LEVEL_INFO)
-        return g_log_writer_default (level, fields, n_fields, user_data);
-      return G_LOG_WRITER_HANDLED;
-    }
+  /* GLib levels grow numerically as they get less severe. */
+  if (lvl > max_log_level && !g_log_get_debug_enabled () &&
+      !((lvl == G_LOG_LEVEL_DEBUG || lvl == G_LOG_LEVEL_INFO) &&
+        debug_domain_requested (fields, n_fields)))
+    return G_LOG_WRITER_HANDLED;
   if (lvl == G_LOG_LEVEL_DEBUG || lvl == G_LOG_LEVEL_INFO)
     {
       /* g_log_writer_default drops these unless G_MESSAGES_DEBUG says otherwise. */

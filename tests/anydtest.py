@@ -23,7 +23,8 @@
 #     with a test config that includes our data/dbus-1/system.d/org.anyd1.conf
 #     and the stock /usr/share/dbus-1/system.d (polkit's policy);
 #   * the real /usr/lib/polkit-1/polkitd, reading our built org.anyd1.policy
-#     (a directory bind-mounted over /usr/share/polkit-1/actions) and test
+#     and every module's org.anyd1.<module>.policy (a directory
+#     bind-mounted over /usr/share/polkit-1/actions) and test
 #     rules from a tmpfs over /etc/polkit-1/rules.d:
 #         uid 65534 (nobody) ALLOWED   -> polkit.Result.YES for org.anyd1.*
 #         uid 2     (bin)    DENIED    -> polkit.Result.NO
@@ -918,7 +919,7 @@ class Sandbox:
             argv.append('--verbose')
         return argv + list(self.default_anyd_args if args is None else args)
 
-    def start_anyd(self, args=None, wait=True, timeout=None, env=None):
+    def start_anyd(self, args=None, wait=True, timeout=None, env=None, verbose=True):
         """Start anyd (--config <sandbox dir> --verbose + args); by default
         wait until it owns org.anyd1.  Its stderr is collected (sb.anyd_output)."""
         if not os.access(self.anyd_path, os.X_OK):
@@ -928,7 +929,7 @@ class Sandbox:
         if timeout is None:
             timeout = 30 if self.sanitized() else 15
         t0 = time.monotonic()
-        p = subprocess.Popen(self.anyd_argv(args), stdin=subprocess.DEVNULL,
+        p = subprocess.Popen(self.anyd_argv(args, verbose), stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              env=self.anyd_env(env), cwd='/', start_new_session=True)
         lines = []

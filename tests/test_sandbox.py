@@ -45,6 +45,13 @@ def _(sb):
     assert os.path.exists('/usr/share/polkit-1/actions/org.anyd1.policy')
     rc, out, err = sb.run_as(ROOT, ['pkaction', '--action-id', ACTION])
     assert rc == 0 and ACTION in out, (rc, out, err)
+    # and every module's own file: polkitd knows each action in each of them
+    assert len(sb.polkit_policies) >= 2, sb.polkit_policies
+    for p in sb.polkit_policies:
+        assert os.path.exists('/usr/share/polkit-1/actions/' + os.path.basename(p)), p
+        for a in anydtest.policy_actions(p):
+            rc, out, err = sb.run_as(ROOT, ['pkaction', '--action-id', a])
+            assert rc == 0 and a in out, (p, a, rc, out, err)
 
 
 @case('pkcheck: root, allowed, denied and needs-password uids', needs_anyd=False)

@@ -169,6 +169,88 @@ job_data_free (JobData *d)
   g_free (d);
 }
 
+/* ------------------------------------------------------------------ calls */
+
+/* Every call to systemd goes through here: at most MAX_CALLS wait for a
+ * reply at once, for all instances together (anyd has one connection, and
+ * the bus allows it 128 pending replies; polkit checks need some too). */
+#define MAX_CALLS 64
+
+typedef struct {
+  GDBusConnection     *bus;
+  char                *path;
+  const char          *iface;
+  const char          *method;
+  GVariant            *params;
+  const GVariantType  *reply_type;
+  GUnixFDList         *fds;
+  GAsyncReadyCallback  callback;
+  gpointer             user_data;
+} BusCall;
+
+static guint calls_in_flight;
+static GQueue call_queue = G_QUEUE_INIT;
+
+static void bus_call_send (BusCall *c);
+
+static void
+bus_call_free (BusCall *c)
+{
+  g_object_unref (c->bus);
+  g_free (c->path);
+  g_clear_pointer (&c->params, g_variant_unref);
+  g_clear_object (&c->fds);
+  g_free (c);
+}
+
+static void
+bus_call_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  BusCall *c = user_data;
+
+  calls_in_flight--;
+  c->callback (source, res, c->user_data);
+  bus_call_free (c);
+  if (!g_queue_is_empty (&call_queue))
+    bus_call_send (g_queue_pop_head (&call_queue));
+}
+
+static void
+bus_call_send (BusCall *c)
+{
+  calls_in_flight++;
+  g_dbus_connection_call_with_unix_fd_list (c->bus, SYSTEMD_NAME, c->path, c->iface, c->method,
+                                            g_steal_pointer (&c->params), c->reply_type,
+                                            G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, c->fds, NULL,
+                                            bus_call_done_cb, c);
+  /* The message holds the fds until it is written; then they close. */
+  g_clear_object (&c->fds);
+}
+
+/* Like g_dbus_connection_call_with_unix_fd_list to systemd (finish with
+ * g_dbus_connection_call_with_unix_fd_list_finish or _call_finish). */
+static void
+bus_call (GDBusConnection *bus, const char *path, const char *iface, const char *method,
+          GVariant *params, const GVariantType *reply_type, GUnixFDList *fds,
+          GAsyncReadyCallback callback, gpointer user_data)
+{
+  BusCall *c = g_new0 (BusCall, 1);
+
+  c->bus = g_object_ref (bus);
+  c->path = g_strdup (path);
+  c->iface = iface;
+  c->method = method;
+  c->params = params ? g_variant_ref_sink (params) : NULL;
+  c->reply_type = reply_type;
+  c->fds = fds ? g_object_ref (fds) : NULL;
+  c->callback = callback;
+  c->user_data = user_data;
+  if (calls_in_flight >= MAX_CALLS)
+    g_queue_push_tail (&call_queue, c);
+  else
+    bus_call_send (c);
+}
+
 /* ------------------------------------------------------------------ helpers */
 
 char *
@@ -384,9 +466,8 @@ props_get (GTask *task, const char *iface, const char *name, gboolean required)
   pc->name = g_strdup (name);
   pc->required = required;
   d->pending++;
-  g_dbus_connection_call (d->sd->bus, SYSTEMD_NAME, d->path, PROPERTIES, "Get",
-                          g_variant_new ("(ss)", iface, name), G_VARIANT_TYPE ("(v)"),
-                          G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, NULL, prop_cb, pc);
+  bus_call (d->sd->bus, d->path, PROPERTIES, "Get", g_variant_new ("(ss)", iface, name),
+            G_VARIANT_TYPE ("(v)"), NULL, prop_cb, pc);
 }
 
 void
@@ -596,11 +677,8 @@ job_send (GTask *task)
   sd->job_calls++;
   /* JobRemoved is already subscribed (anyd_systemd_new), and the bus keeps
    * our AddMatch ahead of this call, so the result cannot be missed. */
-  g_dbus_connection_call_with_unix_fd_list (sd->bus, SYSTEMD_NAME, SYSTEMD_PATH, SYSTEMD_MANAGER,
-                                            d->method, g_steal_pointer (&d->params),
-                                            G_VARIANT_TYPE ("(o)"), G_DBUS_CALL_FLAGS_NO_AUTO_START,
-                                            -1, d->fds, NULL, job_queued_cb, task);
-  /* The message holds the fds until it is written; then they close. */
+  bus_call (sd->bus, SYSTEMD_PATH, SYSTEMD_MANAGER, d->method, g_steal_pointer (&d->params),
+            G_VARIANT_TYPE ("(o)"), d->fds, job_queued_cb, task);
   g_clear_object (&d->fds);
 }
 
@@ -690,8 +768,7 @@ manager_call (AnydSystemd *sd, const char *unit, const char *method, GVariant *p
 
   g_task_set_source_tag (task, source_tag);
   g_task_set_task_data (task, g_strdup (unit), g_free);
-  g_dbus_connection_call (sd->bus, SYSTEMD_NAME, SYSTEMD_PATH, SYSTEMD_MANAGER, method, params,
-                          NULL, G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, NULL, call_done_cb, task);
+  bus_call (sd->bus, SYSTEMD_PATH, SYSTEMD_MANAGER, method, params, NULL, NULL, call_done_cb, task);
 }
 
 void
@@ -708,6 +785,14 @@ anyd_systemd_ref_unit_async (AnydSystemd *sd, const char *unit, gboolean ref,
 {
   manager_call (sd, unit, ref ? "RefUnit" : "UnrefUnit", g_variant_new ("(s)", unit),
                 anyd_systemd_ref_unit_async, callback, user_data);
+}
+
+void
+anyd_systemd_set_unit_properties_async (AnydSystemd *sd, const char *unit, GVariant *properties,
+                                        GAsyncReadyCallback callback, gpointer user_data)
+{
+  manager_call (sd, unit, "SetUnitProperties", g_variant_new ("(sb@a(sv))", unit, TRUE, properties),
+                anyd_systemd_set_unit_properties_async, callback, user_data);
 }
 
 gboolean
@@ -786,10 +871,8 @@ recheck_waiting (AnydSystemd *sd)
 
   g_hash_table_iter_init (&it, sd->waiting);
   while (g_hash_table_iter_next (&it, &job, NULL))
-    g_dbus_connection_call (sd->bus, SYSTEMD_NAME, job, PROPERTIES, "Get",
-                            g_variant_new ("(ss)", SYSTEMD_JOB, "State"), G_VARIANT_TYPE ("(v)"),
-                            G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, NULL, job_exists_cb,
-                            named_ref_new (sd, job));
+    bus_call (sd->bus, job, PROPERTIES, "Get", g_variant_new ("(ss)", SYSTEMD_JOB, "State"),
+              G_VARIANT_TYPE ("(v)"), NULL, job_exists_cb, named_ref_new (sd, job));
 }
 
 static gboolean
@@ -828,9 +911,8 @@ on_systemd_appeared (GDBusConnection *bus, const char *name, const char *owner, 
   sd->present = TRUE;
   g_clear_handle_id (&sd->grace_source, g_source_remove);
   /* Without Subscribe the manager sends no PropertiesChanged/UnitNew. */
-  g_dbus_connection_call (bus, SYSTEMD_NAME, SYSTEMD_PATH, SYSTEMD_MANAGER, "Subscribe", NULL,
-                          G_VARIANT_TYPE_UNIT, G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, NULL,
-                          subscribe_cb, systemd_ref (sd));
+  bus_call (bus, SYSTEMD_PATH, SYSTEMD_MANAGER, "Subscribe", NULL, G_VARIANT_TYPE_UNIT, NULL,
+            subscribe_cb, systemd_ref (sd));
   recheck_waiting (sd);
   if (sd->cb.appeared != NULL)
     sd->cb.appeared (sd->user_data);
@@ -1074,10 +1156,9 @@ anyd_systemd_list_units_async (AnydSystemd *sd, const char *const *patterns,
   GTask *task = g_task_new (NULL, NULL, callback, user_data);
 
   g_task_set_source_tag (task, anyd_systemd_list_units_async);
-  g_dbus_connection_call (sd->bus, SYSTEMD_NAME, SYSTEMD_PATH, SYSTEMD_MANAGER, "ListUnitsByPatterns",
-                          g_variant_new ("(^as^as)", any_state, patterns),
-                          G_VARIANT_TYPE ("(a(ssssssouso))"), G_DBUS_CALL_FLAGS_NO_AUTO_START, -1,
-                          NULL, list_units_cb, task);
+  bus_call (sd->bus, SYSTEMD_PATH, SYSTEMD_MANAGER, "ListUnitsByPatterns",
+            g_variant_new ("(^as^as)", any_state, patterns), G_VARIANT_TYPE ("(a(ssssssouso))"),
+            NULL, list_units_cb, task);
 }
 
 char **

@@ -80,7 +80,13 @@ void         anyd_systemd_kill_unit_async (AnydSystemd *sd, const char *unit, in
  * ExecMain* status) while anyd's bus connection holds the reference. */
 void         anyd_systemd_ref_unit_async (AnydSystemd *sd, const char *unit, gboolean ref,
                                           GAsyncReadyCallback callback, gpointer user_data);
-/* Finish for kill_unit and ref_unit. */
+/* SetUnitProperties (unit, runtime=true, properties a(sv)): e.g. a slice's
+ * MemoryMax/TasksMax; systemd loads the unit if needed. */
+void         anyd_systemd_set_unit_properties_async (AnydSystemd *sd, const char *unit,
+                                                     GVariant *properties,
+                                                     GAsyncReadyCallback callback,
+                                                     gpointer user_data);
+/* Finish for kill_unit, ref_unit and set_unit_properties. */
 gboolean     anyd_systemd_call_finish (AnydSystemd *sd, GAsyncResult *result, GError **error);
 
 /* a{sv}: ActiveState s, SubState s, LoadState s, MainPID u, Result s,

@@ -21,8 +21,8 @@ static const struct {
   { "org.anyd1.vault.use-key", N_("vault encrypt, decrypt, sign, list-keys") },
   { "org.anyd1.vault.manage-keys", N_("vault create-key, rotate-key, delete-key") },
   { "org.anyd1.services.manage", N_("services start, stop, restart, reload") },
-  { "org.anyd1.exec.run", N_("exec run") },
-  { "org.anyd1.exec.manage", N_("signal or inspect others' processes") },
+  { "org.anyd1.exec.run", N_("exec run, shell; kill, stop, wait on own processes") },
+  { "org.anyd1.exec.manage", N_("exec kill, stop, wait on others' processes") },
 };
 
 static const char *

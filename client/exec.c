@@ -175,7 +175,10 @@ typedef struct {
   AnydClientContext *ctx;
   GMainLoop         *loop;
   char              *path;
-  guint              pending;       /* Wait + relays still running */
+  guint              pending;       /* the exit + relays still running */
+  gboolean           exited;
+  guint              exit_sub;
+  GHashTable        *early;         /* path -> (sii) of Exited before Run answered */
   char              *reason;
   int                code, sig;
   GError            *error;
@@ -193,28 +196,66 @@ session_done_one (Session *s)
     g_main_loop_quit (s->loop);
 }
 
+/* The command's end comes as the process' Exited signal (public, so no
+ * second authorization as a Wait call would need), subscribed to before
+ * Run so it cannot be missed; signals for other paths that arrive before
+ * Run's answer are kept until the path is known. */
 static void
-wait_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+take_exit (Session *s, GVariant *params)
 {
-  Session *s = user_data;
-  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), res,
-                                                             s->error ? NULL : &s->error);
-
-  if (reply != NULL)
-    g_variant_get (reply, "(sii)", &s->reason, &s->code, &s->sig);
+  g_free (s->reason);
+  g_variant_get (params, "(sii)", &s->reason, &s->code, &s->sig);
+  s->exited = TRUE;
   session_done_one (s);
 }
 
 static void
-start_wait (Session *s)
+exited_cb (GDBusConnection *bus, const char *sender, const char *path, const char *iface,
+           const char *signal, GVariant *params, gpointer user_data)
+{
+  Session *s = user_data;
+
+  if (!g_variant_is_of_type (params, G_VARIANT_TYPE ("(sii)")) || s->exited)
+    return;
+  if (s->path == NULL)
+    g_hash_table_insert (s->early, g_strdup (path), g_variant_ref (params));
+  else if (g_str_equal (path, s->path))
+    take_exit (s, params);
+}
+
+static void
+watch_exit (Session *s)
 {
   GDBusConnection *bus = anyd_client_get_bus (s->ctx, NULL);
 
+  s->early = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_variant_unref);
+  if (bus != NULL)
+    s->exit_sub = g_dbus_connection_signal_subscribe (bus, ANYD_CLIENT_BUS_NAME, PROCESS_IFACE,
+                                                      "Exited", NULL, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
+                                                      exited_cb, s, NULL);
+}
+
+/* Run answered with path: the exit may already have been signalled. */
+static void
+start_wait (Session *s, const char *path)
+{
+  GVariant *early = g_hash_table_lookup (s->early, path);
+
+  s->path = g_strdup (path);
   s->pending++;
-  /* The command may run for long: no D-Bus timeout here. */
-  g_dbus_connection_call (bus, ANYD_CLIENT_BUS_NAME, s->path, PROCESS_IFACE, "Wait", NULL,
-                          G_VARIANT_TYPE ("(sii)"), G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL,
-                          wait_done_cb, s);
+  if (early != NULL)
+    take_exit (s, early);
+  g_hash_table_remove_all (s->early);
+}
+
+static void
+unwatch_exit (Session *s)
+{
+  GDBusConnection *bus = anyd_client_get_bus (s->ctx, NULL);
+
+  if (bus != NULL && s->exit_sub != 0)
+    g_dbus_connection_signal_unsubscribe (bus, s->exit_sub);
+  g_clear_pointer (&s->early, g_hash_table_unref);
 }
 
 static void
@@ -330,19 +371,21 @@ run_pipes (AnydClientContext *ctx, char **cmd, GVariant *options)
       if (give != i)
         close (give);
     }
+  watch_exit (&s);
   reply = anyd_client_call (ctx, EXEC_PATH, EXEC_IFACE, "Run",
                             g_variant_new ("(^as@a{sv})", cmd, g_variant_dict_end (&d)),
                             G_VARIANT_TYPE ("(o)"), fds, NULL, &error);
   g_clear_object (&fds);
   if (reply == NULL)
     {
+      unwatch_exit (&s);
       for (int i = 0; i < 3; i++)
         if (relay_from[i] >= 0)
           close (relay_from[i]);
       return anyd_client_fail (ctx, error);
     }
   g_variant_get (reply, "(&o)", &path);
-  s.path = g_strdup (path);
+  start_wait (&s, path);
   if (relay_from[1] >= 0)
     relay (&s, relay_from[1], 1);
   if (relay_from[2] >= 0)
@@ -350,10 +393,11 @@ run_pipes (AnydClientContext *ctx, char **cmd, GVariant *options)
   /* Not waited for: the command may end without reading its input. */
   if (relay_from[0] >= 0)
     relay (NULL, 0, relay_from[0]);
-  start_wait (&s);
   sigint = g_unix_signal_add (SIGINT, forward_signal_cb, &s);
   sigterm = g_unix_signal_add (SIGTERM, forward_term_cb, &s);
-  g_main_loop_run (loop);
+  if (s.pending > 0)
+    g_main_loop_run (loop);
+  unwatch_exit (&s);
   g_source_remove (sigint);
   g_source_remove (sigterm);
   status = finish_session (&s, 0);
@@ -458,20 +502,24 @@ run_pty (AnydClientContext *ctx, char **cmd, GVariant *options)
     }
   if (term != NULL && *term != '\0')
     g_variant_dict_insert (&d, "term", "s", term);
+  watch_exit (&s);
   reply = anyd_client_call (ctx, EXEC_PATH, EXEC_IFACE, "RunPty",
                             g_variant_new ("(^as@a{sv})", cmd, g_variant_dict_end (&d)),
                             G_VARIANT_TYPE ("(oh)"), NULL, &out, &error);
   if (reply == NULL)
-    return anyd_client_fail (ctx, error);
+    {
+      unwatch_exit (&s);
+      return anyd_client_fail (ctx, error);
+    }
   g_variant_get (reply, "(&oh)", &path, &handle);
   s.master = out ? g_unix_fd_list_get (out, handle, &error) : -1;
   if (s.master < 0)
     {
+      unwatch_exit (&s);
       if (error == NULL)
         g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_FAILED, _("anyd sent no terminal"));
       return anyd_client_fail (ctx, error);
     }
-  s.path = g_strdup (path);
 
   if (isatty (STDIN_FILENO) && tcgetattr (STDIN_FILENO, &saved_tio) == 0)
     {
@@ -486,8 +534,10 @@ run_pty (AnydClientContext *ctx, char **cmd, GVariant *options)
   s.stdin_watch = g_io_add_watch (s.stdin_ch, G_IO_IN | G_IO_HUP | G_IO_ERR, stdin_readable_cb, &s);
   winch = g_unix_signal_add (SIGWINCH, winch_cb, &s);
   sigterm = g_unix_signal_add (SIGTERM, forward_term_cb, &s);
-  start_wait (&s);
-  g_main_loop_run (loop);
+  start_wait (&s, path);
+  if (s.pending > 0)
+    g_main_loop_run (loop);
+  unwatch_exit (&s);
   restore_terminal ();
   g_source_remove (winch);
   g_source_remove (sigterm);

@@ -686,6 +686,82 @@ def _(sb):
     no_units_left(20)
 
 
+# ---- anyd-client exec ---------------------------------------------------------
+
+@case('anyd-client exec run: the command on the client\'s stdio, its exit status, 128+N')
+def _(sb):
+    sd()
+    rc, out, err = sb.client(ALLOWED, 'exec', 'run', '--', '/bin/echo', 'via', '$HOME')
+    assert rc == 0 and out == 'via $HOME\n', (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, 'exec', 'run', '--', 'sh', '-c', 'cat; echo err >&2; exit 7',
+                             input='from stdin\n')
+    assert rc == 7 and out == 'from stdin\n' and err == 'err\n', (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, 'exec', 'run', '--', 'sh', '-c', 'kill -TERM $$')
+    assert rc == 128 + signal.SIGTERM, (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, '--timeout', '0.5', 'exec', 'run', '--', '/bin/sleep', '30')
+    assert rc == 128 + signal.SIGTERM, (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, 'exec', 'run', '--env', 'A=1', '--env', 'B=two', '--no-network',
+                             '--memory', '64M', '--cpu', '50', '--', '/usr/bin/env')
+    assert rc == 0 and 'A=1' in out.splitlines() and 'B=two' in out.splitlines(), (rc, out, err)
+    rc, out, err = sb.client(ROOT, 'exec', 'run', '--user', 'nobody', '--', '/usr/bin/id', '-u')
+    assert rc == 0 and out.strip() == str(ALLOWED), (rc, out, err)
+    rc, out, err = sb.client(DENIED, '--no-ask-password', 'exec', 'run', '--', '/bin/true')
+    assert rc == 3, (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, 'exec', 'run', '--', 'no-such-cmd-q')
+    assert rc == 4 and 'argv[0]' in err, (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, '--json', 'exec', 'run', '--', 'sh', '-c', 'exit 2')
+    import json
+    assert rc == 2 and json.loads(out)['reason'] == 'exited', (rc, out, err)
+
+
+@case('anyd-client exec ps, kill, wait, stop')
+def _(sb):
+    sd()
+    path = run(sb, ALLOWED, ['/bin/sleep', '60'])
+    pid = path.rsplit('/', 1)[1]
+    rc, out, err = sb.client(ALLOWED, 'exec', 'ps')
+    assert rc == 0 and pid in out and '/bin/sleep 60' in out and 'running' in out, (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, '--json', 'exec', 'ps')
+    import json
+    assert any(p['path'] == path and p['State'] == 'running' for p in json.loads(out)), out
+    rc, out, err = sb.client(ALLOWED, 'exec', 'kill', '-s', 'KILL', pid)
+    assert rc == 0, (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, 'exec', 'wait', pid)
+    assert rc == 128 + 9 and out.split() == ['killed', '-1', '9'], (rc, out, err)
+    path = run(sb, ALLOWED, ['/bin/sleep', '60'])
+    rc, out, err = sb.client(ALLOWED, 'exec', 'stop', path)
+    assert rc == 0 and prop(sb, path, 'Reason') == 'stopped', (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, 'exec', 'kill', '-s', 'NOPE', '1')
+    assert rc == 2, (rc, out, err)
+
+
+@case('anyd-client exec run --pty / shell: a terminal session, exit status returned')
+def _(sb):
+    sd()
+    import pty as ptymod
+    argv = [sb.client_binary(), 'exec', 'run', '--pty', '--', '/bin/bash', '--norc', '--noprofile', '-i']
+    pid, fd = ptymod.fork()
+    if pid == 0:
+        os.execvpe(anydtest.setpriv_prefix(ALLOWED)[0] if anydtest.setpriv_prefix(ALLOWED) else argv[0],
+                   anydtest.setpriv_prefix(ALLOWED) + argv, anydtest.base_env({'TERM': 'xterm'}))
+    t = Pty(fd)
+    try:
+        t.resize(33, 99)
+        t.expect('$ ')          # bash is reading its terminal
+        t.write('stty size; echo T=$TERM\n')
+        t.expect('33 99')
+        t.expect('T=xterm')
+        t.resize(41, 101)       # SIGWINCH to the client, which passes it on
+        time.sleep(0.3)
+        t.write('stty size\n')
+        t.expect('41 101')
+        t.write('exit 9\n')
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 9, status
+    finally:
+        os.close(fd)
+
+
 @case('no anyd-exec-* unit is left at the end')
 def _(sb):
     sd()

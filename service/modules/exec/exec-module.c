@@ -294,6 +294,7 @@ typedef struct {
   int                    master;       /* RunPty: the pty master, -1 */
   guint32                uid;          /* the user it runs as */
   char                  *job_result;   /* of a failed start */
+  gboolean               check_state;  /* it ran but failed the start job */
 } StartCall;
 
 static void
@@ -478,7 +479,9 @@ build_properties (StartCall *c, const struct passwd *pw, guint64 id, const gint 
       else
         add_prop (&b, std_names[i], g_variant_new_string ("null"));
     }
-  add_prop (&b, "User", g_variant_new_string (pw->pw_name));
+  /* The manager runs as root: User=root would only cost a lookup. */
+  if (pw->pw_uid != 0)
+    add_prop (&b, "User", g_variant_new_string (pw->pw_name));
   /* "-~": the user's home, or / when it has none. */
   add_prop (&b, "WorkingDirectory", g_variant_new_string (r->cwd ? r->cwd : "-~"));
   g_variant_builder_init (&env, G_VARIANT_TYPE ("as"));
@@ -577,7 +580,7 @@ failed_unit_unref_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 static void
 start_succeeded (StartCall *c, guint64 started_at)
 {
-  exec_process_started (c->p, started_at);
+  exec_process_started (c->p, started_at, c->check_state);
   audit_run (c, NULL);
   if (c->master >= 0)
     {
@@ -614,6 +617,7 @@ failed_props_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   if (!c->m->stopped && !c->p->removed && code != 0 &&
       !(code == 1 && status >= EXIT_SYSTEMD_FIRST && status <= EXIT_SYSTEMD_LAST))
     {
+      c->check_state = TRUE;
       start_succeeded (c, started_at ? started_at : (guint64) g_get_real_time ());
       return;
     }
@@ -879,7 +883,7 @@ adopt_props_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   m->next_id = MAX (m->next_id, id + 1);
   p = exec_process_new (m, id, a->unit, &info, creator);
   anyd_systemd_ref_unit_async (m->systemd, a->unit, TRUE, adopt_ref_cb, NULL);
-  exec_process_started (p, started);
+  exec_process_started (p, started, TRUE);
   g_message ("exec: adopted %s (%s, uid %u)", a->unit, p->info.command, p->info.creator_uid);
   exec_process_unref (p);
 }

@@ -80,6 +80,7 @@ struct _ExecProcess {
   guint64                 main_start_ts;
   guint64                 main_exit_ts;
   char                   *result;
+  char                   *active_state; /* the last ActiveState reported */
   GPtrArray              *waiters;      /* GDBusMethodInvocation* of Wait() */
 };
 
@@ -93,8 +94,10 @@ ExecProcess *exec_process_new (ExecModule *m, guint64 id, const char *unit, Exec
                                AnydCaller *creator);
 ExecProcess *exec_process_ref (ExecProcess *p);
 void         exec_process_unref (ExecProcess *p);
-/* The start job finished: export, watch the creator's name, look for an early exit. */
-void         exec_process_started (ExecProcess *p, guint64 started_at_us);
+/* The start job finished: export, watch the creator's name, handle an exit
+ * reported meanwhile. check_state: also ask systemd (adoption, where the
+ * watch came after the unit's last changes). */
+void         exec_process_started (ExecProcess *p, guint64 started_at_us, gboolean check_state);
 /* Take it out of the module (unexport, unwatch, fail waiters with error). */
 void         exec_process_remove (ExecProcess *p, const char *why);
 /* The systemd property watch callback (installed before the start). */

@@ -45,6 +45,7 @@ process_clear (ExecProcess *p)
   g_free (p->unit);
   g_free (p->path);
   g_free (p->result);
+  g_free (p->active_state);
   exec_info_clear (&p->info);
   anyd_caller_unref (p->creator);
   g_clear_object (&p->object);
@@ -249,13 +250,19 @@ exec_process_on_properties (const char *unit, const char *iface, GVariant *chang
   if (g_strcmp0 (iface, SYSTEMD_SERVICE_IFACE) == 0)
     {
       cache_main_status (p, changed);
+      /* in case this came after the Unit interface's "inactive" */
+      if (p->started && is_down (p->active_state) && p->main_exit_ts != 0)
+        read_exit (p);
       return;
     }
-  /* Before the start job is done, "inactive" is the unit being loaded,
-   * not an exit; exec_process_started() looks again. */
-  if (!p->started || g_strcmp0 (iface, SYSTEMD_UNIT_IFACE) != 0)
+  if (g_strcmp0 (iface, SYSTEMD_UNIT_IFACE) != 0 ||
+      !g_variant_lookup (changed, "ActiveState", "&s", &active))
     return;
-  if (g_variant_lookup (changed, "ActiveState", "&s", &active) && is_down (active))
+  g_free (p->active_state);
+  p->active_state = g_strdup (active);
+  /* Before the start job is done, "inactive" is the unit being loaded,
+   * not an exit; exec_process_started() looks at the last state. */
+  if (p->started && is_down (active))
     read_exit (p);
 }
 
@@ -537,7 +544,7 @@ exec_process_new (ExecModule *m, guint64 id, const char *unit, ExecInfo *info, A
 }
 
 void
-exec_process_started (ExecProcess *p, guint64 started_at_us)
+exec_process_started (ExecProcess *p, guint64 started_at_us, gboolean check_state)
 {
   ExecModule *m = p->module;
 
@@ -550,8 +557,12 @@ exec_process_started (ExecProcess *p, guint64 started_at_us)
   if (!p->info.keep_running && p->info.creator_sender != NULL && p->info.creator_sender[0] != '\0')
     p->name_watch = anyd_daemon_watch_name (m->daemon, p->info.creator_sender, creator_vanished_cb,
                                             exec_process_ref (p), (GDestroyNotify) exec_process_unref);
-  /* It may have ended before our watch saw it start. */
-  anyd_systemd_get_status_async (m->systemd, p->unit, first_status_cb, exec_process_ref (p));
+  /* Ended while the start job's answer was on its way: the signals said
+   * so (down, with an exit time: not the unit merely being loaded). */
+  if (is_down (p->active_state) && p->main_exit_ts != 0)
+    read_exit (p);
+  else if (check_state)
+    anyd_systemd_get_status_async (m->systemd, p->unit, first_status_cb, exec_process_ref (p));
 }
 
 void

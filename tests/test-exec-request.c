@@ -19,7 +19,15 @@ parse (const char *text, gboolean pty, GError **error)
   g_autoptr(GVariant) v = g_variant_ref_sink (g_variant_parse (G_VARIANT_TYPE ("(asa{sv})"), text,
                                                                NULL, NULL, NULL));
   g_assert_nonnull (v);
-  return exec_request_parse (v, pty, &policy, error);
+  return exec_request_parse (v, pty, &policy, TRUE, error);
+}
+
+static ExecRequest *
+parse_nofiles (const char *text, GError **error)
+{
+  g_autoptr(GVariant) v = g_variant_ref_sink (g_variant_parse (G_VARIANT_TYPE ("(asa{sv})"), text,
+                                                               NULL, NULL, NULL));
+  return exec_request_parse (v, FALSE, &policy, FALSE, error);
 }
 
 static void
@@ -95,6 +103,20 @@ test_bad (void)
           !g_str_has_prefix (error->message, cases[i].field))
         g_error ("%s: got %s", cases[i].text, error ? error->message : "success");
     }
+}
+
+/* Without check_files: syntax only; nothing about the file system. */
+static void
+test_no_files (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(ExecRequest) r = parse_nofiles ("(['/no/such'], {'cwd': <'/no/such/dir'>})", &error);
+
+  g_assert_no_error (error);
+  g_assert_null (r->command);
+  g_clear_pointer (&r, exec_request_free);
+  r = parse_nofiles ("(['/no/such'], {'cwd': <'relative'>})", &error);
+  g_assert_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT);
 }
 
 static void
@@ -205,7 +227,7 @@ static void
 check_answer (GVariant *params, gboolean pty)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(ExecRequest) r = exec_request_parse (params, pty, &policy, &error);
+  g_autoptr(ExecRequest) r = exec_request_parse (params, pty, &policy, TRUE, &error);
   static const char *const fields[] = {
     "argv", "options", "cwd", "env", "user", "timeout_ms", "memory_max", "cpu_quota",
     "tasks_max", "sandbox", "term", "stdin", "stdout", "stderr", "rows", "columns", "expected",
@@ -273,6 +295,7 @@ main (int argc, char **argv)
   policy.default_sandbox = (char *) "strict";
   g_test_add_func ("/exec-request/good", test_good);
   g_test_add_func ("/exec-request/bad", test_bad);
+  g_test_add_func ("/exec-request/no-files", test_no_files);
   g_test_add_func ("/exec-request/allow", test_allow);
   g_test_add_func ("/exec-request/env-names", test_env_names);
   g_test_add_func ("/exec-request/escape", test_escape);

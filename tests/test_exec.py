@@ -406,6 +406,10 @@ def _(sb):
     expect_error(CAN_OBTAIN, sb.call, CHALLENGE, EXEC, IFACE, 'RunPty', '(asa{sv})',
                  (['/bin/true'], {}))
     expect_error(NOT_AUTHORIZED, run, sb, ALLOWED, ['/usr/bin/false'])   # a rule on `command`
+    # Before authorization nothing tells whether a file exists (anyd looks as root).
+    expect_error(NOT_AUTHORIZED, run, sb, DENIED, ['/root/no-such-x'])
+    expect_error(NOT_AUTHORIZED, run, sb, DENIED, ['/bin/true'], cwd='/root/no-such-dir')
+    expect_error(INVALID, run, sb, DENIED, ['/bin/true'], timeout_ms=0)   # syntax: before polkit
 
 
 @case('authorization: Kill/Stop/Wait on own and on another uid\'s process (exec.manage)')

@@ -239,7 +239,7 @@ exec_details (GDBusInterfaceSkeleton *skeleton, const char *method, GVariant *pa
 {
   ExecModule *m = user_data;
   gboolean pty = is_pty_method (method);
-  g_autoptr(ExecRequest) req = exec_request_parse (parameters, pty, &m->policy, NULL);
+  g_autoptr(ExecRequest) req = exec_request_parse (parameters, pty, &m->policy, TRUE, NULL);
   g_autofree const char **argv = NULL;
   g_autoptr(GVariant) options = NULL;
   const char *user = "", *cwd = "", *sandbox = m->policy.default_sandbox;
@@ -269,16 +269,27 @@ exec_details (GDBusInterfaceSkeleton *skeleton, const char *method, GVariant *pa
   g_hash_table_replace (details, g_strdup ("sandbox"), exec_escape_controls (sandbox ? sandbox : ""));
 }
 
-/* Before polkit: bad input and commands off the allowlist, which no
- * password could make acceptable. The handler checks again. */
+/* Before polkit: malformed input and commands off the allowlist, which no
+ * password could make acceptable. Nothing here says whether a file exists
+ * (anyd looks as root; the caller is not authorized yet): a command that
+ * does not resolve is just not on the allowlist, and a missing one with no
+ * allowlist is for the handler to report. The handler checks all again. */
 static gboolean
 exec_precheck (GDBusInterfaceSkeleton *skeleton, const char *method, GVariant *parameters,
                gpointer user_data, GError **error)
 {
   ExecModule *m = user_data;
-  g_autoptr(ExecRequest) req = exec_request_parse (parameters, is_pty_method (method), &m->policy, error);
+  g_autoptr(ExecRequest) req = exec_request_parse (parameters, is_pty_method (method), &m->policy,
+                                                   FALSE, error);
 
-  return req != NULL && exec_request_allowed (req, &m->policy, m->allow_origin, error);
+  if (req == NULL)
+    return FALSE;
+  if (m->policy.allow == NULL || m->policy.allow[0] == NULL)
+    return TRUE;
+  req->command = exec_resolve_command (req->argv[0], &m->policy, NULL);
+  if (req->command == NULL)
+    req->command = exec_escape_controls (req->argv[0]);
+  return exec_request_allowed (req, &m->policy, m->allow_origin, error);
 }
 
 /* ------------------------------------------------------------------ Run */
@@ -724,7 +735,7 @@ start_run (ExecModule *m, GDBusMethodInvocation *invocation, gboolean pty)
   c->caller = anyd_caller_ref (anyd_caller_from_invocation (invocation));
   c->master = -1;
   c->req = exec_request_parse (g_dbus_method_invocation_get_parameters (invocation), pty,
-                               &m->policy, &error);
+                               &m->policy, TRUE, &error);
   if (c->req == NULL || !exec_request_allowed (c->req, &m->policy, m->allow_origin, &error) ||
       !lookup_user (c->req->user, c->caller->uid, &pw, &pwbuf, &error) ||
       (pw.pw_uid != c->caller->uid && !exec_request_check_env_for_other_user (c->req, &error)))

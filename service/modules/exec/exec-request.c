@@ -129,8 +129,8 @@ is_executable_file (const char *path)
 }
 
 /* argv[0] -> the canonical path of the program. */
-static char *
-resolve_command (const char *name, const ExecPolicy *policy, GError **error)
+char *
+exec_resolve_command (const char *name, const ExecPolicy *policy, GError **error)
 {
   g_autofree char *found = NULL;
   char canonical[PATH_MAX];
@@ -265,8 +265,8 @@ check_range_u32 (GVariantDict *d, const char *key, guint32 min, guint32 max, gui
 }
 
 static gboolean
-parse_options (ExecRequest *req, GVariant *options, const ExecPolicy *policy, gsize *bytes,
-               GError **error)
+parse_options (ExecRequest *req, GVariant *options, const ExecPolicy *policy, gboolean check_files,
+               gsize *bytes, GError **error)
 {
   static const char *const fd_keys[] = { "stdin", "stdout", "stderr" };
   g_auto(GVariantDict) d = G_VARIANT_DICT_INIT (options);
@@ -280,7 +280,7 @@ parse_options (ExecRequest *req, GVariant *options, const ExecPolicy *policy, gs
       struct stat st;
       if (s[0] != '/' || strlen (s) >= PATH_MAX || has_controls (s))
         return invalid (error, "cwd: must be an absolute path without control characters");
-      if (stat (s, &st) != 0 || !S_ISDIR (st.st_mode))
+      if (check_files && (stat (s, &st) != 0 || !S_ISDIR (st.st_mode)))
         return invalid (error, "cwd: %s is not a directory", s);
       req->cwd = g_strdup (s);
     }
@@ -345,7 +345,8 @@ parse_options (ExecRequest *req, GVariant *options, const ExecPolicy *policy, gs
 }
 
 ExecRequest *
-exec_request_parse (GVariant *parameters, gboolean pty, const ExecPolicy *policy, GError **error)
+exec_request_parse (GVariant *parameters, gboolean pty, const ExecPolicy *policy,
+                    gboolean check_files, GError **error)
 {
   g_autoptr(ExecRequest) req = g_new0 (ExecRequest, 1);
   g_autoptr(GVariant) options = NULL;
@@ -370,10 +371,9 @@ exec_request_parse (GVariant *parameters, gboolean pty, const ExecPolicy *policy
       return NULL;
     }
   if (!check_strv (req->argv, "argv", &bytes, error) ||
-      !parse_options (req, options, policy, &bytes, error))
+      !parse_options (req, options, policy, check_files, &bytes, error))
     return NULL;
-  req->command = resolve_command (req->argv[0], policy, error);
-  if (req->command == NULL)
+  if (check_files && (req->command = exec_resolve_command (req->argv[0], policy, error)) == NULL)
     return NULL;
   req->command_line = make_command_line (req->argv);
   return g_steal_pointer (&req);

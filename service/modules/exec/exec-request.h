@@ -49,9 +49,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (ExecRequest, exec_request_free)
 
 /* Parse (as argv, a{sv} options) as Run (pty FALSE) or RunPty takes them.
  * Errors name the field: InvalidArgument (bad value), NotFound (argv[0]
- * not found). The allowlist is not checked here: see exec_request_allowed. */
+ * not found). The allowlist is not checked here: see exec_request_allowed.
+ * Without check_files nothing is looked up in the file system (command
+ * stays NULL, cwd is not checked): what may be said to a caller polkit has
+ * not authorized yet, since anyd looks as root. */
 ExecRequest *exec_request_parse (GVariant *parameters, gboolean pty, const ExecPolicy *policy,
-                                 GError **error);
+                                 gboolean check_files, GError **error);
+/* The canonical command for argv[0], or NULL (NotFound / InvalidArgument). */
+char        *exec_resolve_command (const char *argv0, const ExecPolicy *policy, GError **error);
 
 /* [exec] allow=: NotAuthorized naming the allowlist when the canonical
  * command is not on it (an empty list allows any command). */

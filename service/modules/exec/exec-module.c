@@ -437,8 +437,10 @@ open_pty (StartCall *c, const struct passwd *pw, char **tty_path, GError **error
     }
   /* systemd does not chown passed fds: the user must own its terminal. */
   tty_group = getgrnam ("tty");
-  if (fchown (slave, pw->pw_uid, tty_group ? tty_group->gr_gid : pw->pw_gid) < 0 ||
-      fchmod (slave, 0620) < 0 || ioctl (c->master, TIOCSWINSZ, &ws) < 0)
+  /* fchmod first: once the user owns it, anyd (no CAP_FOWNER) may not. */
+  if (fchmod (slave, 0620) < 0 ||
+      fchown (slave, pw->pw_uid, tty_group ? tty_group->gr_gid : pw->pw_gid) < 0 ||
+      ioctl (c->master, TIOCSWINSZ, &ws) < 0)
     {
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "cannot set up %s: %s", name, g_strerror (errno));
       close (slave);

@@ -50,9 +50,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (ExecRequest, exec_request_free)
 /* Parse (as argv, a{sv} options) as Run (pty FALSE) or RunPty takes them.
  * Errors name the field: InvalidArgument (bad value), NotFound (argv[0]
  * not found). The allowlist is not checked here: see exec_request_allowed.
- * Without check_files nothing is looked up in the file system (command
- * stays NULL, cwd is not checked): what may be said to a caller polkit has
- * not authorized yet, since anyd looks as root. */
+ * Without check_files argv[0] is not looked up (command stays NULL): what
+ * may be said to a caller polkit has not authorized yet, since anyd looks
+ * as root. cwd is only checked to be absolute: systemd finds out whether the
+ * user can enter it. */
 ExecRequest *exec_request_parse (GVariant *parameters, gboolean pty, const ExecPolicy *policy,
                                  gboolean check_files, GError **error);
 /* The canonical command for argv[0], or NULL (NotFound / InvalidArgument). */

@@ -98,6 +98,11 @@ void anyd_client_context_clear (AnydClientContext *ctx);
 /* The system bus (or the remote one with --host), connected on first use. */
 GDBusConnection *anyd_client_get_bus (AnydClientContext *ctx, GError **error);
 
+/* ssh's argv up to and including the host of --host [USER@]HOST[:PORT]
+ * (no NULL at the end): "ssh FLAGS [-p PORT] -- [USER@]HOST"; append the
+ * remote command. flags: "-xT" for the bus bridge, "-t" for a terminal. */
+GPtrArray *anyd_client_ssh_argv (AnydClientContext *ctx, const char *flags, GError **error);
+
 /* Call a method on org.anyd1.  params is consumed if floating (as in
  * g_dbus_connection_call).  Sends ALLOW_INTERACTIVE_AUTHORIZATION unless
  * --no-ask-password; on NotAuthorizedCanObtain, when stdin is a terminal and

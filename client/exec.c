@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -556,15 +557,92 @@ run_pty (AnydClientContext *ctx, char **cmd, GVariant *options)
 
 /* ------------------------------------------------------------------ commands */
 
+/* --host: fds cannot cross ssh, so the remote anyd-client runs the command,
+ * under `ssh -t` when a terminal is involved; its exit status is ours. */
 static int
-start_command (AnydClientContext *ctx, char **cmd, gboolean pty)
+run_remote (AnydClientContext *ctx, const char *command, char **cmd, gboolean pty)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) argv = anyd_client_ssh_argv (ctx, pty || isatty (STDIN_FILENO) ? "-t" : "-T",
+                                                    &error);
+  g_autoptr(GPtrArray) remote = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *line = NULL;
+  int status;
+
+  if (argv == NULL)
+    return anyd_client_usage_error (ctx, "%s", error->message);
+  g_ptr_array_add (remote, g_strdup ("anyd-client"));
+  if (ctx->json)
+    g_ptr_array_add (remote, g_strdup ("--json"));
+  if (!ctx->ask_password)
+    g_ptr_array_add (remote, g_strdup ("--no-ask-password"));
+  if (ctx->timeout_ms > 0 && ctx->timeout_ms != G_MAXINT)
+    g_ptr_array_add (remote, g_strdup_printf ("--timeout=%g", ctx->timeout_ms / 1000.0));
+  g_ptr_array_add (remote, g_strdup ("exec"));
+  g_ptr_array_add (remote, g_strdup (command));
+#define OPT(flag, value) G_STMT_START { if (value) { \
+    g_ptr_array_add (remote, g_strdup (flag)); g_ptr_array_add (remote, g_strdup (value)); } } G_STMT_END
+  OPT ("--memory", opt_memory);
+  OPT ("--user", opt_user);
+  OPT ("--cwd", opt_cwd);
+  OPT ("--sandbox", opt_sandbox);
+#undef OPT
+  for (guint i = 0; opt_env != NULL && opt_env[i] != NULL; i++)
+    {
+      g_ptr_array_add (remote, g_strdup ("--env"));
+      g_ptr_array_add (remote, g_strdup (opt_env[i]));
+    }
+  if (opt_cpu > 0)
+    g_ptr_array_add (remote, g_strdup_printf ("--cpu=%d", opt_cpu));
+  if (opt_no_network)
+    g_ptr_array_add (remote, g_strdup ("--no-network"));
+  if (opt_keep_running)
+    g_ptr_array_add (remote, g_strdup ("--keep-running"));
+  if (pty && g_str_equal (command, "run"))
+    g_ptr_array_add (remote, g_strdup ("--pty"));
+  if (cmd != NULL)
+    {
+      g_ptr_array_add (remote, g_strdup ("--"));
+      for (guint i = 0; cmd[i] != NULL; i++)
+        g_ptr_array_add (remote, g_strdup (cmd[i]));
+    }
+  /* ssh hands the remote side one string for its shell: quote the words
+   * that need it. */
+  for (guint i = 0; i < remote->len; i++)
+    {
+      const char *w = remote->pdata[i];
+      if (*w != '\0' && strspn (w, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                    "0123456789_@%+=:,./-") == strlen (w))
+        continue;
+      remote->pdata[i] = g_shell_quote (w);
+      g_free ((char *) w);
+    }
+  g_ptr_array_add (remote, NULL);
+  line = g_strjoinv (" ", (char **) remote->pdata);
+  g_ptr_array_add (argv, g_steal_pointer (&line));
+  g_ptr_array_add (argv, NULL);
+  if (ctx->verbose)
+    {
+      g_autofree char *shown = g_strjoinv (" ", (char **) argv->pdata);
+      g_printerr ("anyd-client: %s\n", shown);
+    }
+  if (!g_spawn_sync (NULL, (char **) argv->pdata, NULL,
+                     G_SPAWN_SEARCH_PATH | G_SPAWN_CHILD_INHERITS_STDIN, NULL, NULL, NULL, NULL,
+                     &status, &error))
+    return anyd_client_fail (ctx, error);
+  if (WIFEXITED (status))
+    return WEXITSTATUS (status);
+  return WIFSIGNALED (status) ? 128 + WTERMSIG (status) : ANYD_CLIENT_EXIT_FAILURE;
+}
+
+static int
+start_command (AnydClientContext *ctx, const char *command, char **cmd, gboolean pty)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) options = NULL;
 
   if (ctx->host != NULL)
-    return anyd_client_usage_error (ctx, _("exec passes file descriptors, which --host cannot carry; "
-                                           "run “ssh -t HOST anyd-client exec …” instead"));
+    return run_remote (ctx, command, cmd, pty);
   options = run_options (ctx, &error);
   if (options == NULL)
     return anyd_client_usage_error (ctx, "%s", error->message);
@@ -581,7 +659,7 @@ cmd_run (AnydClientContext *ctx, int argc, char **argv)
 
   if (cmd[0] == NULL)
     return anyd_client_usage_error (ctx, _("no command given (put it after \"--\")"));
-  return start_command (ctx, cmd, opt_pty);
+  return start_command (ctx, "run", cmd, opt_pty);
 }
 
 static int
@@ -591,7 +669,8 @@ cmd_shell (AnydClientContext *ctx, int argc, char **argv)
   const char *shell = pw && pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh";
   char *cmd[] = { (char *) shell, (char *) "-l", NULL };
 
-  return start_command (ctx, cmd, TRUE);
+  /* remotely, the remote user's shell */
+  return start_command (ctx, "shell", ctx->host ? NULL : cmd, TRUE);
 }
 
 static const char *

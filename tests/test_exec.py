@@ -667,7 +667,9 @@ def _(sb):
 @case('50 runs from 8 callers at once: every status right, no unit left')
 def _(sb):
     sd()
-    sb.write_config(CONFIG.replace('max_processes=6', 'max_processes=50'))
+    # (exited objects must outlast the slowest Wait of a sanitizer build)
+    sb.write_config(CONFIG.replace('max_processes=6', 'max_processes=50')
+                    .replace('keep_exited_s=3', 'keep_exited_s=120'))
     sb.manager(ROOT, 'Reload')
     conns = [anydtest.Connection(sb, ALLOWED if i % 2 else ROOT) for i in range(8)]
     try:
@@ -737,6 +739,31 @@ def _(sb):
     assert rc == 0 and prop(sb, path, 'Reason') == 'stopped', (rc, out, err)
     rc, out, err = sb.client(ALLOWED, 'exec', 'kill', '-s', 'NOPE', '1')
     assert rc == 2, (rc, out, err)
+
+
+@case('anyd-client --host: fds cannot cross ssh, so the remote anyd-client runs the command')
+def _(sb):
+    sd()
+    fake = os.path.join(anydtest.WORK, 'fake-ssh')
+    os.makedirs(fake, exist_ok=True)
+    os.chmod(fake, 0o777)   # the fake ssh runs as the caller and writes here
+    sb.client_binary()      # puts anyd-client into WORK/bin, the "remote" PATH
+    with open(os.path.join(fake, 'ssh'), 'w') as f:
+        f.write('#!/bin/sh\n# records its arguments, runs the remote command here\n'
+                'printf "%%s\\n" "$@" > %s/ssh-args\n'
+                'for last; do :; done\n'
+                'PATH=%s/bin:$PATH exec sh -c "$last"\n' % (fake, anydtest.WORK))
+    os.chmod(os.path.join(fake, 'ssh'), 0o755)
+    env = {'PATH': fake + ':' + anydtest.base_env()['PATH']}
+    rc, out, err = sb.run_as(ALLOWED, [sb.client_binary(), '--host', 'bob@example:2222', 'exec', 'run',
+                                       '--env', 'X=a b', '--', 'sh', '-c', 'echo "$X"; exit 6'],
+                             env=env)
+    assert os.path.exists(os.path.join(fake, 'ssh-args')), (rc, out, err)
+    with open(os.path.join(fake, 'ssh-args')) as f:
+        args = f.read().splitlines()
+    assert rc == 6 and out == 'a b\n', (rc, out, err, args)
+    assert args[:4] == ['-T', '-p', '2222', '--'] and args[4] == 'bob@example', args
+    assert args[5].startswith("anyd-client exec run --env 'X=a b' -- sh -c"), args
 
 
 @case('anyd-client exec run --pty / shell: a terminal session, exit status returned')

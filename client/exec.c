@@ -265,28 +265,28 @@ kill_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), res, NULL);
 }
 
-/* Ctrl+C and friends go to the command, which decides. */
-static gboolean
-forward_signal_cb (gpointer user_data)
+/* Ctrl+C and SIGTERM go to the command, which decides. */
+static void
+forward_signal (Session *s, int sig)
 {
-  Session *s = user_data;
   GDBusConnection *bus = anyd_client_get_bus (s->ctx, NULL);
 
   g_dbus_connection_call (bus, ANYD_CLIENT_BUS_NAME, s->path, PROCESS_IFACE, "Kill",
-                          g_variant_new ("(i)", SIGINT), NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+                          g_variant_new ("(i)", sig), NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL,
                           kill_done_cb, NULL);
+}
+
+static gboolean
+forward_int_cb (gpointer user_data)
+{
+  forward_signal (user_data, SIGINT);
   return G_SOURCE_CONTINUE;
 }
 
 static gboolean
 forward_term_cb (gpointer user_data)
 {
-  Session *s = user_data;
-  GDBusConnection *bus = anyd_client_get_bus (s->ctx, NULL);
-
-  g_dbus_connection_call (bus, ANYD_CLIENT_BUS_NAME, s->path, PROCESS_IFACE, "Kill",
-                          g_variant_new ("(i)", SIGTERM), NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL,
-                          kill_done_cb, NULL);
+  forward_signal (user_data, SIGTERM);
   return G_SOURCE_CONTINUE;
 }
 
@@ -394,7 +394,7 @@ run_pipes (AnydClientContext *ctx, char **cmd, GVariant *options)
   /* Not waited for: the command may end without reading its input. */
   if (relay_from[0] >= 0)
     relay (NULL, 0, relay_from[0]);
-  sigint = g_unix_signal_add (SIGINT, forward_signal_cb, &s);
+  sigint = g_unix_signal_add (SIGINT, forward_int_cb, &s);
   sigterm = g_unix_signal_add (SIGTERM, forward_term_cb, &s);
   if (s.pending > 0)
     g_main_loop_run (loop);

@@ -382,24 +382,36 @@ status_data_free (StatusData *d)
   g_free (d);
 }
 
-static void
-status_done (GTask *task)
+/* The Gets are answered: FALSE (and the task answered) on an error or a
+ * unit systemd merely loaded to look at (it answers with defaults). */
+static gboolean
+props_ok (GTask *task)
 {
   StatusData *d = g_task_get_task_data (task);
   const char *load = NULL;
-  GVariantDict out;
 
   if (d->error != NULL)
     {
       g_task_return_error (task, map_error (d->error, d->unit, NULL));
-      return;
+      return FALSE;
     }
   g_variant_dict_lookup (&d->dict, "LoadState", "&s", &load);
   if (g_strcmp0 (load, "not-found") == 0)
     {
       g_task_return_new_error (task, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "unit %s not found", d->unit);
-      return;
+      return FALSE;
     }
+  return TRUE;
+}
+
+static void
+status_done (GTask *task)
+{
+  StatusData *d = g_task_get_task_data (task);
+  GVariantDict out;
+
+  if (!props_ok (task))
+    return;
 
   /* Every key is always there, with systemd's types; Since is µs since the epoch. */
   g_variant_dict_init (&out, NULL);
@@ -502,20 +514,9 @@ static void
 props_done (GTask *task)
 {
   StatusData *d = g_task_get_task_data (task);
-  const char *load = NULL;
 
-  if (d->error != NULL)
-    {
-      g_task_return_error (task, map_error (d->error, d->unit, NULL));
-      return;
-    }
-  /* systemd answers for a unit it merely loaded to look at, with defaults. */
-  g_variant_dict_lookup (&d->dict, "LoadState", "&s", &load);
-  if (g_strcmp0 (load, "not-found") == 0)
-    {
-      g_task_return_new_error (task, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "unit %s not found", d->unit);
-      return;
-    }
+  if (!props_ok (task))
+    return;
   g_task_return_pointer (task, g_variant_ref_sink (g_variant_dict_end (&d->dict)),
                          (GDestroyNotify) g_variant_unref);
 }

@@ -533,7 +533,9 @@ run_pty (AnydClientContext *ctx, char **cmd, GVariant *options)
   s.pending++;
   s.master_watch = g_io_add_watch (s.master_ch, G_IO_IN | G_IO_HUP | G_IO_ERR, master_readable_cb, &s);
   s.stdin_watch = g_io_add_watch (s.stdin_ch, G_IO_IN | G_IO_HUP | G_IO_ERR, stdin_readable_cb, &s);
-  winch = g_unix_signal_add (SIGWINCH, winch_cb, &s);
+  /* ahead of input that arrived at the same time: keystrokes typed after a
+   * resize must find the new size */
+  winch = g_unix_signal_add_full (G_PRIORITY_HIGH, SIGWINCH, winch_cb, &s, NULL);
   sigterm = g_unix_signal_add (SIGTERM, forward_term_cb, &s);
   start_wait (&s, path);
   if (s.pending > 0)

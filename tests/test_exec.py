@@ -783,9 +783,15 @@ def _(sb):
         t.expect('33 99')
         t.expect('T=xterm')
         t.resize(41, 101)       # SIGWINCH to the client, which passes it on
-        time.sleep(0.3)
-        t.write('stty size\n')
-        t.expect('41 101')
+        for attempt in range(10):
+            time.sleep(0.3)
+            t.write('stty size\n')
+            try:
+                t.expect('41 101', timeout=2)
+                break
+            except TimeoutError:
+                if attempt == 9:
+                    raise
         t.write('exit 9\n')
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 9, status

@@ -320,7 +320,10 @@ def _(sb):
     unit = prop(sb, path, 'Unit')
     from systemd_sandbox import SERVICE
     assert sd().prop(unit, 'CPUQuotaPerSecUSec', SERVICE) == 250000
-    assert sd().prop(unit, 'Slice', 'org.freedesktop.systemd1.Service') == 'anyd-exec-u%d.slice' % ALLOWED
+    slice_ = 'anyd-exec-u%d.slice' % ALLOWED
+    assert sd().prop(unit, 'Slice', 'org.freedesktop.systemd1.Service') == slice_
+    # [exec] slice_tasks_max (default 1024) bounds the uid's commands together
+    assert sd().prop(slice_, 'TasksMax', 'org.freedesktop.systemd1.Slice') == 1024
     sb.call(ALLOWED, path, PROC, 'Stop')
     assert wait(sb, ALLOWED, path) == ('stopped', -1, signal.SIGTERM)
 
@@ -795,6 +798,27 @@ def _(sb):
         t.write('exit 9\n')
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 9, status
+    finally:
+        os.close(fd)
+
+
+@case('anyd-client exec shell: the user\'s login shell on a terminal')
+def _(sb):
+    sd()
+    import pty as ptymod
+    pid, fd = ptymod.fork()
+    if pid == 0:
+        os.execve(sb.client_binary(), [sb.client_binary(), 'exec', 'shell', '--sandbox', 'none'],
+                  anydtest.base_env({'TERM': 'xterm'}))
+    t = Pty(fd)
+    try:
+        t.expect('# ')          # root's prompt: bash reads its terminal now
+        t.write('echo in$((2+3))shell; shopt -q login_shell && echo LOGIN\n')
+        t.expect('in5shell')
+        t.expect('LOGIN')
+        t.write('exit 4\n')
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 4, status
     finally:
         os.close(fd)
 

@@ -328,6 +328,24 @@ def _(sb):
     assert wait(sb, ALLOWED, path) == ('stopped', -1, signal.SIGTERM)
 
 
+@case('[exec] slice_memory_max, slice_tasks_max: set on the uid\'s slice, and again after Reload')
+def _(sb):
+    sd()
+    slice_ = 'anyd-exec-u%d.slice' % ALLOWED
+    sb.write_config(CONFIG + 'slice_memory_max=256M\nslice_tasks_max=50\n')
+    sb.manager(ROOT, 'Reload')
+    try:
+        wait(sb, ALLOWED, run(sb, ALLOWED, ['/bin/true']))
+        assert sd().prop(slice_, 'MemoryMax', 'org.freedesktop.systemd1.Slice') == 256 << 20
+        assert sd().prop(slice_, 'TasksMax', 'org.freedesktop.systemd1.Slice') == 50
+    finally:
+        sb.write_config(CONFIG)
+        sb.manager(ROOT, 'Reload')
+    wait(sb, ALLOWED, run(sb, ALLOWED, ['/bin/true']))
+    assert sd().prop(slice_, 'MemoryMax', 'org.freedesktop.systemd1.Slice') == 2 ** 64 - 1
+    assert sd().prop(slice_, 'TasksMax', 'org.freedesktop.systemd1.Slice') == 1024
+
+
 # ---- users ------------------------------------------------------------------
 
 @case('user: root runs as nobody; nobody runs as itself by default; nobody may not be root')

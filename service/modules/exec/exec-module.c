@@ -706,8 +706,8 @@ ensure_slice_then_start (StartCall *c)
   g_autofree char *slice = NULL;
   GVariantBuilder b;
 
-  if ((m->slice_memory_max == 0 && m->slice_tasks_max == 0) ||
-      g_hash_table_contains (m->slices_set, GUINT_TO_POINTER (c->caller->uid)))
+  /* (also with no limits configured: a Reload may just have removed them) */
+  if (g_hash_table_contains (m->slices_set, GUINT_TO_POINTER (c->caller->uid)))
     {
       start_unit (c);
       return;

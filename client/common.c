@@ -32,11 +32,10 @@
  * systemd-stdio-bridge` and speak D-Bus over its stdin/stdout, as
  * `busctl -H` does.  (GDBus has no unixexec: transport, so we spawn ssh
  * ourselves.)  ssh's stderr stays ours so its prompts and errors show. */
-static GDBusConnection *
-connect_remote (AnydClientContext *ctx, GError **error)
+GPtrArray *
+anyd_client_ssh_argv (AnydClientContext *ctx, const char *flags, GError **error)
 {
   g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GIOStream) stream = NULL;
   g_autofree char *host = g_strdup (ctx->host);
   char *colon;
   const char *at;
@@ -58,7 +57,7 @@ connect_remote (AnydClientContext *ctx, GError **error)
     }
 
   g_ptr_array_add (argv, g_strdup ("ssh"));
-  g_ptr_array_add (argv, g_strdup ("-xT"));
+  g_ptr_array_add (argv, g_strdup (flags));
   if (colon != NULL)
     {
       g_ptr_array_add (argv, g_strdup ("-p"));
@@ -73,6 +72,17 @@ connect_remote (AnydClientContext *ctx, GError **error)
         g_string_append_c (h, *p);
     g_ptr_array_add (argv, g_string_free (h, FALSE));
   }
+  return g_steal_pointer (&argv);
+}
+
+static GDBusConnection *
+connect_remote (AnydClientContext *ctx, GError **error)
+{
+  g_autoptr(GPtrArray) argv = anyd_client_ssh_argv (ctx, "-xT", error);
+  g_autoptr(GIOStream) stream = NULL;
+
+  if (argv == NULL)
+    return NULL;
   g_ptr_array_add (argv, g_strdup ("systemd-stdio-bridge"));
   g_ptr_array_add (argv, NULL);
 

@@ -123,6 +123,11 @@ struct _AnydClient *anyd_client_get_lib (AnydClientContext *ctx, GError **error)
 /* Watches one module's events until Ctrl-C (tun monitor, services monitor). */
 int anyd_client_monitor_module (AnydClientContext *ctx, const char *module);
 
+/* ssh's argv up to and including the host of --host [USER@]HOST[:PORT]
+ * (no NULL at the end): "ssh FLAGS [-p PORT] -- [USER@]HOST"; append the
+ * remote command. flags: "-xT" for the bus bridge, "-t" for a terminal. */
+GPtrArray *anyd_client_ssh_argv (AnydClientContext *ctx, const char *flags, GError **error);
+
 /* Call a method on org.anyd1.  params is consumed if floating (as in
  * g_dbus_connection_call).  Sends ALLOW_INTERACTIVE_AUTHORIZATION unless
  * --no-ask-password; on NotAuthorizedCanObtain, when stdin is a terminal and

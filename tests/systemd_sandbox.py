@@ -42,6 +42,10 @@ RUNTIME = '/run/user/0'
 UNIT_DIR = RUNTIME + '/systemd/user.control'
 
 CGROUP_ROOTS = ('/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified')
+# On the v1 hierarchies a manager limits memory, tasks and CPU only below
+# its own cgroup of each controller: join these too to have limits enforced.
+CONTROLLER_ROOTS = ('/sys/fs/cgroup/memory', '/sys/fs/cgroup/pids', '/sys/fs/cgroup/cpu,cpuacct',
+                    '/sys/fs/cgroup/cpu', '/sys/fs/cgroup/cpuacct')
 
 # Test units restart many times in a row: no start rate limit.
 UNIT_HEADER = '[Unit]\nStartLimitIntervalSec=0\n'
@@ -61,10 +65,17 @@ def unit_path(unit):
 
 
 class SystemdManager:
-    def __init__(self, sb):
+    def __init__(self, sb, clean_env=False, controllers=False):
         self.sb = sb
         self.proc = None
+        self.roots = CGROUP_ROOTS + (CONTROLLER_ROOTS if controllers else ())
         self.env = anydtest.base_env({'XDG_RUNTIME_DIR': RUNTIME})
+        if clean_env:
+            # Transient units inherit the manager's environment: with the
+            # harness's, every command would see it (env -i, then the few
+            # variables the manager needs).
+            self.env = {'XDG_RUNTIME_DIR': RUNTIME, 'LANG': 'C.UTF-8',
+                        'PATH': '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'}
 
     # -- lifetime --
 
@@ -93,8 +104,9 @@ class SystemdManager:
         self.cgroups = []
         enter = ''
         tag = 'anyd-test-%s' % uuid.uuid4().hex[:12]
-        for root in CGROUP_ROOTS:
-            if os.path.isdir(root) and os.access(root, os.W_OK):
+        for root in self.roots:
+            if os.path.isdir(root) and os.access(root, os.W_OK) and \
+                    os.path.realpath(root) == root:
                 d = os.path.join(root, tag)
                 self.cgroups.append(d)
                 enter += ('for i in 1 2 3 4 5; do mkdir -p %(d)s; '

@@ -23,6 +23,8 @@ static const struct {
   { "org.anyd1.services.manage", N_("services start, stop, restart, reload") },
   { "org.anyd1.exec.run", N_("exec run") },
   { "org.anyd1.exec.manage", N_("signal or inspect others' processes") },
+  { "org.anyd1.files.read", N_("files get") },
+  { "org.anyd1.files.write", N_("files put") },
 };
 
 static const char *

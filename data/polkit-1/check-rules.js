@@ -54,6 +54,8 @@ const expect = [
   ['org.anyd1.vault.write', 'auth_self_keep'],
   ['org.anyd1.vault.use-key', 'auth_self_keep'],
   ['org.anyd1.vault.manage-keys', 'auth_self_keep'],
+  ['org.anyd1.files.read', 'auth_self_keep'],
+  ['org.anyd1.files.write', 'auth_self_keep'],
 ];
 let failed = 0;
 function check(what, got, want) {

@@ -78,7 +78,8 @@ def variants(opts):
     from gi.repository import GLib
     types = {'user': 's', 'max_size': 't', 'mode': 'u', 'create': 'b', 'replace': 'b',
              'size': 't'}
-    return {k: GLib.Variant(types.get(k, 's'), v) for k, v in opts.items()}
+    return {k: v if isinstance(v, GLib.Variant) else GLib.Variant(types.get(k, 's'), v)
+            for k, v in opts.items()}
 
 
 def write_file(sb, uid, path, data, interactive=False, **opts):
@@ -173,7 +174,7 @@ def _(sb):
 def _(sb):
     props = sb.connect_cached(ROOT).get_all_properties('/org/anyd1', 'org.anyd1.Manager')
     assert 'files' in props['Modules'], props
-    rc, out = sb.busctl(ROOT, 'introspect', 'org.anyd1', PATH, IFACE)
+    rc, out, _ = sb.busctl(ROOT, 'introspect', 'org.anyd1', PATH, IFACE)
     assert '.ReadFile' in out and '.WriteFile' in out, out
 
 
@@ -188,6 +189,386 @@ def _(sb):
     st = os.stat(R + '/udir/mine')
     assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (NOBODY, 0o600), st
     assert read_file(sb, NOBODY, R + '/udir/mine') == small
+
+
+
+@case('as another user: that user\'s permissions apply, not anyd\'s (root\'s)')
+def _(sb):
+    # root asks to read as nobody: a 0600 root file stays closed
+    e = expect_error('NotAuthorized', read_file, sb, ROOT, R + '/private', user='nobody')
+    assert R + '/private' in e.message and 'nobody' in e.message, e.message
+    assert read_file(sb, ROOT, R + '/public', user='nobody') == b'anyone\n'
+    # nobody (polkit allows it anything here) reads as root
+    assert read_file(sb, NOBODY, R + '/private', user='root') == b'root only\n'
+    assert read_file(sb, NOBODY, R + '/private', user='0' if False else 'root') == b'root only\n'
+    # a file nobody may not replace, in a directory nobody may write
+    expect_error('NotAuthorized', write_file, sb, ROOT, R + '/udir/roots', b'x', user='nobody')
+    assert open(R + '/udir/roots', 'rb').read() == b'root\'s\n'
+    expect_error('NotAuthorized', write_file, sb, ROOT, R + '/sub/new', b'x', user='nobody')
+    assert not os.path.exists(R + '/sub/new')
+    # a new file as nobody is nobody's, with the mode asked for
+    assert write_file(sb, ROOT, R + '/udir/made', b'made\n', user='nobody', mode=0o640) == 5
+    st = os.stat(R + '/udir/made')
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == \
+        (NOBODY, anydtest.user_gid(NOBODY), 0o640), st
+
+
+@case('mode defaults to 0644 & ~umask; a new file belongs to the target user')
+def _(sb):
+    write_file(sb, ROOT, R + '/defmode', b'd')
+    st = os.stat(R + '/defmode')
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o644), st
+    write_file(sb, ROOT, R + '/defmode', b'e', mode=0o600)
+    assert stat.S_IMODE(os.stat(R + '/defmode').st_mode) == 0o600
+    expect_error('InvalidArgument', write_file, sb, ROOT, R + '/suid', b'x', mode=0o4755,
+                 fragment='mode')
+    assert not os.path.exists(R + '/suid')
+
+
+@case('replace=false on an existing file is Exists; create=false on a missing one NotFound')
+def _(sb):
+    put(R + '/keep', b'old\n')
+    before = listing()
+    expect_error('Exists', write_file, sb, ROOT, R + '/keep', b'new\n', replace=False,
+                 fragment=R + '/keep')
+    assert open(R + '/keep', 'rb').read() == b'old\n'
+    expect_error('NotFound', write_file, sb, ROOT, R + '/absent', b'x', create=False,
+                 fragment=R + '/absent')
+    expect_error('NotFound', write_file, sb, ROOT, R + '/nodir/x', b'x', fragment=R + '/nodir')
+    expect_error('NotFound', read_file, sb, ROOT, R + '/absent', fragment=R + '/absent')
+    assert listing() == before, listing() ^ before
+    assert write_file(sb, ROOT, R + '/keep', b'new\n', replace=True) == 4
+    assert write_file(sb, ROOT, R + '/fresh', b'f', replace=False) == 1
+
+
+# (path, error, what); every one must leave the tree as it was
+ESCAPES = [
+    (R + '/../outside/secret', 'InvalidArgument', '".." out of the root'),
+    (R + '/sub/../sub/b.txt', 'InvalidArgument', '".." even when it stays inside'),
+    (R + '/abs-out', 'InvalidArgument', 'an absolute symbolic link out'),
+    (R + '/rel-out', 'InvalidArgument', 'a relative symbolic link out'),
+    (R + '/dirlink-out/secret', 'InvalidArgument', 'a directory symlink out'),
+    (R + '/procfd', 'InvalidArgument', 'a symlink to /proc/self/fd/0'),
+    (R + '/proc-root', 'InvalidArgument', 'a symlink through /proc/self/root'),
+    (R + '/loop1', 'InvalidArgument', 'a symlink loop'),
+    (R + '/mnt/x', 'InvalidArgument', 'another file system inside the root'),
+    (R + '/fifo', 'InvalidArgument', 'a FIFO'),
+    (R + '/null', 'InvalidArgument', 'a device'),
+    (R + '/sock', 'InvalidArgument', 'a socket'),
+    (R + '/dir', 'InvalidArgument', 'a directory'),
+    (R + '/sub/', 'InvalidArgument', 'a trailing slash'),
+    (R, 'InvalidArgument', 'the root itself'),
+    ('relative/path', 'InvalidArgument', 'a relative path'),
+    ('', 'InvalidArgument', 'an empty path'),
+    (R + '/a\nb', 'InvalidArgument', 'a control character'),
+    (OUT + '/secret', 'NotAuthorized', 'a path outside every root'),
+    ('/etc/passwd', 'NotAuthorized', 'a system file'),
+    (R + 'x/secret', 'NotAuthorized', 'a sibling that shares the root\'s prefix'),
+    (SRV + '/missing-root/x', 'NotFound', 'a configured root that does not exist'),
+]
+
+
+@case('every escape is refused by ReadFile, naming the path')
+def _(sb):
+    for path, name, what in ESCAPES:
+        try:
+            e = expect_error(name, read_file, sb, ROOT, path)
+        except AssertionError as ex:
+            raise AssertionError('%s (%r): %s' % (what, path, ex))
+        shown = path.replace('\n', '\\n')
+        assert path == '' or shown in e.message or path.rstrip('/') in e.message, (what, e.message)
+
+
+@case('every escape is refused by WriteFile and nothing is written anywhere')
+def _(sb):
+    before = listing()
+    for path, name, what in ESCAPES:
+        try:
+            expect_error(name, write_file, sb, ROOT, path, b'payload')
+        except AssertionError as ex:
+            raise AssertionError('%s (%r): %s' % (what, path, ex))
+    assert listing() == before, listing() ^ before
+    assert open(OUT + '/secret', 'rb').read() == b'outside\n'
+
+
+@case('symbolic links that stay inside the root work; a second root works')
+def _(sb):
+    assert read_file(sb, ROOT, R + '/link-in') == b'inside\n'
+    assert read_file(sb, ROOT, R + '//sub/./b.txt') == b'inside\n'
+    assert read_file(sb, ROOT, R2 + '/two') == b'second root\n'
+
+
+@case('bad options and fds: InvalidArgument naming the field, nothing written')
+def _(sb):
+    from gi.repository import GLib
+    before = listing()
+    for opts, field in (({'user': 'no-such-user-x'}, 'user'), ({'user': 'a b'}, 'user'),
+                        ({'user': ''}, 'user'), ({'mode': 0o1000}, 'mode'),
+                        ({'max_size': GLib.Variant('s', 'x')}, 'max_size'),
+                        ({'bogus': 'x'}, 'bogus')):
+        expect_error('InvalidArgument', write_file, sb, ROOT, R + '/opt', b'x', fragment=field,
+                     **opts)
+    from gi.repository import GLib
+    c = sb.connect_cached(ROOT)
+    e = expect_error('InvalidArgument', c.call, PATH, IFACE, 'ReadFile', '(sa{sv})',
+                     (R + '/public', {'create': GLib.Variant('b', True)}))
+    assert 'create' in e.message
+    # a write-only fd, and no fd at all
+    rfd, wfd = os.pipe()
+    try:
+        expect_error('InvalidArgument', c.call, PATH, IFACE, 'WriteFile', '(sha{sv})',
+                     (R + '/opt', 0, {}), fds=[wfd], fragment='fd')
+        expect_error('InvalidArgument', c.call, PATH, IFACE, 'WriteFile', '(sha{sv})',
+                     (R + '/opt', 0, {}), fragment='fd')
+    finally:
+        os.close(rfd)
+        os.close(wfd)
+    assert listing() == before, listing() ^ before
+
+
+@case('max_size: the option and [files] max_size cap reads and writes; size must match')
+def _(sb):
+    put(R + '/hundred', b'h' * 100)
+    assert read_file(sb, ROOT, R + '/hundred', max_size=100) == b'h' * 100
+    expect_error('InvalidArgument', read_file, sb, ROOT, R + '/hundred', max_size=99,
+                 fragment='max_size')
+    put(R + '/limited', b'original\n')
+    before = listing()
+    expect_error('InvalidArgument', write_file, sb, ROOT, R + '/limited', b'y' * 101,
+                 max_size=100, fragment='max_size')
+    # the configured cap (64 MiB) wins over a bigger option
+    expect_error('InvalidArgument', write_file, sb, ROOT, R + '/limited',
+                 b'z' * (MAX + 1), max_size=2 * MAX, fragment='max_size')
+    expect_error('InvalidArgument', write_file, sb, ROOT, R + '/limited', b'short',
+                 size=10, fragment='size')
+    assert open(R + '/limited', 'rb').read() == b'original\n'
+    assert listing() == before, listing() ^ before
+    assert write_file(sb, ROOT, R + '/limited', b'exact', size=5) == 5
+
+
+def units():
+    rc, out = sb_global.systemctl('list-units', '--all', '--plain', '--no-legend',
+                                  'anyd-files-*', check=False)
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+sb_global = None
+
+
+@case('a write whose helper is killed midway leaves the old content, no temp file')
+def _(sb):
+    global sb_global
+    sb_global = sb
+    put(R + '/victim', b'keep me\n')
+    before = listing()
+    rfd, wfd = os.pipe()
+    c = sb.connect_cached(ROOT)
+    p = c.call_async(PATH, IFACE, 'WriteFile', '(sha{sv})', (R + '/victim', 0, {}), fds=[rfd])
+    os.close(rfd)
+    os.write(wfd, os.urandom(256 * 1024))
+    running = anydtest.wait_until(units, what='the helper unit')
+    sb.systemctl('kill', '--signal=KILL', running[0])
+    try:
+        e = None
+        try:
+            p.wait(30)
+        except DBusError as ex:
+            e = ex
+        assert e is not None and err_name(e) == 'Failed', e
+        assert R + '/victim' in e.message, e.message
+    finally:
+        os.close(wfd)
+    assert open(R + '/victim', 'rb').read() == b'keep me\n'
+    assert listing() == before, listing() ^ before
+    anydtest.wait_until(lambda: not units(), what='the unit to go away')
+
+
+@case('a caller killed midway (size announced) leaves the old content')
+def _(sb):
+    put(R + '/victim2', b'keep me too\n')
+    before = listing()
+    c = sb.connect(ROOT)
+    rfd, wfd = os.pipe()
+    p = c.call_async(PATH, IFACE, 'WriteFile', '(sha{sv})',
+                     (R + '/victim2', 0, variants({'size': 1 << 20})), fds=[rfd])
+    os.close(rfd)
+    os.write(wfd, b'x' * 4096)
+    anydtest.wait_until(units, what='the helper unit')
+    c.kill()
+    os.close(wfd)   # with the caller gone, the helper sees EOF early
+    anydtest.wait_until(lambda: not units(), what='the unit to go away')
+    assert open(R + '/victim2', 'rb').read() == b'keep me too\n'
+    assert listing() == before, listing() ^ before
+
+
+@case('a file growing while it is read: the stream stops at the size at open, audited')
+def _(sb):
+    data = os.urandom(8 * 1024 * 1024)
+    put(R + '/grow', data)
+    m = sb.mark()
+    r = sb.connect_cached(ROOT).call_full(PATH, IFACE, 'ReadFile', '(sa{sv})', (R + '/grow', {}))
+    (fd,) = r.fds
+    with open(R + '/grow', 'ab') as f:
+        f.write(b'appended')
+    got = read_all(fd)
+    assert got == data, (len(got), len(data))
+    rec = sb.wait_audit(m, ANYD_ACTION='files.read', ANYD_RESULT='error')
+    assert 'grew' in rec.get('MESSAGE', ''), rec
+
+
+@case('per-uid transfers are capped ([files] max_transfers): Busy, root exempt')
+def _(sb):
+    sb.write_config('[files]\nmax_transfers=1\n', '50-quota.conf')
+    sb.manager(ROOT, 'Reload')
+    try:
+        held = []
+        for uid in (NOBODY, ROOT, ROOT):
+            rfd, wfd = os.pipe()
+            c = sb.connect(uid)
+            held.append((c, c.call_async(PATH, IFACE, 'WriteFile', '(sha{sv})',
+                                         (R + '/udir/q%d-%d' % (uid, len(held)), 0, {}),
+                                         fds=[rfd]), wfd))
+            os.close(rfd)
+        anydtest.wait_until(lambda: len(units()) == 3, what='three helper units')
+        expect_error('Busy', write_file, sb, NOBODY, R + '/udir/q-extra', b'x',
+                     fragment='max_transfers')
+        for c, p, wfd in held:
+            os.close(wfd)
+            p.wait(30)
+            c.close()
+    finally:
+        sb.remove_config('50-quota.conf')
+        sb.manager(ROOT, 'Reload')
+
+
+def call_as(uid, method, interactive=False):
+    if method == 'ReadFile':
+        return read_file(sb_global, uid, R + '/public', interactive=interactive)
+    return write_file(sb_global, uid, R + '/udir/matrix', b'm', interactive=interactive)
+
+
+@case('allowed / denied / needs-password matrix for ReadFile and WriteFile')
+def _(sb):
+    for method in ('ReadFile', 'WriteFile'):
+        call_as(ALLOWED, method)
+        call_as(ROOT, method)
+        expect_error('NotAuthorized', call_as, DENIED, method)
+        expect_error('NotAuthorizedCanObtain', call_as, CHALLENGE, method)
+        # outside the roots: refused before polkit, so no password is asked for
+        e = expect_error('NotAuthorized', read_file, sb, CHALLENGE, OUT + '/secret')
+        assert '[files] roots' in e.message, e.message
+
+
+@case('a password prompt that never completes holds only its own call')
+def _(sb):
+    c = sb.connect(CHALLENGE)
+    try:
+        c.register_hanging_agent()
+        p = c.call_async(PATH, IFACE, 'ReadFile', '(sa{sv})', (R + '/public', {}),
+                         interactive=True)
+        c.wait_agent_begun()
+        assert not p.done()
+        assert read_file(sb, ALLOWED, R + '/public') == b'anyone\n'
+    finally:
+        c.kill()
+
+
+@case('polkit sees the normalised path and the user; rules can narrow on them')
+def _(sb):
+    sb.write_rules('05-files', """
+polkit.addRule(function(action, subject) {
+    if (action.id.indexOf("org.anyd1.files.") === 0 && subject.user === "bin") {
+        if (action.lookup("path") === "%s/two" && action.lookup("user") === "")
+            return polkit.Result.YES;
+    }
+    return polkit.Result.NOT_HANDLED;
+});
+""" % R2)
+    try:
+        # bin is the denied uid: only the one path, written oddly, as itself
+        assert read_file(sb, DENIED, R2 + '//./two') == b'second root\n'
+        expect_error('NotAuthorized', read_file, sb, DENIED, R2 + '/two', user='bin')
+        expect_error('NotAuthorized', read_file, sb, DENIED, R + '/public')
+    finally:
+        sb.remove_rules('05-files')
+
+
+def rss_kib(pid, field='VmRSS'):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    return 0
+
+
+@case('1 GiB through ReadFile and WriteFile: anyd\'s memory does not grow with it')
+def _(sb):
+    sb.write_config('[files]\nmax_size=0\n', '50-big.conf')
+    sb.manager(ROOT, 'Reload')
+    try:
+        big = 1 << 30
+        pid = sb.name_owner_pid('org.anyd1')
+        read_file(sb, ROOT, R + '/public')   # warm up
+        rss0 = rss_kib(pid)
+        peak = [rss0]
+        stop = threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                peak[0] = max(peak[0], rss_kib(pid))
+                time.sleep(0.05)
+        th = threading.Thread(target=sample)
+        th.start()
+        try:
+            # write: 1 GiB of zeros through a pipe, never held in memory here
+            rfd, wfd = os.pipe()
+            feeder = threading.Thread(target=_feed_zeros, args=(wfd, big))
+            feeder.start()
+            n = sb.connect_cached(ROOT).call(PATH, IFACE, 'WriteFile', '(sha{sv})',
+                                             (R + '/big', 0, {}), fds=[rfd], timeout=300)
+            os.close(rfd)
+            feeder.join()
+            assert n == big, n
+            r = sb.connect_cached(ROOT).call_full(PATH, IFACE, 'ReadFile', '(sa{sv})',
+                                                  (R + '/big', {}))
+            (fd,) = r.fds
+            total = 0
+            while True:
+                b = os.read(fd, 1 << 20)
+                if not b:
+                    break
+                total += len(b)
+            os.close(fd)
+            assert total == big, total
+        finally:
+            stop.set()
+            th.join()
+            os.unlink(R + '/big')
+        growth = peak[0] - rss0
+        print('# anyd RSS before %d KiB, peak during 2 x 1 GiB %d KiB (growth %d KiB)'
+              % (rss0, peak[0], growth))
+        assert growth < 8 * 1024, growth
+    finally:
+        sb.remove_config('50-big.conf')
+        sb.manager(ROOT, 'Reload')
+
+
+def _feed_zeros(fd, n):
+    chunk = bytes(1 << 20)
+    try:
+        while n > 0:
+            k = os.write(fd, chunk[:min(n, len(chunk))])
+            n -= k
+    finally:
+        os.close(fd)
+
+
+@case('every transfer is audited with the path and the user')
+def _(sb):
+    m = sb.mark()
+    write_file(sb, NOBODY, R + '/udir/audited', b'a')
+    rec = sb.wait_audit(m, ANYD_ACTION='files.write', ANYD_RESULT='ok', ANYD_CALLER_UID=NOBODY)
+    assert rec['ANYD_OBJECT'] == R + '/udir/audited' and 'as nobody' in rec['MESSAGE'], rec
 
 
 if __name__ == '__main__':

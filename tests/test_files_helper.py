@@ -327,6 +327,18 @@ def _():
     assert open(ROOT + '/limited', 'rb').read() == b'y' * 1000
 
 
+@case('write: --size refuses a different byte count (a writer that died early)')
+def _():
+    write_file(ROOT + '/announced', b'old\n')
+    before = listing()
+    expect(run('write', 'announced', '--size', '10', stdin=b'12345'), 'InvalidArgument',
+           ROOT + '/announced')
+    expect(run('write', 'announced', '--size', '3', stdin=b'12345'), 'InvalidArgument')
+    assert open(ROOT + '/announced', 'rb').read() == b'old\n'
+    assert listing() == before, listing() ^ before
+    expect(run('write', 'announced', '--size', '5', stdin=b'12345'), 'ok')
+
+
 @case('write: a writer killed midway leaves the old content and no temp file')
 def _():
     write_file(ROOT + '/victim', b'keep me\n')

@@ -7,7 +7,10 @@
  *
  *   anyd-files-helper read  [--max-size N] ROOT PATH     file -> stdout
  *   anyd-files-helper write [--max-size N] [--mode OCTAL] [--no-create]
- *                           [--no-replace] ROOT PATH     stdin -> file
+ *                           [--no-replace] [--size N] ROOT PATH
+ *                                                        stdin -> file
+ * (--size: the number of bytes the writer announced; any other count is
+ * refused, so a writer that dies midway cannot leave a truncated file)
  *
  * PATH is relative to ROOT and is resolved with openat2(RESOLVE_BENEATH |
  * RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV) from an fd of ROOT, so neither
@@ -381,7 +384,7 @@ copy_in (int out, size_t len)
 
 static int
 do_write (int rootfd, const char *path, uint64_t max_size, long mode,
-          bool create, bool replace)
+          bool create, bool replace, int64_t size)
 {
   char dir[PATH_MAX], tmpname[NAME_MAX + 1], proc[64];
   const char *base, *slash;
@@ -477,6 +480,10 @@ do_write (int rootfd, const char *path, uint64_t max_size, long mode,
         FAIL_TMP (fail (STATUS_TOO_BIG, "more than max_size %" PRIu64 " bytes", max_size));
     }
 
+  if (size >= 0 && total != (uint64_t) size)
+    FAIL_TMP (fail (STATUS_INVALID, "size: %" PRIu64 " bytes arrived, %" PRId64 " were announced",
+                    total, size));
+
   if (fchmod (tfd, (mode_t) mode) < 0)
     FAIL_TMP (fail_errno (errno, "chmod"));
   if (fsync (tfd) < 0)
@@ -568,7 +575,7 @@ usage (void)
 {
   snprintf (display_path, sizeof display_path, "(arguments)");
   return fail (STATUS_INVALID, "usage: anyd-files-helper read|write [--max-size N] "
-               "[--mode OCTAL] [--no-create] [--no-replace] ROOT PATH");
+               "[--mode OCTAL] [--no-create] [--no-replace] [--size N] [--] ROOT PATH");
 }
 
 static bool
@@ -588,6 +595,7 @@ main (int argc, char **argv)
   const char *verb, *root, *path;
   uint64_t max_size = 0, v;
   long mode = -1;
+  int64_t size = -1;
   bool create = true, replace = true;
   int i, rootfd;
   struct stat st;
@@ -610,6 +618,12 @@ main (int argc, char **argv)
       else if (strcmp (argv[i], "--mode") == 0 && i + 1 < argc && parse_u64 (argv[i + 1], 8, &v) && v <= 0777)
         {
           mode = (long) v;
+          i++;
+        }
+      else if (strcmp (argv[i], "--size") == 0 && i + 1 < argc && parse_u64 (argv[i + 1], 10, &v) &&
+               v <= INT64_MAX)
+        {
+          size = (int64_t) v;
           i++;
         }
       else if (strcmp (argv[i], "--no-create") == 0)
@@ -642,15 +656,14 @@ main (int argc, char **argv)
   if (rootfd < 0)
     {
       int err = errno;
-      snprintf (display_path, sizeof display_path, "%s", root);
       if (err == ENOENT || err == ENOTDIR)
-        return fail (STATUS_NOT_FOUND, "the root does not exist or is not a directory");
+        return fail (STATUS_NOT_FOUND, "the root %s does not exist or is not a directory", root);
       return fail_errno (err, "cannot open the root");
     }
   if (fstat (rootfd, &st) < 0 || !S_ISDIR (st.st_mode))
-    return fail (STATUS_NOT_FOUND, "the root is not a directory");
+    return fail (STATUS_NOT_FOUND, "the root %s is not a directory", root);
 
   if (strcmp (verb, "read") == 0)
     return do_read (rootfd, path, max_size);
-  return do_write (rootfd, path, max_size, mode, create, replace);
+  return do_write (rootfd, path, max_size, mode, create, replace, size);
 }

@@ -493,7 +493,10 @@ add_sandbox (GVariantBuilder *b, Transfer *t)
   add_prop (b, "CapabilityBoundingSet", g_variant_new_uint64 (caps));
   if (t->write)
     {
-      const char *rw[] = { t->root, NULL };
+      /* "-": a missing root is the helper's NotFound, not a unit
+       * that fails to set up its namespace */
+      g_autofree char *rw_root = g_strconcat ("-", t->root, NULL);
+      const char *rw[] = { rw_root, NULL };
       add_prop (b, "ReadWritePaths", g_variant_new_strv (rw, -1));
     }
 }

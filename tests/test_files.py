@@ -571,5 +571,40 @@ def _(sb):
     assert rec['ANYD_OBJECT'] == R + '/udir/audited' and 'as nobody' in rec['MESSAGE'], rec
 
 
+@case('anyd-client files put / get: files, stdin/stdout, --mode, --no-replace, --json')
+def _(sb):
+    import json
+    local = SRV + '/local'
+    os.makedirs(local, exist_ok=True)
+    os.chmod(local, 0o777)
+    data = os.urandom(300000)
+    put(local + '/src', data, 0o644)
+    rc, out, err = sb.client(NOBODY, 'files', 'put', local + '/src', R + '/udir/c1', '--mode', '0600')
+    assert rc == 0, (rc, err)
+    st = os.stat(R + '/udir/c1')
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (NOBODY, 0o600), st
+    rc, out, err = sb.client(NOBODY, 'files', 'get', R + '/udir/c1', local + '/back')
+    assert rc == 0, (rc, err)
+    assert open(local + '/back', 'rb').read() == data
+    assert not os.path.exists(local + '/back.anyd-part')
+    # stdin and stdout (run_as returns text: compare a text payload)
+    rc, out, err = sb.client(NOBODY, 'files', 'put', '-', R + '/udir/c2', input='from stdin\n')
+    assert rc == 0, (rc, err)
+    rc, out, err = sb.client(NOBODY, 'files', 'get', R + '/udir/c2')
+    assert (rc, out) == (0, 'from stdin\n'), (rc, out, err)
+    rc, out, err = sb.client(NOBODY, '--json', 'files', 'put', '-', R + '/udir/c3', input='abc')
+    assert rc == 0 and json.loads(out) == {'path': R + '/udir/c3', 'bytes': 3}, (out, err)
+    # exit codes: Exists 5, NotAuthorized 3, NotFound 4, InvalidArgument 2
+    rc, out, err = sb.client(NOBODY, 'files', 'put', '--no-replace', '-', R + '/udir/c3', input='x')
+    assert rc == 5 and R + '/udir/c3' in err, (rc, err)
+    assert open(R + '/udir/c3').read() == 'abc'
+    rc, out, err = sb.client(NOBODY, 'files', 'get', R + '/private')
+    assert rc == 3 and R + '/private' in err and out == '', (rc, out, err)
+    rc, out, err = sb.client(NOBODY, 'files', 'get', R + '/absent')
+    assert rc == 4, (rc, err)
+    rc, out, err = sb.client(NOBODY, 'files', 'get', R + '/../outside/secret')
+    assert rc == 2 and out == '', (rc, err)
+    rc, out, err = sb.client(DENIED, 'files', 'get', R + '/public')
+    assert rc == 3, (rc, err)
 if __name__ == '__main__':
     anydtest.main(systemd=True, config=CONFIG)

@@ -29,6 +29,7 @@ SRV = '/srv/anyd-files-test'
 R = SRV + '/root'            # the configured root
 R2 = SRV + '/other-root'     # a second root
 OUT = SRV + '/outside'       # not a root
+HOME = '/home/anyd-files-test'  # a root under ProtectHome=read-only (tmpfs /home here)
 NOBODY = ALLOWED             # 65534
 MAX = 64 * 1024 * 1024
 
@@ -37,8 +38,8 @@ def helper():
     return os.path.join(anydtest.builddir(), 'service', 'modules', 'files', 'anyd-files-helper')
 
 
-CONFIG = ('[files]\nroots=%s;%s;%s/missing-root;\nmax_size=%d\nhelper=%s\n'
-          % (R, R2, SRV, MAX, helper()))
+CONFIG = ('[files]\nroots=%s;%s;%s/missing-root;%s;\nmax_size=%d\nhelper=%s\n'
+          % (R, R2, SRV, HOME, MAX, helper()))
 
 
 def err_name(e):
@@ -164,6 +165,10 @@ def _(sb):
     s.bind(R + '/sock')
     s.close()
     subprocess.run(['mount', '-t', 'tmpfs', 'none', R + '/mnt'], check=True)
+    # the sandbox's own /home (a private mount namespace: the host's is untouched)
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'mode=0755', 'none', '/home'], check=True)
+    os.makedirs(HOME)
+    os.chown(HOME, NOBODY, anydtest.user_gid(NOBODY))
     put(R + '/mnt/x', b'other fs\n')
     sb.write_config(CONFIG)
     sb.restart_anyd()
@@ -211,6 +216,13 @@ def _(sb):
     st = os.stat(R + '/udir/made')
     assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == \
         (NOBODY, anydtest.user_gid(NOBODY), 0o640), st
+
+
+@case('a root under /home is writable for the helper despite ProtectHome=read-only')
+def _(sb):
+    assert write_file(sb, NOBODY, HOME + '/notes', b'home\n') == 5
+    assert os.stat(HOME + '/notes').st_uid == NOBODY
+    assert read_file(sb, NOBODY, HOME + '/notes') == b'home\n'
 
 
 @case('mode defaults to 0644 & ~umask; a new file belongs to the target user')

@@ -2,6 +2,7 @@
 #include "files-path.h"
 #include "error.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <string.h>
 
@@ -110,7 +111,10 @@ anyd_files_parse_size (const char *text, guint64 *bytes)
 
   if (text == NULL || !g_ascii_isdigit (text[0]))
     return FALSE;
+  errno = 0;
   v = g_ascii_strtoull (text, &end, 10);
+  if (errno != 0)
+    return FALSE;
   switch (g_ascii_toupper (*end))
     {
     case '\0': break;

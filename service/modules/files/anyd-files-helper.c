@@ -463,6 +463,11 @@ do_write (int rootfd, const char *path, uint64_t max_size, long mode,
 
 #define FAIL_TMP(...) do { int _r = __VA_ARGS__; if (named_tmp) unlinkat (dfd, tmpname, 0); return _r; } while (0)
 
+  /* a bigger pipe from the writer means fewer wake-ups per MiB (best
+   * effort: the writer's pipe, unprivileged limit 1 MiB) */
+  if (is_pipe (STDIN_FILENO))
+    (void) fcntl (STDIN_FILENO, F_SETPIPE_SZ, CHUNK);
+
   for (;;)
     {
       size_t want = CHUNK;

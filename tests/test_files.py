@@ -205,7 +205,8 @@ def _(sb):
     assert read_file(sb, ROOT, R + '/public', user='nobody') == b'anyone\n'
     # nobody (polkit allows it anything here) reads as root
     assert read_file(sb, NOBODY, R + '/private', user='root') == b'root only\n'
-    assert read_file(sb, NOBODY, R + '/private', user='0' if False else 'root') == b'root only\n'
+    assert read_file(sb, NOBODY, R + '/private', user='0') == b'root only\n'   # by uid
+    expect_error('NotAuthorized', read_file, sb, ROOT, R + '/private', user='65534')
     # a file nobody may not replace, in a directory nobody may write
     expect_error('NotAuthorized', write_file, sb, ROOT, R + '/udir/roots', b'x', user='nobody')
     assert open(R + '/udir/roots', 'rb').read() == b'root\'s\n'

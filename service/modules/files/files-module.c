@@ -654,11 +654,14 @@ lookup_user_thread (GTask *task, gpointer source, gpointer task_data, GCancellab
 {
   Lookup *l = task_data;
   struct passwd pw, *result = NULL;
+  guint64 id;
   char buf[4096];
   int r;
 
   if (l->user == NULL)
     r = getpwuid_r (l->uid, &pw, buf, sizeof buf, &result);
+  else if (g_ascii_string_to_unsigned (l->user, 10, 0, G_MAXUINT32 - 1, &id, NULL))
+    r = getpwuid_r ((uid_t) id, &pw, buf, sizeof buf, &result);   /* "65534" */
   else
     r = getpwnam_r (l->user, &pw, buf, sizeof buf, &result);
   if (result == NULL && l->user == NULL)

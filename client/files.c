@@ -26,6 +26,7 @@ static char *opt_user;
 static char *opt_mode;
 static gboolean opt_no_replace;
 static gboolean opt_no_create;
+static gint64 opt_size = -1;
 
 static const GOptionEntry get_entries[] = {
   { "user", 'u', 0, G_OPTION_ARG_STRING, &opt_user, N_("Read as USER (default: yourself)"), N_("USER") },
@@ -37,6 +38,8 @@ static const GOptionEntry put_entries[] = {
   { "mode", 'm', 0, G_OPTION_ARG_STRING, &opt_mode, N_("Mode of the file, octal (default 0644 & ~umask)"), N_("MODE") },
   { "no-replace", 0, 0, G_OPTION_ARG_NONE, &opt_no_replace, N_("Fail if the file exists"), NULL },
   { "no-create", 0, 0, G_OPTION_ARG_NONE, &opt_no_create, N_("Fail if the file does not exist"), NULL },
+  { "size", 0, 0, G_OPTION_ARG_INT64, &opt_size,
+    N_("Expect exactly BYTES (a regular LOCAL file sets it itself); anything else changes nothing"), N_("BYTES") },
   { NULL }
 };
 
@@ -115,11 +118,70 @@ user_option (GVariantBuilder *b)
     g_variant_builder_add (b, "{sv}", "user", g_variant_new_string (opt_user));
 }
 
+/* --host: fds cannot cross ssh, so the remote anyd-client does the call
+ * and streams the file over ssh's stdin/stdout:
+ *   ssh -xT [-p PORT] -- [USER@]HOST anyd-client [--json] files get REMOTE -
+ * ssh hands the remote side one command line, so every word is quoted.
+ * The remote side has no terminal: a password prompt cannot be answered
+ * there (polkit then says NotAuthorizedCanObtain, exit status 3). */
 static int
-refuse_host (AnydClientContext *ctx)
+run_remote (AnydClientContext *ctx, const char *const *words, int in_fd, int out_fd)
 {
-  return anyd_client_usage_error (ctx, _("files passes file descriptors, which --host cannot carry; "
-                                         "run anyd-client files on that host (ssh HOST anyd-client files …)"));
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GString) cmd = g_string_new ("anyd-client");
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(GSubprocess) ssh = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *host = g_strdup (ctx->host);
+  const char *at = strrchr (host, '@');
+  char *colon = strrchr (at ? at : host, ':');
+
+  /* [USER@]HOST[:PORT], as for the bus connection (no IPv6 literals here) */
+  if (colon != NULL && colon[1] != '\0' && strspn (colon + 1, "0123456789") == strlen (colon + 1) &&
+      strchr (at ? at + 1 : host, ':') == colon)
+    *colon++ = '\0';
+  else
+    colon = NULL;
+  if (host[0] == '\0' || host[0] == '-' || (at && (at == host || at[1] == '\0')))
+    return anyd_client_usage_error (ctx, _("invalid --host \"%s\": expected [USER@]HOST[:PORT]"), ctx->host);
+
+  g_ptr_array_add (argv, g_strdup ("ssh"));
+  g_ptr_array_add (argv, g_strdup ("-xT"));
+  if (colon != NULL)
+    {
+      g_ptr_array_add (argv, g_strdup ("-p"));
+      g_ptr_array_add (argv, g_strdup (colon));
+    }
+  g_ptr_array_add (argv, g_strdup ("--"));
+  g_ptr_array_add (argv, g_strdup (host));
+  if (ctx->json)
+    g_string_append (cmd, " --json");
+  if (!ctx->ask_password)
+    g_string_append (cmd, " --no-ask-password");
+  for (guint i = 0; words[i] != NULL; i++)
+    {
+      g_autofree char *q = g_shell_quote (words[i]);
+      g_string_append_printf (cmd, " %s", q);
+    }
+  g_ptr_array_add (argv, g_strdup (cmd->str));
+  g_ptr_array_add (argv, NULL);
+  if (ctx->verbose)
+    {
+      g_autofree char *line = g_strjoinv (" ", (char **) argv->pdata);
+      g_printerr ("anyd-client: %s\n", line);
+    }
+
+  g_subprocess_launcher_take_stdin_fd (launcher, in_fd);
+  g_subprocess_launcher_take_stdout_fd (launcher, out_fd);
+  ssh = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
+  if (ssh == NULL || !g_subprocess_wait (ssh, NULL, &error))
+    return anyd_client_fail (ctx, error);
+  /* the remote anyd-client printed its own error; its status is ours
+   * (ssh's 255: the link failed) */
+  if (g_subprocess_get_if_exited (ssh))
+    return g_subprocess_get_exit_status (ssh) == 255 ? ANYD_CLIENT_EXIT_FAILURE
+                                                      : g_subprocess_get_exit_status (ssh);
+  return ANYD_CLIENT_EXIT_FAILURE;
 }
 
 static void
@@ -156,7 +218,29 @@ cmd_get (AnydClientContext *ctx, int argc, char **argv)
   gint64 n;
 
   if (ctx->host)
-    return refuse_host (ctx);
+    {
+      const char *words[] = { "files", "get", remote, "-", opt_user ? "--user" : NULL, opt_user, NULL };
+      int out_fd, rc;
+
+      if (to_stdout)
+        out_fd = dup (STDOUT_FILENO);
+      else
+        {
+          tmp = g_strdup_printf ("%s.anyd-part", local);
+          out_fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        }
+      if (out_fd < 0)
+        {
+          int e = errno;
+          error = g_error_new (G_IO_ERROR, g_io_error_from_errno (e), "%s: %s", tmp ? tmp : "stdout",
+                               g_strerror (e));
+          return anyd_client_fail (ctx, error);
+        }
+      rc = run_remote (ctx, words, open ("/dev/null", O_RDONLY | O_CLOEXEC), out_fd);
+      if (tmp != NULL && (rc != ANYD_CLIENT_EXIT_OK || rename (tmp, local) < 0))
+        unlink (tmp);
+      return rc;
+    }
   g_variant_builder_init (&opts, G_VARIANT_TYPE_VARDICT);
   user_option (&opts);
   reply = anyd_client_call (ctx, FILES_PATH, FILES_IFACE, "ReadFile",
@@ -235,7 +319,46 @@ cmd_put (AnydClientContext *ctx, int argc, char **argv)
   int fd;
 
   if (ctx->host)
-    return refuse_host (ctx);
+    {
+      g_autoptr(GPtrArray) words = g_ptr_array_new ();
+      g_autofree char *size_text = NULL;
+      int in_fd = from_stdin ? dup (STDIN_FILENO) : open (local, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+      if (in_fd < 0)
+        {
+          int e = errno;
+          error = g_error_new (G_IO_ERROR, g_io_error_from_errno (e), "%s: %s", local, g_strerror (e));
+          return anyd_client_fail (ctx, error);
+        }
+      g_ptr_array_add (words, "files");
+      g_ptr_array_add (words, "put");
+      if (opt_user)
+        {
+          g_ptr_array_add (words, "--user");
+          g_ptr_array_add (words, opt_user);
+        }
+      if (opt_mode)
+        {
+          g_ptr_array_add (words, "--mode");
+          g_ptr_array_add (words, opt_mode);
+        }
+      if (opt_no_replace)
+        g_ptr_array_add (words, "--no-replace");
+      if (opt_no_create)
+        g_ptr_array_add (words, "--no-create");
+      /* a dropped link must not leave a truncated file over there */
+      if (opt_size < 0 && fstat (in_fd, &st) == 0 && S_ISREG (st.st_mode))
+        opt_size = st.st_size;
+      if (opt_size >= 0)
+        {
+          g_ptr_array_add (words, "--size");
+          g_ptr_array_add (words, size_text = g_strdup_printf ("%" G_GINT64_FORMAT, opt_size));
+        }
+      g_ptr_array_add (words, "-");
+      g_ptr_array_add (words, (gpointer) remote);
+      g_ptr_array_add (words, NULL);
+      return run_remote (ctx, (const char *const *) words->pdata, in_fd, dup (STDOUT_FILENO));
+    }
   /* a helper that gives up closes the pipe: EPIPE, not death by SIGPIPE */
   signal (SIGPIPE, SIG_IGN);
   g_variant_builder_init (&opts, G_VARIANT_TYPE_VARDICT);
@@ -260,11 +383,11 @@ cmd_put (AnydClientContext *ctx, int argc, char **argv)
       error = g_error_new (G_IO_ERROR, g_io_error_from_errno (e), "%s: %s", local, g_strerror (e));
       return anyd_client_fail (ctx, error);
     }
-  if (S_ISREG (st.st_mode))
-    {
-      /* the announced length makes a short read an error, not a short file */
-      g_variant_builder_add (&opts, "{sv}", "size", g_variant_new_uint64 ((guint64) st.st_size));
-    }
+  /* the announced length makes a short read an error, not a short file */
+  if (opt_size < 0 && S_ISREG (st.st_mode))
+    opt_size = st.st_size;
+  if (opt_size >= 0)
+    g_variant_builder_add (&opts, "{sv}", "size", g_variant_new_uint64 ((guint64) opt_size));
 
   /* A terminal cannot be passed (the daemon refuses it), and a progress
    * line needs to see the bytes: then copy through a pipe ourselves. */

@@ -619,5 +619,43 @@ def _(sb):
     assert rc == 2 and out == '', (rc, err)
     rc, out, err = sb.client(DENIED, 'files', 'get', R + '/public')
     assert rc == 3, (rc, err)
+@case('anyd-client --host: the remote anyd-client streams over ssh (a stand-in ssh)')
+def _(sb):
+    # the stand-in runs the remote command line locally, as sshd would
+    # through the user's shell: it checks the quoting and the plumbing
+    fake = SRV + '/fakessh'
+    os.makedirs(fake, exist_ok=True)
+    client_dir = os.path.dirname(sb.client_binary())
+    with open(fake + '/ssh', 'w') as f:
+        f.write('#!/bin/sh\n# ssh -xT [-p PORT] -- HOST COMMAND\n'
+                'while [ "$1" != "--" ]; do shift; done\nshift 2\n'
+                'echo "$*" > %s/last-command\n'
+                'PATH=%s:$PATH exec /bin/sh -c "$*"\n' % (fake, client_dir))
+    os.chmod(fake + '/ssh', 0o755)
+    os.chmod(fake, 0o777)
+    env = {'PATH': fake + ':/usr/bin:/bin'}
+    odd = HOME + "/it's a file"
+    local = SRV + '/local'
+    os.makedirs(local, exist_ok=True)
+    os.chmod(local, 0o777)
+    put(local + '/src2', b'over ssh\n', 0o644)
+    client = sb.client_binary()
+    rc, out, err = sb.run_as(NOBODY, [client, '--host', 'nobody@example:2222', 'files', 'put',
+                                      '--mode', '0640', local + '/src2', odd], env=env)
+    assert rc == 0, (rc, out, err)
+    assert open(odd, 'rb').read() == b'over ssh\n'
+    assert stat.S_IMODE(os.stat(odd).st_mode) == 0o640
+    assert "'--size' '9'" in open(fake + '/last-command').read()
+    rc, out, err = sb.run_as(NOBODY, [client, '-H', 'example', 'files', 'get', odd], env=env)
+    assert (rc, out) == (0, 'over ssh\n'), (rc, out, err)
+    rc, out, err = sb.run_as(NOBODY, [client, '-H', 'example', 'files', 'get', odd,
+                                      local + '/back2'], env=env)
+    assert rc == 0 and open(local + '/back2', 'rb').read() == b'over ssh\n', (rc, err)
+    # the remote error and exit status come through
+    rc, out, err = sb.run_as(NOBODY, [client, '-H', 'example', 'files', 'get', R + '/private'],
+                             env=env)
+    assert rc == 3 and R + '/private' in err, (rc, err)
+
+
 if __name__ == '__main__':
     anydtest.main(systemd=True, config=CONFIG)

@@ -657,5 +657,29 @@ def _(sb):
     assert rc == 3 and R + '/private' in err, (rc, err)
 
 
+@case('anyd-client files: a progress line on a terminal for big files, none for small ones')
+def _(sb):
+    import shlex
+    local = SRV + '/local'
+    os.makedirs(local, exist_ok=True)
+    os.chmod(local, 0o777)
+    data = os.urandom(8 * 1024 * 1024)
+    put(local + '/big', data, 0o644)
+    client = sb.client_binary()
+
+    def on_tty(*args):
+        # script(1) gives the client a terminal on stdin, stdout and stderr
+        cmd = ' '.join(shlex.quote(a) for a in (client,) + args)
+        return sb.run_as(NOBODY, ['script', '-qec', cmd, '/dev/null'], timeout=60)
+    rc, out, err = on_tty('files', 'put', local + '/big', R + '/udir/tty-big')
+    assert rc == 0 and 'MiB/s' in out, (rc, out, err)
+    assert open(R + '/udir/tty-big', 'rb').read() == data
+    rc, out, err = on_tty('files', 'get', R + '/udir/tty-big', local + '/tty-back')
+    assert rc == 0 and 'MiB/s' in out, (rc, out, err)
+    assert open(local + '/tty-back', 'rb').read() == data
+    rc, out, err = on_tty('files', 'get', R + '/public', local + '/tty-small')
+    assert rc == 0 and 'MiB/s' not in out and 'B/s' not in out, (rc, out, err)
+
+
 if __name__ == '__main__':
     anydtest.main(systemd=True, config=CONFIG)

@@ -3,6 +3,7 @@
 #include <gio/gio.h>
 #include "caller.h"
 #include "config.h"
+#include "names.h"
 
 G_BEGIN_DECLS
 
@@ -10,7 +11,8 @@ G_BEGIN_DECLS
 typedef enum {
   ANYD_AUTH_RULE_NONE    = 0,
   /* The owner rule: on an object whose owner (anyd_auth_guard_set_owner_func)
-   * is another uid, the caller must also be authorized for org.anyd1.manage. */
+   * is another uid, the caller must also be authorized for the row's
+   * owner_action (org.anyd1.manage when NULL). */
   ANYD_AUTH_OWNER_MANAGE = 1 << 0,
 } AnydAuthRuleFlags;
 
@@ -28,7 +30,15 @@ typedef struct {
   gint        detail_arg;      /* -1: none from arguments */
   const char *extra_details;
   guint       flags;           /* AnydAuthRuleFlags */
+  const char *owner_action;    /* ANYD_AUTH_OWNER_MANAGE: NULL = org.anyd1.manage */
 } AnydAuthRule;
+
+/* The action a row's owner rule asks for on another uid's object. */
+static inline const char *
+anyd_auth_rule_owner_action (const AnydAuthRule *rule)
+{
+  return rule->owner_action != NULL ? rule->owner_action : ANYD_ACTION_MANAGE;
+}
 
 #define ANYD_AUTH_PUBLIC NULL
 #define ANYD_AUTH_RULES_END { NULL, NULL, NULL, NULL, -1, NULL }

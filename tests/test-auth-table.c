@@ -143,8 +143,6 @@ test_policy_matches_table (void)
   gpointer k;
 
   g_hash_table_add (used, (gpointer) ANYD_ACTION_MANAGE);
-  /* asked by the exec handlers for another uid's process */
-  g_hash_table_add (used, (gpointer) "org.anyd1.exec.manage");
   for (guint t = 0; tables[t] != NULL; t++)
     for (const AnydAuthRule *r = tables[t]; r->interface != NULL; r++)
       if (r->action != NULL)
@@ -154,6 +152,11 @@ test_policy_matches_table (void)
                         r->interface, r->method, r->action);
           g_assert_true (g_hash_table_contains (declared, r->action));
           g_hash_table_add (used, (gpointer) r->action);
+          if (r->flags & ANYD_AUTH_OWNER_MANAGE)
+            {
+              g_assert_true (g_hash_table_contains (declared, anyd_auth_rule_owner_action (r)));
+              g_hash_table_add (used, (gpointer) anyd_auth_rule_owner_action (r));
+            }
         }
   g_hash_table_iter_init (&it, declared);
   while (g_hash_table_iter_next (&it, &k, NULL))

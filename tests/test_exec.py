@@ -750,7 +750,7 @@ def _(sb):
     assert rc == 0 and pid in out and '/bin/sleep 60' in out and 'running' in out, (rc, out, err)
     rc, out, err = sb.client(ALLOWED, '--json', 'exec', 'ps')
     import json
-    assert any(p['path'] == path and p['State'] == 'running' for p in json.loads(out)), out
+    assert any(p['path'] == path and p['state'] == 'running' for p in json.loads(out)), out
     rc, out, err = sb.client(ALLOWED, 'exec', 'kill', '-s', 'KILL', pid)
     assert rc == 0, (rc, out, err)
     rc, out, err = sb.client(ALLOWED, 'exec', 'wait', pid)

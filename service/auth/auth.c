@@ -210,11 +210,16 @@ anyd_auth_list_actions (AnydAuth *auth)
   GHashTableIter it;
   gpointer v;
 
-  g_hash_table_add (set, (gpointer) ANYD_ACTION_MANAGE);  /* the owner rule, Reload */
   g_hash_table_iter_init (&it, auth->rules);
   while (g_hash_table_iter_next (&it, NULL, &v))
-    if (((const AnydAuthRule *) v)->action != NULL)
-      g_hash_table_add (set, (gpointer) ((const AnydAuthRule *) v)->action);
+    {
+      const AnydAuthRule *rule = v;
+
+      if (rule->action != NULL)
+        g_hash_table_add (set, (gpointer) rule->action);
+      if (rule->flags & ANYD_AUTH_OWNER_MANAGE)
+        g_hash_table_add (set, (gpointer) anyd_auth_rule_owner_action (rule));
+    }
   g_hash_table_iter_init (&it, set);
   while (g_hash_table_iter_next (&it, &v, NULL))
     g_ptr_array_add (out, g_strdup (v));

@@ -168,7 +168,7 @@ dispatch (CallData *c)
 
 static void call_checked (gpointer data, GError *error);
 
-/* The owner rule: on an object another uid owns, also org.anyd1.manage. */
+/* The owner rule: on an object another uid owns, also the row's owner action. */
 static gboolean
 owner_needs_manage (CallData *c)
 {
@@ -194,7 +194,7 @@ call_checked (gpointer data, GError *error)
   if (!c->owner_checked && owner_needs_manage (c))
     {
       c->owner_checked = TRUE;
-      anyd_auth_check_full (c->auth, c->caller, ANYD_ACTION_MANAGE, c->details,
+      anyd_auth_check_full (c->auth, c->caller, anyd_auth_rule_owner_action (c->rule), c->details,
                             anyd_auth_invocation_is_interactive (inv),
                             g_dbus_method_invocation_get_object_path (inv), TRUE, NULL, call_checked, c);
       return;

@@ -54,9 +54,10 @@ static const AnydConfigKey exec_config_keys[] = {
 static const AnydAuthRule exec_auth_rules[] = {
   { EXEC_IFACE,         "Run",    EXEC_ACTION_RUN, NULL, -1, NULL },
   { EXEC_IFACE,         "RunPty", EXEC_ACTION_RUN, NULL, -1, NULL },
-  { EXEC_PROCESS_IFACE, "Kill",   EXEC_ACTION_RUN, NULL, -1, NULL },
-  { EXEC_PROCESS_IFACE, "Stop",   EXEC_ACTION_RUN, NULL, -1, NULL },
-  { EXEC_PROCESS_IFACE, "Wait",   EXEC_ACTION_RUN, NULL, -1, NULL },
+  /* on a process another uid started, also exec.manage (process_owner) */
+  { EXEC_PROCESS_IFACE, "Kill",   EXEC_ACTION_RUN, NULL, -1, NULL, ANYD_AUTH_OWNER_MANAGE, EXEC_ACTION_MANAGE },
+  { EXEC_PROCESS_IFACE, "Stop",   EXEC_ACTION_RUN, NULL, -1, NULL, ANYD_AUTH_OWNER_MANAGE, EXEC_ACTION_MANAGE },
+  { EXEC_PROCESS_IFACE, "Wait",   EXEC_ACTION_RUN, NULL, -1, NULL, ANYD_AUTH_OWNER_MANAGE, EXEC_ACTION_MANAGE },
   ANYD_AUTH_RULES_END
 };
 

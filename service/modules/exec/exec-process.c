@@ -307,29 +307,6 @@ creator_vanished_cb (const char *name, gpointer user_data)
 
 typedef void (*ProcessOp) (ExecProcess *p, GDBusMethodInvocation *invocation);
 
-typedef struct {
-  ExecProcess           *p;
-  GDBusMethodInvocation *invocation;
-  ProcessOp              op;
-} CheckedCall;
-
-static void
-manage_checked_cb (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  CheckedCall *c = user_data;
-  GError *error = NULL;
-
-  if (!anyd_auth_check_finish (anyd_daemon_get_auth (c->p->module->daemon), res, &error))
-    anyd_invocation_return_error (c->invocation, error);
-  else if (c->p->removed)
-    g_dbus_method_invocation_return_error (c->invocation, ANYD_ERROR, ANYD_ERROR_NOT_FOUND,
-                                           "process: no longer exists");
-  else
-    c->op (c->p, c->invocation);
-  exec_process_unref (c->p);
-  g_free (c);
-}
-
 static void
 fill_details (ExecProcess *p, GHashTable *details)
 {
@@ -341,36 +318,19 @@ fill_details (ExecProcess *p, GHashTable *details)
   g_hash_table_replace (details, g_strdup ("sandbox"), g_strdup (p->info.sandbox));
 }
 
-/* Every method passed the gate (exec.run); a process another uid started
- * also needs org.anyd1.exec.manage. */
+/* Every method passed the gate: exec.run, and exec.manage on a process
+ * another uid started (the owner rule of the table's rows, process_owner). */
 static gboolean
 run_checked (ExecModule *m, AnydDBusExecProcess *iface, GDBusMethodInvocation *invocation,
              ProcessOp op)
 {
-  AnydCaller *caller = anyd_caller_from_invocation (invocation);
   ExecProcess *p = lookup (m, iface);
-  g_autoptr(GHashTable) details = NULL;
-  CheckedCall *c;
 
-  if (p == NULL)
-    {
-      g_dbus_method_invocation_return_error (invocation, ANYD_ERROR, ANYD_ERROR_NOT_FOUND,
-                                             "process: no longer exists");
-      return TRUE;
-    }
-  if (caller->uid == p->info.creator_uid)
-    {
-      op (p, invocation);
-      return TRUE;
-    }
-  details = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  fill_details (p, details);
-  c = g_new0 (CheckedCall, 1);
-  c->p = exec_process_ref (p);
-  c->invocation = invocation;
-  c->op = op;
-  anyd_auth_check_async (anyd_daemon_get_auth (m->daemon), invocation, EXEC_ACTION_MANAGE,
-                         details, NULL, manage_checked_cb, c);
+  if (p == NULL || p->removed)
+    g_dbus_method_invocation_return_error (invocation, ANYD_ERROR, ANYD_ERROR_NOT_FOUND,
+                                           "process: no longer exists");
+  else
+    op (p, invocation);
   return TRUE;
 }
 
@@ -480,6 +440,14 @@ process_details (GDBusInterfaceSkeleton *skeleton, const char *method, GVariant 
     fill_details (p, details);
 }
 
+static guint32
+process_owner (GDBusInterfaceSkeleton *skeleton, gpointer user_data)
+{
+  ExecProcess *p = lookup (user_data, ANYD_DBUS_EXEC_PROCESS (skeleton));
+
+  return p != NULL ? p->info.creator_uid : ANYD_AUTH_NO_OWNER;
+}
+
 /* ------------------------------------------------------------------ lifetime */
 
 guint
@@ -528,6 +496,7 @@ exec_process_new (ExecModule *m, guint64 id, const char *unit, ExecInfo *info, A
   anyd_dbus_exec_process_set_exit_code (p->iface, -1);
   anyd_auth_guard (anyd_daemon_get_auth (m->daemon), G_DBUS_INTERFACE_SKELETON (p->iface),
                    process_details, m);
+  anyd_auth_guard_set_owner_func (G_DBUS_INTERFACE_SKELETON (p->iface), process_owner, m);
   for (guint i = 0; i < G_N_ELEMENTS (handlers); i++)
     g_signal_connect_data (p->iface, handlers[i].signal, handlers[i].cb, exec_module_ref (m),
                            (GClosureNotify) (void (*) (void)) exec_module_unref, 0);

@@ -94,14 +94,49 @@ test_keys (void)
   g_assert_false (vpn_key_from_base64 ("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg==", key));
   g_assert_false (vpn_key_from_base64 ("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZq-8Dg=", key));
   g_assert_false (vpn_key_from_base64 ("", key));
+  /* the URL-safe alphabet, whitespace and NUL are not wg's spelling */
+  g_assert_false (vpn_key_from_base64 ("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZq_8Dg=", key));
+  g_assert_false (vpn_key_from_base64 ("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZ p8Dg=", key));
+  g_assert_false (vpn_key_from_base64 ("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=\n", key));
+  g_assert_false (vpn_key_from_base64 ("=TIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=", key));
   {
     char hex[2 * VPN_KEY_LEN + 1];
     memset (key, 0xab, sizeof key);
     key[0] = 0x01;
+    key[VPN_KEY_LEN - 1] = 0xf0;
     vpn_key_to_hex (key, hex);
     g_assert_true (g_str_has_prefix (hex, "01abab"));
+    g_assert_true (g_str_has_suffix (hex, "abf0"));
     g_assert_cmpuint (strlen (hex), ==, 64);
   }
+}
+
+/* wg-quick brings up an interface with no peer (they are added later):
+ * such a profile imports, is stored and reads back. */
+static void
+test_peerless (void)
+{
+  static const char text[] = "[Interface]\nPrivateKey = " PRIV "\nAddress = 10.0.0.2/24\n";
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VpnConfig) c = vpn_config_parse (text, strlen (text), VPN_CONFIG_PARSE_NONE, &error);
+  g_autoptr(VpnConfig) back = NULL;
+  g_autoptr(GVariant) peers = NULL;
+  g_autofree char *name = NULL;
+  gboolean autoconnect, ignore;
+  char *rec;
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (c->peers->len, ==, 0);
+  g_assert_false (vpn_config_is_full_tunnel (c, AF_INET));
+  peers = g_variant_ref_sink (vpn_config_peers_variant (c));
+  g_assert_cmpuint (g_variant_n_children (peers), ==, 0);
+  rec = vpn_record_format ("lonely", FALSE, FALSE, c);
+  g_assert_null (strstr (rec, "[Peer]"));
+  back = vpn_record_parse (rec, strlen (rec), &name, &autoconnect, &ignore, &error);
+  vpn_secret_free (rec);
+  g_assert_no_error (error);
+  g_assert_cmpuint (back->peers->len, ==, 0);
+  g_assert_cmpuint (back->addresses->len, ==, 1);
 }
 
 static void
@@ -151,7 +186,6 @@ test_bad (void)
 {
   static const Bad bad[] = {
     { "", { "[Interface] section is missing" } },
-    { "[Interface]\nPrivateKey = " PRIV "\n", { "no [Peer]" } },
     { "[Interface]\n[Peer]\nPublicKey = " PUB "\n", { "line 1", "PrivateKey is missing" } },
     { "[Interface]\nPrivateKey = " PRIV "\n[Peer]\nEndpoint = 1.2.3.4:5\n", { "line 3", "PublicKey is missing" } },
     { "[Interface]\nPrivateKey = abc\n", { "line 2", "PrivateKey", "not a WireGuard key" } },
@@ -408,6 +442,7 @@ main (int argc, char **argv)
   g_test_add_func ("/vpn/keys", test_keys);
   g_test_add_func ("/vpn/config/example", test_example);
   g_test_add_func ("/vpn/config/bad", test_bad);
+  g_test_add_func ("/vpn/config/peerless", test_peerless);
   g_test_add_func ("/vpn/config/scripts", test_scripts);
   g_test_add_func ("/vpn/names", test_names);
   g_test_add_func ("/vpn/uapi", test_uapi);

@@ -296,7 +296,6 @@ def bad_configs():
         ('no private key', '[Interface]\nAddress = 10.9.0.2/24\n' + ok_peer, ['line 1', 'PrivateKey is missing']),
         ('truncated peer', ok_if + '[Peer]\nPublicKey = ', ['line 5', 'PublicKey', 'empty value']),
         ('truncated key', ok_if + '[Peer]\nPublicKey = ' + pub[:20], ['line 5', 'PublicKey', 'not a WireGuard key']),
-        ('no peer', ok_if, ['no [Peer]']),
         ('bad base64', ok_if.replace(priv, bad_b64) + ok_peer, ['line 2', 'PrivateKey', 'not a WireGuard key']),
         ('key of 31 bytes', ok_if + ok_peer.replace(pub, short_key), ['line 5', 'PublicKey']),
         ('preshared key too long', ok_if + ok_peer + 'PresharedKey = %sAAAA\n' % pub,
@@ -345,6 +344,22 @@ def _(sb):
     assert sorted(os.listdir(STATE)) == before, os.listdir(STATE)
     assert sorted(managed(sb)) == objs_before
     assert not any(keypair('bad')[0] in l for l in sb.anyd_lines)
+
+
+@vcase('a profile without [Peer] imports (as wg-quick allows); Connect says why it cannot, creating nothing')
+def _(sb):
+    priv, _ = keypair('lonely')
+    path = import_profile(sb, 'lonely', '[Interface]\nPrivateKey = %s\nAddress = 10.67.0.2/24\n' % priv)
+    p = props(sb, path, PROFILE_IFACE)
+    assert p['Peers'] == [] and p['Addresses'] == ['10.67.0.2/24'], p
+    links = vpnpeer.links()
+    for call in (lambda: connect(sb, 'lonely'),
+                 lambda: sb.call(ALLOWED, path, PROFILE_IFACE, 'Connect')):
+        expect_error('Failed', call, contains=['lonely', 'no [Peer]'])
+    assert vpnpeer.links() == links, vpnpeer.links()
+    assert not [o for o in managed(sb) if o.startswith('/org/anyd1/vpn/connections/')]
+    assert not wggo_pids()
+    sb.call(ALLOWED, path, PROFILE_IFACE, 'Delete')
 
 
 @vcase('bad names and options are InvalidArgument naming the field')

@@ -1050,6 +1050,16 @@ vpn_connection_start (VpnModule *module, VpnProfile *profile, const AnydCaller *
       reply (c, NULL, user_data);
       return c;
     }
+  if (profile->config->peers->len == 0)
+    {
+      /* wg-quick brings such an interface up to have peers added later; a
+       * connection here has nothing to connect to and nothing could add one */
+      error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
+                           "profile %s has no [Peer] section: add a peer (VpnProfile.Update) before connecting",
+                           profile->name);
+      reply (NULL, error, user_data);
+      return NULL;
+    }
   if (!module->backend->check (anyd_daemon_get_config (module->daemon), &error))
     {
       reply (NULL, error, user_data);

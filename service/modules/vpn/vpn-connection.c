@@ -3,8 +3,12 @@
  *   connecting ──(first handshake)──> connected
  *       │  (timeout, data plane died, setup error)      │
  *       └──────────────> failed <───────────────────────┘
- *   connecting/connected ──Disconnect──> disconnecting ──> disconnected (object removed)
- *   failed ──Disconnect or next Connect──> disconnected (object removed)
+ *   connecting/connected/failed ──Disconnect──> disconnecting ──> disconnected (object removed)
+ *
+ * Every change of state goes through transition(): it publishes State and
+ * Since, emits StateChanged and does what entering the state implies
+ * (answering callers, audit, the daemon hold, tearing down).  Nothing else
+ * sets c->state.
  *
  * Coming up: resolve endpoint host names (GResolver), create the device and
  * start the data plane (vpn-backend.h), configure keys and peers, then MTU,
@@ -64,15 +68,20 @@ static const char *const state_names[] = {
   "connecting", "connected", "disconnecting", "failed", "disconnected",
 };
 
+/* A caller waiting for the connection: Connect (connect set) or Disconnect (done set). */
 typedef struct {
-  VpnConnectReply func;
+  VpnConnectReply connect;
+  GFunc           done;
   gpointer        data;
 } Waiter;
 
+/* A Connect that waits for this connection to be gone first. */
 typedef struct {
-  GFunc    func;
-  gpointer data;
-} DoneWaiter;
+  char           *profile;
+  AnydCaller     *caller;
+  VpnConnectReply reply;
+  gpointer        data;
+} Restart;
 
 /* ---- the skeleton: notices reads of the counters */
 
@@ -102,11 +111,11 @@ struct _VpnConnection {
   VpnConnectionSkeleton *iface;
   AnydDBusObjectSkeleton *object;
   GCancellable          *cancellable; /* every operation of the coming-up phase */
-  GList                 *waiters;     /* Waiter*: Connect calls to answer */
-  GList                 *done_waiters;/* DoneWaiter*: Disconnect calls to answer */
-  GList                 *restarts;    /* Restart*: Connect calls waiting for this one to be gone */
+  GList                 *connecting;  /* Waiter*: Connect calls to answer */
+  GList                 *disconnecting;/* Waiter*: Disconnect calls to answer */
+  GList                 *restarts;    /* Restart* */
   char                  *reason;      /* of the disconnect */
-  gboolean               destroying;  /* the device is being deleted */
+  gboolean               tearing_down;/* teardown() runs: DNS, rules, device */
 
   char                 **endpoints;   /* resolved "ip:port" per peer, NULL entries = none */
   guint                  resolving;
@@ -114,7 +123,7 @@ struct _VpnConnection {
   guint32                fwmark;      /* given to the data plane; 0 = none */
   guint32                policy_table;/* full tunnel: the table of the /0 routes, 0 = none */
   GArray                *rules;       /* AnydRule added */
-  gboolean               dns_applied;
+  gboolean               dns_applied; /* resolved took every setting */
   gboolean               kicked;
   char                  *warning;     /* kept in LastError while up (DNS not applied …) */
 
@@ -127,9 +136,10 @@ struct _VpnConnection {
   guint                  watch_source;
 };
 
-static void connection_fail (VpnConnection *c, AnydError code, const char *reason);
+static void transition (VpnConnection *c, State to, AnydError code, const char *reason);
 static void refresh_stats (VpnConnection *c);
 static void stats_wanted (VpnConnection *c);
+static void tunnel_exited_cb (VpnTunnel *tunnel, const char *reason, gpointer user_data);
 
 static VpnConnection *
 connection_ref (VpnConnection *c)
@@ -241,19 +251,6 @@ iface (VpnConnection *c)
 }
 
 static void
-set_state (VpnConnection *c, State state, const char *reason)
-{
-  c->state = state;
-  anyd_dbus_vpn_connection_set_state (iface (c), state_names[state]);
-  anyd_dbus_vpn_connection_set_since (iface (c), (guint64) g_get_real_time ());
-  if (state == STATE_FAILED)
-    anyd_dbus_vpn_connection_set_last_error (iface (c), reason);
-  g_debug ("vpn: %s: %s%s%s", c->profile_name, state_names[state], reason && *reason ? ": " : "",
-           reason ? reason : "");
-  anyd_dbus_vpn_connection_emit_state_changed (iface (c), state_names[state], reason ? reason : "");
-}
-
-static void
 stop_timers (VpnConnection *c)
 {
   g_clear_handle_id (&c->timeout_source, g_source_remove);
@@ -262,27 +259,52 @@ stop_timers (VpnConnection *c)
 }
 
 static void
-release_hold (VpnConnection *c)
+hold (VpnConnection *c, gboolean on)
 {
-  if (c->held)
-    {
-      c->held = FALSE;
-      anyd_daemon_release (c->module->daemon);
-    }
+  if (c->held == on)
+    return;
+  c->held = on;
+  if (on)
+    anyd_daemon_hold (c->module->daemon);
+  else
+    anyd_daemon_release (c->module->daemon);
 }
 
+/* Answer the Connect (error set) or Disconnect (error NULL) waiters of list. */
 static void
-answer_waiters (VpnConnection *c, const GError *error)
+answer (VpnConnection *c, GList **list, const GError *error)
 {
-  GList *waiters = g_steal_pointer (&c->waiters);
+  GList *waiters = g_steal_pointer (list);
 
   for (GList *l = waiters; l; l = l->next)
     {
       Waiter *w = l->data;
-      w->func (c, error, w->data);
+      if (w->connect)
+        w->connect (c, error, w->data);
+      else
+        w->done (c, w->data);
       g_free (w);
     }
   g_list_free (waiters);
+}
+
+static GList *
+add_waiter (GList *list, VpnConnectReply connect, GFunc done, gpointer data)
+{
+  Waiter *w = g_new0 (Waiter, 1);
+
+  w->connect = connect;
+  w->done = done;
+  w->data = data;
+  return g_list_append (list, w);
+}
+
+static void
+restart_free (Restart *r)
+{
+  g_free (r->profile);
+  g_clear_pointer (&r->caller, anyd_caller_unref);
+  g_free (r);
 }
 
 /* ------------------------------------------------------------- teardown */
@@ -290,7 +312,7 @@ answer_waiters (VpnConnection *c, const GError *error)
 static void
 delete_rules (VpnConnection *c)
 {
-  for (guint i = 0; c->rules && i < c->rules->len; i++)
+  for (guint i = 0; i < c->rules->len; i++)
     {
       g_autoptr(GError) error = NULL;
       AnydRule *r = &g_array_index (c->rules, AnydRule, i);
@@ -298,47 +320,94 @@ delete_rules (VpnConnection *c)
           !g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
         g_warning ("vpn: %s: removing a routing rule: %s", c->profile_name, error->message);
     }
-  if (c->rules)
-    g_array_set_size (c->rules, 0);
+  g_array_set_size (c->rules, 0);
 }
 
-static void complete_disconnect (VpnConnection *c);
+static void
+teardown_done (VpnConnection *c)
+{
+  c->tearing_down = FALSE;
+  if (!c->gone && c->state == STATE_DISCONNECTING)
+    transition (c, STATE_DISCONNECTED, 0, c->reason);
+}
 
 static void
-teardown_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+destroyed_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   g_autoptr(VpnConnection) c = user_data;
   g_autoptr(GError) error = NULL;
 
   if (!c->backend->destroy_finish (res, &error))
     g_warning ("vpn: %s", error->message);
-  c->destroying = FALSE;
-  if (!c->gone && c->state == STATE_DISCONNECTING)
-    complete_disconnect (c);
+  teardown_done (c);
 }
 
-/* Rules now, the device (with its addresses and routes) off the main loop:
- * c->destroying until the kernel is done. */
+/* After DNS: rules now, the device (with its addresses and routes) and the
+ * data plane off the main loop. */
 static void
-teardown (VpnConnection *c)
+teardown_network (VpnConnection *c)
 {
-  stop_timers (c);
-  g_cancellable_cancel (c->cancellable);
   delete_rules (c);
   if (c->tunnel)
     {
       VpnTunnel *t = g_steal_pointer (&c->tunnel);
-      c->destroying = TRUE;
-      t->backend->destroy_async (t, teardown_done_cb, connection_ref (c));
+      t->backend->destroy_async (t, destroyed_cb, connection_ref (c));
     }
+  else
+    teardown_done (c);
 }
 
-/* Daemon stop: everything now. */
 static void
-teardown_sync (VpnConnection *c)
+dns_reverted_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(VpnConnection) c = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!vpn_resolved_revert_finish (res, &error) && !vpn_resolved_is_absent (error))
+    g_message ("vpn: %s: reverting DNS: %s", c->profile_name, error->message);
+  teardown_network (c);
+}
+
+/* Undo everything coming up did, in reverse: DNS, rules, device.  FALSE
+ * when there is nothing (left) to undo. */
+static void teardown_sync (VpnConnection *c);
+
+static gboolean
+teardown (VpnConnection *c)
 {
   stop_timers (c);
   g_cancellable_cancel (c->cancellable);
+  if (c->module->stopping)
+    {
+      teardown_sync (c);
+      return FALSE;
+    }
+  if (c->tearing_down)
+    return TRUE;
+  if (c->tunnel == NULL && c->rules->len == 0)
+    return FALSE;
+  c->tearing_down = TRUE;
+  if (c->dns_applied && c->tunnel)
+    {
+      c->dns_applied = FALSE;
+      vpn_resolved_revert_async (anyd_daemon_get_connection (c->module->daemon), c->tunnel->ifindex, NULL,
+                                 dns_reverted_cb, connection_ref (c));
+    }
+  else
+    teardown_network (c);
+  return TRUE;
+}
+
+/* Daemon stop and the table dropping a connection: the same, now. */
+static void
+teardown_sync (VpnConnection *c)
+{
+  c->tearing_down = FALSE;
+  stop_timers (c);
+  g_cancellable_cancel (c->cancellable);
+  if (c->dns_applied && c->tunnel)
+    vpn_resolved_revert_sync (anyd_daemon_get_connection (c->module->daemon), c->tunnel->ifindex);
+  c->dns_applied = FALSE;
   delete_rules (c);
   if (c->tunnel)
     {
@@ -347,66 +416,11 @@ teardown_sync (VpnConnection *c)
     }
 }
 
-static void
-revert_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree char *name = user_data;
-
-  if (!vpn_resolved_revert_finish (res, &error) && !vpn_resolved_is_absent (error))
-    g_debug ("vpn: %s: reverting DNS: %s", name, error->message);
-}
+/* ----------------------------------------------------------- transitions */
 
 static void
-connection_fail (VpnConnection *c, AnydError code, const char *reason)
+start_restarts (VpnModule *module, GList *restarts)
 {
-  g_autoptr(GError) error = g_error_new_literal (ANYD_ERROR, code, reason);
-
-  if (c->gone || (c->state != STATE_CONNECTING && c->state != STATE_CONNECTED))
-    return;
-  g_message ("vpn: %s failed: %s", c->profile_name, reason);
-  if (c->dns_applied && c->tunnel)
-    {
-      /* not waited for: the link goes right after, and resolved forgets it with it */
-      vpn_resolved_revert_async (anyd_daemon_get_connection (c->module->daemon), c->tunnel->ifindex, NULL,
-                                 revert_done_cb, g_strdup (c->profile_name));
-      c->dns_applied = FALSE;
-    }
-  teardown (c);
-  set_state (c, STATE_FAILED, reason);
-  release_hold (c);
-  anyd_audit_action (c->caller, "vpn.connect", c->path, error, "profile=%s", c->profile_name);
-  answer_waiters (c, error);
-}
-
-typedef struct {
-  char           *profile;
-  AnydCaller     *caller;
-  VpnConnectReply reply;
-  gpointer        data;
-} Restart;
-
-/* Everything is gone: say so, answer Disconnect calls, leave the table, and
- * start what waited for this connection to be out of the way. */
-static void
-complete_disconnect (VpnConnection *c)
-{
-  GList *done = g_steal_pointer (&c->done_waiters);
-  GList *restarts = g_steal_pointer (&c->restarts);
-  VpnModule *module = c->module;
-
-  release_hold (c);
-  set_state (c, STATE_DISCONNECTED, c->reason);
-  anyd_audit_action (c->caller, "vpn.disconnect", c->path, NULL, "profile=%s", c->profile_name);
-  for (GList *l = done; l; l = l->next)
-    {
-      DoneWaiter *w = l->data;
-      w->func (c, w->data);
-      g_free (w);
-    }
-  g_list_free (done);
-  /* unexports and drops the module's reference */
-  g_hash_table_remove (module->connections, c->profile_name);
   for (GList *l = restarts; l; l = l->next)
     {
       Restart *r = l->data;
@@ -420,41 +434,100 @@ complete_disconnect (VpnConnection *c)
           r->reply (NULL, error, r->data);
           g_error_free (error);
         }
-      g_free (r->profile);
-      g_clear_pointer (&r->caller, anyd_caller_unref);
-      g_free (r);
+      restart_free (r);
     }
   g_list_free (restarts);
 }
 
+/* The one place a connection changes state: publish it, then do what
+ * entering it means.  code and reason: why (failed: the error). */
 static void
-disconnect_revert_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+transition (VpnConnection *c, State to, AnydError code, const char *reason)
 {
-  g_autoptr(VpnConnection) c = user_data;
+  g_autoptr(VpnConnection) self = connection_ref (c);   /* DISCONNECTED drops the table's */
   g_autoptr(GError) error = NULL;
 
-  if (!vpn_resolved_revert_finish (res, &error) && !vpn_resolved_is_absent (error))
-    g_message ("vpn: %s: reverting DNS: %s", c->profile_name, error->message);
-  if (c->gone)
+  if (c->gone || c->state == to)
     return;
-  teardown (c);
-  if (!c->destroying)
-    complete_disconnect (c);
+  c->state = to;
+  anyd_dbus_vpn_connection_set_state (iface (c), state_names[to]);
+  anyd_dbus_vpn_connection_set_since (iface (c), (guint64) g_get_real_time ());
+  if (to == STATE_FAILED)
+    anyd_dbus_vpn_connection_set_last_error (iface (c), reason);
+  g_debug ("vpn: %s: %s%s%s", c->profile_name, state_names[to], reason && *reason ? ": " : "",
+           reason ? reason : "");
+  anyd_dbus_vpn_connection_emit_state_changed (iface (c), state_names[to], reason ? reason : "");
+
+  switch (to)
+    {
+    case STATE_CONNECTING:
+      hold (c, TRUE);
+      break;
+
+    case STATE_CONNECTED:
+      g_clear_handle_id (&c->timeout_source, g_source_remove);
+      g_clear_handle_id (&c->poll_source, g_source_remove);
+      anyd_audit_action (c->caller, "vpn.connect", c->path, NULL, "profile=%s state=connected", c->profile_name);
+      if (c->kicked)
+        {
+          c->kicked = FALSE;
+          c->backend->unkick_async (c->tunnel, c->config, c->cancellable, NULL, NULL);
+        }
+      break;
+
+    case STATE_FAILED:
+      error = g_error_new_literal (ANYD_ERROR, code, reason);
+      g_message ("vpn: %s failed: %s", c->profile_name, reason);
+      anyd_audit_action (c->caller, "vpn.connect", c->path, error, "profile=%s", c->profile_name);
+      answer (c, &c->connecting, error);
+      teardown (c);
+      hold (c, FALSE);
+      break;
+
+    case STATE_DISCONNECTING:
+      hold (c, TRUE);
+      if (c->connecting)
+        {
+          error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "profile %s was disconnected while coming up",
+                               c->profile_name);
+          answer (c, &c->connecting, error);
+        }
+      if (!teardown (c))
+        transition (c, STATE_DISCONNECTED, 0, reason);
+      break;
+
+    case STATE_DISCONNECTED:
+      {
+        VpnModule *module = c->module;
+        GList *restarts = g_steal_pointer (&c->restarts);
+
+        hold (c, FALSE);
+        anyd_audit_action (c->caller, "vpn.disconnect", c->path, NULL, "profile=%s reason=%s", c->profile_name,
+                           reason && *reason ? reason : "request");
+        answer (c, &c->disconnecting, NULL);
+        if (module->stopping)
+          {
+            /* the module frees its table next */
+            error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "anyd is stopping");
+            for (GList *l = restarts; l; l = l->next)
+              ((Restart *) l->data)->reply (NULL, error, ((Restart *) l->data)->data);
+            g_list_free_full (restarts, (GDestroyNotify) restart_free);
+            break;
+          }
+        /* unexports and drops the table's reference */
+        g_hash_table_remove (module->connections, c->profile_name);
+        start_restarts (module, restarts);
+      }
+      break;
+    }
 }
 
 void
 vpn_connection_disconnect (VpnConnection *c, const AnydCaller *caller, const char *reason,
                            GFunc done, gpointer user_data)
 {
-  State was = c->state;
-
   if (done)
-    {
-      DoneWaiter *w = g_new0 (DoneWaiter, 1);
-      w->func = done;
-      w->data = user_data;
-      c->done_waiters = g_list_append (c->done_waiters, w);
-    }
+    c->disconnecting = add_waiter (c->disconnecting, NULL, done, user_data);
   if (c->state == STATE_DISCONNECTING)
     return;
   if (caller)
@@ -464,59 +537,23 @@ vpn_connection_disconnect (VpnConnection *c, const AnydCaller *caller, const cha
     }
   g_free (c->reason);
   c->reason = g_strdup (reason ? reason : "");
-  stop_timers (c);
-  g_cancellable_cancel (c->cancellable);
-  set_state (c, STATE_DISCONNECTING, reason);
-  if (c->waiters)
-    {
-      g_autoptr(GError) error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
-                                             "profile %s was disconnected while coming up", c->profile_name);
-      answer_waiters (c, error);
-    }
-  if (was != STATE_FAILED && c->dns_applied && c->tunnel)
-    {
-      c->dns_applied = FALSE;
-      vpn_resolved_revert_async (anyd_daemon_get_connection (c->module->daemon), c->tunnel->ifindex, NULL,
-                                 disconnect_revert_cb, connection_ref (c));
-      return;
-    }
-  teardown (c);
-  if (!c->destroying)
-    complete_disconnect (c);
+  transition (c, STATE_DISCONNECTING, 0, c->reason);
 }
 
+/* Daemon stop (module->stopping): the same transitions, done at once. */
 void
 vpn_connection_shutdown (VpnConnection *c)
 {
-  g_autoptr(GError) error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "anyd is stopping");
-
   if (c->gone)
     return;
-  if (c->dns_applied && c->tunnel)
-    vpn_resolved_revert_sync (anyd_daemon_get_connection (c->module->daemon), c->tunnel->ifindex);
-  c->dns_applied = FALSE;
-  answer_waiters (c, error);
-  for (GList *l = c->restarts; l; l = l->next)
+  if (c->state != STATE_DISCONNECTING)
+    vpn_connection_disconnect (c, NULL, "anyd is stopping", NULL, NULL);
+  else
     {
-      Restart *r = l->data;
-      r->reply (NULL, error, r->data);
-      g_free (r->profile);
-      g_clear_pointer (&r->caller, anyd_caller_unref);
-      g_free (r);
+      /* a teardown in flight: finish it here */
+      teardown_sync (c);
+      transition (c, STATE_DISCONNECTED, 0, c->reason);
     }
-  g_clear_pointer (&c->restarts, g_list_free);
-  teardown_sync (c);
-  release_hold (c);
-  if (c->state != STATE_FAILED)
-    anyd_audit_action (NULL, "vpn.disconnect", c->path, NULL, "profile=%s reason=shutdown", c->profile_name);
-  set_state (c, STATE_DISCONNECTED, "anyd is stopping");
-  for (GList *l = c->done_waiters; l; l = l->next)
-    {
-      DoneWaiter *w = l->data;
-      w->func (c, w->data);
-      g_free (w);
-    }
-  g_clear_pointer (&c->done_waiters, g_list_free);
 }
 
 /* Called by the module's table when the connection is removed. */
@@ -528,7 +565,7 @@ vpn_connection_free (VpnConnection *c)
   if (!c->gone)
     {
       teardown_sync (c);
-      release_hold (c);
+      hold (c, FALSE);
       c->gone = TRUE;
       c->iface->connection = NULL;
       g_dbus_object_manager_server_unexport (anyd_daemon_get_object_manager (c->module->daemon), c->path);
@@ -563,19 +600,8 @@ stats_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   anyd_dbus_vpn_connection_set_rx_bytes (iface (c), stats.rx_bytes);
   anyd_dbus_vpn_connection_set_tx_bytes (iface (c), stats.tx_bytes);
   anyd_dbus_vpn_connection_set_latest_handshake (iface (c), stats.latest_handshake);
-  if (c->state == STATE_CONNECTING && stats.latest_handshake > 0 && c->waiters == NULL)
-    {
-      VpnConnection *self = c;
-      stop_timers (self);
-      set_state (self, STATE_CONNECTED, "");
-      anyd_audit_action (self->caller, "vpn.connect", self->path, NULL, "profile=%s state=connected",
-                         self->profile_name);
-      if (self->kicked)
-        {
-          self->kicked = FALSE;
-          self->tunnel->backend->unkick_async (self->tunnel, self->config, self->cancellable, NULL, NULL);
-        }
-    }
+  if (c->state == STATE_CONNECTING && stats.latest_handshake > 0 && c->connecting == NULL)
+    transition (c, STATE_CONNECTED, 0, "");
 }
 
 static void
@@ -635,7 +661,7 @@ timeout_cb (gpointer data)
   c->timeout_source = 0;
   reason = g_strdup_printf ("no handshake with the peer within %u s (is the endpoint reachable, "
                             "and are the keys right?)", timeout);
-  connection_fail (c, ANYD_ERROR_TIMEOUT, reason);
+  transition (c, STATE_FAILED, ANYD_ERROR_TIMEOUT, reason);
   return G_SOURCE_REMOVE;
 }
 
@@ -647,7 +673,7 @@ tunnel_exited_cb (VpnTunnel *tunnel, const char *reason, gpointer user_data)
   VpnConnection *c = user_data;
 
   /* the tunnel holds no reference: destroy (in every teardown) comes first */
-  connection_fail (c, ANYD_ERROR_FAILED, reason);
+  transition (c, STATE_FAILED, ANYD_ERROR_FAILED, reason);
 }
 
 static gboolean
@@ -667,11 +693,11 @@ up_done (VpnConnection *c)
   anyd_dbus_vpn_connection_set_last_error (iface (c), c->warning ? c->warning : "");
   anyd_audit_action (c->caller, "vpn.connect", c->path, NULL, "profile=%s interface=%s", c->profile_name,
                      c->tunnel->ifname);
-  answer_waiters (c, NULL);
+  answer (c, &c->connecting, NULL);
   if (!has_endpoint (c->config))
     {
       /* nothing to call: the peers call us */
-      set_state (c, STATE_CONNECTED, "");
+      transition (c, STATE_CONNECTED, 0, "");
       return;
     }
   c->poll_ms = POLL_FIRST_MS;
@@ -694,9 +720,9 @@ dns_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
                                "the tunnel is up without its DNS settings");
       else
         c->warning = g_strdup_printf ("DNS not applied: %s", error->message);
+      /* what resolved did take (SetLinkDNS before a failed SetLinkDomains)
+       * goes with the link: nothing to revert */
       g_warning ("vpn: %s: %s", c->profile_name, c->warning);
-      /* a half-applied link setting would leak; resolved drops it with the link, and on Disconnect */
-      c->dns_applied = TRUE;
     }
   else
     c->dns_applied = TRUE;
@@ -855,8 +881,8 @@ configure_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   if (!c->tunnel->backend->configure_finish (c->tunnel, res, &error) ||
       !setup_network (c, &error))
     {
-      connection_fail (c, error->domain == ANYD_ERROR ? (AnydError) error->code : ANYD_ERROR_FAILED,
-                       error->message);
+      transition (c, STATE_FAILED, error->domain == ANYD_ERROR ? (AnydError) error->code : ANYD_ERROR_FAILED,
+                  error->message);
       return;
     }
   start_dns (c);
@@ -916,7 +942,7 @@ start_data_plane (VpnConnection *c)
       c->policy_table = c->fwmark ? c->fwmark : pick_table (c, &error);
       if (c->policy_table == 0)
         {
-          connection_fail (c, ANYD_ERROR_FAILED, error->message);
+          transition (c, STATE_FAILED, ANYD_ERROR_FAILED, error->message);
           return;
         }
       c->fwmark = c->policy_table;
@@ -924,8 +950,8 @@ start_data_plane (VpnConnection *c)
   c->tunnel = module->backend->create (config, ifname, mark, tunnel_exited_cb, c, &error);
   if (c->tunnel == NULL)
     {
-      connection_fail (c, error->domain == ANYD_ERROR ? (AnydError) error->code : ANYD_ERROR_FAILED,
-                       error->message);
+      transition (c, STATE_FAILED, error->domain == ANYD_ERROR ? (AnydError) error->code : ANYD_ERROR_FAILED,
+                  error->message);
       return;
     }
   anyd_dbus_vpn_connection_set_interface (iface (c), c->tunnel->ifname);
@@ -970,7 +996,7 @@ resolve_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     {
       g_autofree char *reason = g_strdup_printf ("Endpoint %s of peer %u: %s", p->endpoint_host, peer + 1,
                                                  error->message);
-      connection_fail (c, ANYD_ERROR_FAILED, reason);
+      transition (c, STATE_FAILED, ANYD_ERROR_FAILED, reason);
       return;
     }
   c->endpoints[peer] = endpoint_text (addrs->data, p->endpoint_port);
@@ -1035,14 +1061,60 @@ handle_disconnect (AnydDBusVpnConnection *object, GDBusMethodInvocation *invocat
   return TRUE;
 }
 
+/* A connection object, not yet on the bus nor in the module's table.
+ * number: of its object path, 0 for the next free one. */
+static VpnConnection *
+connection_new (VpnModule *module, const char *profile_name, const char *profile_path, VpnConfig *config,
+                const AnydCaller *caller, guint number)
+{
+  VpnConnection *c = g_new0 (VpnConnection, 1);
+  g_auto(GStrv) addrs = NULL;
+
+  c->ref_count = 1;
+  c->module = module;
+  c->backend = module->backend;
+  if (number == 0)
+    number = ++module->next_connection;
+  c->path = g_strdup_printf (VPN_CONNECTIONS_PATH "/%u", number);
+  c->profile_name = g_strdup (profile_name);
+  c->profile_path = g_strdup (profile_path);
+  c->config = vpn_config_ref (config);
+  c->caller = caller ? anyd_caller_ref ((AnydCaller *) caller) : NULL;
+  c->cancellable = g_cancellable_new ();
+  c->rules = g_array_new (FALSE, FALSE, sizeof (AnydRule));
+  c->state = STATE_DISCONNECTED;   /* until the first transition */
+
+  c->iface = g_object_new (VPN_TYPE_CONNECTION_SKELETON, NULL);
+  c->iface->connection = c;
+  g_object_set_data_full (G_OBJECT (c->iface), "vpn-profile", g_strdup (profile_name), g_free);
+  addrs = vpn_config_addresses_strv (c->config);
+  anyd_dbus_vpn_connection_set_profile (iface (c), profile_path);
+  anyd_dbus_vpn_connection_set_interface (iface (c), "");
+  anyd_dbus_vpn_connection_set_addresses (iface (c), (const char *const *) addrs);
+  anyd_dbus_vpn_connection_set_last_error (iface (c), "");
+  anyd_auth_guard (anyd_daemon_get_auth (module->daemon), G_DBUS_INTERFACE_SKELETON (c->iface),
+                   vpn_details_from_object, NULL);
+  g_signal_connect (c->iface, "handle-disconnect", G_CALLBACK (handle_disconnect), c);
+  c->object = anyd_dbus_object_skeleton_new (c->path);
+  anyd_dbus_object_skeleton_set_vpn_connection (c->object, iface (c));
+  return c;
+}
+
+/* Into the module's table and onto the bus. */
+static void
+connection_export (VpnConnection *c)
+{
+  g_hash_table_insert (c->module->connections, g_strdup (c->profile_name), c);
+  g_dbus_object_manager_server_export (anyd_daemon_get_object_manager (c->module->daemon),
+                                       G_DBUS_OBJECT_SKELETON (c->object));
+}
+
 VpnConnection *
 vpn_connection_start (VpnModule *module, VpnProfile *profile, const AnydCaller *caller,
                       VpnConnectReply reply, gpointer user_data)
 {
   VpnConnection *c = vpn_module_lookup_connection (module, profile->name);
   g_autoptr(GError) error = NULL;
-  g_auto(GStrv) addrs = NULL;
-  Waiter *w;
 
   if (c != NULL && vpn_connection_is_active (c))
     {
@@ -1080,45 +1152,10 @@ vpn_connection_start (VpnModule *module, VpnProfile *profile, const AnydCaller *
       return NULL;
     }
 
-  c = g_new0 (VpnConnection, 1);
-  c->ref_count = 1;
-  c->module = module;
-  c->backend = module->backend;
-  c->path = g_strdup_printf (VPN_CONNECTIONS_PATH "/%u", ++module->next_connection);
-  c->profile_name = g_strdup (profile->name);
-  c->profile_path = g_strdup (profile->path);
-  c->config = vpn_config_ref (profile->config);
-  c->caller = caller ? anyd_caller_ref ((AnydCaller *) caller) : NULL;
-  c->cancellable = g_cancellable_new ();
-  c->rules = g_array_new (FALSE, FALSE, sizeof (AnydRule));
-  c->state = STATE_CONNECTING;
-  w = g_new0 (Waiter, 1);
-  w->func = reply;
-  w->data = user_data;
-  c->waiters = g_list_append (NULL, w);
-
-  c->iface = g_object_new (VPN_TYPE_CONNECTION_SKELETON, NULL);
-  c->iface->connection = c;
-  g_object_set_data_full (G_OBJECT (c->iface), "vpn-profile", g_strdup (profile->name), g_free);
-  addrs = vpn_config_addresses_strv (c->config);
-  anyd_dbus_vpn_connection_set_profile (iface (c), profile->path);
-  anyd_dbus_vpn_connection_set_state (iface (c), state_names[STATE_CONNECTING]);
-  anyd_dbus_vpn_connection_set_since (iface (c), (guint64) g_get_real_time ());
-  anyd_dbus_vpn_connection_set_interface (iface (c), "");
-  anyd_dbus_vpn_connection_set_addresses (iface (c), (const char *const *) addrs);
-  anyd_dbus_vpn_connection_set_last_error (iface (c), "");
-  anyd_auth_guard (anyd_daemon_get_auth (module->daemon), G_DBUS_INTERFACE_SKELETON (c->iface),
-                   vpn_details_from_object, NULL);
-  g_signal_connect (c->iface, "handle-disconnect", G_CALLBACK (handle_disconnect), c);
-  c->object = anyd_dbus_object_skeleton_new (c->path);
-  anyd_dbus_object_skeleton_set_vpn_connection (c->object, iface (c));
-  g_dbus_object_manager_server_export (anyd_daemon_get_object_manager (module->daemon),
-                                       G_DBUS_OBJECT_SKELETON (c->object));
-  g_hash_table_insert (module->connections, g_strdup (profile->name), c);
-  anyd_daemon_hold (module->daemon);
-  c->held = TRUE;
-  anyd_dbus_vpn_connection_emit_state_changed (iface (c), state_names[STATE_CONNECTING], "");
-
+  c = connection_new (module, profile->name, profile->path, profile->config, caller, 0);
+  c->connecting = add_waiter (NULL, reply, NULL, user_data);
+  connection_export (c);
+  transition (c, STATE_CONNECTING, 0, "");
   resolve_endpoints (c);
   return c;
 }

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "error.h"
-#include "services-systemd.h"
+#include "systemd.h"
 #include "services-unit.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
@@ -93,9 +93,9 @@ test_messages (void)
 static void
 test_type_interface (void)
 {
-  g_assert_cmpstr (anyd_services_unit_type_interface ("a.service"), ==, "org.freedesktop.systemd1.Service");
-  g_assert_cmpstr (anyd_services_unit_type_interface ("a.timer"), ==, "org.freedesktop.systemd1.Timer");
-  g_assert_null (anyd_services_unit_type_interface ("a.target"));
+  g_assert_cmpstr (anyd_systemd_unit_type_interface ("a.service"), ==, "org.freedesktop.systemd1.Service");
+  g_assert_cmpstr (anyd_systemd_unit_type_interface ("a.timer"), ==, "org.freedesktop.systemd1.Timer");
+  g_assert_null (anyd_systemd_unit_type_interface ("a.target"));
 }
 
 static void

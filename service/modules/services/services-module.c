@@ -16,7 +16,7 @@
 #include "names.h"
 #include "anyd-dbus.h"
 
-#include "services-systemd.h"
+#include "systemd.h"
 #include "services-unit.h"
 
 #include <string.h>

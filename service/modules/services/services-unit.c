@@ -170,27 +170,6 @@ anyd_services_unit_name_is_valid (const char *name)
   return kind == NAME_PLAIN || kind == NAME_INSTANCE;
 }
 
-const char *
-anyd_services_unit_type_interface (const char *name)
-{
-  static const struct { const char *type; const char *iface; } map[] = {
-    { "service",   "org.freedesktop.systemd1.Service" },
-    { "socket",    "org.freedesktop.systemd1.Socket" },
-    { "mount",     "org.freedesktop.systemd1.Mount" },
-    { "automount", "org.freedesktop.systemd1.Automount" },
-    { "swap",      "org.freedesktop.systemd1.Swap" },
-    { "timer",     "org.freedesktop.systemd1.Timer" },
-    { "path",      "org.freedesktop.systemd1.Path" },
-    { "scope",     "org.freedesktop.systemd1.Scope" },
-  };
-  const char *dot = type_dot (name);
-
-  for (guint i = 0; dot != NULL && i < G_N_ELEMENTS (map); i++)
-    if (g_str_equal (dot + 1, map[i].type))
-      return map[i].iface;
-  return NULL;
-}
-
 /* ------------------------------------------------------------------ allowlist */
 
 typedef struct {

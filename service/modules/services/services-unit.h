@@ -18,11 +18,6 @@ char     *anyd_services_unit_normalise (const char *name, const char *field, GEr
 /* TRUE if name is a complete plain or instance unit name (no template). */
 gboolean  anyd_services_unit_name_is_valid (const char *name);
 
-/* The D-Bus interface holding Result (and MainPID for services) for the
- * unit's type, e.g. "org.freedesktop.systemd1.Service"; NULL for types
- * without a Result (target, device, slice). name must be valid. */
-const char *anyd_services_unit_type_interface (const char *name);
-
 typedef struct _AnydServicesAllowlist AnydServicesAllowlist;
 
 /* Parse [services] allow=. Entries are normalised like unit names; an entry

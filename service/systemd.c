@@ -1,6 +1,7 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* An asynchronous client of systemd's manager (org.freedesktop.systemd1).
  *
- * Jobs: StartUnit & co. answer with a job path at once; the outcome comes
+ * Jobs: StartUnit, StartTransientUnit & co. answer with a job path at once; the outcome comes
  * later in a JobRemoved broadcast. We listen for JobRemoved once, for all
  * jobs, from before the first call, and match by job path. The signal can
  * be dispatched before the method reply that names the job, so while any
@@ -13,11 +14,11 @@
  * Nothing here blocks: every call is async and a long job only holds its
  * own caller. The object is reference counted so that replies arriving
  * after anyd_systemd_free() find it still allocated (and shut down). */
-#include "services-systemd.h"
-#include "services-unit.h"
+#include "systemd.h"
 #include "error.h"
 
 #include <string.h>
+#include <systemd/sd-bus.h>
 
 #define SYSTEMD_NAME      "org.freedesktop.systemd1"
 #define SYSTEMD_PATH      "/org/freedesktop/systemd1"
@@ -28,8 +29,12 @@
 #define SYSTEMD_ERROR     "org.freedesktop.systemd1."
 
 /* dbus-daemon's default max_match_rules_per_connection on the system bus
- * is 512; leave room for the rest of anyd. */
-#define MAX_WATCHED_UNITS 384
+ * is 512; leave room for the rest of anyd. Shared by every AnydSystemd
+ * (they all use anyd's one connection). */
+#define MAX_WATCHES       384
+/* Job calls in flight at once: the bus allows a connection 128 pending
+ * replies (and polkit checks, Gets… need some too). */
+#define MAX_JOB_CALLS     32
 /* How long jobs keep waiting for a vanished manager to come back (a
  * daemon-reexec takes well under a second). */
 #define VANISHED_GRACE_S  10
@@ -48,6 +53,17 @@ typedef struct {
   char        *sub_state;
 } Watch;
 
+typedef struct {
+  char                      *unit;
+  guint                      sub_id;
+  AnydSystemdPropertiesFunc  func;
+  gpointer                   user_data;
+  GDestroyNotify             notify;
+} PropWatch;
+
+/* Unit watches of all instances: each is one match rule on the bus. */
+static guint total_watches;
+
 struct _AnydSystemd {
   GDBusConnection      *bus;
   AnydSystemdCallbacks  cb;
@@ -65,40 +81,47 @@ struct _AnydSystemd {
   guint64               call_seq;
   GArray               *outstanding;    /* guint64 seqs of unanswered job calls, ascending */
   GHashTable           *watched;        /* unit -> Watch* (owned by the subscription) */
+  GHashTable           *prop_watches;   /* id -> PropWatch* (owned by the subscription) */
+  guint                 job_calls;      /* job calls sent and not answered */
+  GQueue                job_queue;      /* GTask* of job calls not sent yet */
 };
 
 typedef struct {
   AnydSystemd *sd;    /* a reference */
   char        *unit;
   char        *verb;
+  const char  *method;
+  GVariant    *params;    /* sunk */
+  GUnixFDList *fds;       /* until the call is sent */
   char        *job_path;
   char        *result;
   guint64      seq;
 } JobData;
 
 static AnydSystemd *
-sd_ref (AnydSystemd *sd)
+systemd_ref (AnydSystemd *sd)
 {
   return g_rc_box_acquire (sd);
 }
 
 static void
-sd_clear (AnydSystemd *sd)
+systemd_clear (AnydSystemd *sd)
 {
   g_hash_table_unref (sd->waiting);
   g_hash_table_unref (sd->finished);
   g_queue_clear_full (&sd->finished_order, NULL);
   g_hash_table_unref (sd->watched);
+  g_hash_table_unref (sd->prop_watches);
   g_array_unref (sd->outstanding);
   g_object_unref (sd->bus);
 }
 
 static void
-sd_unref (AnydSystemd *sd)
+systemd_unref (AnydSystemd *sd)
 {
-  g_rc_box_release_full (sd, (GDestroyNotify) sd_clear);
+  g_rc_box_release_full (sd, (GDestroyNotify) systemd_clear);
 }
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnydSystemd, sd_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnydSystemd, systemd_unref)
 
 /* An operation's hold on sd plus the job or unit it is about. */
 typedef struct {
@@ -111,7 +134,7 @@ named_ref_new (AnydSystemd *sd, const char *name)
 {
   NamedRef *r = g_new0 (NamedRef, 1);
 
-  r->sd = sd_ref (sd);
+  r->sd = systemd_ref (sd);
   r->name = g_strdup (name);
   return r;
 }
@@ -119,7 +142,7 @@ named_ref_new (AnydSystemd *sd, const char *name)
 static void
 named_ref_free (NamedRef *r)
 {
-  sd_unref (r->sd);
+  systemd_unref (r->sd);
   g_free (r->name);
   g_free (r);
 }
@@ -136,9 +159,11 @@ finished_free (Finished *f)
 static void
 job_data_free (JobData *d)
 {
-  sd_unref (d->sd);
+  systemd_unref (d->sd);
   g_free (d->unit);
   g_free (d->verb);
+  g_clear_pointer (&d->params, g_variant_unref);
+  g_clear_object (&d->fds);
   g_free (d->job_path);
   g_free (d->result);
   g_free (d);
@@ -149,19 +174,34 @@ job_data_free (JobData *d)
 char *
 anyd_systemd_unit_path (const char *unit)
 {
-  GString *s = g_string_new (SYSTEMD_PATH "/unit/");
+  char *path = NULL;
 
-  /* systemd's bus_label_escape(): [A-Za-z0-9] stay, except a leading digit. */
-  if (*unit == '\0')
-    g_string_append_c (s, '_');
-  for (const guchar *p = (const guchar *) unit; *p; p++)
-    {
-      if (g_ascii_isalpha (*p) || (p != (const guchar *) unit && g_ascii_isdigit (*p)))
-        g_string_append_c (s, (char) *p);
-      else
-        g_string_append_printf (s, "_%02x", *p);
-    }
-  return g_string_free (s, FALSE);
+  /* systemd's own label escaping: [A-Za-z0-9] stay, except a leading digit. */
+  if (sd_bus_path_encode (SYSTEMD_PATH "/unit", unit, &path) < 0)
+    g_error ("out of memory");
+  return path;
+}
+
+const char *
+anyd_systemd_unit_type_interface (const char *unit)
+{
+  static const struct { const char *type; const char *iface; } map[] = {
+    { "service",   "org.freedesktop.systemd1.Service" },
+    { "socket",    "org.freedesktop.systemd1.Socket" },
+    { "mount",     "org.freedesktop.systemd1.Mount" },
+    { "automount", "org.freedesktop.systemd1.Automount" },
+    { "swap",      "org.freedesktop.systemd1.Swap" },
+    { "timer",     "org.freedesktop.systemd1.Timer" },
+    { "path",      "org.freedesktop.systemd1.Path" },
+    { "scope",     "org.freedesktop.systemd1.Scope" },
+    { "slice",     "org.freedesktop.systemd1.Slice" },
+  };
+  const char *dot = strrchr (unit, '.');
+
+  for (guint i = 0; dot != NULL && i < G_N_ELEMENTS (map); i++)
+    if (g_str_equal (dot + 1, map[i].type))
+      return map[i].iface;
+  return NULL;
 }
 
 static const char *
@@ -196,6 +236,8 @@ map_error (GError *error, const char *unit, const char *verb)
                         "systemd is not running (no %s on the system bus)", SYSTEMD_NAME);
   if (g_str_equal (what, "NoSuchUnit"))
     return g_error_new (ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "unit %s not found", unit);
+  if (g_str_equal (what, "UnitExists"))
+    return g_error_new (ANYD_ERROR, ANYD_ERROR_EXISTS, "unit %s already exists", unit);
   if (g_str_equal (what, "JobTypeNotApplicable") || g_str_equal (what, "OnlyByDependency"))
     {
       if (verb != NULL && g_str_equal (verb, "reload"))
@@ -229,25 +271,30 @@ static const PropRequest status_props[] = {
   { "org.freedesktop.systemd1.Service", "MainPID", FALSE },
 };
 
+/* Parallel Gets of one unit's properties: a few small replies instead of
+ * one GetAll of ~200. done() runs once all are answered. */
 typedef struct {
   AnydSystemd  *sd;
   char         *unit;
+  char         *path;
   GVariantDict  dict;
   guint         pending;
-  GError       *error;
+  GError       *error;    /* the first failure of a required property */
+  void        (*done) (GTask *task);
 } StatusData;
 
 typedef struct {
-  GTask      *task;
-  const char *name;
-  gboolean    required;
+  GTask    *task;
+  char     *name;
+  gboolean  required;
 } PropCall;
 
 static void
 status_data_free (StatusData *d)
 {
-  sd_unref (d->sd);
+  systemd_unref (d->sd);
   g_free (d->unit);
+  g_free (d->path);
   g_variant_dict_clear (&d->dict);
   g_clear_error (&d->error);
   g_free (d);
@@ -262,7 +309,7 @@ status_done (GTask *task)
 
   if (d->error != NULL)
     {
-      g_task_return_error (task, map_error (g_steal_pointer (&d->error), d->unit, NULL));
+      g_task_return_error (task, map_error (d->error, d->unit, NULL));
       return;
     }
   g_variant_dict_lookup (&d->dict, "LoadState", "&s", &load);
@@ -307,9 +354,39 @@ prop_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     }
   else if (pc->required && d->error == NULL)
     d->error = g_steal_pointer (&error);
+  g_free (pc->name);
   g_free (pc);
   if (--d->pending == 0)
-    status_done (task);
+    d->done (task);
+}
+
+static StatusData *
+props_data_new (GTask *task, AnydSystemd *sd, const char *unit, void (*done) (GTask *))
+{
+  StatusData *d = g_new0 (StatusData, 1);
+
+  d->sd = systemd_ref (sd);
+  d->unit = g_strdup (unit);
+  d->path = anyd_systemd_unit_path (unit);
+  d->done = done;
+  g_variant_dict_init (&d->dict, NULL);
+  g_task_set_task_data (task, d, (GDestroyNotify) status_data_free);
+  return d;
+}
+
+static void
+props_get (GTask *task, const char *iface, const char *name, gboolean required)
+{
+  StatusData *d = g_task_get_task_data (task);
+  PropCall *pc = g_new0 (PropCall, 1);
+
+  pc->task = g_object_ref (task);
+  pc->name = g_strdup (name);
+  pc->required = required;
+  d->pending++;
+  g_dbus_connection_call (d->sd->bus, SYSTEMD_NAME, d->path, PROPERTIES, "Get",
+                          g_variant_new ("(ss)", iface, name), G_VARIANT_TYPE ("(v)"),
+                          G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, NULL, prop_cb, pc);
 }
 
 void
@@ -317,40 +394,68 @@ anyd_systemd_get_status_async (AnydSystemd *sd, const char *unit,
                                GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autoptr(GTask) task = g_task_new (NULL, NULL, callback, user_data);
-  g_autofree char *path = anyd_systemd_unit_path (unit);
-  const char *type_iface = anyd_services_unit_type_interface (unit);
-  StatusData *d = g_new0 (StatusData, 1);
+  const char *type_iface = anyd_systemd_unit_type_interface (unit);
 
   g_task_set_source_tag (task, anyd_systemd_get_status_async);
-  d->sd = sd_ref (sd);
-  d->unit = g_strdup (unit);
-  g_variant_dict_init (&d->dict, NULL);
-  g_task_set_task_data (task, d, (GDestroyNotify) status_data_free);
-
-  /* Parallel Gets: a few small replies instead of one GetAll of ~200 properties. */
+  props_data_new (task, sd, unit, status_done);
   for (guint i = 0; i < G_N_ELEMENTS (status_props); i++)
     {
       const char *iface = status_props[i].iface ? status_props[i].iface : type_iface;
-      PropCall *pc;
 
       if (iface == NULL || (status_props[i].iface != NULL && type_iface != NULL &&
                             !g_str_equal (status_props[i].iface, SYSTEMD_UNIT) &&
                             !g_str_equal (status_props[i].iface, type_iface)))
         continue;   /* a property this unit type does not have */
-      pc = g_new0 (PropCall, 1);
-      pc->task = g_object_ref (task);
-      pc->name = status_props[i].name;
-      pc->required = status_props[i].required;
-      d->pending++;
-      g_dbus_connection_call (sd->bus, SYSTEMD_NAME, path, PROPERTIES, "Get",
-                              g_variant_new ("(ss)", iface, status_props[i].name),
-                              G_VARIANT_TYPE ("(v)"), G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, NULL,
-                              prop_cb, pc);
+      props_get (task, iface, status_props[i].name, status_props[i].required);
     }
 }
 
 GVariant *
 anyd_systemd_get_status_finish (AnydSystemd *sd, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+props_done (GTask *task)
+{
+  StatusData *d = g_task_get_task_data (task);
+  const char *load = NULL;
+
+  if (d->error != NULL)
+    {
+      g_task_return_error (task, map_error (d->error, d->unit, NULL));
+      return;
+    }
+  /* systemd answers for a unit it merely loaded to look at, with defaults. */
+  g_variant_dict_lookup (&d->dict, "LoadState", "&s", &load);
+  if (g_strcmp0 (load, "not-found") == 0)
+    {
+      g_task_return_new_error (task, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "unit %s not found", d->unit);
+      return;
+    }
+  g_task_return_pointer (task, g_variant_ref_sink (g_variant_dict_end (&d->dict)),
+                         (GDestroyNotify) g_variant_unref);
+}
+
+void
+anyd_systemd_get_properties_async (AnydSystemd *sd, const char *unit, const char *iface,
+                                   const char *const *names,
+                                   GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr(GTask) task = g_task_new (NULL, NULL, callback, user_data);
+  const char *type_iface = iface != NULL ? iface : anyd_systemd_unit_type_interface (unit);
+
+  g_task_set_source_tag (task, anyd_systemd_get_properties_async);
+  props_data_new (task, sd, unit, props_done);
+  props_get (task, SYSTEMD_UNIT, "LoadState", TRUE);
+  for (guint i = 0; type_iface != NULL && names[i] != NULL; i++)
+    props_get (task, type_iface, names[i], FALSE);
+}
+
+GVariant *
+anyd_systemd_get_properties_finish (AnydSystemd *sd, GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
   return g_task_propagate_pointer (G_TASK (result), error);
@@ -423,6 +528,17 @@ outstanding_remove (AnydSystemd *sd, guint64 seq)
     }
 }
 
+static void job_send (GTask *task);
+
+/* One job call answered: let the next queued one go. */
+static void
+job_call_answered (AnydSystemd *sd)
+{
+  sd->job_calls--;
+  if (!sd->shut_down && !g_queue_is_empty (&sd->job_queue))
+    job_send (g_queue_pop_head (&sd->job_queue));
+}
+
 static void
 job_queued_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -430,10 +546,12 @@ job_queued_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   JobData *d = g_task_get_task_data (task);
   AnydSystemd *sd = d->sd;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), res, &error);
+  g_autoptr(GVariant) reply =
+    g_dbus_connection_call_with_unix_fd_list_finish (G_DBUS_CONNECTION (source), NULL, res, &error);
   Finished *f;
   GPtrArray *waiters;
 
+  job_call_answered (sd);
   if (reply == NULL)
     {
       outstanding_remove (sd, d->seq);
@@ -467,25 +585,136 @@ job_queued_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   g_ptr_array_add (waiters, task);
 }
 
-void
-anyd_systemd_run_job_async (AnydSystemd *sd, const char *unit, const char *verb,
-                            GAsyncReadyCallback callback, gpointer user_data)
+static void
+job_send (GTask *task)
+{
+  JobData *d = g_task_get_task_data (task);
+  AnydSystemd *sd = d->sd;
+
+  d->seq = ++sd->call_seq;
+  g_array_append_val (sd->outstanding, d->seq);
+  sd->job_calls++;
+  /* JobRemoved is already subscribed (anyd_systemd_new), and the bus keeps
+   * our AddMatch ahead of this call, so the result cannot be missed. */
+  g_dbus_connection_call_with_unix_fd_list (sd->bus, SYSTEMD_NAME, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                            d->method, g_steal_pointer (&d->params),
+                                            G_VARIANT_TYPE ("(o)"), G_DBUS_CALL_FLAGS_NO_AUTO_START,
+                                            -1, d->fds, NULL, job_queued_cb, task);
+  /* The message holds the fds until it is written; then they close. */
+  g_clear_object (&d->fds);
+}
+
+static GTask *
+job_new (AnydSystemd *sd, const char *unit, const char *verb, const char *method,
+         GVariant *params, GUnixFDList *fds, gpointer source_tag,
+         GAsyncReadyCallback callback, gpointer user_data)
 {
   GTask *task = g_task_new (NULL, NULL, callback, user_data);
   JobData *d = g_new0 (JobData, 1);
 
-  g_task_set_source_tag (task, anyd_systemd_run_job_async);
-  d->sd = sd_ref (sd);
+  g_task_set_source_tag (task, source_tag);
+  d->sd = systemd_ref (sd);
   d->unit = g_strdup (unit);
   d->verb = g_strdup (verb);
-  d->seq = ++sd->call_seq;
+  d->method = method;
+  d->params = g_variant_ref_sink (params);
+  d->fds = fds != NULL ? g_object_ref (fds) : NULL;
   g_task_set_task_data (task, d, (GDestroyNotify) job_data_free);
-  g_array_append_val (sd->outstanding, d->seq);
-  /* JobRemoved is already subscribed (anyd_systemd_new), and the bus keeps
-   * our AddMatch ahead of this call, so the result cannot be missed. */
-  g_dbus_connection_call (sd->bus, SYSTEMD_NAME, SYSTEMD_PATH, SYSTEMD_MANAGER, verb_method (verb),
-                          g_variant_new ("(ss)", unit, "replace"), G_VARIANT_TYPE ("(o)"),
-                          G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, NULL, job_queued_cb, task);
+  return task;
+}
+
+static void
+job_submit (AnydSystemd *sd, GTask *task)
+{
+  if (sd->job_calls >= MAX_JOB_CALLS)
+    g_queue_push_tail (&sd->job_queue, task);
+  else
+    job_send (task);
+}
+
+void
+anyd_systemd_run_job_async (AnydSystemd *sd, const char *unit, const char *verb,
+                            GAsyncReadyCallback callback, gpointer user_data)
+{
+  job_submit (sd, job_new (sd, unit, verb, verb_method (verb),
+                           g_variant_new ("(ss)", unit, "replace"), NULL,
+                           anyd_systemd_run_job_async, callback, user_data));
+}
+
+void
+anyd_systemd_start_transient_async (AnydSystemd *sd, const char *unit, GVariant *properties,
+                                    GUnixFDList *fds, GAsyncReadyCallback callback,
+                                    gpointer user_data)
+{
+  GVariant *params = g_variant_new ("(ss@a(sv)@a(sa(sv)))", unit, "fail", properties,
+                                    g_variant_new_array (G_VARIANT_TYPE ("(sa(sv))"), NULL, 0));
+
+  job_submit (sd, job_new (sd, unit, "start", "StartTransientUnit", params, fds,
+                           anyd_systemd_start_transient_async, callback, user_data));
+}
+
+gboolean
+anyd_systemd_start_transient_finish (AnydSystemd *sd, GAsyncResult *result, char **job_result,
+                                     GError **error)
+{
+  JobData *d;
+
+  g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
+  d = g_task_get_task_data (G_TASK (result));
+  if (job_result != NULL)
+    *job_result = g_strdup (d->result);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* ------------------------------------------------------------------ plain calls */
+
+static void
+call_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  const char *unit = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), res, &error);
+
+  if (reply == NULL)
+    g_task_return_error (task, map_error (error, unit, NULL));
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+manager_call (AnydSystemd *sd, const char *unit, const char *method, GVariant *params,
+              gpointer source_tag, GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new (NULL, NULL, callback, user_data);
+
+  g_task_set_source_tag (task, source_tag);
+  g_task_set_task_data (task, g_strdup (unit), g_free);
+  g_dbus_connection_call (sd->bus, SYSTEMD_NAME, SYSTEMD_PATH, SYSTEMD_MANAGER, method, params,
+                          NULL, G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, NULL, call_done_cb, task);
+}
+
+void
+anyd_systemd_kill_unit_async (AnydSystemd *sd, const char *unit, int signal,
+                              GAsyncReadyCallback callback, gpointer user_data)
+{
+  manager_call (sd, unit, "KillUnit", g_variant_new ("(ssi)", unit, "all", signal),
+                anyd_systemd_kill_unit_async, callback, user_data);
+}
+
+void
+anyd_systemd_ref_unit_async (AnydSystemd *sd, const char *unit, gboolean ref,
+                             GAsyncReadyCallback callback, gpointer user_data)
+{
+  manager_call (sd, unit, ref ? "RefUnit" : "UnrefUnit", g_variant_new ("(s)", unit),
+                anyd_systemd_ref_unit_async, callback, user_data);
+}
+
+gboolean
+anyd_systemd_call_finish (AnydSystemd *sd, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 gboolean
@@ -601,7 +830,7 @@ on_systemd_appeared (GDBusConnection *bus, const char *name, const char *owner, 
   /* Without Subscribe the manager sends no PropertiesChanged/UnitNew. */
   g_dbus_connection_call (bus, SYSTEMD_NAME, SYSTEMD_PATH, SYSTEMD_MANAGER, "Subscribe", NULL,
                           G_VARIANT_TYPE_UNIT, G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, NULL,
-                          subscribe_cb, sd_ref (sd));
+                          subscribe_cb, systemd_ref (sd));
   recheck_waiting (sd);
   if (sd->cb.appeared != NULL)
     sd->cb.appeared (sd->user_data);
@@ -710,8 +939,9 @@ anyd_systemd_watch_unit (AnydSystemd *sd, const char *unit, gboolean announce)
 
   if (g_hash_table_contains (sd->watched, unit))
     return TRUE;
-  if (g_hash_table_size (sd->watched) >= MAX_WATCHED_UNITS)
+  if (total_watches >= MAX_WATCHES)
     return FALSE;
+  total_watches++;
   path = anyd_systemd_unit_path (unit);
   w = g_new0 (Watch, 1);
   w->sd = sd;
@@ -736,6 +966,64 @@ anyd_systemd_unwatch_unit (AnydSystemd *sd, const char *unit)
     return;
   g_hash_table_remove (sd->watched, unit);
   g_dbus_connection_signal_unsubscribe (sd->bus, w->sub_id);   /* frees w */
+  total_watches--;
+}
+
+static void
+prop_watch_free (PropWatch *w)
+{
+  if (w->notify != NULL)
+    w->notify (w->user_data);
+  g_free (w->unit);
+  g_free (w);
+}
+
+static void
+on_unit_properties (GDBusConnection *bus, const char *sender, const char *path,
+                    const char *iface, const char *signal, GVariant *params, gpointer user_data)
+{
+  PropWatch *w = user_data;
+  const char *changed_iface;
+  g_autoptr(GVariant) changed = NULL;
+  g_autofree const char **invalidated = NULL;
+
+  if (!g_variant_is_of_type (params, G_VARIANT_TYPE ("(sa{sv}as)")))
+    return;
+  g_variant_get (params, "(&s@a{sv}^a&s)", &changed_iface, &changed, &invalidated);
+  w->func (w->unit, changed_iface, changed, invalidated, w->user_data);
+}
+
+guint
+anyd_systemd_watch_properties (AnydSystemd *sd, const char *unit, AnydSystemdPropertiesFunc func,
+                               gpointer user_data, GDestroyNotify notify)
+{
+  g_autofree char *path = NULL;
+  PropWatch *w;
+
+  if (total_watches >= MAX_WATCHES)
+    return 0;
+  total_watches++;
+  path = anyd_systemd_unit_path (unit);
+  w = g_new0 (PropWatch, 1);
+  w->unit = g_strdup (unit);
+  w->func = func;
+  w->user_data = user_data;
+  w->notify = notify;
+  w->sub_id = g_dbus_connection_signal_subscribe (sd->bus, SYSTEMD_NAME, PROPERTIES,
+                                                  "PropertiesChanged", path, NULL,
+                                                  G_DBUS_SIGNAL_FLAGS_NONE, on_unit_properties,
+                                                  w, (GDestroyNotify) prop_watch_free);
+  g_hash_table_insert (sd->prop_watches, GUINT_TO_POINTER (w->sub_id), w);
+  return w->sub_id;
+}
+
+void
+anyd_systemd_unwatch_properties (AnydSystemd *sd, guint id)
+{
+  if (id == 0 || !g_hash_table_remove (sd->prop_watches, GUINT_TO_POINTER (id)))
+    return;
+  g_dbus_connection_signal_unsubscribe (sd->bus, id);   /* frees the watch */
+  total_watches--;
 }
 
 void
@@ -768,7 +1056,7 @@ list_units_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 
   if (reply == NULL)
     {
-      g_task_return_error (task, map_error (g_steal_pointer (&error), "", NULL));
+      g_task_return_error (task, map_error (error, "", NULL));
       return;
     }
   g_variant_get (reply, "(a(ssssssouso))", &iter);
@@ -815,6 +1103,8 @@ anyd_systemd_new (GDBusConnection *bus, const AnydSystemdCallbacks *callbacks, g
   g_queue_init (&sd->finished_order);
   sd->outstanding = g_array_new (FALSE, FALSE, sizeof (guint64));
   sd->watched = g_hash_table_new (g_str_hash, g_str_equal);
+  sd->prop_watches = g_hash_table_new (NULL, NULL);
+  g_queue_init (&sd->job_queue);
 
   sd->job_removed_sub =
     g_dbus_connection_signal_subscribe (bus, SYSTEMD_NAME, SYSTEMD_MANAGER, "JobRemoved", SYSTEMD_PATH,
@@ -833,6 +1123,7 @@ anyd_systemd_new (GDBusConnection *bus, const AnydSystemdCallbacks *callbacks, g
 void
 anyd_systemd_free (AnydSystemd *sd)
 {
+  g_autofree gpointer *ids = NULL;
   GHashTableIter it;
   gpointer key, value;
 
@@ -845,6 +1136,18 @@ anyd_systemd_free (AnydSystemd *sd)
   g_dbus_connection_signal_unsubscribe (sd->bus, sd->unit_removed_sub);
   g_clear_handle_id (&sd->grace_source, g_source_remove);
   anyd_systemd_unwatch_except (sd, NULL, NULL);
+  ids = g_hash_table_get_keys_as_array (sd->prop_watches, NULL);
+  for (guint i = 0; ids[i] != NULL; i++)
+    anyd_systemd_unwatch_properties (sd, GPOINTER_TO_UINT (ids[i]));
+  /* Job calls never sent: nothing happened in systemd. */
+  while (!g_queue_is_empty (&sd->job_queue))
+    {
+      GTask *task = g_queue_pop_head (&sd->job_queue);
+      JobData *d = g_task_get_task_data (task);
+      fail_task (task, g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
+                                    "anyd is stopping; %s of %s was not sent to systemd",
+                                    d->verb, d->unit));
+    }
 
   /* The jobs go on in systemd; their callers learn we stopped watching. */
   g_hash_table_iter_init (&it, sd->waiting);
@@ -863,5 +1166,5 @@ anyd_systemd_free (AnydSystemd *sd)
     }
   g_hash_table_remove_all (sd->waiting);
   memset (&sd->cb, 0, sizeof sd->cb);
-  sd_unref (sd);
+  systemd_unref (sd);
 }

@@ -768,6 +768,19 @@ vpn_config_to_text (const VpnConfig *c)
   return g_string_free (s, FALSE);
 }
 
+char *
+vpn_config_hash (const VpnConfig *config)
+{
+  char *text = vpn_config_to_text (config);
+  guint8 hash[crypto_generichash_BYTES];
+  char *hex = g_malloc (2 * sizeof hash + 1);
+
+  crypto_generichash (hash, sizeof hash, (const guint8 *) text, strlen (text), NULL, 0);
+  vpn_secret_free (text);
+  sodium_bin2hex (hex, 2 * sizeof hash + 1, hash, sizeof hash);
+  return hex;
+}
+
 gboolean
 vpn_config_is_full_tunnel (const VpnConfig *c, int family)
 {

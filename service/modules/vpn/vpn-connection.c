@@ -55,6 +55,10 @@
 #define STATS_INTERVAL_MS     1000
 #define POLL_FIRST_MS         10
 #define POLL_MAX_MS           250
+/* A re-adopted tunnel must have had a handshake this recently (plus the
+ * longest PersistentKeepalive): WireGuard rekeys every 2 minutes while
+ * traffic flows. */
+#define ADOPT_HANDSHAKE_S     180
 
 typedef enum {
   STATE_CONNECTING,
@@ -108,6 +112,7 @@ struct _VpnConnection {
   State                  state;
   gboolean               held;
   AnydCaller            *caller;      /* who connected, for the audit record */
+  gint64                 uid;         /* the same uid, -1: the daemon (kept across re-adoption) */
   VpnConnectionSkeleton *iface;
   AnydDBusObjectSkeleton *object;
   GCancellable          *cancellable; /* every operation of the coming-up phase */
@@ -116,6 +121,8 @@ struct _VpnConnection {
   GList                 *restarts;    /* Restart* */
   char                  *reason;      /* of the disconnect */
   gboolean               tearing_down;/* teardown() runs: DNS, rules, device */
+  gboolean               creating;    /* the backend is starting the data plane */
+  gboolean               recorded;    /* the runtime record is on disk */
 
   char                 **endpoints;   /* resolved "ip:port" per peer, NULL entries = none */
   guint                  resolving;
@@ -384,6 +391,12 @@ teardown (VpnConnection *c)
     }
   if (c->tearing_down)
     return TRUE;
+  if (c->creating)
+    {
+      /* created_cb goes on from here */
+      c->tearing_down = TRUE;
+      return TRUE;
+    }
   if (c->tunnel == NULL && c->rules->len == 0)
     return FALSE;
   c->tearing_down = TRUE;
@@ -414,6 +427,73 @@ teardown_sync (VpnConnection *c)
       VpnTunnel *t = g_steal_pointer (&c->tunnel);
       t->backend->destroy (t);
     }
+}
+
+/* ------------------------------------------------------- runtime record */
+
+static gboolean has_endpoint (const VpnConfig *config);
+
+static guint32
+max_keepalive (const VpnConfig *config)
+{
+  guint32 m = 0;
+
+  for (guint i = 0; i < config->peers->len; i++)
+    m = MAX (m, ((VpnPeer *) config->peers->pdata[i])->persistent_keepalive);
+  return m;
+}
+
+/* What the next anyd needs to check and take over (or remove) this tunnel. */
+static void
+record_save (VpnConnection *c)
+{
+  g_autoptr(VpnRuntime) rt = vpn_runtime_new ();
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) routes = NULL;
+
+  if (c->tunnel == NULL || c->gone)
+    return;
+  rt->profile = g_strdup (c->profile_name);
+  rt->profile_hash = vpn_config_hash (c->config);
+  rt->object = (guint) g_ascii_strtoull (strrchr (c->path, '/') + 1, NULL, 10);
+  rt->ifname = g_strdup (c->tunnel->ifname);
+  rt->ifindex = c->tunnel->ifindex;
+  rt->unit = g_strdup (c->tunnel->unit);
+  rt->invocation_id = g_strdup (c->tunnel->invocation_id);
+  rt->uapi_path = g_strdup (c->tunnel->uapi_path);
+  rt->fwmark = c->fwmark;
+  rt->policy_table = c->policy_table;
+  g_array_append_vals (rt->rules, c->rules->data, c->rules->len);
+  routes = anyd_netlink_route_list (c->module->nl, c->tunnel->ifindex, &error);
+  for (guint i = 0; routes && routes[i]; i++)
+    g_ptr_array_add (rt->routes, g_strdup (routes[i]));
+  for (guint i = 0; i < c->config->dns_servers->len; i++)
+    g_ptr_array_add (rt->dns_servers, g_strdup (c->config->dns_servers->pdata[i]));
+  for (guint i = 0; i < c->config->dns_search->len; i++)
+    g_ptr_array_add (rt->dns_search, g_strdup (c->config->dns_search->pdata[i]));
+  rt->dns_applied = c->dns_applied;
+  rt->kicked = c->kicked;
+  rt->has_endpoint = has_endpoint (c->config);
+  rt->max_keepalive = max_keepalive (c->config);
+  rt->since = anyd_dbus_vpn_connection_get_since (iface (c));
+  rt->uid = c->uid;
+  if (routes == NULL || !vpn_runtime_save (c->module->runtime_dir, rt, &error))
+    g_warning ("vpn: %s: runtime record: %s (the connection will not survive an anyd restart)",
+               c->profile_name, error->message);
+  else
+    c->recorded = TRUE;
+}
+
+static void
+record_remove (VpnConnection *c)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!c->recorded)
+    return;
+  c->recorded = FALSE;
+  if (!vpn_runtime_remove (c->module->runtime_dir, c->profile_name, &error))
+    g_warning ("vpn: %s: %s", c->profile_name, error->message);
 }
 
 /* ----------------------------------------------------------- transitions */
@@ -467,12 +547,16 @@ transition (VpnConnection *c, State to, AnydError code, const char *reason)
     case STATE_CONNECTED:
       g_clear_handle_id (&c->timeout_source, g_source_remove);
       g_clear_handle_id (&c->poll_source, g_source_remove);
-      anyd_audit_action (c->caller, "vpn.connect", c->path, NULL, "profile=%s state=connected", c->profile_name);
+      anyd_audit_action (c->caller, "vpn.connect", c->path, NULL, "profile=%s state=connected%s", c->profile_name,
+                         reason && *reason ? " re-adopted=true" : "");
       if (c->kicked)
         {
           c->kicked = FALSE;
           c->backend->unkick_async (c->tunnel, c->config, c->cancellable, NULL, NULL);
         }
+      record_save (c);
+      /* the data plane no longer needs anyd: it may exit when idle and re-adopt */
+      hold (c, !c->module->keep_on_exit);
       break;
 
     case STATE_FAILED:
@@ -480,6 +564,7 @@ transition (VpnConnection *c, State to, AnydError code, const char *reason)
       g_message ("vpn: %s failed: %s", c->profile_name, reason);
       anyd_audit_action (c->caller, "vpn.connect", c->path, error, "profile=%s", c->profile_name);
       answer (c, &c->connecting, error);
+      record_remove (c);
       teardown (c);
       hold (c, FALSE);
       break;
@@ -502,6 +587,7 @@ transition (VpnConnection *c, State to, AnydError code, const char *reason)
         GList *restarts = g_steal_pointer (&c->restarts);
 
         hold (c, FALSE);
+        record_remove (c);
         anyd_audit_action (c->caller, "vpn.disconnect", c->path, NULL, "profile=%s reason=%s", c->profile_name,
                            reason && *reason ? reason : "request");
         answer (c, &c->disconnecting, NULL);
@@ -540,12 +626,24 @@ vpn_connection_disconnect (VpnConnection *c, const AnydCaller *caller, const cha
   transition (c, STATE_DISCONNECTING, 0, c->reason);
 }
 
-/* Daemon stop (module->stopping): the same transitions, done at once. */
+/* Daemon stop (module->stopping): kept, or the same transitions done at once. */
 void
-vpn_connection_shutdown (VpnConnection *c)
+vpn_connection_shutdown (VpnConnection *c, gboolean keep)
 {
   if (c->gone)
     return;
+  if (keep && c->recorded && c->tunnel != NULL && !c->tearing_down && vpn_connection_is_active (c))
+    {
+      /* device, rules, DNS, unit and record stay for the next anyd */
+      stop_timers (c);
+      g_cancellable_cancel (c->cancellable);
+      c->backend->release (g_steal_pointer (&c->tunnel));
+      g_array_set_size (c->rules, 0);
+      c->dns_applied = FALSE;
+      hold (c, FALSE);
+      g_message ("vpn: %s stays up while anyd is away (%s)", c->profile_name, state_names[c->state]);
+      return;
+    }
   if (c->state != STATE_DISCONNECTING)
     vpn_connection_disconnect (c, NULL, "anyd is stopping", NULL, NULL);
   else
@@ -672,8 +770,9 @@ tunnel_exited_cb (VpnTunnel *tunnel, const char *reason, gpointer user_data)
 {
   VpnConnection *c = user_data;
 
-  /* the tunnel holds no reference: destroy (in every teardown) comes first */
-  transition (c, STATE_FAILED, ANYD_ERROR_FAILED, reason);
+  /* the tunnel holds no reference: destroy or release (in every end) comes first */
+  if (c != NULL)
+    transition (c, STATE_FAILED, ANYD_ERROR_FAILED, reason);
 }
 
 static gboolean
@@ -694,6 +793,7 @@ up_done (VpnConnection *c)
   anyd_audit_action (c->caller, "vpn.connect", c->path, NULL, "profile=%s interface=%s", c->profile_name,
                      c->tunnel->ifname);
   answer (c, &c->connecting, NULL);
+  record_save (c);
   if (!has_endpoint (c->config))
     {
       /* nothing to call: the peers call us */
@@ -925,12 +1025,51 @@ choose_ifname (const char *profile)
 }
 
 static void
+created_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(VpnConnection) c = user_data;
+  g_autoptr(GError) error = NULL;
+  VpnTunnel *t = c->backend->create_finish (res, &error);
+
+  c->creating = FALSE;
+  if (t != NULL && c->gone)
+    {
+      t->backend->destroy_async (t, NULL, NULL);
+      return;
+    }
+  if (t != NULL)
+    {
+      c->tunnel = t;
+      anyd_dbus_vpn_connection_set_interface (iface (c), t->ifname);
+    }
+  if (c->gone)
+    return;
+  if (c->tearing_down)
+    {
+      /* Disconnect or a failure came while the unit was starting */
+      c->tearing_down = FALSE;
+      if (!teardown (c))
+        teardown_done (c);
+      return;
+    }
+  if (t == NULL)
+    {
+      transition (c, STATE_FAILED, error->domain == ANYD_ERROR ? (AnydError) error->code : ANYD_ERROR_FAILED,
+                  error->message);
+      return;
+    }
+  c->kicked = TRUE;
+  c->backend->configure_async (c->tunnel, c->config, c->fwmark, (const char *const *) c->endpoints,
+                               KICK_KEEPALIVE_S, c->cancellable, configure_cb, connection_ref (c));
+}
+
+static void
 start_data_plane (VpnConnection *c)
 {
   VpnModule *module = c->module;
-  AnydConfig *config = anyd_daemon_get_config (module->daemon);
   g_autoptr(GError) error = NULL;
   g_autofree char *ifname = choose_ifname (c->profile_name);
+  g_autofree char *unit = vpn_unit_name (c->profile_name);
   g_autofree char *mark = g_strdup_printf (VPN_MARK " %s", c->profile_name);
   gboolean full = c->config->table_mode == VPN_TABLE_AUTO &&
                   (vpn_config_is_full_tunnel (c->config, AF_INET) ||
@@ -947,17 +1086,9 @@ start_data_plane (VpnConnection *c)
         }
       c->fwmark = c->policy_table;
     }
-  c->tunnel = module->backend->create (config, ifname, mark, tunnel_exited_cb, c, &error);
-  if (c->tunnel == NULL)
-    {
-      transition (c, STATE_FAILED, error->domain == ANYD_ERROR ? (AnydError) error->code : ANYD_ERROR_FAILED,
-                  error->message);
-      return;
-    }
-  anyd_dbus_vpn_connection_set_interface (iface (c), c->tunnel->ifname);
-  c->kicked = TRUE;
-  module->backend->configure_async (c->tunnel, c->config, c->fwmark, (const char *const *) c->endpoints,
-                                    KICK_KEEPALIVE_S, c->cancellable, configure_cb, connection_ref (c));
+  c->creating = TRUE;
+  module->backend->create_async (&module->env, ifname, mark, unit, tunnel_exited_cb, c, created_cb,
+                                 connection_ref (c));
 }
 
 static char *
@@ -1080,6 +1211,7 @@ connection_new (VpnModule *module, const char *profile_name, const char *profile
   c->profile_path = g_strdup (profile_path);
   c->config = vpn_config_ref (config);
   c->caller = caller ? anyd_caller_ref ((AnydCaller *) caller) : NULL;
+  c->uid = caller ? (gint64) caller->uid : -1;
   c->cancellable = g_cancellable_new ();
   c->rules = g_array_new (FALSE, FALSE, sizeof (AnydRule));
   c->state = STATE_DISCONNECTED;   /* until the first transition */
@@ -1137,6 +1269,14 @@ vpn_connection_start (VpnModule *module, VpnProfile *profile, const AnydCaller *
       reply (NULL, error, user_data);
       return NULL;
     }
+  if (g_hash_table_contains (module->claimed, profile->name))
+    {
+      error = g_error_new (ANYD_ERROR, ANYD_ERROR_BUSY,
+                           "profile %s: anyd is taking over its connection from before a restart; try again",
+                           profile->name);
+      reply (NULL, error, user_data);
+      return NULL;
+    }
   if (c != NULL)
     {
       /* a failed or disconnecting one: the new one starts once it is gone
@@ -1160,3 +1300,164 @@ vpn_connection_start (VpnModule *module, VpnProfile *profile, const AnydCaller *
   return c;
 }
 
+
+/* ------------------------------------------------------------ re-adoption */
+
+typedef struct {
+  VpnModule     *module;
+  char          *profile;
+  VpnRuntime    *rt;
+  VpnAdoptReply  reply;
+  gpointer       data;
+} Adopt;
+
+static void
+adopt_free (Adopt *a)
+{
+  g_free (a->profile);
+  vpn_runtime_free (a->rt);
+  g_free (a);
+}
+
+static VpnRuntime *
+runtime_copy (const VpnRuntime *rt)
+{
+  gsize len = 0;
+  g_autofree char *text = vpn_runtime_format (rt, &len);
+
+  return vpn_runtime_parse (text, len, NULL);
+}
+
+/* Rules and routes the record names are still there; priorities from the kernel. */
+static gboolean
+network_checks_out (VpnModule *module, VpnRuntime *rt, GError **error)
+{
+  g_autoptr(GArray) rules = anyd_netlink_rule_list (module->nl, TRUE, error);
+  g_auto(GStrv) routes = NULL;
+
+  if (rules == NULL)
+    return FALSE;
+  for (guint i = 0; i < rt->rules->len; i++)
+    {
+      AnydRule *want = &g_array_index (rt->rules, AnydRule, i);
+      gboolean found = FALSE;
+      for (guint j = 0; j < rules->len && !found; j++)
+        {
+          AnydRule *r = &g_array_index (rules, AnydRule, j);
+          /* listed rules lack invert and suppress_prefixlength (libnl) */
+          found = r->family == want->family && r->table == want->table && r->fwmark == want->fwmark;
+          if (found)
+            want->priority = r->priority;
+        }
+      if (!found)
+        {
+          g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "a routing rule to table %u is gone", want->table);
+          return FALSE;
+        }
+    }
+  routes = anyd_netlink_route_list (module->nl, rt->ifindex, error);
+  if (routes == NULL)
+    return FALSE;
+  for (guint i = 0; i < rt->routes->len; i++)
+    if (!g_strv_contains ((const char *const *) routes, rt->routes->pdata[i]))
+      {
+        g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "the route %s is gone", (char *) rt->routes->pdata[i]);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+static void
+adopted_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Adopt *a = user_data;
+  VpnModule *module = a->module;
+  VpnRuntime *rt = a->rt;
+  g_autoptr(GError) error = NULL;
+  VpnUapiStats stats = { 0 };
+  VpnTunnel *t = module->backend->adopt_finish (res, &stats, &error);
+  gint64 now = g_get_real_time ();
+  VpnProfile *profile;
+  VpnConnection *c;
+
+  if (module->stopping)
+    {
+      /* the daemon stops while checking: everything stays as it was */
+      if (t)
+        t->backend->release (t);
+      adopt_free (a);
+      return;
+    }
+  if (t != NULL && rt->has_endpoint &&
+      (stats.latest_handshake == 0 ||
+       now - (gint64) stats.latest_handshake > (ADOPT_HANDSHAKE_S + (gint64) rt->max_keepalive) * G_USEC_PER_SEC))
+    g_set_error (&error, ANYD_ERROR, ANYD_ERROR_FAILED, "no handshake with the peer for %s",
+                 stats.latest_handshake ? "over 3 minutes" : "ever");
+  if (error == NULL && !network_checks_out (module, rt, &error))
+    g_prefix_error (&error, "%s: ", rt->ifname);
+  profile = g_hash_table_lookup (module->profiles, a->profile);
+  if (error == NULL && profile == NULL)
+    g_set_error (&error, ANYD_ERROR, ANYD_ERROR_FAILED, "the profile was deleted meanwhile");
+  if (error == NULL && vpn_module_lookup_connection (module, a->profile) != NULL)
+    g_set_error (&error, ANYD_ERROR, ANYD_ERROR_EXISTS, "the profile has another connection");
+  if (error != NULL)
+    {
+      if (t)
+        t->backend->release (t);
+      a->reply (NULL, error, a->data);
+      adopt_free (a);
+      return;
+    }
+
+  /* the number it had, unless a connection made meanwhile took it */
+  {
+    g_autofree char *path = g_strdup_printf (VPN_CONNECTIONS_PATH "/%u", rt->object);
+    gboolean taken = rt->object == 0;
+    GHashTableIter it;
+    gpointer v;
+
+    g_hash_table_iter_init (&it, module->connections);
+    while (!taken && g_hash_table_iter_next (&it, NULL, &v))
+      taken = g_str_equal (((VpnConnection *) v)->path, path);
+    c = connection_new (module, profile->name, profile->path, profile->config, NULL, taken ? 0 : rt->object);
+    module->next_connection = MAX (module->next_connection, rt->object);
+  }
+  c->uid = rt->uid;
+  c->tunnel = t;
+  c->fwmark = rt->fwmark;
+  c->policy_table = rt->policy_table;
+  g_array_append_vals (c->rules, rt->rules->data, rt->rules->len);
+  c->dns_applied = rt->dns_applied;
+  c->kicked = rt->kicked;
+  c->recorded = TRUE;
+  /* the data plane's end is this connection's from now on */
+  t->exited_data = c;
+  anyd_dbus_vpn_connection_set_interface (iface (c), t->ifname);
+  anyd_dbus_vpn_connection_set_rx_bytes (iface (c), stats.rx_bytes);
+  anyd_dbus_vpn_connection_set_tx_bytes (iface (c), stats.tx_bytes);
+  anyd_dbus_vpn_connection_set_latest_handshake (iface (c), stats.latest_handshake);
+  c->last_sample = g_get_monotonic_time ();
+  connection_export (c);
+  transition (c, STATE_CONNECTED, 0, "re-adopted after anyd restarted");
+  /* connected since it first was, not since this anyd took it over */
+  anyd_dbus_vpn_connection_set_since (iface (c), rt->since);
+  record_save (c);
+  a->reply (c, NULL, a->data);
+  adopt_free (a);
+}
+
+void
+vpn_connection_adopt (VpnModule *module, VpnProfile *profile, const VpnRuntime *rt,
+                      VpnAdoptReply reply, gpointer user_data)
+{
+  Adopt *a = g_new0 (Adopt, 1);
+  g_autofree char *mark = g_strdup_printf (VPN_MARK " %s", profile->name);
+
+  a->module = module;
+  a->profile = g_strdup (profile->name);
+  a->rt = runtime_copy (rt);
+  a->reply = reply;
+  a->data = user_data;
+  module->backend->adopt_async (&module->env, rt->ifname, rt->ifindex, mark, rt->unit, rt->invocation_id,
+                                tunnel_exited_cb, NULL, adopted_cb, a);
+}

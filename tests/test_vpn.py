@@ -747,7 +747,8 @@ def across(sb, kind, restart, seconds=3):
         return p['RxBytes'] > after['RxBytes'] and p
     p2 = wait_until(grown, 10, what='counters to keep growing')
     assert p2['State'] == 'connected'
-    sb.tap_diag = '%s: %d of %d ping replies lost, object back after %.3f s' % (kind, lost, sent, took)
+    print('# %s: %d of %d ping replies lost, connection object back %.3f s after the restart began'
+          % (kind, lost, sent, took), flush=True)
 
     def disconnected():
         try:

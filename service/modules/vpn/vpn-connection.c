@@ -1385,6 +1385,9 @@ adopted_cb (GObject *source, GAsyncResult *res, gpointer user_data)
       /* the daemon stops while checking: everything stays as it was */
       if (t)
         t->backend->release (t);
+      g_clear_error (&error);
+      error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "anyd is stopping");
+      a->reply (NULL, error, a->data);
       adopt_free (a);
       return;
     }

@@ -366,11 +366,10 @@ revert_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 static void
 stop_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
-  VpnModule *module = user_data;
   g_autoptr(GError) error = NULL;
 
   /* a unit that is gone already is what we wanted */
-  anyd_systemd_run_job_finish (module->systemd, res, &error);
+  anyd_systemd_run_job_finish (NULL, res, &error);
 }
 
 /* A device anyd marked: DNS reverted, the device deleted (its routes go
@@ -417,7 +416,7 @@ discard_record (VpnModule *module, const VpnRuntime *rt, const char *why)
     }
   if (link != NULL && g_strcmp0 (link->alias, mark) == 0)
     remove_device (module, rt->ifindex, link->name);
-  anyd_systemd_run_job_async (module->systemd, rt->unit, "stop", stop_cb, module);
+  anyd_systemd_run_job_async (module->systemd, rt->unit, "stop", stop_cb, NULL);
   if (!vpn_runtime_remove (module->runtime_dir, rt->profile, &error))
     g_warning ("vpn: %s", error->message);
   anyd_audit_action (NULL, "vpn.adopt", VPN_PATH, audit, "profile=%s interface=%s unit=%s", rt->profile,
@@ -425,6 +424,20 @@ discard_record (VpnModule *module, const VpnRuntime *rt, const char *why)
 }
 
 static void autoconnect_start (VpnModule *module);
+
+/* One of the start-up checks (an adoption, the unit sweep) is over: the
+ * last one autoconnects, or, when the module stopped meanwhile, frees what
+ * vpn_stop left for it. */
+static void
+pending_done (VpnModule *module)
+{
+  if (--module->adopting > 0)
+    return;
+  if (module->stopping)
+    g_free (module);
+  else
+    autoconnect_start (module);
+}
 
 typedef struct {
   VpnModule  *module;
@@ -437,7 +450,8 @@ adopt_reply_cb (VpnConnection *connection, const GError *error, gpointer user_da
   Adoption *ad = user_data;
   VpnModule *module = ad->module;
 
-  g_hash_table_remove (module->claimed, ad->rt->profile);
+  if (!module->stopping)
+    g_hash_table_remove (module->claimed, ad->rt->profile);
   if (connection != NULL)
     {
       g_message ("vpn: %s: took over the connection left running (interface %s, unit %s)", ad->rt->profile,
@@ -449,8 +463,7 @@ adopt_reply_cb (VpnConnection *connection, const GError *error, gpointer user_da
     discard_record (module, ad->rt, error->message);
   vpn_runtime_free (ad->rt);
   g_free (ad);
-  if (--module->adopting == 0 && !module->stopping)
-    autoconnect_start (module);
+  pending_done (module);
 }
 
 /* The records of connections an earlier anyd left running.  Unreadable
@@ -550,12 +563,13 @@ units_listed_cb (GObject *source, GAsyncResult *res, gpointer user_data)
         continue;
       g_message ("vpn: stopping %s: no connection record claims it", units[i]);
       anyd_audit_action (NULL, "vpn.cleanup", VPN_PATH, NULL, "unit=%s", units[i]);
-      anyd_systemd_run_job_async (module->systemd, units[i], "stop", stop_cb, module);
+      anyd_systemd_run_job_async (module->systemd, units[i], "stop", stop_cb, NULL);
     }
   if (units == NULL && !g_error_matches (error, ANYD_ERROR, ANYD_ERROR_DISABLED))
     g_debug ("vpn: listing data plane units: %s", error->message);
   g_ptr_array_unref (sw->units);
   g_free (sw);
+  pending_done (module);
 }
 
 /* What no record claims: marked devices (a data plane whose anyd was killed
@@ -611,6 +625,7 @@ sweep (VpnModule *module, GPtrArray *records)
   sw->units = g_ptr_array_new_with_free_func (g_free);
   for (guint i = 0; i < records->len; i++)
     g_ptr_array_add (sw->units, g_strdup (((VpnRuntime *) records->pdata[i])->unit));
+  module->adopting++;
   anyd_systemd_list_units_async (module->systemd, patterns, units_listed_cb, sw);
 }
 
@@ -623,8 +638,8 @@ reconcile (VpnModule *module)
 {
   g_autoptr(GPtrArray) records = load_records (module);
 
+  module->adopting = 1;   /* until every check has started */
   sweep (module, records);
-  module->adopting = 1;   /* until every adoption has started */
   for (guint i = 0; i < records->len; i++)
     {
       VpnRuntime *rt = records->pdata[i];
@@ -652,8 +667,7 @@ reconcile (VpnModule *module)
       module->adopting++;
       vpn_connection_adopt (module, profile, ad->rt, adopt_reply_cb, ad);
     }
-  if (--module->adopting == 0)
-    autoconnect_start (module);
+  pending_done (module);
 }
 
 static void
@@ -779,7 +793,9 @@ vpn_stop (gpointer data)
   g_clear_pointer (&module->nl, anyd_netlink_unref);
   g_free (module->store_dir);
   g_free (module->runtime_dir);
-  g_free (module);
+  /* start-up checks still in flight free it when they end */
+  if (module->adopting == 0)
+    g_free (module);
 }
 
 const AnydModule anyd_module_vpn = {

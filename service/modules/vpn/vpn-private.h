@@ -46,7 +46,7 @@ struct _VpnModule {
   VpnBackendEnv           env;
   char                   *runtime_dir;   /* <runtime dir>/vpn: records of live connections */
   gboolean                keep_on_exit;  /* [vpn] keep_on_exit */
-  guint                   adopting;      /* re-adoptions still checking */
+  guint                   adopting;      /* start-up checks (re-adoptions, unit sweep) in flight */
   GHashTable             *claimed;       /* profile name -> TRUE: being re-adopted */
 };
 

@@ -289,14 +289,10 @@ create_fail (GTask *task, GError *error)
   g_object_unref (task);
 }
 
-static gboolean
-socket_ready (const char *path)
-{
-  struct stat st;
-  return stat (path, &st) == 0 && S_ISSOCK (st.st_mode);
-}
+static gboolean socket_in_use (const char *path);
 
-/* wireguard-go binds its UAPI socket a moment after it starts. */
+/* wireguard-go binds its UAPI socket a moment after it starts (and listens
+ * a moment after binding): ready once a connection is accepted. */
 static gboolean
 socket_poll_cb (gpointer data)
 {
@@ -310,7 +306,7 @@ socket_poll_cb (gpointer data)
       create_fail (task, g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "%s", t->exit_reason));
       return G_SOURCE_REMOVE;
     }
-  if (socket_ready (t->base.uapi_path))
+  if (socket_in_use (t->base.uapi_path))
     {
       cr->poll_id = 0;
       t->ready = TRUE;

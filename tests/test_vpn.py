@@ -285,6 +285,30 @@ def _(sb):
         sig.close()
 
 
+@vcase('the data plane runs in a sandboxed unit of its own: no home, no devices, CAP_NET_ADMIN only')
+def _(sb):
+    path = connect(sb, 'wg-test')
+    wait_state(sb, path, 'connected')
+    unit = unit_name('wg-test')
+    assert unit == 'anyd-vpn-wg\\x2dtest.service' and units('wg-test') == [unit], units()
+    _, out = sb.systemctl('show', unit, '-p', 'ActiveState,NoNewPrivileges,ProtectHome,PrivateDevices,'
+                          'ProtectSystem,CapabilityBoundingSet,AmbientCapabilities,MainPID,ControlGroup')
+    show = dict(l.split('=', 1) for l in out.splitlines() if '=' in l)
+    assert show['ActiveState'] == 'active' and show['NoNewPrivileges'] == 'yes', show
+    assert show['ProtectHome'] == 'yes' and show['PrivateDevices'] == 'yes' and show['ProtectSystem'] == 'strict', show
+    assert show['CapabilityBoundingSet'] == 'cap_net_admin' and show['AmbientCapabilities'] == '', show
+    pid = int(show['MainPID'])
+    assert str(pid) in wggo_pids('wg-test'), (pid, wggo_pids())
+    status = open('/proc/%d/status' % pid).read()
+    caps = {l.split(':')[0]: int(l.split()[1], 16) for l in status.splitlines() if l.startswith('Cap')}
+    assert caps['CapBnd'] == 1 << 12 and caps['CapEff'] & ~(1 << 12) == 0, caps
+    # not anyd's child: systemd's
+    ppid = int([l for l in status.splitlines() if l.startswith('PPid:')][0].split()[1])
+    assert ppid != sb.anyd.pid, ppid
+    # the TUN device is its standard input, the only holder of the device
+    assert os.readlink('/proc/%d/fd/0' % pid) == '/dev/net/tun'
+
+
 @vcase('Connect of a connected profile returns the same connection')
 def _(sb):
     path = connect(sb, 'wg-test')

@@ -1,13 +1,15 @@
 /* The vpn module: org.anyd1.Vpn at /org/anyd1/vpn — WireGuard profiles
  * (vpn-profile.c) and connections (vpn-connection.c) on the wireguard-go
- * data plane (vpn-wggo.c).
+ * data plane (vpn-wggo.c), each in a transient unit of its own.
  *
- * Nothing is left behind: every device the module creates carries the alias
- * "anyd:vpn:1 <profile>" and every routing rule protocol ANYD_RTPROT, so a
- * start after a crash (kill -9) removes what the previous run left: devices
- * (with their routes and resolved's per-link DNS), UAPI sockets and rules.
- * A daemon stop tears connections down the same way; connections do not
- * outlive anyd (autoconnect profiles come back at the next start). */
+ * Tunnels outlive anyd ([vpn] keep_on_exit, default true): each live
+ * connection keeps a runtime record (vpn-runtime.c) and the next start
+ * takes over every connection whose record, profile, device, unit, rules,
+ * routes and handshake check out, and removes the rest.  Nothing is left
+ * behind: every device the module creates carries the alias
+ * "anyd:vpn:1 <profile>", every routing rule protocol ANYD_RTPROT and every
+ * unit the name anyd-vpn-*.service, so what no record claims (a crash
+ * between creating and recording) is found and removed at start too. */
 #include "anyd-build-config.h"
 #include "vpn-private.h"
 

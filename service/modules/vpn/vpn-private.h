@@ -3,7 +3,8 @@
  *   vpn-profile.c     profile records on disk + org.anyd1.VpnProfile objects
  *   vpn-connection.c  org.anyd1.VpnConnection: state machine, routing, DNS, counters
  *   vpn-resolved.c    systemd-resolved's per-link DNS over D-Bus
- *   vpn-config.c      wg-quick parser; vpn-uapi.c UAPI protocol; vpn-wggo.c data plane */
+ *   vpn-runtime.c     the runtime record a live connection keeps for the next anyd
+ *   vpn-config.c      wg-quick parser; vpn-uapi.c UAPI protocol; vpn-wggo.c data plane (units) */
 #pragma once
 
 #include "daemon.h"

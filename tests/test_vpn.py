@@ -134,7 +134,8 @@ def nothing_left(ifname, rules=True):
     if rules:
         assert vpnpeer.rules() == [], vpnpeer.rules()
     assert vpnpeer.routes(ifname) == [], vpnpeer.routes(ifname)
-    assert not os.path.exists('/var/run/wireguard/%s.sock' % ifname)
+    wait_until(lambda: not os.path.exists('/var/run/wireguard/%s.sock' % ifname), 5,
+               what='the UAPI socket of %s to go' % ifname)
     wait_until(lambda: not wggo_pids(ifname), 5, what='no wireguard-go of %s left' % ifname)
     wait_until(lambda: not units(ifname), 5, what='no unit of %s left' % ifname)
     assert not os.path.exists(record_path(ifname)), 'runtime record of %s left' % ifname

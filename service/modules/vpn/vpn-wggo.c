@@ -716,6 +716,8 @@ wggo_destroy_async (VpnTunnel *tunnel, GAsyncReadyCallback callback, gpointer us
   t->destroyed = TRUE;
   unwatch (t);
   g_cancellable_cancel (t->cancellable);
+  /* at once: a dead data plane leaves it, and a live one exits when it goes */
+  unlink (t->base.uapi_path);
   d->tunnel = t;   /* the caller's reference */
   g_task_set_task_data (task, d, (GDestroyNotify) destroy_free);
   d->nl = anyd_netlink_get (&d->error);

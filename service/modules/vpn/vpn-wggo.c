@@ -238,12 +238,13 @@ unit_properties (const char *binary, const char *ifname)
   add_prop (&b, "ProtectHome", g_variant_new_string ("yes"));
   add_prop (&b, "PrivateTmp", g_variant_new_boolean (TRUE));
   add_prop (&b, "PrivateDevices", g_variant_new_boolean (TRUE));
+  /* uid 0 may write these files whatever its capabilities */
   add_prop (&b, "ProtectKernelTunables", g_variant_new_boolean (TRUE));
-  add_prop (&b, "ProtectKernelModules", g_variant_new_boolean (TRUE));
-  add_prop (&b, "ProtectKernelLogs", g_variant_new_boolean (TRUE));
   add_prop (&b, "ProtectControlGroups", g_variant_new_boolean (TRUE));
+  /* Not ProtectKernelModules/ProtectKernelLogs/ProtectHostname: without
+   * CAP_SYS_MODULE, CAP_SYSLOG, CAP_SYS_ADMIN (and with PrivateDevices) they
+   * add nothing but mounts, and every mount is start-up time of a tunnel. */
   add_prop (&b, "ProtectClock", g_variant_new_boolean (TRUE));
-  add_prop (&b, "ProtectHostname", g_variant_new_boolean (TRUE));
   add_prop (&b, "RestrictNamespaces", g_variant_new_uint64 (0));
   add_prop (&b, "LockPersonality", g_variant_new_boolean (TRUE));
   add_prop (&b, "MemoryDenyWriteExecute", g_variant_new_boolean (TRUE));
@@ -264,6 +265,7 @@ typedef struct {
   WgGoTunnel *tunnel;
   guint       poll_id;
   gint64      deadline;
+  gint64      started;     /* monotonic µs of the StartTransientUnit call */
 } Create;
 
 static void
@@ -310,6 +312,8 @@ socket_poll_cb (gpointer data)
     {
       cr->poll_id = 0;
       t->ready = TRUE;
+      g_debug ("vpn: %s: UAPI socket ready %.1f ms after the unit's start", t->base.ifname,
+               (g_get_monotonic_time () - cr->started) / 1000.0);
       g_task_return_pointer (task, tunnel_ref (t), NULL);
       g_object_unref (task);
       return G_SOURCE_REMOVE;
@@ -363,7 +367,7 @@ created_props_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     }
   cr->deadline = g_get_monotonic_time () + SOCKET_WAIT_MS * G_TIME_SPAN_MILLISECOND;
   if (socket_poll_cb (task) == G_SOURCE_CONTINUE)
-    cr->poll_id = g_timeout_add (5, socket_poll_cb, task);
+    cr->poll_id = g_timeout_add (2, socket_poll_cb, task);
 }
 
 static void
@@ -384,6 +388,8 @@ started_cb (GObject *source, GAsyncResult *res, gpointer user_data)
       return;
     }
   t->started = TRUE;
+  g_debug ("vpn: %s: unit %s started in %.1f ms", t->base.ifname, t->base.unit,
+           (g_get_monotonic_time () - cr->started) / 1000.0);
   anyd_systemd_get_properties_async (t->systemd, t->base.unit, SYSTEMD_UNIT_IFACE, unit_names,
                                      created_props_cb, task);
 }
@@ -464,6 +470,7 @@ wggo_create_async (const VpnBackendEnv *env, const char *ifname, const char *mar
   unlink (t->base.uapi_path);
   fds = g_unix_fd_list_new_from_array (&tun_fd, 1);   /* takes the fd */
   watch_unit (t);
+  cr->started = g_get_monotonic_time ();
   anyd_systemd_start_transient_async (env->systemd, unit, unit_properties (binary, name), fds, started_cb, task);
   return;
 
@@ -657,6 +664,7 @@ typedef struct {
   WgGoTunnel  *tunnel;
   AnydNetlink *nl;
   GError      *error;
+  guint        pending;   /* the device's deletion and the unit's stop job, run side by side */
 } Destroy;
 
 static void
@@ -666,6 +674,20 @@ destroy_free (Destroy *d)
   g_clear_pointer (&d->nl, anyd_netlink_unref);
   g_clear_error (&d->error);
   g_free (d);
+}
+
+static void
+destroy_step_done (GTask *task)
+{
+  Destroy *d = g_task_get_task_data (task);
+
+  if (--d->pending > 0)
+    return;
+  if (d->error != NULL)
+    g_task_return_error (task, g_steal_pointer (&d->error));
+  else
+    g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
 }
 
 static void
@@ -679,12 +701,7 @@ stopped_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   if (!anyd_systemd_run_job_finish (d->tunnel->systemd, res, &error) &&
       !g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
     g_debug ("vpn: stopping %s: %s", d->tunnel->base.unit, error->message);
-  unlink (d->tunnel->base.uapi_path);
-  if (d->error != NULL)
-    g_task_return_error (task, g_steal_pointer (&d->error));
-  else
-    g_task_return_boolean (task, TRUE);
-  g_object_unref (task);
+  destroy_step_done (task);
 }
 
 static void
@@ -702,9 +719,12 @@ deleted_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     }
   else
     g_clear_error (&error);
-  anyd_systemd_run_job_async (d->tunnel->systemd, d->tunnel->base.unit, "stop", stopped_cb, task);
+  destroy_step_done (task);
 }
 
+/* The device and the unit at once: whichever goes first, the other follows
+ * (wireguard-go exits without its TUN; the device goes with its fd), and
+ * the profile's unit name is free again when this completes. */
 static void
 wggo_destroy_async (VpnTunnel *tunnel, GAsyncReadyCallback callback, gpointer user_data)
 {
@@ -720,13 +740,14 @@ wggo_destroy_async (VpnTunnel *tunnel, GAsyncReadyCallback callback, gpointer us
   unlink (t->base.uapi_path);
   d->tunnel = t;   /* the caller's reference */
   g_task_set_task_data (task, d, (GDestroyNotify) destroy_free);
+  d->pending = 1;
   d->nl = anyd_netlink_get (&d->error);
-  if (d->nl == NULL)
+  if (d->nl != NULL)
     {
-      anyd_systemd_run_job_async (t->systemd, t->base.unit, "stop", stopped_cb, task);
-      return;
+      d->pending++;
+      anyd_netlink_links_delete_async (d->nl, &t->base.ifindex, 1, 0, NULL, deleted_cb, task);
     }
-  anyd_netlink_links_delete_async (d->nl, &t->base.ifindex, 1, 0, NULL, deleted_cb, task);
+  anyd_systemd_run_job_async (t->systemd, t->base.unit, "stop", stopped_cb, task);
 }
 
 static gboolean

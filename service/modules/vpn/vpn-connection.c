@@ -1306,7 +1306,7 @@ vpn_connection_start (VpnModule *module, VpnProfile *profile, const AnydCaller *
 typedef struct {
   VpnModule     *module;
   char          *profile;
-  VpnRuntime    *rt;
+  VpnRuntime    *rt;       /* the caller's, valid until reply */
   VpnAdoptReply  reply;
   gpointer       data;
 } Adopt;
@@ -1315,17 +1315,7 @@ static void
 adopt_free (Adopt *a)
 {
   g_free (a->profile);
-  vpn_runtime_free (a->rt);
   g_free (a);
-}
-
-static VpnRuntime *
-runtime_copy (const VpnRuntime *rt)
-{
-  gsize len = 0;
-  g_autofree char *text = vpn_runtime_format (rt, &len);
-
-  return vpn_runtime_parse (text, len, NULL);
 }
 
 /* Rules and routes the record names are still there; priorities from the kernel. */
@@ -1458,7 +1448,7 @@ vpn_connection_adopt (VpnModule *module, VpnProfile *profile, const VpnRuntime *
 
   a->module = module;
   a->profile = g_strdup (profile->name);
-  a->rt = runtime_copy (rt);
+  a->rt = (VpnRuntime *) rt;
   a->reply = reply;
   a->data = user_data;
   module->backend->adopt_async (&module->env, rt->ifname, rt->ifindex, mark, rt->unit, rt->invocation_id,

@@ -263,15 +263,26 @@ unit_properties (const char *binary, const char *ifname)
 
 typedef struct {
   WgGoTunnel *tunnel;
+  int         tun_fd;      /* ours until the unit runs: a copy goes with each start */
+  char       *binary;
   guint       poll_id;
+  guint       attempts;
   gint64      deadline;
   gint64      started;     /* monotonic µs of the StartTransientUnit call */
 } Create;
+
+/* systemd unloads a stopped transient unit a moment after its stop job:
+ * a Connect right after a Disconnect may find the name still taken. */
+#define START_ATTEMPTS    50
+#define START_RETRY_MS    20
 
 static void
 create_free (Create *cr)
 {
   g_clear_handle_id (&cr->poll_id, g_source_remove);
+  if (cr->tun_fd >= 0)
+    close (cr->tun_fd);
+  g_free (cr->binary);
   tunnel_unref (cr->tunnel);
   g_free (cr);
 }
@@ -370,6 +381,36 @@ created_props_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     cr->poll_id = g_timeout_add (2, socket_poll_cb, task);
 }
 
+static void started_cb (GObject *source, GAsyncResult *res, gpointer user_data);
+
+static void
+start_unit (GTask *task)
+{
+  Create *cr = g_task_get_task_data (task);
+  WgGoTunnel *t = cr->tunnel;
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  GError *error = NULL;
+
+  if (g_unix_fd_list_append (fds, cr->tun_fd, &error) < 0)
+    {
+      create_fail (task, error);
+      return;
+    }
+  anyd_systemd_start_transient_async (t->systemd, t->base.unit, unit_properties (cr->binary, t->base.ifname),
+                                      fds, started_cb, task);
+}
+
+static gboolean
+start_retry_cb (gpointer data)
+{
+  GTask *task = data;
+  Create *cr = g_task_get_task_data (task);
+
+  cr->poll_id = 0;
+  start_unit (task);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 started_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -379,7 +420,14 @@ started_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   GError *error = NULL;
   g_autofree char *job_result = NULL;
 
-  if (!anyd_systemd_start_transient_finish (t->systemd, res, &job_result, &error))
+  if (!anyd_systemd_start_transient_finish (t->systemd, res, &job_result, &error) &&
+      g_error_matches (error, ANYD_ERROR, ANYD_ERROR_EXISTS) && ++cr->attempts < START_ATTEMPTS)
+    {
+      g_clear_error (&error);
+      cr->poll_id = g_timeout_add (START_RETRY_MS, start_retry_cb, task);
+      return;
+    }
+  if (error != NULL)
     {
       if (t->exit_reason)
         g_prefix_error (&error, "%s; ", t->exit_reason);
@@ -387,6 +435,9 @@ started_cb (GObject *source, GAsyncResult *res, gpointer user_data)
       create_fail (task, error);
       return;
     }
+  /* the unit holds the device now: it goes when the unit's process ends */
+  close (cr->tun_fd);
+  cr->tun_fd = -1;
   t->started = TRUE;
   g_debug ("vpn: %s: unit %s started in %.1f ms", t->base.ifname, t->base.unit,
            (g_get_monotonic_time () - cr->started) / 1000.0);
@@ -420,7 +471,6 @@ wggo_create_async (const VpnBackendEnv *env, const char *ifname, const char *mar
 {
   GTask *task = g_task_new (NULL, NULL, callback, user_data);
   g_autoptr(AnydNetlink) nl = NULL;
-  g_autoptr(GUnixFDList) fds = NULL;
   g_autofree char *binary = anyd_config_get_string (env->config, "vpn", VPN_CONFIG_WIREGUARD_GO);
   g_autofree char *name = NULL;
   AnydTunParams tp = ANYD_TUN_PARAMS_INIT;
@@ -456,10 +506,11 @@ wggo_create_async (const VpnBackendEnv *env, const char *ifname, const char *mar
   t->base.ifindex = ifindex;
   cr = g_new0 (Create, 1);
   cr->tunnel = t;
+  cr->tun_fd = tun_fd;
+  cr->binary = g_steal_pointer (&binary);
   g_task_set_task_data (task, cr, (GDestroyNotify) create_free);
   if (socket_in_use (t->base.uapi_path))
     {
-      close (tun_fd);
       t->destroyed = TRUE;
       g_task_return_new_error (task, ANYD_ERROR, ANYD_ERROR_EXISTS,
                                "another wireguard-go serves %s (an interface of that name in another "
@@ -468,10 +519,9 @@ wggo_create_async (const VpnBackendEnv *env, const char *ifname, const char *mar
       return;
     }
   unlink (t->base.uapi_path);
-  fds = g_unix_fd_list_new_from_array (&tun_fd, 1);   /* takes the fd */
   watch_unit (t);
   cr->started = g_get_monotonic_time ();
-  anyd_systemd_start_transient_async (env->systemd, unit, unit_properties (binary, name), fds, started_cb, task);
+  start_unit (task);
   return;
 
 fail:

@@ -123,6 +123,7 @@ struct _VpnConnection {
   gboolean               tearing_down;/* teardown() runs: DNS, rules, device */
   gboolean               creating;    /* the backend is starting the data plane */
   gboolean               recorded;    /* the runtime record is on disk */
+  gboolean               adopted;     /* taken over from an earlier anyd */
 
   char                 **endpoints;   /* resolved "ip:port" per peer, NULL entries = none */
   guint                  resolving;
@@ -547,8 +548,9 @@ transition (VpnConnection *c, State to, AnydError code, const char *reason)
     case STATE_CONNECTED:
       g_clear_handle_id (&c->timeout_source, g_source_remove);
       g_clear_handle_id (&c->poll_source, g_source_remove);
-      anyd_audit_action (c->caller, "vpn.connect", c->path, NULL, "profile=%s state=connected%s", c->profile_name,
-                         reason && *reason ? " re-adopted=true" : "");
+      /* a taken-over connection is audited as vpn.adopt by the module */
+      if (!c->adopted)
+        anyd_audit_action (c->caller, "vpn.connect", c->path, NULL, "profile=%s state=connected", c->profile_name);
       if (c->kicked)
         {
           c->kicked = FALSE;
@@ -1423,6 +1425,7 @@ adopted_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   c->dns_applied = rt->dns_applied;
   c->kicked = rt->kicked;
   c->recorded = TRUE;
+  c->adopted = TRUE;
   /* the data plane's end is this connection's from now on */
   t->exited_data = c;
   anyd_dbus_vpn_connection_set_interface (iface (c), t->ifname);

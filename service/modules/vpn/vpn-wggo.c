@@ -259,6 +259,24 @@ unit_properties (const char *binary, const char *ifname)
   return g_variant_builder_end (&b);
 }
 
+static void
+nudged_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  anyd_systemd_call_finish (NULL, res, &error);
+}
+
+/* A stopped transient unit is unloaded once systemd sees its cgroup empty,
+ * which may be a moment after the stop job ended; its name is taken until
+ * then.  Ref+Unref makes systemd look at it for collection again. */
+static void
+nudge_collection (WgGoTunnel *t)
+{
+  anyd_systemd_ref_unit_async (t->systemd, t->base.unit, TRUE, nudged_cb, NULL);
+  anyd_systemd_ref_unit_async (t->systemd, t->base.unit, FALSE, nudged_cb, NULL);
+}
+
 /* ---------------------------------------------------------------- create */
 
 typedef struct {
@@ -269,12 +287,13 @@ typedef struct {
   guint       attempts;
   gint64      deadline;
   gint64      started;     /* monotonic µs of the StartTransientUnit call */
+  GError     *error;
 } Create;
 
 /* systemd unloads a stopped transient unit a moment after its stop job:
  * a Connect right after a Disconnect may find the name still taken. */
-#define START_ATTEMPTS    50
-#define START_RETRY_MS    20
+#define START_ATTEMPTS    100
+#define START_RETRY_MS    50
 
 static void
 create_free (Create *cr)
@@ -283,6 +302,7 @@ create_free (Create *cr)
   if (cr->tun_fd >= 0)
     close (cr->tun_fd);
   g_free (cr->binary);
+  g_clear_error (&cr->error);
   tunnel_unref (cr->tunnel);
   g_free (cr);
 }
@@ -400,6 +420,25 @@ start_unit (GTask *task)
                                       fds, started_cb, task);
 }
 
+
+static void
+exists_status_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  Create *cr = g_task_get_task_data (task);
+  g_autoptr(GVariant) status = anyd_systemd_get_status_finish (NULL, res, NULL);
+  const char *active = "?", *sub = "?";
+  GError *error = g_steal_pointer (&cr->error);
+
+  if (status != NULL)
+    {
+      g_variant_lookup (status, "ActiveState", "&s", &active);
+      g_variant_lookup (status, "SubState", "&s", &sub);
+      g_prefix_error (&error, "(%s/%s) ", active, sub);
+    }
+  create_fail (task, error);
+}
+
 static gboolean
 start_retry_cb (gpointer data)
 {
@@ -424,7 +463,16 @@ started_cb (GObject *source, GAsyncResult *res, gpointer user_data)
       g_error_matches (error, ANYD_ERROR, ANYD_ERROR_EXISTS) && ++cr->attempts < START_ATTEMPTS)
     {
       g_clear_error (&error);
+      nudge_collection (t);
       cr->poll_id = g_timeout_add (START_RETRY_MS, start_retry_cb, task);
+      return;
+    }
+  if (g_error_matches (error, ANYD_ERROR, ANYD_ERROR_EXISTS))
+    {
+      /* say in which state systemd still has it */
+      g_prefix_error (&error, "starting the data plane unit: ");
+      anyd_systemd_get_status_async (t->systemd, t->base.unit, exists_status_cb, task);
+      cr->error = error;
       return;
     }
   if (error != NULL)
@@ -751,6 +799,8 @@ stopped_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   if (!anyd_systemd_run_job_finish (d->tunnel->systemd, res, &error) &&
       !g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
     g_debug ("vpn: stopping %s: %s", d->tunnel->base.unit, error->message);
+  else
+    nudge_collection (d->tunnel);
   destroy_step_done (task);
 }
 

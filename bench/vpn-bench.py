@@ -11,12 +11,15 @@
 #   disconnect: Disconnect until it returns (device gone, DNS reverted)
 #     vs     the kernel deleting the same kind of device: one RTM_DELLINK
 #            round trip on a wireguard-go device that wg-quick made
+#   re-adoption: exec of anyd until a connection left running by the
+#            previous anyd (SIGTERM, [vpn] keep_on_exit) is exported again
+#     vs     exec of anyd until it owns org.anyd1 with no connection
 #
 # Runs inside tests/anydtest.py's sandbox (private namespaces, bus,
 # polkitd) with the real peer of tests/vpnpeer.py.  Pings are ICMP echo
 # requests sent every 2 ms from a raw socket, the same code for both sides.
-# Prints medians and ratios; the issue's targets are connect <= 0.5x
-# wg-quick and disconnect <= 1.5x the kernel's delete.
+# Prints medians and ratios; the targets are connect <= 0.5x wg-quick,
+# disconnect <= 1.5x the kernel's delete and re-adoption <= 2x a plain start.
 #
 #   sudo /usr/bin/python3 bench/vpn-bench.py [ROUNDS]       (default 15)
 
@@ -134,6 +137,27 @@ def wait_gone(name, timeout=5):
     raise TimeoutError('%s still there' % name)
 
 
+def wait_for(pred, timeout=5.0):
+    """pred() every millisecond until true."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise TimeoutError('benchmark condition not reached')
+        time.sleep(0.001)
+
+
+def state(sb, path):
+    """The connection's State through root's own bus connection, or None."""
+    from gi.repository import GLib
+    try:
+        v = sb.bus.call_sync('org.anyd1', path, 'org.freedesktop.DBus.Properties', 'Get',
+                             GLib.Variant('(ss)', ('org.anyd1.VpnConnection', 'State')),
+                             None, 0, 2000, None)
+    except GLib.Error:
+        return None
+    return v.unpack()[0]
+
+
 def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 15
     try:
@@ -144,7 +168,7 @@ def main():
     if not os.access('/usr/bin/wireguard-go', os.X_OK) or not os.access('/usr/bin/wg-quick', os.X_OK):
         print('vpn-bench: skipped: needs wireguard-go and wg-quick (wireguard-tools)')
         return 0
-    sb = QuietSandbox(name='vpn-bench', start_anyd=False)
+    sb = QuietSandbox(name='vpn-bench', start_anyd=False, systemd=True)
     with sb:
         sb.write_config('[vpn]\nhandshake_timeout_s=10\n')
         sb.start_anyd()
@@ -198,6 +222,27 @@ def main():
                 anyd_down.append(t_down)
                 wgq_up.append(t_wgq)
                 kernel_del.append(t_del)
+
+        # re-adoption vs a plain start, alternating, in the same sandbox
+        plain, adopt = [], []
+        for i in range(rounds + 1):
+            sb.stop_anyd()
+            t0 = time.perf_counter()
+            p = sb.start_anyd(wait=False)
+            wait_for(lambda: sb.name_owner_pid(anydtest.BUS_NAME) == p.pid)
+            t_plain = time.perf_counter() - t0
+            path = caller.call(VPN, 'org.anyd1.Vpn', 'Connect', '(s)', (IFNAME,))
+            wait_for(lambda: state(sb, path) == 'connected', timeout=10)
+            sb.stop_anyd()
+            t0 = time.perf_counter()
+            p = sb.start_anyd(wait=False)
+            wait_for(lambda: sb.name_owner_pid(anydtest.BUS_NAME) == p.pid and state(sb, path) == 'connected')
+            t_adopt = time.perf_counter() - t0
+            caller.call(VPN, 'org.anyd1.Vpn', 'Disconnect', '(s)', (IFNAME,))
+            wait_gone(IFNAME)
+            if i > 0:
+                plain.append(t_plain)
+                adopt.append(t_adopt)
         caller.close()
 
     def ms(xs):
@@ -210,8 +255,13 @@ def main():
     print('  disconnect until gone          anyd      %s' % ms(anyd_down))
     print('  kernel RTM_DELLINK of the same kind of device  %s' % ms(kernel_del))
     print('  a call answered right after the gate (D-Bus + polkit)  %s' % ms(gate))
+    adopt_ratio = statistics.median(adopt) / statistics.median(plain)
+    print('  start, no connection: exec to owning org.anyd1     %s' % ms(plain))
+    print('  start, re-adoption: exec to the connection exported %s' % ms(adopt))
     print('  ratio connect    anyd / wg-quick      = %.2f  (target <= 0.50) %s'
           % (up_ratio, 'ok' if up_ratio <= 0.5 else 'MISSED'))
+    print('  ratio re-adoption / plain start       = %.2f  (target <= 2.00) %s'
+          % (adopt_ratio, 'ok' if adopt_ratio <= 2.0 else 'MISSED'))
     print('  ratio disconnect anyd / kernel delete = %.2f  (target <= 1.50) %s'
           % (down_ratio, 'ok' if down_ratio <= 1.5 else 'MISSED'))
     return 0

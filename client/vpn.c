@@ -417,7 +417,7 @@ cmd_status (AnydClientContext *ctx, int argc, char **argv)
         return anyd_client_fail (ctx, error);
     }
   g_variant_builder_init (&out, G_VARIANT_TYPE ("aa{sv}"));
-  table = anyd_client_table_new (_("PROFILE"), _("STATE"), _("INTERFACE"), _("RECEIVED"), _("SENT"),
+  table = anyd_client_table_new (_("PROFILE"), _("STATE"), _("SINCE"), _("INTERFACE"), _("RECEIVED"), _("SENT"),
                                  _("HANDSHAKE"), _("NOTE"), NULL);
   g_variant_iter_init (&iter, o.connections);
   while (g_variant_iter_next (&iter, "{&o@a{sv}}", &path, &props))
@@ -426,8 +426,8 @@ cmd_status (AnydClientContext *ctx, int argc, char **argv)
       g_autoptr(GVariant) fresh = NULL;
       const char *profile = NULL;
       g_autofree char *name = NULL;
-      guint64 rx = 0, tx = 0, hs = 0;
-      g_autofree char *rx_text = NULL, *tx_text = NULL, *hs_text = NULL;
+      guint64 rx = 0, tx = 0, hs = 0, since = 0;
+      g_autofree char *rx_text = NULL, *tx_text = NULL, *hs_text = NULL, *since_text = NULL;
 
       g_variant_lookup (props, "Profile", "&o", &profile);
       if (only && g_strcmp0 (profile, only) != 0)
@@ -462,8 +462,12 @@ cmd_status (AnydClientContext *ctx, int argc, char **argv)
       rx_text = anyd_client_format_bytes (rx);
       tx_text = anyd_client_format_bytes (tx);
       hs_text = anyd_client_format_timestamp (hs);
-      anyd_client_table_add_row (table, name, lookup_str (props, "State"), lookup_str (props, "Interface"),
-                                 rx_text, tx_text, hs_text, lookup_str (props, "LastError"));
+      /* since the connection entered its state; an anyd restart does not reset it */
+      g_variant_lookup (props, "Since", "t", &since);
+      since_text = anyd_client_format_timestamp (since);
+      anyd_client_table_add_row (table, name, lookup_str (props, "State"), since_text,
+                                 lookup_str (props, "Interface"), rx_text, tx_text, hs_text,
+                                 lookup_str (props, "LastError"));
     }
   return print_listing (ctx, &out, table, _("No VPN connections."));
 }
@@ -742,7 +746,7 @@ cmd_monitor (AnydClientContext *ctx, int argc, char **argv)
 
 static const AnydClientCommand vpn_commands[] = {
   { "list", NULL, N_("List VPN profiles and their state"), cmd_list, 0, 0 },
-  { "status", "[PROFILE]", N_("Show connections: state, interface, traffic, latest handshake"),
+  { "status", "[PROFILE]", N_("Show connections: state and since when, interface, traffic, latest handshake"),
     cmd_status, 0, 1 },
   { "show", "PROFILE", N_("Show a profile's public settings and its connection"), cmd_show, 1, 1 },
   { "import", "FILE [PROFILE]", N_("Import a wg-quick configuration, read as you (- for stdin); "

@@ -50,6 +50,7 @@ import array
 import glob
 import json
 import os
+import stat
 import pwd
 import re
 import select
@@ -496,6 +497,26 @@ def find_built(env, candidates, globs=()):
     return None
 
 
+def make_inaccessible_nodes():
+    """What PID 1 makes at boot and the manager mounts over what a unit must
+    not see (ProtectHome=yes, ProtectKernelTunables=, ProtectKernelLogs=...):
+    without these, such units fail with status 226/NAMESPACE."""
+    d = '/run/systemd/inaccessible'
+    if os.path.isdir(d):
+        return
+    os.makedirs(d)
+    os.mkdir(d + '/dir', 0)
+    open(d + '/reg', 'w').close()
+    os.mknod(d + '/chr', stat.S_IFCHR, os.makedev(0, 0))
+    os.mknod(d + '/blk', stat.S_IFBLK, os.makedev(0, 0))
+    os.mkfifo(d + '/fifo')
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(d + '/sock')
+    s.close()
+    for f in os.listdir(d):
+        os.chmod(os.path.join(d, f), 0)
+
+
 class Sandbox:
     """The sandbox: bus + polkitd (+ anyd).  Use as a context manager, inside
     the namespaces (see enter_namespaces / main)."""
@@ -752,6 +773,7 @@ class Sandbox:
             raise RuntimeError('Sandbox(systemd=True) is needed for start_systemd()')
         os.makedirs('/run/systemd/system', exist_ok=True)
         os.makedirs(self.SYSTEMD_UNIT_DIR, exist_ok=True)
+        make_inaccessible_nodes()
         # the manager only asks for its name once it believes D-Bus is up
         with open(os.path.join(self.SYSTEMD_UNIT_DIR, 'dbus.socket'), 'w') as f:
             f.write('[Socket]\nListenStream=/run/user/0/dummybus\n')

@@ -12,6 +12,7 @@
 #include "error.h"
 #include "vpn-config.h"
 #include "vpn-record.h"
+#include "vpn-runtime.h"
 #include "vpn-uapi.h"
 
 int vpn_fuzz_one (const guint8 *data, gsize size);
@@ -95,14 +96,49 @@ test_keys (void)
   g_assert_false (vpn_key_from_base64 ("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg==", key));
   g_assert_false (vpn_key_from_base64 ("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZq-8Dg=", key));
   g_assert_false (vpn_key_from_base64 ("", key));
+  /* the URL-safe alphabet, whitespace and NUL are not wg's spelling */
+  g_assert_false (vpn_key_from_base64 ("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZq_8Dg=", key));
+  g_assert_false (vpn_key_from_base64 ("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZ p8Dg=", key));
+  g_assert_false (vpn_key_from_base64 ("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=\n", key));
+  g_assert_false (vpn_key_from_base64 ("=TIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=", key));
   {
     char hex[2 * VPN_KEY_LEN + 1];
     memset (key, 0xab, sizeof key);
     key[0] = 0x01;
+    key[VPN_KEY_LEN - 1] = 0xf0;
     vpn_key_to_hex (key, hex);
     g_assert_true (g_str_has_prefix (hex, "01abab"));
+    g_assert_true (g_str_has_suffix (hex, "abf0"));
     g_assert_cmpuint (strlen (hex), ==, 64);
   }
+}
+
+/* wg-quick brings up an interface with no peer (they are added later):
+ * such a profile imports, is stored and reads back. */
+static void
+test_peerless (void)
+{
+  static const char text[] = "[Interface]\nPrivateKey = " PRIV "\nAddress = 10.0.0.2/24\n";
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VpnConfig) c = vpn_config_parse (text, strlen (text), VPN_CONFIG_PARSE_NONE, &error);
+  g_autoptr(VpnConfig) back = NULL;
+  g_autoptr(GVariant) peers = NULL;
+  g_autofree char *name = NULL;
+  gboolean autoconnect, ignore;
+  char *rec;
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (c->peers->len, ==, 0);
+  g_assert_false (vpn_config_is_full_tunnel (c, AF_INET));
+  peers = g_variant_ref_sink (vpn_config_peers_variant (c));
+  g_assert_cmpuint (g_variant_n_children (peers), ==, 0);
+  rec = vpn_record_format ("lonely", FALSE, FALSE, c);
+  g_assert_null (strstr (rec, "[Peer]"));
+  back = vpn_record_parse (rec, strlen (rec), &name, &autoconnect, &ignore, &error);
+  vpn_secret_free (rec);
+  g_assert_no_error (error);
+  g_assert_cmpuint (back->peers->len, ==, 0);
+  g_assert_cmpuint (back->addresses->len, ==, 1);
 }
 
 static void
@@ -152,7 +188,6 @@ test_bad (void)
 {
   static const Bad bad[] = {
     { "", { "[Interface] section is missing" } },
-    { "[Interface]\nPrivateKey = " PRIV "\n", { "no [Peer]" } },
     { "[Interface]\n[Peer]\nPublicKey = " PUB "\n", { "line 1", "PrivateKey is missing" } },
     { "[Interface]\nPrivateKey = " PRIV "\n[Peer]\nEndpoint = 1.2.3.4:5\n", { "line 3", "PublicKey is missing" } },
     { "[Interface]\nPrivateKey = abc\n", { "line 2", "PrivateKey", "not a WireGuard key" } },
@@ -350,6 +385,115 @@ test_record (void)
 
 /* The corpus and deterministic mutations of it: bit flips, truncations,
  * duplicated and deleted spans. */
+static VpnRuntime *
+sample_runtime (void)
+{
+  VpnRuntime *rt = vpn_runtime_new ();
+  AnydRule r = ANYD_RULE_INIT;
+
+  rt->profile = g_strdup ("wg-home");
+  rt->profile_hash = g_strnfill (64, 'a');
+  rt->object = 3;
+  rt->ifname = g_strdup ("wg-home");
+  rt->ifindex = 12;
+  rt->unit = vpn_unit_name ("wg-home");
+  rt->invocation_id = g_strnfill (32, '0');
+  rt->uapi_path = g_strdup ("/var/run/wireguard/wg-home.sock");
+  rt->fwmark = rt->policy_table = 51820;
+  r.table = 51820;
+  r.fwmark = 51820;
+  r.invert = TRUE;
+  g_array_append_val (rt->rules, r);
+  r = (AnydRule) ANYD_RULE_INIT;
+  r.family = AF_INET6;
+  r.table = 254;
+  r.suppress_prefixlen = 0;
+  g_array_append_val (rt->rules, r);
+  g_ptr_array_add (rt->routes, g_strdup ("0.0.0.0/0 table 51820"));
+  g_ptr_array_add (rt->routes, g_strdup ("10.66.0.0/24"));
+  g_ptr_array_add (rt->dns_servers, g_strdup ("10.66.0.1"));
+  g_ptr_array_add (rt->dns_search, g_strdup ("corp.example"));
+  rt->dns_applied = TRUE;
+  rt->has_endpoint = TRUE;
+  rt->max_keepalive = 25;
+  rt->since = 1765000000000000;
+  rt->uid = 65534;
+  return rt;
+}
+
+static void
+test_runtime (void)
+{
+  g_autoptr(VpnRuntime) rt = sample_runtime ();
+  g_autoptr(VpnRuntime) back = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL, *text2 = NULL, *unit = vpn_unit_name ("a-b+c=d.e_f");
+  gsize len;
+  AnydRule *r;
+
+  /* systemd-escape's spelling */
+  g_assert_cmpstr (unit, ==, "anyd-vpn-a\\x2db\\x2bc\\x3dd.e_f.service");
+  text = vpn_runtime_format (rt, &len);
+  g_assert_nonnull (strstr (text, "Version=1\n"));
+  back = vpn_runtime_parse (text, len, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (back->profile, ==, "wg-home");
+  g_assert_cmpstr (back->unit, ==, "anyd-vpn-wg\\x2dhome.service");
+  g_assert_cmpint (back->ifindex, ==, 12);
+  g_assert_cmpuint (back->rules->len, ==, 2);
+  r = &g_array_index (back->rules, AnydRule, 0);
+  g_assert_true (r->family == AF_INET && r->table == 51820 && r->fwmark == 51820 && r->invert &&
+                 r->suppress_prefixlen == -1);
+  r = &g_array_index (back->rules, AnydRule, 1);
+  g_assert_true (r->family == AF_INET6 && r->table == 254 && !r->invert && r->suppress_prefixlen == 0);
+  g_assert_cmpuint (back->routes->len, ==, 2);
+  g_assert_cmpstr (back->dns_search->pdata[0], ==, "corp.example");
+  g_assert_true (back->dns_applied && !back->kicked && back->has_endpoint);
+  g_assert_cmpuint (back->since, ==, 1765000000000000);
+  g_assert_cmpint (back->uid, ==, 65534);
+  text2 = vpn_runtime_format (back, &len);
+  g_assert_cmpstr (text, ==, text2);
+
+  /* truncated anywhere, a bad version, a foreign unit, bad values: refused */
+  for (gsize cut = 0; cut < strlen (text); cut += 7)
+    {
+      g_autoptr(VpnRuntime) t = vpn_runtime_parse (text, cut, NULL);
+      /* only a cut after the last line's value can still be whole */
+      if (t != NULL)
+        g_assert_cmpuint (cut, >, strlen (text) - 12);
+    }
+  {
+    static const char *const edits[][2] = {
+      { "Version=1", "Version=2" },
+      { "Version=1", "Version=x" },
+      { "Unit=anyd-vpn-wg\\\\x2dhome.service", "Unit=sshd.service" },
+      { "Profile=wg-home", "Profile=../x" },
+      { "IfIndex=12", "IfIndex=0" },
+      { "IfIndex=12", "IfIndex=-3" },
+      { "Interface=wg-home", "Interface=a/b" },
+      { "InvocationID=00000000000000000000000000000000", "InvocationID=xyz" },
+      { "Rules=4 51820 51820 1 -1;", "Rules=4 51820 51820 7 -1;" },
+      { "Routes=0.0.0.0/0 table 51820;", "Routes=0.0.0.0/99;" },
+      { "DNS=10.66.0.1;", "DNS=not-an-ip;" },
+      { "DNSApplied=true", "DNSApplied=perhaps" },
+      { "UapiPath=/var/run", "UapiPath=var/run" },
+      { "[Connection]", "[Other]" },
+    };
+    for (guint i = 0; i < G_N_ELEMENTS (edits); i++)
+      {
+        g_autoptr(GError) e = NULL;
+        g_autoptr(GString) s = g_string_new (text);
+        g_autoptr(VpnRuntime) t = NULL;
+
+        g_assert_cmpint (g_string_replace (s, edits[i][0], edits[i][1], 1), ==, 1);
+        t = vpn_runtime_parse (s->str, s->len, &e);
+        if (t != NULL)
+          g_error ("edit %u (%s) was accepted", i, edits[i][1]);
+        g_assert_true (g_str_has_prefix (e->message, "runtime record"));
+      }
+  }
+}
+
 static void
 test_corpus (void)
 {
@@ -409,10 +553,12 @@ main (int argc, char **argv)
   g_test_add_func ("/vpn/keys", test_keys);
   g_test_add_func ("/vpn/config/example", test_example);
   g_test_add_func ("/vpn/config/bad", test_bad);
+  g_test_add_func ("/vpn/config/peerless", test_peerless);
   g_test_add_func ("/vpn/config/scripts", test_scripts);
   g_test_add_func ("/vpn/names", test_names);
   g_test_add_func ("/vpn/uapi", test_uapi);
   g_test_add_func ("/vpn/record", test_record);
+  g_test_add_func ("/vpn/runtime", test_runtime);
   g_test_add_func ("/vpn/corpus", test_corpus);
   return g_test_run ();
 }

@@ -28,6 +28,7 @@ PROFILE_IFACE = 'org.anyd1.VpnProfile'
 CONN_IFACE = 'org.anyd1.VpnConnection'
 ERR = 'org.anyd1.Error.'
 STATE = '/run/anyd-test/state/vpn'
+RUNTIME = '/run/anyd-test/runtime/vpn'
 
 CONFIG = '[vpn]\nhandshake_timeout_s=3\n'
 
@@ -133,8 +134,34 @@ def nothing_left(ifname, rules=True):
     if rules:
         assert vpnpeer.rules() == [], vpnpeer.rules()
     assert vpnpeer.routes(ifname) == [], vpnpeer.routes(ifname)
-    assert not os.path.exists('/var/run/wireguard/%s.sock' % ifname)
+    wait_until(lambda: not os.path.exists('/var/run/wireguard/%s.sock' % ifname), 5,
+               what='the UAPI socket of %s to go' % ifname)
     wait_until(lambda: not wggo_pids(ifname), 5, what='no wireguard-go of %s left' % ifname)
+    wait_until(lambda: not units(ifname), 5, what='no unit of %s left' % ifname)
+    assert not os.path.exists(record_path(ifname)), 'runtime record of %s left' % ifname
+
+
+def unit_name(profile):
+    return 'anyd-vpn-%s.service' % ''.join(
+        c if c.isalnum() or c in ':_.' else '\\x%02x' % ord(c) for c in profile)
+
+
+def units(profile=None):
+    """Data plane units the sandbox's systemd has loaded (of profile, or all)."""
+    _, out = anydtest_sb().systemctl('list-units', '--all', '--plain', '--no-legend', 'anyd-vpn-*', check=False)
+    names = [l.split()[0] for l in out.splitlines() if l.strip().startswith('anyd-vpn-')]
+    return [n for n in names if profile is None or n == unit_name(profile)]
+
+
+def record_path(profile):
+    return os.path.join(RUNTIME, profile + '.conn')
+
+
+SB = []
+
+
+def anydtest_sb():
+    return SB[0]
 
 
 def wggo_pids(ifname=None):
@@ -173,6 +200,7 @@ def vcase(name, needs_anyd=True):
 
 @case('the peer comes up in its own namespace', needs_anyd=False)
 def _(sb):
+    SB.append(sb)
     sb.write_config(CONFIG)
     PEER.start()
     _, pub = keypair('wg-test')
@@ -258,6 +286,30 @@ def _(sb):
         sig.close()
 
 
+@vcase('the data plane runs in a sandboxed unit of its own: no home, no devices, CAP_NET_ADMIN only')
+def _(sb):
+    path = connect(sb, 'wg-test')
+    wait_state(sb, path, 'connected')
+    unit = unit_name('wg-test')
+    assert unit == 'anyd-vpn-wg\\x2dtest.service' and units('wg-test') == [unit], units()
+    _, out = sb.systemctl('show', unit, '-p', 'ActiveState,NoNewPrivileges,ProtectHome,PrivateDevices,'
+                          'ProtectSystem,CapabilityBoundingSet,AmbientCapabilities,MainPID,ControlGroup')
+    show = dict(l.split('=', 1) for l in out.splitlines() if '=' in l)
+    assert show['ActiveState'] == 'active' and show['NoNewPrivileges'] == 'yes', show
+    assert show['ProtectHome'] == 'yes' and show['PrivateDevices'] == 'yes' and show['ProtectSystem'] == 'strict', show
+    assert show['CapabilityBoundingSet'] == 'cap_net_admin' and show['AmbientCapabilities'] == '', show
+    pid = int(show['MainPID'])
+    assert str(pid) in wggo_pids('wg-test'), (pid, wggo_pids())
+    status = open('/proc/%d/status' % pid).read()
+    caps = {l.split(':')[0]: int(l.split()[1], 16) for l in status.splitlines() if l.startswith('Cap')}
+    assert caps['CapBnd'] == 1 << 12 and caps['CapEff'] & ~(1 << 12) == 0, caps
+    # not anyd's child: systemd's
+    ppid = int([l for l in status.splitlines() if l.startswith('PPid:')][0].split()[1])
+    assert ppid != sb.anyd.pid, ppid
+    # the TUN device is its standard input, the only holder of the device
+    assert os.readlink('/proc/%d/fd/0' % pid) == '/dev/net/tun'
+
+
 @vcase('Connect of a connected profile returns the same connection')
 def _(sb):
     path = connect(sb, 'wg-test')
@@ -296,7 +348,6 @@ def bad_configs():
         ('no private key', '[Interface]\nAddress = 10.9.0.2/24\n' + ok_peer, ['line 1', 'PrivateKey is missing']),
         ('truncated peer', ok_if + '[Peer]\nPublicKey = ', ['line 5', 'PublicKey', 'empty value']),
         ('truncated key', ok_if + '[Peer]\nPublicKey = ' + pub[:20], ['line 5', 'PublicKey', 'not a WireGuard key']),
-        ('no peer', ok_if, ['no [Peer]']),
         ('bad base64', ok_if.replace(priv, bad_b64) + ok_peer, ['line 2', 'PrivateKey', 'not a WireGuard key']),
         ('key of 31 bytes', ok_if + ok_peer.replace(pub, short_key), ['line 5', 'PublicKey']),
         ('preshared key too long', ok_if + ok_peer + 'PresharedKey = %sAAAA\n' % pub,
@@ -345,6 +396,22 @@ def _(sb):
     assert sorted(os.listdir(STATE)) == before, os.listdir(STATE)
     assert sorted(managed(sb)) == objs_before
     assert not any(keypair('bad')[0] in l for l in sb.anyd_lines)
+
+
+@vcase('a profile without [Peer] imports (as wg-quick allows); Connect says why it cannot, creating nothing')
+def _(sb):
+    priv, _ = keypair('lonely')
+    path = import_profile(sb, 'lonely', '[Interface]\nPrivateKey = %s\nAddress = 10.67.0.2/24\n' % priv)
+    p = props(sb, path, PROFILE_IFACE)
+    assert p['Peers'] == [] and p['Addresses'] == ['10.67.0.2/24'], p
+    links = vpnpeer.links()
+    for call in (lambda: connect(sb, 'lonely'),
+                 lambda: sb.call(ALLOWED, path, PROFILE_IFACE, 'Connect')):
+        expect_error('Failed', call, contains=['lonely', 'no [Peer]'])
+    assert vpnpeer.links() == links, vpnpeer.links()
+    assert not [o for o in managed(sb) if o.startswith('/org/anyd1/vpn/connections/')]
+    assert not wggo_pids()
+    sb.call(ALLOWED, path, PROFILE_IFACE, 'Delete')
 
 
 @vcase('bad names and options are InvalidArgument naming the field')
@@ -650,35 +717,252 @@ def _(sb):
 
 # ---------------------------------------------- stop, crash, restart
 
-@vcase('SIGTERM tears connections down')
-def _(sb):
-    import_profile(sb, 'wg-full2', good_profile('wg-full2', allowed='0.0.0.0/0'))
-    connect(sb, 'wg-test')
-    connect(sb, 'wg-full2')
-    assert len(vpnpeer.rules()) == 2
-    assert sb.stop_anyd() == 0
-    nothing_left('wg-test', rules=False)
-    nothing_left('wg-full2')
+class Ping:
+    """ping at 100/s through the tunnel in the background; lost() once done."""
+
+    def __init__(self, seconds):
+        self.count = int(seconds * 100)
+        self.proc = subprocess.Popen(['ping', '-n', '-q', '-i', '0.01', '-W', '1', '-c', str(self.count),
+                                      TUN_PEER4], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def lost(self):
+        out = self.proc.communicate(timeout=60)[0]
+        import re
+        m = re.search(r'(\d+) packets transmitted, (\d+) received', out)
+        assert m, out
+        return int(m.group(1)) - int(m.group(2)), int(m.group(1))
 
 
-@vcase('kill -9 mid-connection: the next start removes what was left')
+def conn_path(sb, profile):
+    for p, ifaces in managed(sb).items():
+        if CONN_IFACE in ifaces and ifaces[CONN_IFACE]['Profile'] == profile_path(profile):
+            return p
+
+
+def across(sb, kind, restart, seconds=3):
+    """Connect wg-test, ping at 100/s while restart() runs, then check the
+    connection came back as it was and Disconnect cleans everything."""
+    path = connect(sb, 'wg-test')
+    wait_state(sb, path, 'connected')
+    before = props(sb, path)
+    rec = open(record_path('wg-test')).read()
+    assert 'Version=1' in rec and stat.S_IMODE(os.stat(record_path('wg-test')).st_mode) == 0o600
+    assert units('wg-test'), units()
+    ping = Ping(seconds)
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    restart()
+    wait_until(lambda: conn_path(sb, 'wg-test'), 10, interval=0.01, what='the connection object back')
+    took = time.monotonic() - t0
+    assert conn_path(sb, 'wg-test') == path, (conn_path(sb, 'wg-test'), path)
+    after = props(sb, path)
+    assert after['State'] == 'connected' and after['Interface'] == 'wg-test', after
+    assert after['Since'] == before['Since'], (before['Since'], after['Since'])
+    assert after['RxBytes'] >= before['RxBytes'] and after['TxBytes'] >= before['TxBytes'], (before, after)
+    assert abs(after['LatestHandshake'] / 1e6 - time.time()) < 180, after['LatestHandshake']
+    lost, sent = ping.lost()
+    assert sent >= seconds * 97 and lost <= 1, 'lost %d of %d replies across %s' % (lost, sent, kind)
+
+    def grown():
+        # (after an idle exit, the next call may find a new anyd still taking over)
+        try:
+            p = props(sb, path)
+        except DBusError:
+            return None
+        return p['RxBytes'] > after['RxBytes'] and p
+    p2 = wait_until(grown, 10, what='counters to keep growing')
+    assert p2['State'] == 'connected'
+    print('# %s: %d of %d ping replies lost, connection object back %.3f s after the restart began'
+          % (kind, lost, sent, took), flush=True)
+
+    def disconnected():
+        try:
+            disconnect(sb, 'wg-test')
+        except DBusError:
+            return False
+        return True
+    wait_until(disconnected, 10, what='Disconnect after the take-over')
+    assert path not in managed(sb)
+    nothing_left('wg-test')
+
+
+@vcase('SIGTERM + start: the tunnel keeps carrying traffic; the connection is taken over as it was')
 def _(sb):
+    def restart():
+        assert sb.stop_anyd() == 0
+        assert 'wg-test' in vpnpeer.links() and wggo_pids('wg-test')
+        sb.start_anyd()
+    across(sb, 'SIGTERM+start', restart)
+
+
+@vcase('kill -9 + start: the tunnel keeps carrying traffic; the connection is taken over as it was')
+def _(sb):
+    def restart():
+        sb.kill_anyd()
+        sb.start_anyd()
+    across(sb, 'kill -9+start', restart)
+
+
+@vcase('idle exit + bus activation: the tunnel keeps carrying traffic; the connection is taken over')
+def _(sb):
+    if sb.anyd and sb.anyd.poll() is None:
+        sb.stop_anyd()
+    sb.install_activation(('--idle-timeout', '1'))
+    try:
+        def restart():
+            # a connected tunnel does not keep anyd from exiting when idle
+            wait_until(lambda: not sb.has_owner('org.anyd1'), 10, what='anyd to exit when idle')
+            assert 'wg-test' in vpnpeer.links() and wggo_pids('wg-test')
+        # Connect activates anyd; GetManagedObjects after the idle exit does again
+        across(sb, 'idle exit+activation', restart, seconds=5)
+    finally:
+        wait_until(lambda: not sb.has_owner('org.anyd1'), 15, what='the activated anyd to exit')
+        sb.remove_activation()
+
+
+@vcase('keep_on_exit=false: stopping anyd disconnects and leaves nothing (device, rules, unit, record)')
+def _(sb):
+    sb.write_config(CONFIG + 'keep_on_exit=false\n')
+    sb.restart_anyd()
+    try:
+        import_profile(sb, 'wg-full2', good_profile('wg-full2', allowed='0.0.0.0/0'))
+        connect(sb, 'wg-test')
+        connect(sb, 'wg-full2')
+        assert len(vpnpeer.rules()) == 2
+        assert len(units()) == 2, units()
+        assert sb.stop_anyd() == 0
+        nothing_left('wg-test', rules=False)
+        nothing_left('wg-full2')
+        assert units() == [] and os.listdir(RUNTIME) == [], (units(), os.listdir(RUNTIME))
+    finally:
+        sb.write_config(CONFIG)
+        sb.restart_anyd()
+
+
+@vcase('kill -9: the next start takes over the connection and removes a marked device no record claims')
+def _(sb):
+    PEER.allow(keypair('wg-full2')[1])
     path = connect(sb, 'wg-full2')
+    wait_state(sb, path, 'connected')
     assert path and len(vpnpeer.rules()) == 2
-    # a device whose data plane outlived anyd: the next start must remove it too
+    # a device whose anyd died before writing its record: nothing claims it
     vpnpeer.run('ip', 'tuntap', 'add', 'mode', 'tun', 'name', 'wg-stale')
     vpnpeer.run('ip', 'link', 'set', 'wg-stale', 'alias', 'anyd:vpn:1 wg-stale')
     vpnpeer.run('ip', 'link', 'set', 'wg-stale', 'up')
     vpnpeer.run('ip', 'route', 'add', '10.77.0.0/24', 'dev', 'wg-stale')
     sb.kill_anyd()
-    time.sleep(0.2)
-    assert len(vpnpeer.rules()) == 2      # only a new start can remove them
     sb.start_anyd()
-    nothing_left('wg-full2', rules=False)
-    nothing_left('wg-stale')
+    nothing_left('wg-stale', rules=False)
     assert vpnpeer.routes('wg-stale') == []
     sb.wait_audit(0, ANYD_ACTION='vpn.cleanup')
+    wait_until(lambda: conn_path(sb, 'wg-full2') == path, 5, what='wg-full2 taken over')
+    assert len(vpnpeer.rules()) == 2 and props(sb, path)['State'] == 'connected'
     sb.call(ALLOWED, profile_path('wg-full2'), PROFILE_IFACE, 'Delete')
+    nothing_left('wg-full2')
+
+
+# ----------------------------------------- what does not check out at start
+
+def fault(sb, what, damage, reason, profile='wg-test'):
+    """Connect, stop anyd (the tunnel stays), damage(), start: the
+    connection is not taken over, everything of it is gone, and the audit
+    record says why."""
+    path = connect(sb, profile)
+    wait_state(sb, path, 'connected')
+    assert sb.stop_anyd() == 0
+    damage()
+    sb.start_anyd()
+    action, result, needle = reason
+    rec = sb.wait_audit(0, ANYD_ACTION=action, ANYD_RESULT=result)
+    assert needle in rec.get('MESSAGE', ''), rec
+    time.sleep(0.3)
+    assert conn_path(sb, profile) is None, what
+    nothing_left(profile)
+    assert units() == [], units()
+    return rec
+
+
+def edit_record(profile, fn):
+    with open(record_path(profile)) as f:
+        text = f.read()
+    with open(record_path(profile), 'w') as f:
+        f.write(fn(text))
+
+
+@vcase('at start: a record whose interface is gone is removed with its unit and rules')
+def _(sb):
+    fault(sb, 'interface gone', lambda: vpnpeer.run('ip', 'link', 'del', 'wg-test'),
+          ('vpn.adopt', 'error', 'is gone'))
+
+
+@vcase('at start: an interface whose unit died is removed')
+def _(sb):
+    def damage():
+        sb.systemctl('stop', unit_name('wg-test'))
+        vpnpeer.run('ip', 'tuntap', 'add', 'mode', 'tun', 'name', 'wg-test')
+        vpnpeer.run('ip', 'link', 'set', 'wg-test', 'alias', 'anyd:vpn:1 wg-test')
+        import re
+        idx = vpnpeer.run('ip', '-o', 'link', 'show', 'wg-test').split(':')[0].strip()
+        edit_record('wg-test', lambda t: re.sub(r'IfIndex=\d+', 'IfIndex=' + idx, t))
+    fault(sb, 'unit died', damage, ('vpn.adopt', 'error', 'unit'))
+
+
+@vcase('at start: a unit running with no record is stopped, its device removed')
+def _(sb):
+    fault(sb, 'no record', lambda: os.unlink(record_path('wg-test')), ('vpn.cleanup', 'ok', 'devices=1'))
+
+
+@vcase('at start: a profile changed while anyd was down: its connection is removed, not taken over')
+def _(sb):
+    stored = os.path.join(STATE, 'wg-test.profile')
+    original = open(stored).read()
+
+    def damage():
+        # the stored profile gets another address
+        with open(stored, 'w') as f:
+            f.write(original.replace('10.66.0.2/24', '10.66.0.3/24'))
+    try:
+        fault(sb, 'profile changed', damage, ('vpn.adopt', 'error', 'changed'))
+    finally:
+        sb.stop_anyd()
+        with open(stored, 'w') as f:
+            f.write(original)
+        sb.start_anyd()
+
+
+@vcase('at start: a profile deleted while anyd was down: its connection is removed')
+def _(sb):
+    import_profile(sb, 'wg-del', good_profile('wg-test'))
+    fault(sb, 'profile deleted', lambda: os.unlink(os.path.join(STATE, 'wg-del.profile')),
+          ('vpn.adopt', 'error', 'deleted'), profile='wg-del')
+
+
+@vcase('at start: two records claiming one interface are both removed')
+def _(sb):
+    import_profile(sb, 'wg-twin', good_profile('wg-test'))
+
+    def damage():
+        t = open(record_path('wg-test')).read()
+        t = t.replace('Profile=wg-test', 'Profile=wg-twin').replace(
+            'Unit=' + unit_name('wg-test').replace('\\', '\\\\'), 'Unit=' + unit_name('wg-twin').replace('\\', '\\\\'))
+        with open(record_path('wg-twin'), 'w') as f:
+            f.write(t)
+    try:
+        fault(sb, 'two records', damage, ('vpn.adopt', 'error', 'both claim'))
+        assert not os.path.exists(record_path('wg-twin'))
+    finally:
+        sb.call(ALLOWED, profile_path('wg-twin'), PROFILE_IFACE, 'Delete')
+
+
+@vcase('at start: a truncated record is removed, and what it named is swept')
+def _(sb):
+    fault(sb, 'truncated', lambda: edit_record('wg-test', lambda t: t[:len(t) // 2]), ('vpn.adopt', 'error', 'record'))
+
+
+@vcase('at start: a record of another version is removed, and what it named is swept')
+def _(sb):
+    fault(sb, 'bad version', lambda: edit_record('wg-test', lambda t: t.replace('Version=1', 'Version=9')),
+          ('vpn.adopt', 'error', 'version 9'))
 
 
 @vcase('profiles survive a restart; autoconnect profiles connect at start')
@@ -807,4 +1091,4 @@ def _(sb):
 
 
 if __name__ == '__main__':
-    anydtest.main(config=CONFIG)
+    anydtest.main(config=CONFIG, systemd=True)

@@ -175,15 +175,26 @@ def _(sb):
     assert resolve(sb, 'after.example') == '192.0.2.53'
 
 
-@case('kill -9 mid-connection: after the restart resolved knows nothing of the link')
+@case('kill -9 and restart: the connection is taken over with its DNS; Disconnect then reverts it')
 def _(sb):
     if not STATE.get('resolved'):
         raise Skip('no resolved')
-    sb.call(ALLOWED, VPN, 'org.anyd1.Vpn', 'Connect', '(s)', ('wg-dns',))
+    path = sb.call(ALLOWED, VPN, 'org.anyd1.Vpn', 'Connect', '(s)', ('wg-dns',))
+
+    def state():
+        return sb.call(ROOT, path, 'org.freedesktop.DBus.Properties', 'Get', '(ss)',
+                       ('org.anyd1.VpnConnection', 'State'))
+    wait_until(lambda: state() == 'connected', 10, what='connected')
     idx = ifindex('wg-dns')
     assert link_props(sb, idx)['DefaultRoute'] is True
     sb.kill_anyd()
     sb.start_anyd()
+    wait_until(lambda: path in sb.call(ROOT, '/org/anyd1', 'org.freedesktop.DBus.ObjectManager',
+                                       'GetManagedObjects'), 10, what='the connection taken over')
+    assert state() == 'connected' and ifindex('wg-dns') == idx
+    assert link_props(sb, idx)['DefaultRoute'] is True
+    assert resolve(sb, 'after-restart.example') == '10.66.0.53'
+    sb.call(ALLOWED, VPN, 'org.anyd1.Vpn', 'Disconnect', '(s)', ('wg-dns',))
     wait_until(lambda: 'wg-dns' not in vpnpeer.links(), 5, what='wg-dns to go')
     assert vpnpeer.rules() == []
     try:
@@ -191,10 +202,10 @@ def _(sb):
         assert lp['DNS'] == [], lp
     except GLib.Error:
         pass
-    assert resolve(sb, 'after-crash.example') == '192.0.2.53'
+    assert resolve(sb, 'after-disconnect.example') == '192.0.2.53'
 
 
 if __name__ == '__main__':
     if not anydtest.in_sandbox() and os.geteuid() == 0:
         fetch_resolved()
-    anydtest.main(config=CONFIG)
+    anydtest.main(config=CONFIG, systemd=True)

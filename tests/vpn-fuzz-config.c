@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Fuzz target for the vpn module's parsers: the wg-quick config (with and
- * without ignore_scripts), wireguard-go's UAPI replies, and the stored
- * profile record.  The first input byte picks the parser.  Beyond "no
+ * without ignore_scripts), wireguard-go's UAPI replies, the stored
+ * profile record and a connection's runtime record.  The first input byte
+ * picks the parser.  Beyond "no
  * crash, no leak", every configuration that parses must survive a round
  * trip through the canonical writer unchanged, and so must every record.
  *
@@ -15,6 +16,7 @@
 
 #include "vpn-config.h"
 #include "vpn-record.h"
+#include "vpn-runtime.h"
 #include "vpn-uapi.h"
 
 int vpn_fuzz_one (const guint8 *data, gsize size);
@@ -97,6 +99,29 @@ check_record (const char *text, gsize len)
   vpn_secret_free (record2);
 }
 
+/* A runtime record that parses formats to a record that parses to the same text. */
+static void
+check_runtime (const char *text, gsize len)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VpnRuntime) rt = vpn_runtime_parse (text, len, &error);
+  g_autoptr(VpnRuntime) again = NULL;
+  g_autofree char *out = NULL, *out2 = NULL;
+  gsize n = 0, n2 = 0;
+
+  if (rt == NULL)
+    {
+      g_assert_true (g_str_has_prefix (error->message, "runtime record"));
+      return;
+    }
+  out = vpn_runtime_format (rt, &n);
+  again = vpn_runtime_parse (out, n, &error);
+  if (again == NULL)
+    g_error ("formatted runtime record does not parse: %s\n%s", error->message, out);
+  out2 = vpn_runtime_format (again, &n2);
+  g_assert_cmpstr (out, ==, out2);
+}
+
 int
 vpn_fuzz_one (const guint8 *data, gsize size)
 {
@@ -105,7 +130,7 @@ vpn_fuzz_one (const guint8 *data, gsize size)
   if (size == 0)
     return 0;
   text = (const char *) data + 1;
-  switch (data[0] % 4)
+  switch (data[0] % 5)
     {
     case 0:
       check_config (text, size - 1, VPN_CONFIG_PARSE_NONE);
@@ -116,8 +141,11 @@ vpn_fuzz_one (const guint8 *data, gsize size)
     case 2:
       check_uapi (text, size - 1);
       break;
-    default:
+    case 3:
       check_record (text, size - 1);
+      break;
+    default:
+      check_runtime (text, size - 1);
       break;
     }
   return 0;

@@ -92,93 +92,41 @@ vpn_secret_free (char *text)
 
 /* ---- small value parsers ------------------------------------------------ */
 
-static const char base64_alphabet[] =
-  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static int
-b64_value (char c)
-{
-  const char *p = c != '\0' ? strchr (base64_alphabet, c) : NULL;
-  return p ? (int) (p - base64_alphabet) : -1;
-}
-
-/* wg(8)'s rule: exactly 44 characters, one '=' of padding, and the unused low
- * bits of the last symbol zero, so every key has exactly one spelling. */
+/* Keys go through libsodium: its base64 and hex code is constant-time, so
+ * decoding a private key leaks nothing through timing.  wg(8)'s rule holds:
+ * exactly 44 characters with one '=' of padding, and libsodium refuses
+ * non-zero spare bits, so every key has exactly one spelling. */
 gboolean
 vpn_key_from_base64 (const char *text, guint8 key[VPN_KEY_LEN])
 {
   guint8 out[VPN_KEY_LEN];
-  guint32 acc = 0;
-  int bits = 0;
-  gsize o = 0;
+  size_t n = 0;
+  gboolean ok;
 
   if (text == NULL || strlen (text) != 44 || text[43] != '=')
     return FALSE;
-  for (int i = 0; i < 43; i++)
-    {
-      int v = b64_value (text[i]);
-      if (v < 0)
-        {
-          sodium_memzero (out, sizeof out);
-          return FALSE;
-        }
-      acc = (acc << 6) | (guint32) v;
-      bits += 6;
-      if (bits >= 8)
-        {
-          bits -= 8;
-          out[o++] = (guint8) (acc >> bits);
-          acc &= (1u << bits) - 1;
-        }
-    }
-  /* 43 symbols = 258 bits: 32 bytes and 2 spare bits that must be zero */
-  if (o != VPN_KEY_LEN || acc != 0)
-    {
-      sodium_memzero (out, sizeof out);
-      return FALSE;
-    }
-  memcpy (key, out, VPN_KEY_LEN);
+  ok = sodium_base642bin (out, sizeof out, text, 44, NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL) == 0 &&
+       n == VPN_KEY_LEN;
+  if (ok)
+    memcpy (key, out, VPN_KEY_LEN);
   sodium_memzero (out, sizeof out);
-  return TRUE;
+  return ok;
 }
 
 char *
 vpn_key_to_base64 (const guint8 key[VPN_KEY_LEN])
 {
-  char *out = g_malloc (45);
-  guint32 acc = 0;
-  int bits = 0;
-  gsize o = 0;
+  char *out = g_malloc (sodium_base64_ENCODED_LEN (VPN_KEY_LEN, sodium_base64_VARIANT_ORIGINAL));
 
-  for (gsize i = 0; i < VPN_KEY_LEN; i++)
-    {
-      acc = (acc << 8) | key[i];
-      bits += 8;
-      while (bits >= 6)
-        {
-          bits -= 6;
-          out[o++] = base64_alphabet[(acc >> bits) & 0x3f];
-        }
-      acc &= (1u << bits) - 1;
-    }
-  out[o++] = base64_alphabet[(acc << (6 - bits)) & 0x3f];
-  out[o++] = '=';
-  out[o] = '\0';
-  acc = 0;
+  sodium_bin2base64 (out, sodium_base64_ENCODED_LEN (VPN_KEY_LEN, sodium_base64_VARIANT_ORIGINAL), key,
+                     VPN_KEY_LEN, sodium_base64_VARIANT_ORIGINAL);
   return out;
 }
 
 void
 vpn_key_to_hex (const guint8 key[VPN_KEY_LEN], char out[2 * VPN_KEY_LEN + 1])
 {
-  static const char hex[] = "0123456789abcdef";
-
-  for (gsize i = 0; i < VPN_KEY_LEN; i++)
-    {
-      out[2 * i] = hex[key[i] >> 4];
-      out[2 * i + 1] = hex[key[i] & 0xf];
-    }
-  out[2 * VPN_KEY_LEN] = '\0';
+  sodium_bin2hex (out, 2 * VPN_KEY_LEN + 1, key, VPN_KEY_LEN);
 }
 
 /* Decimal (or 0x hex when allow_hex) without sign, spaces or overflow. */
@@ -727,12 +675,6 @@ vpn_config_parse (const char *text, gsize len, VpnConfigParseFlags flags, GError
                    "config: the [Interface] section is missing");
       return NULL;
     }
-  if (config->peers->len == 0)
-    {
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                   "config: no [Peer] section (a tunnel needs at least one peer)");
-      return NULL;
-    }
   if (config->mtu != 0 && config->mtu < 1280)
     for (guint i = 0; i < config->addresses->len; i++)
       if (g_array_index (config->addresses, AnydCidr, i).family == AF_INET6)
@@ -825,6 +767,19 @@ vpn_config_to_text (const VpnConfig *c)
   if (s->allocated_len <= s->len + 1)
     g_warning ("profile text outgrew its buffer");
   return g_string_free (s, FALSE);
+}
+
+char *
+vpn_config_hash (const VpnConfig *config)
+{
+  char *text = vpn_config_to_text (config);
+  guint8 hash[crypto_generichash_BYTES];
+  char *hex = g_malloc (2 * sizeof hash + 1);
+
+  crypto_generichash (hash, sizeof hash, (const guint8 *) text, strlen (text), NULL, 0);
+  vpn_secret_free (text);
+  sodium_bin2hex (hex, 2 * sizeof hash + 1, hash, sizeof hash);
+  return hex;
 }
 
 gboolean

@@ -70,6 +70,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpnConfig, vpn_config_unref)
  * Free with vpn_secret_free(). */
 char      *vpn_config_to_text (const VpnConfig *config);
 
+/* BLAKE2b-256 of the canonical text, 64 hex digits: tells whether a
+ * profile changed since a connection came up with it. */
+char      *vpn_config_hash (const VpnConfig *config);
+
 /* Does some peer route all of family's traffic (0.0.0.0/0 or ::/0)? */
 gboolean   vpn_config_is_full_tunnel (const VpnConfig *config, int family);
 

@@ -4,8 +4,12 @@
  *   connecting ──(first handshake)──> connected
  *       │  (timeout, data plane died, setup error)      │
  *       └──────────────> failed <───────────────────────┘
- *   connecting/connected ──Disconnect──> disconnecting ──> disconnected (object removed)
- *   failed ──Disconnect or next Connect──> disconnected (object removed)
+ *   connecting/connected/failed ──Disconnect──> disconnecting ──> disconnected (object removed)
+ *
+ * Every change of state goes through transition(): it publishes State and
+ * Since, emits StateChanged and does what entering the state implies
+ * (answering callers, audit, the daemon hold, tearing down).  Nothing else
+ * sets c->state.
  *
  * Coming up: resolve endpoint host names (GResolver), create the device and
  * start the data plane (vpn-backend.h), configure keys and peers, then MTU,
@@ -52,6 +56,10 @@
 #define STATS_INTERVAL_MS     1000
 #define POLL_FIRST_MS         10
 #define POLL_MAX_MS           250
+/* A re-adopted tunnel must have had a handshake this recently (plus the
+ * longest PersistentKeepalive): WireGuard rekeys every 2 minutes while
+ * traffic flows. */
+#define ADOPT_HANDSHAKE_S     180
 
 typedef enum {
   STATE_CONNECTING,
@@ -65,15 +73,20 @@ static const char *const state_names[] = {
   "connecting", "connected", "disconnecting", "failed", "disconnected",
 };
 
+/* A caller waiting for the connection: Connect (connect set) or Disconnect (done set). */
 typedef struct {
-  VpnConnectReply func;
+  VpnConnectReply connect;
+  GFunc           done;
   gpointer        data;
 } Waiter;
 
+/* A Connect that waits for this connection to be gone first. */
 typedef struct {
-  GFunc    func;
-  gpointer data;
-} DoneWaiter;
+  char           *profile;
+  AnydCaller     *caller;
+  VpnConnectReply reply;
+  gpointer        data;
+} Restart;
 
 /* ---- the skeleton: notices reads of the counters */
 
@@ -100,14 +113,18 @@ struct _VpnConnection {
   State                  state;
   gboolean               held;
   AnydCaller            *caller;      /* who connected, for the audit record */
+  gint64                 uid;         /* the same uid, -1: the daemon (kept across re-adoption) */
   VpnConnectionSkeleton *iface;
   AnydDBusObjectSkeleton *object;
   GCancellable          *cancellable; /* every operation of the coming-up phase */
-  GList                 *waiters;     /* Waiter*: Connect calls to answer */
-  GList                 *done_waiters;/* DoneWaiter*: Disconnect calls to answer */
-  GList                 *restarts;    /* Restart*: Connect calls waiting for this one to be gone */
+  GList                 *connecting;  /* Waiter*: Connect calls to answer */
+  GList                 *disconnecting;/* Waiter*: Disconnect calls to answer */
+  GList                 *restarts;    /* Restart* */
   char                  *reason;      /* of the disconnect */
-  gboolean               destroying;  /* the device is being deleted */
+  gboolean               tearing_down;/* teardown() runs: DNS, rules, device */
+  gboolean               creating;    /* the backend is starting the data plane */
+  gboolean               recorded;    /* the runtime record is on disk */
+  gboolean               adopted;     /* taken over from an earlier anyd */
 
   char                 **endpoints;   /* resolved "ip:port" per peer, NULL entries = none */
   guint                  resolving;
@@ -115,7 +132,7 @@ struct _VpnConnection {
   guint32                fwmark;      /* given to the data plane; 0 = none */
   guint32                policy_table;/* full tunnel: the table of the /0 routes, 0 = none */
   GArray                *rules;       /* AnydRule added */
-  gboolean               dns_applied;
+  gboolean               dns_applied; /* resolved took every setting */
   gboolean               kicked;
   char                  *warning;     /* kept in LastError while up (DNS not applied …) */
 
@@ -128,9 +145,10 @@ struct _VpnConnection {
   guint                  watch_source;
 };
 
-static void connection_fail (VpnConnection *c, AnydError code, const char *reason);
+static void transition (VpnConnection *c, State to, AnydError code, const char *reason);
 static void refresh_stats (VpnConnection *c);
 static void stats_wanted (VpnConnection *c);
+static void tunnel_exited_cb (VpnTunnel *tunnel, const char *reason, gpointer user_data);
 
 static VpnConnection *
 connection_ref (VpnConnection *c)
@@ -242,19 +260,6 @@ iface (VpnConnection *c)
 }
 
 static void
-set_state (VpnConnection *c, State state, const char *reason)
-{
-  c->state = state;
-  anyd_dbus_vpn_connection_set_state (iface (c), state_names[state]);
-  anyd_dbus_vpn_connection_set_since (iface (c), (guint64) g_get_real_time ());
-  if (state == STATE_FAILED)
-    anyd_dbus_vpn_connection_set_last_error (iface (c), reason);
-  g_debug ("vpn: %s: %s%s%s", c->profile_name, state_names[state], reason && *reason ? ": " : "",
-           reason ? reason : "");
-  anyd_dbus_vpn_connection_emit_state_changed (iface (c), state_names[state], reason ? reason : "");
-}
-
-static void
 stop_timers (VpnConnection *c)
 {
   g_clear_handle_id (&c->timeout_source, g_source_remove);
@@ -263,27 +268,52 @@ stop_timers (VpnConnection *c)
 }
 
 static void
-release_hold (VpnConnection *c)
+hold (VpnConnection *c, gboolean on)
 {
-  if (c->held)
-    {
-      c->held = FALSE;
-      anyd_daemon_release (c->module->daemon);
-    }
+  if (c->held == on)
+    return;
+  c->held = on;
+  if (on)
+    anyd_daemon_hold (c->module->daemon);
+  else
+    anyd_daemon_release (c->module->daemon);
 }
 
+/* Answer the Connect (error set) or Disconnect (error NULL) waiters of list. */
 static void
-answer_waiters (VpnConnection *c, const GError *error)
+answer (VpnConnection *c, GList **list, const GError *error)
 {
-  GList *waiters = g_steal_pointer (&c->waiters);
+  GList *waiters = g_steal_pointer (list);
 
   for (GList *l = waiters; l; l = l->next)
     {
       Waiter *w = l->data;
-      w->func (c, error, w->data);
+      if (w->connect)
+        w->connect (c, error, w->data);
+      else
+        w->done (c, w->data);
       g_free (w);
     }
   g_list_free (waiters);
+}
+
+static GList *
+add_waiter (GList *list, VpnConnectReply connect, GFunc done, gpointer data)
+{
+  Waiter *w = g_new0 (Waiter, 1);
+
+  w->connect = connect;
+  w->done = done;
+  w->data = data;
+  return g_list_append (list, w);
+}
+
+static void
+restart_free (Restart *r)
+{
+  g_free (r->profile);
+  g_clear_pointer (&r->caller, anyd_caller_unref);
+  g_free (r);
 }
 
 /* ------------------------------------------------------------- teardown */
@@ -291,7 +321,7 @@ answer_waiters (VpnConnection *c, const GError *error)
 static void
 delete_rules (VpnConnection *c)
 {
-  for (guint i = 0; c->rules && i < c->rules->len; i++)
+  for (guint i = 0; i < c->rules->len; i++)
     {
       g_autoptr(GError) error = NULL;
       AnydRule *r = &g_array_index (c->rules, AnydRule, i);
@@ -299,47 +329,100 @@ delete_rules (VpnConnection *c)
           !g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
         g_warning ("vpn: %s: removing a routing rule: %s", c->profile_name, error->message);
     }
-  if (c->rules)
-    g_array_set_size (c->rules, 0);
+  g_array_set_size (c->rules, 0);
 }
 
-static void complete_disconnect (VpnConnection *c);
+static void
+teardown_done (VpnConnection *c)
+{
+  c->tearing_down = FALSE;
+  if (!c->gone && c->state == STATE_DISCONNECTING)
+    transition (c, STATE_DISCONNECTED, 0, c->reason);
+}
 
 static void
-teardown_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+destroyed_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   g_autoptr(VpnConnection) c = user_data;
   g_autoptr(GError) error = NULL;
 
   if (!c->backend->destroy_finish (res, &error))
     g_warning ("vpn: %s", error->message);
-  c->destroying = FALSE;
-  if (!c->gone && c->state == STATE_DISCONNECTING)
-    complete_disconnect (c);
+  teardown_done (c);
 }
 
-/* Rules now, the device (with its addresses and routes) off the main loop:
- * c->destroying until the kernel is done. */
+/* After DNS: rules now, the device (with its addresses and routes) and the
+ * data plane off the main loop. */
 static void
-teardown (VpnConnection *c)
+teardown_network (VpnConnection *c)
 {
-  stop_timers (c);
-  g_cancellable_cancel (c->cancellable);
   delete_rules (c);
   if (c->tunnel)
     {
       VpnTunnel *t = g_steal_pointer (&c->tunnel);
-      c->destroying = TRUE;
-      t->backend->destroy_async (t, teardown_done_cb, connection_ref (c));
+      t->backend->destroy_async (t, destroyed_cb, connection_ref (c));
     }
+  else
+    teardown_done (c);
 }
 
-/* Daemon stop: everything now. */
 static void
-teardown_sync (VpnConnection *c)
+dns_reverted_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(VpnConnection) c = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!vpn_resolved_revert_finish (res, &error) && !vpn_resolved_is_absent (error))
+    g_message ("vpn: %s: reverting DNS: %s", c->profile_name, error->message);
+  teardown_network (c);
+}
+
+/* Undo everything coming up did, in reverse: DNS, rules, device.  FALSE
+ * when there is nothing (left) to undo. */
+static void teardown_sync (VpnConnection *c);
+
+static gboolean
+teardown (VpnConnection *c)
 {
   stop_timers (c);
   g_cancellable_cancel (c->cancellable);
+  if (c->module->stopping)
+    {
+      teardown_sync (c);
+      return FALSE;
+    }
+  if (c->tearing_down)
+    return TRUE;
+  if (c->creating)
+    {
+      /* created_cb goes on from here */
+      c->tearing_down = TRUE;
+      return TRUE;
+    }
+  if (c->tunnel == NULL && c->rules->len == 0)
+    return FALSE;
+  c->tearing_down = TRUE;
+  if (c->dns_applied && c->tunnel)
+    {
+      c->dns_applied = FALSE;
+      vpn_resolved_revert_async (anyd_daemon_get_connection (c->module->daemon), c->tunnel->ifindex, NULL,
+                                 dns_reverted_cb, connection_ref (c));
+    }
+  else
+    teardown_network (c);
+  return TRUE;
+}
+
+/* Daemon stop and the table dropping a connection: the same, now. */
+static void
+teardown_sync (VpnConnection *c)
+{
+  c->tearing_down = FALSE;
+  stop_timers (c);
+  g_cancellable_cancel (c->cancellable);
+  if (c->dns_applied && c->tunnel)
+    vpn_resolved_revert_sync (anyd_daemon_get_connection (c->module->daemon), c->tunnel->ifindex);
+  c->dns_applied = FALSE;
   delete_rules (c);
   if (c->tunnel)
     {
@@ -348,66 +431,78 @@ teardown_sync (VpnConnection *c)
     }
 }
 
+/* ------------------------------------------------------- runtime record */
+
+static gboolean has_endpoint (const VpnConfig *config);
+
+static guint32
+max_keepalive (const VpnConfig *config)
+{
+  guint32 m = 0;
+
+  for (guint i = 0; i < config->peers->len; i++)
+    m = MAX (m, ((VpnPeer *) config->peers->pdata[i])->persistent_keepalive);
+  return m;
+}
+
+/* What the next anyd needs to check and take over (or remove) this tunnel. */
 static void
-revert_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+record_save (VpnConnection *c)
+{
+  g_autoptr(VpnRuntime) rt = vpn_runtime_new ();
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) routes = NULL;
+
+  if (c->tunnel == NULL || c->gone)
+    return;
+  rt->profile = g_strdup (c->profile_name);
+  rt->profile_hash = vpn_config_hash (c->config);
+  rt->object = (guint) g_ascii_strtoull (strrchr (c->path, '/') + 1, NULL, 10);
+  rt->ifname = g_strdup (c->tunnel->ifname);
+  rt->ifindex = c->tunnel->ifindex;
+  rt->unit = g_strdup (c->tunnel->unit);
+  rt->invocation_id = g_strdup (c->tunnel->invocation_id);
+  rt->uapi_path = g_strdup (c->tunnel->uapi_path);
+  rt->fwmark = c->fwmark;
+  rt->policy_table = c->policy_table;
+  g_array_append_vals (rt->rules, c->rules->data, c->rules->len);
+  routes = anyd_netlink_route_list (c->module->nl, c->tunnel->ifindex, &error);
+  for (guint i = 0; routes && routes[i]; i++)
+    g_ptr_array_add (rt->routes, g_strdup (routes[i]));
+  for (guint i = 0; i < c->config->dns_servers->len; i++)
+    g_ptr_array_add (rt->dns_servers, g_strdup (c->config->dns_servers->pdata[i]));
+  for (guint i = 0; i < c->config->dns_search->len; i++)
+    g_ptr_array_add (rt->dns_search, g_strdup (c->config->dns_search->pdata[i]));
+  rt->dns_applied = c->dns_applied;
+  rt->kicked = c->kicked;
+  rt->has_endpoint = has_endpoint (c->config);
+  rt->max_keepalive = max_keepalive (c->config);
+  rt->since = anyd_dbus_vpn_connection_get_since (iface (c));
+  rt->uid = c->uid;
+  if (routes == NULL || !vpn_runtime_save (c->module->runtime_dir, rt, &error))
+    g_warning ("vpn: %s: runtime record: %s (the connection will not survive an anyd restart)",
+               c->profile_name, error->message);
+  else
+    c->recorded = TRUE;
+}
+
+static void
+record_remove (VpnConnection *c)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *name = user_data;
 
-  if (!vpn_resolved_revert_finish (res, &error) && !vpn_resolved_is_absent (error))
-    g_debug ("vpn: %s: reverting DNS: %s", name, error->message);
-}
-
-static void
-connection_fail (VpnConnection *c, AnydError code, const char *reason)
-{
-  g_autoptr(GError) error = g_error_new_literal (ANYD_ERROR, code, reason);
-
-  if (c->gone || (c->state != STATE_CONNECTING && c->state != STATE_CONNECTED))
+  if (!c->recorded)
     return;
-  g_message ("vpn: %s failed: %s", c->profile_name, reason);
-  if (c->dns_applied && c->tunnel)
-    {
-      /* not waited for: the link goes right after, and resolved forgets it with it */
-      vpn_resolved_revert_async (anyd_daemon_get_connection (c->module->daemon), c->tunnel->ifindex, NULL,
-                                 revert_done_cb, g_strdup (c->profile_name));
-      c->dns_applied = FALSE;
-    }
-  teardown (c);
-  set_state (c, STATE_FAILED, reason);
-  release_hold (c);
-  anyd_audit_action (c->caller, "vpn.connect", c->path, error, "profile=%s", c->profile_name);
-  answer_waiters (c, error);
+  c->recorded = FALSE;
+  if (!vpn_runtime_remove (c->module->runtime_dir, c->profile_name, &error))
+    g_warning ("vpn: %s: %s", c->profile_name, error->message);
 }
 
-typedef struct {
-  char           *profile;
-  AnydCaller     *caller;
-  VpnConnectReply reply;
-  gpointer        data;
-} Restart;
+/* ----------------------------------------------------------- transitions */
 
-/* Everything is gone: say so, answer Disconnect calls, leave the table, and
- * start what waited for this connection to be out of the way. */
 static void
-complete_disconnect (VpnConnection *c)
+start_restarts (VpnModule *module, GList *restarts)
 {
-  GList *done = g_steal_pointer (&c->done_waiters);
-  GList *restarts = g_steal_pointer (&c->restarts);
-  VpnModule *module = c->module;
-
-  release_hold (c);
-  set_state (c, STATE_DISCONNECTED, c->reason);
-  anyd_audit_action (c->caller, "vpn.disconnect", c->path, NULL, "profile=%s", c->profile_name);
-  for (GList *l = done; l; l = l->next)
-    {
-      DoneWaiter *w = l->data;
-      w->func (c, w->data);
-      g_free (w);
-    }
-  g_list_free (done);
-  /* unexports and drops the module's reference */
-  g_hash_table_remove (module->connections, c->profile_name);
   for (GList *l = restarts; l; l = l->next)
     {
       Restart *r = l->data;
@@ -421,41 +516,107 @@ complete_disconnect (VpnConnection *c)
           r->reply (NULL, error, r->data);
           g_error_free (error);
         }
-      g_free (r->profile);
-      g_clear_pointer (&r->caller, anyd_caller_unref);
-      g_free (r);
+      restart_free (r);
     }
   g_list_free (restarts);
 }
 
+/* The one place a connection changes state: publish it, then do what
+ * entering it means.  code and reason: why (failed: the error). */
 static void
-disconnect_revert_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+transition (VpnConnection *c, State to, AnydError code, const char *reason)
 {
-  g_autoptr(VpnConnection) c = user_data;
+  g_autoptr(VpnConnection) self = connection_ref (c);   /* DISCONNECTED drops the table's */
   g_autoptr(GError) error = NULL;
 
-  if (!vpn_resolved_revert_finish (res, &error) && !vpn_resolved_is_absent (error))
-    g_message ("vpn: %s: reverting DNS: %s", c->profile_name, error->message);
-  if (c->gone)
+  if (c->gone || c->state == to)
     return;
-  teardown (c);
-  if (!c->destroying)
-    complete_disconnect (c);
+  c->state = to;
+  anyd_dbus_vpn_connection_set_state (iface (c), state_names[to]);
+  anyd_dbus_vpn_connection_set_since (iface (c), (guint64) g_get_real_time ());
+  if (to == STATE_FAILED)
+    anyd_dbus_vpn_connection_set_last_error (iface (c), reason);
+  g_debug ("vpn: %s: %s%s%s", c->profile_name, state_names[to], reason && *reason ? ": " : "",
+           reason ? reason : "");
+  anyd_dbus_vpn_connection_emit_state_changed (iface (c), state_names[to], reason ? reason : "");
+
+  switch (to)
+    {
+    case STATE_CONNECTING:
+      hold (c, TRUE);
+      break;
+
+    case STATE_CONNECTED:
+      g_clear_handle_id (&c->timeout_source, g_source_remove);
+      g_clear_handle_id (&c->poll_source, g_source_remove);
+      /* a taken-over connection is audited as vpn.adopt by the module */
+      if (!c->adopted)
+        anyd_audit_action (c->caller, "vpn.connect", c->path, NULL, "profile=%s state=connected", c->profile_name);
+      if (c->kicked)
+        {
+          c->kicked = FALSE;
+          c->backend->unkick_async (c->tunnel, c->config, c->cancellable, NULL, NULL);
+        }
+      record_save (c);
+      /* the data plane no longer needs anyd: it may exit when idle and re-adopt */
+      hold (c, !c->module->keep_on_exit);
+      break;
+
+    case STATE_FAILED:
+      error = g_error_new_literal (ANYD_ERROR, code, reason);
+      g_message ("vpn: %s failed: %s", c->profile_name, reason);
+      anyd_audit_action (c->caller, "vpn.connect", c->path, error, "profile=%s", c->profile_name);
+      answer (c, &c->connecting, error);
+      record_remove (c);
+      teardown (c);
+      hold (c, FALSE);
+      break;
+
+    case STATE_DISCONNECTING:
+      hold (c, TRUE);
+      if (c->connecting)
+        {
+          error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "profile %s was disconnected while coming up",
+                               c->profile_name);
+          answer (c, &c->connecting, error);
+        }
+      if (!teardown (c))
+        transition (c, STATE_DISCONNECTED, 0, reason);
+      break;
+
+    case STATE_DISCONNECTED:
+      {
+        VpnModule *module = c->module;
+        GList *restarts = g_steal_pointer (&c->restarts);
+
+        hold (c, FALSE);
+        record_remove (c);
+        anyd_audit_action (c->caller, "vpn.disconnect", c->path, NULL, "profile=%s reason=%s", c->profile_name,
+                           reason && *reason ? reason : "request");
+        answer (c, &c->disconnecting, NULL);
+        if (module->stopping)
+          {
+            /* the module frees its table next */
+            error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "anyd is stopping");
+            for (GList *l = restarts; l; l = l->next)
+              ((Restart *) l->data)->reply (NULL, error, ((Restart *) l->data)->data);
+            g_list_free_full (restarts, (GDestroyNotify) restart_free);
+            break;
+          }
+        /* unexports and drops the table's reference */
+        g_hash_table_remove (module->connections, c->profile_name);
+        start_restarts (module, restarts);
+      }
+      break;
+    }
 }
 
 void
 vpn_connection_disconnect (VpnConnection *c, const AnydCaller *caller, const char *reason,
                            GFunc done, gpointer user_data)
 {
-  State was = c->state;
-
   if (done)
-    {
-      DoneWaiter *w = g_new0 (DoneWaiter, 1);
-      w->func = done;
-      w->data = user_data;
-      c->done_waiters = g_list_append (c->done_waiters, w);
-    }
+    c->disconnecting = add_waiter (c->disconnecting, NULL, done, user_data);
   if (c->state == STATE_DISCONNECTING)
     return;
   if (caller)
@@ -465,59 +626,35 @@ vpn_connection_disconnect (VpnConnection *c, const AnydCaller *caller, const cha
     }
   g_free (c->reason);
   c->reason = g_strdup (reason ? reason : "");
-  stop_timers (c);
-  g_cancellable_cancel (c->cancellable);
-  set_state (c, STATE_DISCONNECTING, reason);
-  if (c->waiters)
-    {
-      g_autoptr(GError) error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
-                                             "profile %s was disconnected while coming up", c->profile_name);
-      answer_waiters (c, error);
-    }
-  if (was != STATE_FAILED && c->dns_applied && c->tunnel)
-    {
-      c->dns_applied = FALSE;
-      vpn_resolved_revert_async (anyd_daemon_get_connection (c->module->daemon), c->tunnel->ifindex, NULL,
-                                 disconnect_revert_cb, connection_ref (c));
-      return;
-    }
-  teardown (c);
-  if (!c->destroying)
-    complete_disconnect (c);
+  transition (c, STATE_DISCONNECTING, 0, c->reason);
 }
 
+/* Daemon stop (module->stopping): kept, or the same transitions done at once. */
 void
-vpn_connection_shutdown (VpnConnection *c)
+vpn_connection_shutdown (VpnConnection *c, gboolean keep)
 {
-  g_autoptr(GError) error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "anyd is stopping");
-
   if (c->gone)
     return;
-  if (c->dns_applied && c->tunnel)
-    vpn_resolved_revert_sync (anyd_daemon_get_connection (c->module->daemon), c->tunnel->ifindex);
-  c->dns_applied = FALSE;
-  answer_waiters (c, error);
-  for (GList *l = c->restarts; l; l = l->next)
+  if (keep && c->recorded && c->tunnel != NULL && !c->tearing_down && vpn_connection_is_active (c))
     {
-      Restart *r = l->data;
-      r->reply (NULL, error, r->data);
-      g_free (r->profile);
-      g_clear_pointer (&r->caller, anyd_caller_unref);
-      g_free (r);
+      /* device, rules, DNS, unit and record stay for the next anyd */
+      stop_timers (c);
+      g_cancellable_cancel (c->cancellable);
+      c->backend->release (g_steal_pointer (&c->tunnel));
+      g_array_set_size (c->rules, 0);
+      c->dns_applied = FALSE;
+      hold (c, FALSE);
+      g_message ("vpn: %s stays up while anyd is away (%s)", c->profile_name, state_names[c->state]);
+      return;
     }
-  g_clear_pointer (&c->restarts, g_list_free);
-  teardown_sync (c);
-  release_hold (c);
-  if (c->state != STATE_FAILED)
-    anyd_audit_action (NULL, "vpn.disconnect", c->path, NULL, "profile=%s reason=shutdown", c->profile_name);
-  set_state (c, STATE_DISCONNECTED, "anyd is stopping");
-  for (GList *l = c->done_waiters; l; l = l->next)
+  if (c->state != STATE_DISCONNECTING)
+    vpn_connection_disconnect (c, NULL, "anyd is stopping", NULL, NULL);
+  else
     {
-      DoneWaiter *w = l->data;
-      w->func (c, w->data);
-      g_free (w);
+      /* a teardown in flight: finish it here */
+      teardown_sync (c);
+      transition (c, STATE_DISCONNECTED, 0, c->reason);
     }
-  g_clear_pointer (&c->done_waiters, g_list_free);
 }
 
 /* Called by the module's table when the connection is removed. */
@@ -529,7 +666,7 @@ vpn_connection_free (VpnConnection *c)
   if (!c->gone)
     {
       teardown_sync (c);
-      release_hold (c);
+      hold (c, FALSE);
       c->gone = TRUE;
       c->iface->connection = NULL;
       g_dbus_object_manager_server_unexport (anyd_daemon_get_object_manager (c->module->daemon), c->path);
@@ -564,19 +701,8 @@ stats_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   anyd_dbus_vpn_connection_set_rx_bytes (iface (c), stats.rx_bytes);
   anyd_dbus_vpn_connection_set_tx_bytes (iface (c), stats.tx_bytes);
   anyd_dbus_vpn_connection_set_latest_handshake (iface (c), stats.latest_handshake);
-  if (c->state == STATE_CONNECTING && stats.latest_handshake > 0 && c->waiters == NULL)
-    {
-      VpnConnection *self = c;
-      stop_timers (self);
-      set_state (self, STATE_CONNECTED, "");
-      anyd_audit_action (self->caller, "vpn.connect", self->path, NULL, "profile=%s state=connected",
-                         self->profile_name);
-      if (self->kicked)
-        {
-          self->kicked = FALSE;
-          self->tunnel->backend->unkick_async (self->tunnel, self->config, self->cancellable, NULL, NULL);
-        }
-    }
+  if (c->state == STATE_CONNECTING && stats.latest_handshake > 0 && c->connecting == NULL)
+    transition (c, STATE_CONNECTED, 0, "");
 }
 
 static void
@@ -636,7 +762,7 @@ timeout_cb (gpointer data)
   c->timeout_source = 0;
   reason = g_strdup_printf ("no handshake with the peer within %u s (is the endpoint reachable, "
                             "and are the keys right?)", timeout);
-  connection_fail (c, ANYD_ERROR_TIMEOUT, reason);
+  transition (c, STATE_FAILED, ANYD_ERROR_TIMEOUT, reason);
   return G_SOURCE_REMOVE;
 }
 
@@ -647,8 +773,9 @@ tunnel_exited_cb (VpnTunnel *tunnel, const char *reason, gpointer user_data)
 {
   VpnConnection *c = user_data;
 
-  /* the tunnel holds no reference: destroy (in every teardown) comes first */
-  connection_fail (c, ANYD_ERROR_FAILED, reason);
+  /* the tunnel holds no reference: destroy or release (in every end) comes first */
+  if (c != NULL)
+    transition (c, STATE_FAILED, ANYD_ERROR_FAILED, reason);
 }
 
 static gboolean
@@ -668,11 +795,12 @@ up_done (VpnConnection *c)
   anyd_dbus_vpn_connection_set_last_error (iface (c), c->warning ? c->warning : "");
   anyd_audit_action (c->caller, "vpn.connect", c->path, NULL, "profile=%s interface=%s", c->profile_name,
                      c->tunnel->ifname);
-  answer_waiters (c, NULL);
+  answer (c, &c->connecting, NULL);
+  record_save (c);
   if (!has_endpoint (c->config))
     {
       /* nothing to call: the peers call us */
-      set_state (c, STATE_CONNECTED, "");
+      transition (c, STATE_CONNECTED, 0, "");
       return;
     }
   c->poll_ms = POLL_FIRST_MS;
@@ -695,9 +823,9 @@ dns_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
                                "the tunnel is up without its DNS settings");
       else
         c->warning = g_strdup_printf ("DNS not applied: %s", error->message);
+      /* what resolved did take (SetLinkDNS before a failed SetLinkDomains)
+       * goes with the link: nothing to revert */
       g_warning ("vpn: %s: %s", c->profile_name, c->warning);
-      /* a half-applied link setting would leak; resolved drops it with the link, and on Disconnect */
-      c->dns_applied = TRUE;
     }
   else
     c->dns_applied = TRUE;
@@ -856,8 +984,8 @@ configure_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   if (!c->tunnel->backend->configure_finish (c->tunnel, res, &error) ||
       !setup_network (c, &error))
     {
-      connection_fail (c, error->domain == ANYD_ERROR ? (AnydError) error->code : ANYD_ERROR_FAILED,
-                       error->message);
+      transition (c, STATE_FAILED, error->domain == ANYD_ERROR ? (AnydError) error->code : ANYD_ERROR_FAILED,
+                  error->message);
       return;
     }
   start_dns (c);
@@ -900,12 +1028,51 @@ choose_ifname (const char *profile)
 }
 
 static void
+created_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(VpnConnection) c = user_data;
+  g_autoptr(GError) error = NULL;
+  VpnTunnel *t = c->backend->create_finish (res, &error);
+
+  c->creating = FALSE;
+  if (t != NULL && c->gone)
+    {
+      t->backend->destroy_async (t, NULL, NULL);
+      return;
+    }
+  if (t != NULL)
+    {
+      c->tunnel = t;
+      anyd_dbus_vpn_connection_set_interface (iface (c), t->ifname);
+    }
+  if (c->gone)
+    return;
+  if (c->tearing_down)
+    {
+      /* Disconnect or a failure came while the unit was starting */
+      c->tearing_down = FALSE;
+      if (!teardown (c))
+        teardown_done (c);
+      return;
+    }
+  if (t == NULL)
+    {
+      transition (c, STATE_FAILED, error->domain == ANYD_ERROR ? (AnydError) error->code : ANYD_ERROR_FAILED,
+                  error->message);
+      return;
+    }
+  c->kicked = TRUE;
+  c->backend->configure_async (c->tunnel, c->config, c->fwmark, (const char *const *) c->endpoints,
+                               KICK_KEEPALIVE_S, c->cancellable, configure_cb, connection_ref (c));
+}
+
+static void
 start_data_plane (VpnConnection *c)
 {
   VpnModule *module = c->module;
-  AnydConfig *config = anyd_daemon_get_config (module->daemon);
   g_autoptr(GError) error = NULL;
   g_autofree char *ifname = choose_ifname (c->profile_name);
+  g_autofree char *unit = vpn_unit_name (c->profile_name);
   g_autofree char *mark = g_strdup_printf (VPN_MARK " %s", c->profile_name);
   gboolean full = c->config->table_mode == VPN_TABLE_AUTO &&
                   (vpn_config_is_full_tunnel (c->config, AF_INET) ||
@@ -917,22 +1084,14 @@ start_data_plane (VpnConnection *c)
       c->policy_table = c->fwmark ? c->fwmark : pick_table (c, &error);
       if (c->policy_table == 0)
         {
-          connection_fail (c, ANYD_ERROR_FAILED, error->message);
+          transition (c, STATE_FAILED, ANYD_ERROR_FAILED, error->message);
           return;
         }
       c->fwmark = c->policy_table;
     }
-  c->tunnel = module->backend->create (config, ifname, mark, tunnel_exited_cb, c, &error);
-  if (c->tunnel == NULL)
-    {
-      connection_fail (c, error->domain == ANYD_ERROR ? (AnydError) error->code : ANYD_ERROR_FAILED,
-                       error->message);
-      return;
-    }
-  anyd_dbus_vpn_connection_set_interface (iface (c), c->tunnel->ifname);
-  c->kicked = TRUE;
-  module->backend->configure_async (c->tunnel, c->config, c->fwmark, (const char *const *) c->endpoints,
-                                    KICK_KEEPALIVE_S, c->cancellable, configure_cb, connection_ref (c));
+  c->creating = TRUE;
+  module->backend->create_async (&module->env, ifname, mark, unit, tunnel_exited_cb, c, created_cb,
+                                 connection_ref (c));
 }
 
 static char *
@@ -971,7 +1130,7 @@ resolve_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     {
       g_autofree char *reason = g_strdup_printf ("Endpoint %s of peer %u: %s", p->endpoint_host, peer + 1,
                                                  error->message);
-      connection_fail (c, ANYD_ERROR_FAILED, reason);
+      transition (c, STATE_FAILED, ANYD_ERROR_FAILED, reason);
       return;
     }
   c->endpoints[peer] = endpoint_text (addrs->data, p->endpoint_port);
@@ -1036,14 +1195,61 @@ handle_disconnect (AnydDBusVpnConnection *object, GDBusMethodInvocation *invocat
   return TRUE;
 }
 
+/* A connection object, not yet on the bus nor in the module's table.
+ * number: of its object path, 0 for the next free one. */
+static VpnConnection *
+connection_new (VpnModule *module, const char *profile_name, const char *profile_path, VpnConfig *config,
+                const AnydCaller *caller, guint number)
+{
+  VpnConnection *c = g_new0 (VpnConnection, 1);
+  g_auto(GStrv) addrs = NULL;
+
+  c->ref_count = 1;
+  c->module = module;
+  c->backend = module->backend;
+  if (number == 0)
+    number = ++module->next_connection;
+  c->path = g_strdup_printf (VPN_CONNECTIONS_PATH "/%u", number);
+  c->profile_name = g_strdup (profile_name);
+  c->profile_path = g_strdup (profile_path);
+  c->config = vpn_config_ref (config);
+  c->caller = caller ? anyd_caller_ref ((AnydCaller *) caller) : NULL;
+  c->uid = caller ? (gint64) caller->uid : -1;
+  c->cancellable = g_cancellable_new ();
+  c->rules = g_array_new (FALSE, FALSE, sizeof (AnydRule));
+  c->state = STATE_DISCONNECTED;   /* until the first transition */
+
+  c->iface = g_object_new (VPN_TYPE_CONNECTION_SKELETON, NULL);
+  c->iface->connection = c;
+  g_object_set_data_full (G_OBJECT (c->iface), "vpn-profile", g_strdup (profile_name), g_free);
+  addrs = vpn_config_addresses_strv (c->config);
+  anyd_dbus_vpn_connection_set_profile (iface (c), profile_path);
+  anyd_dbus_vpn_connection_set_interface (iface (c), "");
+  anyd_dbus_vpn_connection_set_addresses (iface (c), (const char *const *) addrs);
+  anyd_dbus_vpn_connection_set_last_error (iface (c), "");
+  anyd_auth_guard (anyd_daemon_get_auth (module->daemon), G_DBUS_INTERFACE_SKELETON (c->iface),
+                   vpn_details_from_object, NULL);
+  g_signal_connect (c->iface, "handle-disconnect", G_CALLBACK (handle_disconnect), c);
+  c->object = anyd_dbus_object_skeleton_new (c->path);
+  anyd_dbus_object_skeleton_set_vpn_connection (c->object, iface (c));
+  return c;
+}
+
+/* Into the module's table and onto the bus. */
+static void
+connection_export (VpnConnection *c)
+{
+  g_hash_table_insert (c->module->connections, g_strdup (c->profile_name), c);
+  g_dbus_object_manager_server_export (anyd_daemon_get_object_manager (c->module->daemon),
+                                       G_DBUS_OBJECT_SKELETON (c->object));
+}
+
 VpnConnection *
 vpn_connection_start (VpnModule *module, VpnProfile *profile, const AnydCaller *caller,
                       VpnConnectReply reply, gpointer user_data)
 {
   VpnConnection *c = vpn_module_lookup_connection (module, profile->name);
   g_autoptr(GError) error = NULL;
-  g_auto(GStrv) addrs = NULL;
-  Waiter *w;
 
   if (c != NULL && vpn_connection_is_active (c))
     {
@@ -1051,8 +1257,26 @@ vpn_connection_start (VpnModule *module, VpnProfile *profile, const AnydCaller *
       reply (c, NULL, user_data);
       return c;
     }
+  if (profile->config->peers->len == 0)
+    {
+      /* wg-quick brings such an interface up to have peers added later; a
+       * connection here has nothing to connect to and nothing could add one */
+      error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
+                           "profile %s has no [Peer] section: add a peer (VpnProfile.Update) before connecting",
+                           profile->name);
+      reply (NULL, error, user_data);
+      return NULL;
+    }
   if (!module->backend->check (anyd_daemon_get_config (module->daemon), &error))
     {
+      reply (NULL, error, user_data);
+      return NULL;
+    }
+  if (g_hash_table_contains (module->claimed, profile->name))
+    {
+      error = g_error_new (ANYD_ERROR, ANYD_ERROR_BUSY,
+                           "profile %s: anyd is taking over its connection from before a restart; try again",
+                           profile->name);
       reply (NULL, error, user_data);
       return NULL;
     }
@@ -1071,46 +1295,166 @@ vpn_connection_start (VpnModule *module, VpnProfile *profile, const AnydCaller *
       return NULL;
     }
 
-  c = g_new0 (VpnConnection, 1);
-  c->ref_count = 1;
-  c->module = module;
-  c->backend = module->backend;
-  c->path = g_strdup_printf (VPN_CONNECTIONS_PATH "/%u", ++module->next_connection);
-  c->profile_name = g_strdup (profile->name);
-  c->profile_path = g_strdup (profile->path);
-  c->config = vpn_config_ref (profile->config);
-  c->caller = caller ? anyd_caller_ref ((AnydCaller *) caller) : NULL;
-  c->cancellable = g_cancellable_new ();
-  c->rules = g_array_new (FALSE, FALSE, sizeof (AnydRule));
-  c->state = STATE_CONNECTING;
-  w = g_new0 (Waiter, 1);
-  w->func = reply;
-  w->data = user_data;
-  c->waiters = g_list_append (NULL, w);
-
-  c->iface = g_object_new (VPN_TYPE_CONNECTION_SKELETON, NULL);
-  c->iface->connection = c;
-  g_object_set_data_full (G_OBJECT (c->iface), "vpn-profile", g_strdup (profile->name), g_free);
-  addrs = vpn_config_addresses_strv (c->config);
-  anyd_dbus_vpn_connection_set_profile (iface (c), profile->path);
-  anyd_dbus_vpn_connection_set_state (iface (c), state_names[STATE_CONNECTING]);
-  anyd_dbus_vpn_connection_set_since (iface (c), (guint64) g_get_real_time ());
-  anyd_dbus_vpn_connection_set_interface (iface (c), "");
-  anyd_dbus_vpn_connection_set_addresses (iface (c), (const char *const *) addrs);
-  anyd_dbus_vpn_connection_set_last_error (iface (c), "");
-  anyd_auth_guard (anyd_daemon_get_auth (module->daemon), G_DBUS_INTERFACE_SKELETON (c->iface),
-                   vpn_details_from_object, NULL);
-  g_signal_connect (c->iface, "handle-disconnect", G_CALLBACK (handle_disconnect), c);
-  c->object = anyd_dbus_object_skeleton_new (c->path);
-  anyd_dbus_object_skeleton_set_vpn_connection (c->object, iface (c));
-  g_dbus_object_manager_server_export (anyd_daemon_get_object_manager (module->daemon),
-                                       G_DBUS_OBJECT_SKELETON (c->object));
-  g_hash_table_insert (module->connections, g_strdup (profile->name), c);
-  anyd_daemon_hold (module->daemon);
-  c->held = TRUE;
-  anyd_dbus_vpn_connection_emit_state_changed (iface (c), state_names[STATE_CONNECTING], "");
-
+  c = connection_new (module, profile->name, profile->path, profile->config, caller, 0);
+  c->connecting = add_waiter (NULL, reply, NULL, user_data);
+  connection_export (c);
+  transition (c, STATE_CONNECTING, 0, "");
   resolve_endpoints (c);
   return c;
 }
 
+
+/* ------------------------------------------------------------ re-adoption */
+
+typedef struct {
+  VpnModule     *module;
+  char          *profile;
+  VpnRuntime    *rt;       /* the caller's, valid until reply */
+  VpnAdoptReply  reply;
+  gpointer       data;
+} Adopt;
+
+static void
+adopt_free (Adopt *a)
+{
+  g_free (a->profile);
+  g_free (a);
+}
+
+/* Rules and routes the record names are still there; priorities from the kernel. */
+static gboolean
+network_checks_out (VpnModule *module, VpnRuntime *rt, GError **error)
+{
+  g_autoptr(GArray) rules = anyd_netlink_rule_list (module->nl, TRUE, error);
+  g_auto(GStrv) routes = NULL;
+
+  if (rules == NULL)
+    return FALSE;
+  for (guint i = 0; i < rt->rules->len; i++)
+    {
+      AnydRule *want = &g_array_index (rt->rules, AnydRule, i);
+      gboolean found = FALSE;
+      for (guint j = 0; j < rules->len && !found; j++)
+        {
+          AnydRule *r = &g_array_index (rules, AnydRule, j);
+          /* listed rules lack invert and suppress_prefixlength (libnl) */
+          found = r->family == want->family && r->table == want->table && r->fwmark == want->fwmark;
+          if (found)
+            want->priority = r->priority;
+        }
+      if (!found)
+        {
+          g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "a routing rule to table %u is gone", want->table);
+          return FALSE;
+        }
+    }
+  routes = anyd_netlink_route_list (module->nl, rt->ifindex, error);
+  if (routes == NULL)
+    return FALSE;
+  for (guint i = 0; i < rt->routes->len; i++)
+    if (!g_strv_contains ((const char *const *) routes, rt->routes->pdata[i]))
+      {
+        g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "the route %s is gone", (char *) rt->routes->pdata[i]);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+static void
+adopted_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Adopt *a = user_data;
+  VpnModule *module = a->module;
+  VpnRuntime *rt = a->rt;
+  g_autoptr(GError) error = NULL;
+  VpnUapiStats stats = { 0 };
+  VpnTunnel *t = module->backend->adopt_finish (res, &stats, &error);
+  gint64 now = g_get_real_time ();
+  VpnProfile *profile;
+  VpnConnection *c;
+
+  if (module->stopping)
+    {
+      /* the daemon stops while checking: everything stays as it was */
+      if (t)
+        t->backend->release (t);
+      g_clear_error (&error);
+      error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "anyd is stopping");
+      a->reply (NULL, error, a->data);
+      adopt_free (a);
+      return;
+    }
+  if (t != NULL && rt->has_endpoint &&
+      (stats.latest_handshake == 0 ||
+       now - (gint64) stats.latest_handshake > (ADOPT_HANDSHAKE_S + (gint64) rt->max_keepalive) * G_USEC_PER_SEC))
+    g_set_error (&error, ANYD_ERROR, ANYD_ERROR_FAILED, "no handshake with the peer for %s",
+                 stats.latest_handshake ? "over 3 minutes" : "ever");
+  if (error == NULL && !network_checks_out (module, rt, &error))
+    g_prefix_error (&error, "%s: ", rt->ifname);
+  profile = g_hash_table_lookup (module->profiles, a->profile);
+  if (error == NULL && profile == NULL)
+    g_set_error (&error, ANYD_ERROR, ANYD_ERROR_FAILED, "the profile was deleted meanwhile");
+  if (error == NULL && vpn_module_lookup_connection (module, a->profile) != NULL)
+    g_set_error (&error, ANYD_ERROR, ANYD_ERROR_EXISTS, "the profile has another connection");
+  if (error != NULL)
+    {
+      if (t)
+        t->backend->release (t);
+      a->reply (NULL, error, a->data);
+      adopt_free (a);
+      return;
+    }
+
+  /* the number it had, unless a connection made meanwhile took it */
+  {
+    g_autofree char *path = g_strdup_printf (VPN_CONNECTIONS_PATH "/%u", rt->object);
+    gboolean taken = rt->object == 0;
+    GHashTableIter it;
+    gpointer v;
+
+    g_hash_table_iter_init (&it, module->connections);
+    while (!taken && g_hash_table_iter_next (&it, NULL, &v))
+      taken = g_str_equal (((VpnConnection *) v)->path, path);
+    c = connection_new (module, profile->name, profile->path, profile->config, NULL, taken ? 0 : rt->object);
+    module->next_connection = MAX (module->next_connection, rt->object);
+  }
+  c->uid = rt->uid;
+  c->tunnel = t;
+  c->fwmark = rt->fwmark;
+  c->policy_table = rt->policy_table;
+  g_array_append_vals (c->rules, rt->rules->data, rt->rules->len);
+  c->dns_applied = rt->dns_applied;
+  c->kicked = rt->kicked;
+  c->recorded = TRUE;
+  c->adopted = TRUE;
+  /* the data plane's end is this connection's from now on */
+  t->exited_data = c;
+  anyd_dbus_vpn_connection_set_interface (iface (c), t->ifname);
+  anyd_dbus_vpn_connection_set_rx_bytes (iface (c), stats.rx_bytes);
+  anyd_dbus_vpn_connection_set_tx_bytes (iface (c), stats.tx_bytes);
+  anyd_dbus_vpn_connection_set_latest_handshake (iface (c), stats.latest_handshake);
+  c->last_sample = g_get_monotonic_time ();
+  connection_export (c);
+  transition (c, STATE_CONNECTED, 0, "re-adopted after anyd restarted");
+  /* connected since it first was, not since this anyd took it over */
+  anyd_dbus_vpn_connection_set_since (iface (c), rt->since);
+  record_save (c);
+  a->reply (c, NULL, a->data);
+  adopt_free (a);
+}
+
+void
+vpn_connection_adopt (VpnModule *module, VpnProfile *profile, const VpnRuntime *rt,
+                      VpnAdoptReply reply, gpointer user_data)
+{
+  Adopt *a = g_new0 (Adopt, 1);
+  g_autofree char *mark = g_strdup_printf (VPN_MARK " %s", profile->name);
+
+  a->module = module;
+  a->profile = g_strdup (profile->name);
+  a->rt = (VpnRuntime *) rt;
+  a->reply = reply;
+  a->data = user_data;
+  module->backend->adopt_async (&module->env, rt->ifname, rt->ifindex, mark, rt->unit, rt->invocation_id,
+                                tunnel_exited_cb, NULL, adopted_cb, a);
+}

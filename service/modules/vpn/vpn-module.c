@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The vpn module: org.anyd1.Vpn at /org/anyd1/vpn — WireGuard profiles
  * (vpn-profile.c) and connections (vpn-connection.c) on the wireguard-go
- * data plane (vpn-wggo.c).
+ * data plane (vpn-wggo.c), each in a transient unit of its own.
  *
- * Nothing is left behind: every device the module creates carries the alias
- * "anyd:vpn:1 <profile>" and every routing rule protocol ANYD_RTPROT, so a
- * start after a crash (kill -9) removes what the previous run left: devices
- * (with their routes and resolved's per-link DNS), UAPI sockets and rules.
- * A daemon stop tears connections down the same way; connections do not
- * outlive anyd (autoconnect profiles come back at the next start). */
+ * Tunnels outlive anyd ([vpn] keep_on_exit, default true): each live
+ * connection keeps a runtime record (vpn-runtime.c) and the next start
+ * takes over every connection whose record, profile, device, unit, rules,
+ * routes and handshake check out, and removes the rest.  Nothing is left
+ * behind: every device the module creates carries the alias
+ * "anyd:vpn:1 <profile>", every routing rule protocol ANYD_RTPROT and every
+ * unit the name anyd-vpn-*.service, so what no record claims (a crash
+ * between creating and recording) is found and removed at start too. */
 #include "anyd-build-config.h"
 #include "vpn-private.h"
 
@@ -30,6 +32,9 @@ static const AnydConfigKey vpn_config_keys[] = {
     "the wireguard-go executable (the data plane); when it is missing Connect answers org.anyd1.Error.Disabled", 0 },
   { "vpn", "handshake_timeout_s", ANYD_CONFIG_UINT, "15",
     "seconds a new connection waits for its first handshake before it fails (1-3600)", 3600 },
+  { "vpn", "keep_on_exit", ANYD_CONFIG_BOOLEAN, "true",
+    "connections stay up while anyd is stopped or restarted and are taken over at its next start; "
+    "false: stopping anyd disconnects them", 0 },
   { NULL }
 };
 
@@ -361,39 +366,243 @@ handle_disconnect (AnydDBusVpn *iface, GDBusMethodInvocation *invocation, const 
 /* ------------------------------------------------------------ lifecycle */
 
 static void
-reconcile_revert_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+revert_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   g_autoptr(GError) error = NULL;
 
   vpn_resolved_revert_finish (res, &error);
 }
 
-/* What a killed anyd left: marked devices (their routes go with them),
- * their UAPI sockets, and rules tagged with anyd's protocol. */
 static void
-reconcile (VpnModule *module)
+stop_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  /* a unit that is gone already is what we wanted */
+  anyd_systemd_run_job_finish (NULL, res, &error);
+}
+
+/* A device anyd marked: DNS reverted, the device deleted (its routes go
+ * with it; the data plane exits when its TUN goes), its UAPI socket removed. */
+static void
+remove_device (VpnModule *module, int ifindex, const char *ifname)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *sock = g_strdup_printf ("/var/run/wireguard/%s.sock", ifname);
+
+  vpn_resolved_revert_async (anyd_daemon_get_connection (module->daemon), ifindex, NULL, revert_cb, NULL);
+  if (!anyd_netlink_link_delete (module->nl, ifindex, &error) &&
+      !g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
+    g_warning ("vpn: removing device %s: %s", ifname, error->message);
+  unlink (sock);
+}
+
+/* A listed rule has no invert/suppress_prefixlength (libnl does not read
+ * them); family, table and mark tell anyd's rules apart. */
+static gboolean
+rule_matches (const AnydRule *a, const AnydRule *b)
+{
+  return a->family == b->family && a->table == b->table && a->fwmark == b->fwmark;
+}
+
+/* Everything a record names that does not check out, gone: its rules, its
+ * device (only if it still carries the profile's mark), its unit (always
+ * the profile's own), its record.  Audited with why. */
+static void
+discard_record (VpnModule *module, const VpnRuntime *rt, const char *why)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GError) audit = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "%s", why);
+  g_autoptr(AnydLinkInfo) link = anyd_netlink_link_get (module->nl, rt->ifindex, NULL);
+  g_autofree char *mark = g_strdup_printf (VPN_MARK " %s", rt->profile);
+
+  g_message ("vpn: not taking over the connection of %s: %s; removing it", rt->profile, why);
+  for (guint i = 0; i < rt->rules->len; i++)
+    {
+      g_autoptr(GError) local = NULL;
+      if (!anyd_netlink_rule_del (module->nl, &g_array_index (rt->rules, AnydRule, i), "rule", &local) &&
+          !g_error_matches (local, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
+        g_warning ("vpn: removing a routing rule of %s: %s", rt->profile, local->message);
+    }
+  if (link != NULL && g_strcmp0 (link->alias, mark) == 0)
+    remove_device (module, rt->ifindex, link->name);
+  anyd_systemd_run_job_async (module->systemd, rt->unit, "stop", stop_cb, NULL);
+  if (!vpn_runtime_remove (module->runtime_dir, rt->profile, &error))
+    g_warning ("vpn: %s", error->message);
+  anyd_audit_action (NULL, "vpn.adopt", VPN_PATH, audit, "profile=%s interface=%s unit=%s", rt->profile,
+                     rt->ifname, rt->unit);
+}
+
+static void autoconnect_start (VpnModule *module);
+
+/* One of the start-up checks (an adoption, the unit sweep) is over: the
+ * last one autoconnects, or, when the module stopped meanwhile, frees what
+ * vpn_stop left for it. */
+static void
+pending_done (VpnModule *module)
+{
+  if (--module->adopting > 0)
+    return;
+  if (module->stopping)
+    g_free (module);
+  else
+    autoconnect_start (module);
+}
+
+typedef struct {
+  VpnModule  *module;
+  VpnRuntime *rt;
+} Adoption;
+
+static void
+adopt_reply_cb (VpnConnection *connection, const GError *error, gpointer user_data)
+{
+  Adoption *ad = user_data;
+  VpnModule *module = ad->module;
+
+  if (!module->stopping)
+    g_hash_table_remove (module->claimed, ad->rt->profile);
+  if (connection != NULL)
+    {
+      g_message ("vpn: %s: took over the connection left running (interface %s, unit %s)", ad->rt->profile,
+                 ad->rt->ifname, ad->rt->unit);
+      anyd_audit_action (NULL, "vpn.adopt", vpn_connection_get_path (connection), NULL,
+                         "profile=%s interface=%s unit=%s", ad->rt->profile, ad->rt->ifname, ad->rt->unit);
+    }
+  else if (!module->stopping)
+    discard_record (module, ad->rt, error->message);
+  vpn_runtime_free (ad->rt);
+  g_free (ad);
+  pending_done (module);
+}
+
+/* The records of connections an earlier anyd left running.  Unreadable
+ * ones are removed (what they named is swept as unclaimed below); two
+ * naming one interface or unit are both discarded. */
+static GPtrArray *
+load_records (VpnModule *module)
+{
+  GPtrArray *records = g_ptr_array_new_with_free_func ((GDestroyNotify) vpn_runtime_free);
+  g_autoptr(GDir) dir = g_dir_open (module->runtime_dir, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (module->runtime_dir, name, NULL);
+      g_autofree char *data = NULL;
+      g_autoptr(GError) error = NULL;
+      gsize len = 0;
+      VpnRuntime *rt = NULL;
+
+      if (!g_str_has_suffix (name, VPN_RUNTIME_SUFFIX))
+        continue;
+      if (g_file_get_contents (path, &data, &len, &error))
+        rt = vpn_runtime_parse (data, len, &error);
+      if (rt != NULL && !(strlen (name) == strlen (rt->profile) + strlen (VPN_RUNTIME_SUFFIX) &&
+                          g_str_has_prefix (name, rt->profile)))
+        {
+          g_clear_pointer (&rt, vpn_runtime_free);
+          g_set_error (&error, ANYD_ERROR, ANYD_ERROR_FAILED, "runtime record: not named after its profile");
+        }
+      if (rt == NULL)
+        {
+          g_message ("vpn: removing the unreadable runtime record %s: %s", name, error->message);
+          anyd_audit_action (NULL, "vpn.adopt", VPN_PATH, error, "record=%s", name);
+          unlink (path);
+          continue;
+        }
+      g_ptr_array_add (records, rt);
+    }
+  for (guint i = 0; i < records->len; i++)
+    for (guint j = i + 1; j < records->len; j++)
+      {
+        VpnRuntime *a = records->pdata[i], *b = records->pdata[j];
+        if (a->ifindex == b->ifindex || g_str_equal (a->ifname, b->ifname))
+          {
+            g_autofree char *why = g_strdup_printf ("the records of %s and %s both claim interface %s",
+                                                    a->profile, b->profile, a->ifname);
+            discard_record (module, a, why);
+            discard_record (module, b, why);
+            g_ptr_array_remove_index (records, j);
+            g_ptr_array_remove_index (records, i);
+            i--;
+            break;
+          }
+      }
+  return records;
+}
+
+static gboolean
+claimed_rule (GPtrArray *records, const AnydRule *r)
+{
+  for (guint i = 0; i < records->len; i++)
+    {
+      VpnRuntime *rt = records->pdata[i];
+      for (guint j = 0; j < rt->rules->len; j++)
+        if (rule_matches (&g_array_index (rt->rules, AnydRule, j), r))
+          return TRUE;
+    }
+  return FALSE;
+}
+
+static gboolean
+claimed_link (GPtrArray *records, int ifindex)
+{
+  for (guint i = 0; i < records->len; i++)
+    if (((VpnRuntime *) records->pdata[i])->ifindex == ifindex)
+      return TRUE;
+  return FALSE;
+}
+
+typedef struct {
+  VpnModule *module;
+  GPtrArray *units;   /* claimed unit names */
+} UnitSweep;
+
+static void
+units_listed_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  UnitSweep *sw = user_data;
+  VpnModule *module = sw->module;
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) units = anyd_systemd_list_units_finish (NULL, res, &error);
+
+  for (guint i = 0; units && units[i] && !module->stopping; i++)
+    {
+      if (g_ptr_array_find_with_equal_func (sw->units, units[i], g_str_equal, NULL))
+        continue;
+      g_message ("vpn: stopping %s: no connection record claims it", units[i]);
+      anyd_audit_action (NULL, "vpn.cleanup", VPN_PATH, NULL, "unit=%s", units[i]);
+      anyd_systemd_run_job_async (module->systemd, units[i], "stop", stop_cb, NULL);
+    }
+  if (units == NULL && !g_error_matches (error, ANYD_ERROR, ANYD_ERROR_DISABLED))
+    g_debug ("vpn: listing data plane units: %s", error->message);
+  g_ptr_array_unref (sw->units);
+  g_free (sw);
+  pending_done (module);
+}
+
+/* What no record claims: marked devices (a data plane whose anyd was killed
+ * before it wrote the record), rules tagged with anyd's protocol, and
+ * data plane units. */
+static void
+sweep (VpnModule *module, GPtrArray *records)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) links = anyd_netlink_link_list (module->nl, &error);
   g_autoptr(GArray) rules = NULL;
+  const char *const patterns[] = { "anyd-vpn-*.service", NULL };
+  UnitSweep *sw;
   guint n_links = 0, n_rules = 0;
 
   for (guint i = 0; links && i < links->len; i++)
     {
       AnydLinkInfo *link = links->pdata[i];
-      g_autoptr(GError) local = NULL;
-      g_autofree char *sock = NULL;
 
-      if (link->alias == NULL || !g_str_has_prefix (link->alias, VPN_MARK " "))
+      if (link->alias == NULL || !g_str_has_prefix (link->alias, VPN_MARK " ") ||
+          claimed_link (records, link->ifindex))
         continue;
-      vpn_resolved_revert_async (anyd_daemon_get_connection (module->daemon), link->ifindex, NULL,
-                                 reconcile_revert_cb, NULL);
-      if (!anyd_netlink_link_delete (module->nl, link->ifindex, &local) &&
-          !g_error_matches (local, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
-        g_warning ("vpn: removing leftover device %s: %s", link->name, local->message);
-      /* wireguard-go exits when its socket goes */
-      sock = g_strdup_printf ("/var/run/wireguard/%s.sock", link->name);
-      unlink (sock);
+      remove_device (module, link->ifindex, link->name);
       n_links++;
     }
   if (links == NULL)
@@ -404,7 +613,11 @@ reconcile (VpnModule *module)
   for (guint i = 0; rules && i < rules->len; i++)
     {
       g_autoptr(GError) local = NULL;
-      if (!anyd_netlink_rule_del (module->nl, &g_array_index (rules, AnydRule, i), "rule", &local) &&
+      AnydRule *r = &g_array_index (rules, AnydRule, i);
+
+      if (claimed_rule (records, r))
+        continue;
+      if (!anyd_netlink_rule_del (module->nl, r, "rule", &local) &&
           !g_error_matches (local, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
         g_warning ("vpn: removing a leftover routing rule: %s", local->message);
       n_rules++;
@@ -416,6 +629,55 @@ reconcile (VpnModule *module)
       g_message ("vpn: removed %u device(s) and %u routing rule(s) left over from a previous run", n_links, n_rules);
       anyd_audit_action (NULL, "vpn.cleanup", VPN_PATH, NULL, "devices=%u rules=%u", n_links, n_rules);
     }
+
+  sw = g_new0 (UnitSweep, 1);
+  sw->module = module;
+  sw->units = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < records->len; i++)
+    g_ptr_array_add (sw->units, g_strdup (((VpnRuntime *) records->pdata[i])->unit));
+  module->adopting++;
+  anyd_systemd_list_units_async (module->systemd, patterns, units_listed_cb, sw);
+}
+
+/* Take over what an earlier anyd left running, remove what does not check
+ * out, then autoconnect.  A profile changed or deleted while anyd was away
+ * is not taken over: its connection is removed (an AutoConnect profile
+ * then comes up again with its new content). */
+static void
+reconcile (VpnModule *module)
+{
+  g_autoptr(GPtrArray) records = load_records (module);
+
+  module->adopting = 1;   /* until every check has started */
+  sweep (module, records);
+  for (guint i = 0; i < records->len; i++)
+    {
+      VpnRuntime *rt = records->pdata[i];
+      VpnProfile *profile = g_hash_table_lookup (module->profiles, rt->profile);
+      g_autofree char *hash = profile ? vpn_config_hash (profile->config) : NULL;
+      Adoption *ad;
+
+      if (profile == NULL)
+        {
+          discard_record (module, rt, "its profile was deleted while anyd was not running");
+          continue;
+        }
+      if (!g_str_equal (hash, rt->profile_hash))
+        {
+          discard_record (module, rt, "its profile was changed while anyd was not running");
+          continue;
+        }
+      ad = g_new0 (Adoption, 1);
+      ad->module = module;
+      ad->rt = records->pdata[i];
+      records->pdata[i] = NULL;
+      g_ptr_array_remove_index (records, i);
+      i--;
+      g_hash_table_add (module->claimed, g_strdup (ad->rt->profile));
+      module->adopting++;
+      vpn_connection_adopt (module, profile, ad->rt, adopt_reply_cb, ad);
+    }
+  pending_done (module);
 }
 
 static void
@@ -444,6 +706,17 @@ autoconnect_cb (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+static void
+autoconnect_start (VpnModule *module)
+{
+  g_autoptr(GError) local = NULL;
+
+  if (!module->backend->check (anyd_daemon_get_config (module->daemon), &local))
+    g_message ("vpn: %s", local->message);
+  else
+    g_idle_add (autoconnect_cb, module);
+}
+
 static void vpn_stop (gpointer data);
 
 static gpointer
@@ -451,7 +724,7 @@ vpn_start (AnydDaemon *daemon, GError **error)
 {
   VpnModule *module = g_new0 (VpnModule, 1);
   g_autoptr(GPtrArray) loaded = NULL;
-  g_autoptr(GError) local = NULL;
+  AnydConfig *config = anyd_daemon_get_config (daemon);
 
   if (sodium_init () < 0)
     {
@@ -461,13 +734,22 @@ vpn_start (AnydDaemon *daemon, GError **error)
     }
   module->daemon = daemon;
   module->backend = &vpn_backend_wireguard_go;
+  module->keep_on_exit = anyd_config_get_boolean (config, "vpn", "keep_on_exit");
   module->profiles = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) vpn_profile_free);
   module->connections = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                                (GDestroyNotify) vpn_connection_free);
+  module->claimed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   module->nl = anyd_netlink_get (error);
   module->store_dir = anyd_daemon_get_state_subdir (daemon, "vpn", error);
   if (module->nl == NULL || module->store_dir == NULL)
     goto fail;
+  module->runtime_dir = g_build_filename (anyd_daemon_get_runtime_dir (daemon), "vpn", NULL);
+  if (!anyd_mkdir_private (module->runtime_dir, error))
+    goto fail;
+  module->systemd = anyd_systemd_new (anyd_daemon_get_connection (daemon), NULL, NULL);
+  module->env.config = config;
+  module->env.systemd = module->systemd;
+  module->env.bus = anyd_daemon_get_connection (daemon);
 
   module->iface = anyd_dbus_vpn_skeleton_new ();
   anyd_auth_guard (anyd_daemon_get_auth (daemon), G_DBUS_INTERFACE_SKELETON (module->iface), NULL, NULL);
@@ -480,7 +762,6 @@ vpn_start (AnydDaemon *daemon, GError **error)
   g_dbus_object_manager_server_export (anyd_daemon_get_object_manager (daemon),
                                        G_DBUS_OBJECT_SKELETON (module->object));
 
-  reconcile (module);
   loaded = vpn_profile_load_all (module);
   for (guint i = 0; i < loaded->len; i++)
     {
@@ -488,10 +769,7 @@ vpn_start (AnydDaemon *daemon, GError **error)
       g_hash_table_insert (module->profiles, g_strdup (profile->name), profile);
       vpn_profile_export (profile);
     }
-  if (!module->backend->check (anyd_daemon_get_config (daemon), &local))
-    g_message ("vpn: %s", local->message);
-  else
-    g_idle_add (autoconnect_cb, module);
+  reconcile (module);
   return module;
 
 fail:
@@ -510,9 +788,10 @@ vpn_stop (gpointer data)
   g_idle_remove_by_data (module);
   g_hash_table_iter_init (&it, module->connections);
   while (g_hash_table_iter_next (&it, NULL, &v))
-    vpn_connection_shutdown (v);
+    vpn_connection_shutdown (v, module->keep_on_exit);
   g_hash_table_unref (module->connections);
   g_hash_table_unref (module->profiles);
+  g_hash_table_unref (module->claimed);
   if (module->object)
     {
       g_dbus_object_manager_server_unexport (anyd_daemon_get_object_manager (module->daemon), VPN_PATH);
@@ -520,9 +799,13 @@ vpn_stop (gpointer data)
       g_clear_object (&module->object);
       g_clear_object (&module->iface);
     }
+  g_clear_pointer (&module->systemd, anyd_systemd_free);
   g_clear_pointer (&module->nl, anyd_netlink_unref);
   g_free (module->store_dir);
-  g_free (module);
+  g_free (module->runtime_dir);
+  /* start-up checks still in flight free it when they end */
+  if (module->adopting == 0)
+    g_free (module);
 }
 
 const AnydModule anyd_module_vpn = {

@@ -4,7 +4,8 @@
  *   vpn-profile.c     profile records on disk + org.anyd1.VpnProfile objects
  *   vpn-connection.c  org.anyd1.VpnConnection: state machine, routing, DNS, counters
  *   vpn-resolved.c    systemd-resolved's per-link DNS over D-Bus
- *   vpn-config.c      wg-quick parser; vpn-uapi.c UAPI protocol; vpn-wggo.c data plane */
+ *   vpn-runtime.c     the runtime record a live connection keeps for the next anyd
+ *   vpn-config.c      wg-quick parser; vpn-uapi.c UAPI protocol; vpn-wggo.c data plane (units) */
 #pragma once
 
 #include "daemon.h"
@@ -13,6 +14,8 @@
 #include "anyd-dbus.h"
 #include "vpn-backend.h"
 #include "vpn-config.h"
+#include "vpn-runtime.h"
+#include "systemd.h"
 
 G_BEGIN_DECLS
 
@@ -41,6 +44,12 @@ struct _VpnModule {
   GHashTable             *profiles;      /* name -> VpnProfile* (owned) */
   GHashTable             *connections;   /* profile name -> VpnConnection* (owned) */
   guint                   next_connection;
+  AnydSystemd            *systemd;       /* the data planes' units */
+  VpnBackendEnv           env;
+  char                   *runtime_dir;   /* <runtime dir>/vpn: records of live connections */
+  gboolean                keep_on_exit;  /* [vpn] keep_on_exit */
+  guint                   adopting;      /* start-up checks (re-adoptions, unit sweep) in flight */
+  GHashTable             *claimed;       /* profile name -> TRUE: being re-adopted */
 };
 
 struct _VpnProfile {
@@ -93,8 +102,18 @@ gboolean       vpn_connection_is_active (VpnConnection *connection);
  * unexport and free.  done may be NULL; it runs when everything is gone. */
 void           vpn_connection_disconnect (VpnConnection *connection, const AnydCaller *caller,
                                           const char *reason, GFunc done, gpointer user_data);
-/* Daemon stop: the same, synchronously. */
-void           vpn_connection_shutdown (VpnConnection *connection);
+/* Daemon stop (module->stopping): with keep, a connection that is up is
+ * left running with its record for the next anyd; otherwise torn down
+ * like Disconnect, synchronously. */
+void           vpn_connection_shutdown (VpnConnection *connection, gboolean keep);
+/* Take over the connection rt describes, left by an earlier anyd: the data
+ * plane, device, rules and routes must check out and (when some peer has an
+ * endpoint) the last handshake be recent.  reply gets the exported
+ * connection, or the error saying what did not check out (nothing was
+ * touched then).  rt must stay valid until reply runs. */
+typedef void (*VpnAdoptReply) (VpnConnection *connection, const GError *error, gpointer user_data);
+void           vpn_connection_adopt (VpnModule *module, VpnProfile *profile, const VpnRuntime *rt,
+                                     VpnAdoptReply reply, gpointer user_data);
 void           vpn_connection_free (VpnConnection *connection);
 
 /* ---- vpn-resolved.c: org.freedesktop.resolve1, per link */

@@ -1,29 +1,39 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* vpn-wggo: the wireguard-go data plane.
+/* vpn-wggo: the wireguard-go data plane, one transient systemd unit per
+ * connection (anyd-vpn-<profile>.service), so it lives outside anyd's
+ * cgroup and keeps carrying traffic while anyd restarts or is upgraded.
  *
  * anyd creates the TUN device itself (so the name is exclusive and the
- * device carries anyd's mark from the first moment) and binds the UAPI
- * listening socket at /var/run/wireguard/<if>.sock, then starts
- *     wireguard-go -f <if>   with WG_TUN_FD=3 WG_UAPI_FD=4
- * wireguard-go insists on that exact socket path (it watches it with
- * inotify and exits when it goes away), which also lets `wg show` work.
- * The device is not persistent: wireguard-go holds its only fd, so when the
- * process dies the kernel removes the device with its addresses and routes.
- * The child gets PR_SET_PDEATHSIG, so a killed anyd takes it along.
+ * device carries anyd's mark from the first moment) and hands its only fd
+ * to the unit as standard input:
+ *     wireguard-go -f <if>   with WG_TUN_FD=0
+ * systemd 252 passes a transient unit no fds but stdin/stdout/stderr
+ * (ExtraFileDescriptors= came later), and stdout/stderr carry wireguard-go's
+ * log, so the TUN fd takes stdin and wireguard-go binds its UAPI socket
+ * itself at /var/run/wireguard/<if>.sock (its compiled-in path; `wg` finds
+ * it there).  Passing the device rather than letting wireguard-go create one
+ * keeps the name race-free and the unit free of /dev/net/tun
+ * (PrivateDevices=yes).  The device is not persistent: the unit's process
+ * holds its only fd, so when the unit stops the kernel removes the device
+ * with its addresses and routes.
  *
- * Configuration and counters go over the UAPI text protocol (vpn-uapi.c),
- * asynchronously; the main loop never waits on wireguard-go. */
+ * The unit's end is seen through its properties (ActiveState, and
+ * ExecMainCode/ExecMainStatus for the reason), not SIGCHLD: wireguard-go is
+ * systemd's child, never anyd's.  Configuration and counters go over the
+ * UAPI text protocol (vpn-uapi.c), asynchronously; the main loop never waits
+ * on wireguard-go. */
 #include "anyd-build-config.h"
 #include "vpn-backend.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <linux/capability.h>
+#include <gio/gunixfdlist.h>
 #include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <sodium.h>
@@ -31,18 +41,25 @@
 #include "error.h"
 
 #define UAPI_DIR "/var/run/wireguard"   /* wireguard-go's compiled-in socketDirectory */
+#define UAPI_REAL_DIR "/run/wireguard"  /* the same, without the /var/run symlink (for ReadWritePaths=) */
 #define UAPI_TIMEOUT_MS 5000
+#define SOCKET_WAIT_MS  5000            /* from the unit's start to its UAPI socket */
+#define SYSTEMD_UNIT_IFACE "org.freedesktop.systemd1.Unit"
 
 typedef struct {
   VpnTunnel            base;
   gint                 ref_count;
-  gboolean             destroyed;
-  char                *socket_path;
-  GSubprocess         *process;
+  gboolean             destroyed;     /* destroyed or released: report nothing more */
+  gboolean             ready;         /* handed to the caller: exits are reported */
+  gboolean             started;       /* seen activating/active: an inactive unit now has ended */
+  AnydSystemd         *systemd;
+  GDBusConnection     *bus;
+  guint                watch_id;
+  char                *exit_reason;   /* from the unit's properties, once it stopped */
+  gint                 exec_code;     /* ExecMainCode: CLD_EXITED 1, CLD_KILLED 2, CLD_DUMPED 3 */
+  gint                 exec_status;
+  char                *result;        /* Result */
   GCancellable        *cancellable;   /* cancelled by destroy */
-  char                *last_output;   /* wireguard-go's last log line, for the exit reason */
-  VpnTunnelExitedFunc  exited;
-  gpointer             exited_data;
 } WgGoTunnel;
 
 static WgGoTunnel *
@@ -58,11 +75,34 @@ tunnel_unref (WgGoTunnel *t)
   if (t == NULL || !g_atomic_int_dec_and_test (&t->ref_count))
     return;
   g_free (t->base.ifname);
-  g_free (t->socket_path);
-  g_free (t->last_output);
-  g_clear_object (&t->process);
+  g_free (t->base.unit);
+  g_free (t->base.invocation_id);
+  g_free (t->base.uapi_path);
+  g_free (t->exit_reason);
+  g_free (t->result);
+  g_clear_object (&t->bus);
   g_clear_object (&t->cancellable);
   g_free (t);
+}
+
+static WgGoTunnel *
+tunnel_new (const VpnBackendEnv *env, const char *ifname, const char *unit,
+            VpnTunnelExitedFunc exited, gpointer exited_data)
+{
+  WgGoTunnel *t = g_new0 (WgGoTunnel, 1);
+
+  t->ref_count = 1;
+  t->base.backend = &vpn_backend_wireguard_go;
+  t->base.ifname = g_strdup (ifname);
+  t->base.unit = g_strdup (unit);
+  t->base.uapi_path = g_strdup_printf (UAPI_DIR "/%s.sock", ifname);
+  t->systemd = env->systemd;
+  t->bus = g_object_ref (env->bus);
+  t->cancellable = g_cancellable_new ();
+  t->base.exited = exited;
+  t->base.exited_data = exited_data;
+  t->exec_code = -1;
+  return t;
 }
 
 /* ---------------------------------------------------------------- check */
@@ -83,222 +123,621 @@ wggo_check (AnydConfig *config, GError **error)
   return TRUE;
 }
 
-/* ---------------------------------------------------------------- start */
+/* ------------------------------------------------------------ the unit */
 
 static void
-child_setup (gpointer data)
+unwatch (WgGoTunnel *t)
 {
-  pid_t parent = (pid_t) GPOINTER_TO_INT (data);
-
-  /* async-signal-safe only: we are between fork and exec */
-  prctl (PR_SET_PDEATHSIG, SIGTERM);
-  if (getppid () != parent)
-    _exit (127);
+  if (t->watch_id != 0)
+    anyd_systemd_unwatch_properties (t->systemd, t->watch_id);
+  t->watch_id = 0;
 }
 
-/* Bind the UAPI socket; a live wireguard-go of another namespace may own
- * the path (names are per namespace, the directory is not). */
-static int
-uapi_listen (const char *path, GError **error)
+static char *
+describe_exit (WgGoTunnel *t, const char *state)
+{
+  if (t->exec_code == 2 || t->exec_code == 3)
+    return g_strdup_printf ("wireguard-go was killed by signal %d (%s)", t->exec_status,
+                            g_strsignal (t->exec_status));
+  if (t->exec_code == 1)
+    return g_strdup_printf ("wireguard-go exited with status %d (unit %s, result %s)", t->exec_status,
+                            t->base.unit, t->result ? t->result : "unknown");
+  return g_strdup_printf ("wireguard-go's unit %s is %s (result %s)", t->base.unit, state,
+                          t->result ? t->result : "unknown");
+}
+
+/* Every PropertiesChanged of the unit: note the exit status, and report
+ * the end once the unit is no longer active. */
+static void
+unit_properties_cb (const char *unit, const char *iface, GVariant *changed, const char *const *invalidated,
+                    gpointer user_data)
+{
+  WgGoTunnel *t = user_data;
+  const char *state = NULL, *result = NULL;
+  gint32 v;
+
+  if (t->destroyed)
+    return;
+  if (g_variant_lookup (changed, "ExecMainCode", "i", &v))
+    t->exec_code = v;
+  if (g_variant_lookup (changed, "ExecMainStatus", "i", &v))
+    t->exec_status = v;
+  if (g_variant_lookup (changed, "Result", "&s", &result))
+    {
+      g_free (t->result);
+      t->result = g_strdup (result);
+    }
+  if (!g_variant_lookup (changed, "ActiveState", "&s", &state))
+    return;
+  if (g_str_equal (state, "active") || g_str_equal (state, "activating") || g_str_equal (state, "reloading"))
+    {
+      t->started = TRUE;
+      return;
+    }
+  /* a new transient unit is loaded inactive before it starts */
+  if (!t->started)
+    return;
+  if (t->exit_reason != NULL)
+    return;
+  t->exit_reason = describe_exit (t, state);
+  if (!t->ready)
+    return;   /* create/adopt report it */
+  g_message ("vpn: %s: %s", t->base.ifname, t->exit_reason);
+  unwatch (t);
+  if (t->base.exited)
+    t->base.exited (&t->base, t->exit_reason, t->base.exited_data);
+}
+
+static void
+watch_unit (WgGoTunnel *t)
+{
+  t->watch_id = anyd_systemd_watch_properties (t->systemd, t->base.unit, unit_properties_cb, tunnel_ref (t),
+                                               (GDestroyNotify) tunnel_unref);
+}
+
+static void
+add_prop (GVariantBuilder *b, const char *name, GVariant *value)
+{
+  g_variant_builder_add (b, "(sv)", name, value);
+}
+
+/* The unit: wireguard-go on the TUN fd (stdin), root with CAP_NET_ADMIN
+ * only (MTU, SO_MARK for FwMark=), no home, no devices, a read-only system
+ * but its UAPI directory. */
+static GVariant *
+unit_properties (const char *binary, const char *ifname)
+{
+  GVariantBuilder b, exec, argv;
+  const char *env[] = { "WG_TUN_FD=0", "WG_PROCESS_FOREGROUND=1", "LOG_LEVEL=error", NULL };
+  const char *rw[] = { UAPI_REAL_DIR, NULL };
+  const char *families[] = { "AF_UNIX", "AF_NETLINK", "AF_INET", "AF_INET6", NULL };
+  const char *syscalls[] = { "@system-service", NULL };
+  const char *archs[] = { "native", NULL };
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a(sv)"));
+  add_prop (&b, "Description", g_variant_new_take_string (g_strdup_printf ("anyd VPN data plane of %s", ifname)));
+  g_variant_builder_init (&argv, G_VARIANT_TYPE ("as"));
+  g_variant_builder_add (&argv, "s", binary);
+  g_variant_builder_add (&argv, "s", "-f");
+  g_variant_builder_add (&argv, "s", ifname);
+  g_variant_builder_init (&exec, G_VARIANT_TYPE ("a(sasb)"));
+  g_variant_builder_add (&exec, "(sasb)", binary, &argv, FALSE);
+  add_prop (&b, "ExecStart", g_variant_builder_end (&exec));
+  add_prop (&b, "Environment", g_variant_new_strv (env, -1));
+  add_prop (&b, "StandardInputFileDescriptor", g_variant_new_handle (0));
+  add_prop (&b, "StandardOutput", g_variant_new_string ("journal"));
+  add_prop (&b, "StandardError", g_variant_new_string ("inherit"));
+  /* gone from systemd once stopped, failed or not */
+  add_prop (&b, "CollectMode", g_variant_new_string ("inactive-or-failed"));
+  add_prop (&b, "WorkingDirectory", g_variant_new_string ("/"));
+  add_prop (&b, "CapabilityBoundingSet", g_variant_new_uint64 ((guint64) 1 << CAP_NET_ADMIN));
+  add_prop (&b, "AmbientCapabilities", g_variant_new_uint64 (0));
+  add_prop (&b, "NoNewPrivileges", g_variant_new_boolean (TRUE));
+  add_prop (&b, "RestrictSUIDSGID", g_variant_new_boolean (TRUE));
+  add_prop (&b, "ProtectSystem", g_variant_new_string ("strict"));
+  add_prop (&b, "ReadWritePaths", g_variant_new_strv (rw, -1));
+  add_prop (&b, "ProtectHome", g_variant_new_string ("yes"));
+  add_prop (&b, "PrivateTmp", g_variant_new_boolean (TRUE));
+  add_prop (&b, "PrivateDevices", g_variant_new_boolean (TRUE));
+  /* uid 0 may write these files whatever its capabilities */
+  add_prop (&b, "ProtectKernelTunables", g_variant_new_boolean (TRUE));
+  add_prop (&b, "ProtectControlGroups", g_variant_new_boolean (TRUE));
+  /* Not ProtectKernelModules/ProtectKernelLogs/ProtectHostname: without
+   * CAP_SYS_MODULE, CAP_SYSLOG, CAP_SYS_ADMIN (and with PrivateDevices) they
+   * add nothing but mounts, and every mount is start-up time of a tunnel. */
+  add_prop (&b, "ProtectClock", g_variant_new_boolean (TRUE));
+  add_prop (&b, "RestrictNamespaces", g_variant_new_uint64 (0));
+  add_prop (&b, "LockPersonality", g_variant_new_boolean (TRUE));
+  add_prop (&b, "MemoryDenyWriteExecute", g_variant_new_boolean (TRUE));
+  add_prop (&b, "RestrictRealtime", g_variant_new_boolean (TRUE));
+  add_prop (&b, "RestrictAddressFamilies", g_variant_new ("(b^as)", TRUE, families));
+  add_prop (&b, "SystemCallFilter", g_variant_new ("(b^as)", TRUE, syscalls));
+  add_prop (&b, "SystemCallErrorNumber", g_variant_new_int32 (EPERM));
+  add_prop (&b, "SystemCallArchitectures", g_variant_new_strv (archs, -1));
+  add_prop (&b, "UMask", g_variant_new_uint32 (0077));
+  add_prop (&b, "LimitCORE", g_variant_new_uint64 (0));
+  add_prop (&b, "LimitCORESoft", g_variant_new_uint64 (0));
+  return g_variant_builder_end (&b);
+}
+
+static void
+nudged_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  anyd_systemd_call_finish (NULL, res, &error);
+}
+
+/* A stopped transient unit is unloaded once systemd sees its cgroup empty,
+ * which may be a moment after the stop job ended; its name is taken until
+ * then.  Ref+Unref makes systemd look at it for collection again. */
+static void
+nudge_collection (WgGoTunnel *t)
+{
+  anyd_systemd_ref_unit_async (t->systemd, t->base.unit, TRUE, nudged_cb, NULL);
+  anyd_systemd_ref_unit_async (t->systemd, t->base.unit, FALSE, nudged_cb, NULL);
+}
+
+/* ---------------------------------------------------------------- create */
+
+typedef struct {
+  WgGoTunnel *tunnel;
+  int         tun_fd;      /* ours until the unit runs: a copy goes with each start */
+  char       *binary;
+  guint       poll_id;
+  guint       attempts;
+  gint64      deadline;
+  gint64      started;     /* monotonic µs of the StartTransientUnit call */
+  GError     *error;
+} Create;
+
+/* systemd unloads a stopped transient unit a moment after its stop job:
+ * a Connect right after a Disconnect may find the name still taken. */
+#define START_ATTEMPTS    100
+#define START_RETRY_MS    50
+
+static void
+create_free (Create *cr)
+{
+  g_clear_handle_id (&cr->poll_id, g_source_remove);
+  if (cr->tun_fd >= 0)
+    close (cr->tun_fd);
+  g_free (cr->binary);
+  g_clear_error (&cr->error);
+  tunnel_unref (cr->tunnel);
+  g_free (cr);
+}
+
+/* After a failure: the unit may run (its fd keeps the device); stop it. */
+static void
+create_fail (GTask *task, GError *error)
+{
+  Create *cr = g_task_get_task_data (task);
+  WgGoTunnel *t = cr->tunnel;
+
+  t->destroyed = TRUE;
+  unwatch (t);
+  anyd_systemd_run_job_async (t->systemd, t->base.unit, "stop", NULL, NULL);
+  unlink (t->base.uapi_path);
+  g_task_return_error (task, error);
+  g_object_unref (task);
+}
+
+static gboolean socket_in_use (const char *path);
+
+/* wireguard-go binds its UAPI socket a moment after it starts (and listens
+ * a moment after binding): ready once a connection is accepted. */
+static gboolean
+socket_poll_cb (gpointer data)
+{
+  GTask *task = data;
+  Create *cr = g_task_get_task_data (task);
+  WgGoTunnel *t = cr->tunnel;
+
+  if (t->exit_reason != NULL)
+    {
+      cr->poll_id = 0;
+      create_fail (task, g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "%s", t->exit_reason));
+      return G_SOURCE_REMOVE;
+    }
+  if (socket_in_use (t->base.uapi_path))
+    {
+      cr->poll_id = 0;
+      t->ready = TRUE;
+      g_debug ("vpn: %s: UAPI socket ready %.1f ms after the unit's start", t->base.ifname,
+               (g_get_monotonic_time () - cr->started) / 1000.0);
+      g_task_return_pointer (task, tunnel_ref (t), NULL);
+      g_object_unref (task);
+      return G_SOURCE_REMOVE;
+    }
+  if (g_get_monotonic_time () > cr->deadline)
+    {
+      cr->poll_id = 0;
+      create_fail (task, g_error_new (ANYD_ERROR, ANYD_ERROR_TIMEOUT,
+                                      "wireguard-go did not open its UAPI socket %s within %d s",
+                                      t->base.uapi_path, SOCKET_WAIT_MS / 1000));
+      return G_SOURCE_REMOVE;
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+invocation_hex (GVariant *props, char **out)
+{
+  g_autoptr(GVariant) id = g_variant_lookup_value (props, "InvocationID", G_VARIANT_TYPE_BYTESTRING);
+  gsize n = 0;
+  const guint8 *bytes;
+
+  if (id == NULL)
+    return FALSE;
+  bytes = g_variant_get_fixed_array (id, &n, 1);
+  if (n != 16)
+    return FALSE;
+  *out = g_malloc (33);
+  sodium_bin2hex (*out, 33, bytes, n);
+  return TRUE;
+}
+
+static const char *const unit_names[] = { "ActiveState", "InvocationID", NULL };
+
+static void
+created_props_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  Create *cr = g_task_get_task_data (task);
+  WgGoTunnel *t = cr->tunnel;
+  GError *error = NULL;
+  g_autoptr(GVariant) props = anyd_systemd_get_properties_finish (t->systemd, res, &error);
+
+  if (props == NULL || !invocation_hex (props, &t->base.invocation_id))
+    {
+      if (error == NULL)
+        error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "unit %s has no InvocationID", t->base.unit);
+      g_prefix_error (&error, "starting the data plane: ");
+      create_fail (task, error);
+      return;
+    }
+  cr->deadline = g_get_monotonic_time () + SOCKET_WAIT_MS * G_TIME_SPAN_MILLISECOND;
+  if (socket_poll_cb (task) == G_SOURCE_CONTINUE)
+    cr->poll_id = g_timeout_add (2, socket_poll_cb, task);
+}
+
+static void started_cb (GObject *source, GAsyncResult *res, gpointer user_data);
+
+static void
+start_unit (GTask *task)
+{
+  Create *cr = g_task_get_task_data (task);
+  WgGoTunnel *t = cr->tunnel;
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  GError *error = NULL;
+
+  if (g_unix_fd_list_append (fds, cr->tun_fd, &error) < 0)
+    {
+      create_fail (task, error);
+      return;
+    }
+  anyd_systemd_start_transient_async (t->systemd, t->base.unit, unit_properties (cr->binary, t->base.ifname),
+                                      fds, started_cb, task);
+}
+
+
+static void
+exists_status_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  Create *cr = g_task_get_task_data (task);
+  g_autoptr(GVariant) status = anyd_systemd_get_status_finish (NULL, res, NULL);
+  const char *active = "?", *sub = "?";
+  GError *error = g_steal_pointer (&cr->error);
+
+  if (status != NULL)
+    {
+      g_variant_lookup (status, "ActiveState", "&s", &active);
+      g_variant_lookup (status, "SubState", "&s", &sub);
+      g_prefix_error (&error, "(%s/%s) ", active, sub);
+    }
+  create_fail (task, error);
+}
+
+static gboolean
+start_retry_cb (gpointer data)
+{
+  GTask *task = data;
+  Create *cr = g_task_get_task_data (task);
+
+  cr->poll_id = 0;
+  start_unit (task);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+started_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  Create *cr = g_task_get_task_data (task);
+  WgGoTunnel *t = cr->tunnel;
+  GError *error = NULL;
+  g_autofree char *job_result = NULL;
+
+  if (!anyd_systemd_start_transient_finish (t->systemd, res, &job_result, &error) &&
+      g_error_matches (error, ANYD_ERROR, ANYD_ERROR_EXISTS) && ++cr->attempts < START_ATTEMPTS)
+    {
+      g_clear_error (&error);
+      nudge_collection (t);
+      cr->poll_id = g_timeout_add (START_RETRY_MS, start_retry_cb, task);
+      return;
+    }
+  if (g_error_matches (error, ANYD_ERROR, ANYD_ERROR_EXISTS))
+    {
+      /* say in which state systemd still has it */
+      g_prefix_error (&error, "starting the data plane unit: ");
+      anyd_systemd_get_status_async (t->systemd, t->base.unit, exists_status_cb, task);
+      cr->error = error;
+      return;
+    }
+  if (error != NULL)
+    {
+      if (t->exit_reason)
+        g_prefix_error (&error, "%s; ", t->exit_reason);
+      g_prefix_error (&error, "starting the data plane unit: ");
+      create_fail (task, error);
+      return;
+    }
+  /* the unit holds the device now: it goes when the unit's process ends */
+  close (cr->tun_fd);
+  cr->tun_fd = -1;
+  t->started = TRUE;
+  g_debug ("vpn: %s: unit %s started in %.1f ms", t->base.ifname, t->base.unit,
+           (g_get_monotonic_time () - cr->started) / 1000.0);
+  anyd_systemd_get_properties_async (t->systemd, t->base.unit, SYSTEMD_UNIT_IFACE, unit_names,
+                                     created_props_cb, task);
+}
+
+/* Is a live wireguard-go (of another namespace, say) serving path? */
+static gboolean
+socket_in_use (const char *path)
 {
   struct sockaddr_un sa = { .sun_family = AF_UNIX };
   int fd;
+  gboolean used;
 
   if (strlen (path) >= sizeof sa.sun_path)
-    {
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "UAPI socket path too long: %s", path);
-      return -1;
-    }
+    return FALSE;
   g_strlcpy (sa.sun_path, path, sizeof sa.sun_path);
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return FALSE;
+  used = connect (fd, (struct sockaddr *) &sa, sizeof sa) == 0;
+  close (fd);
+  return used;
+}
+
+static void
+wggo_create_async (const VpnBackendEnv *env, const char *ifname, const char *mark, const char *unit,
+                   VpnTunnelExitedFunc exited, gpointer exited_data,
+                   GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new (NULL, NULL, callback, user_data);
+  g_autoptr(AnydNetlink) nl = NULL;
+  g_autofree char *binary = anyd_config_get_string (env->config, "vpn", VPN_CONFIG_WIREGUARD_GO);
+  g_autofree char *name = NULL;
+  AnydTunParams tp = ANYD_TUN_PARAMS_INIT;
+  AnydLinkChange ch = ANYD_LINK_CHANGE_INIT;
+  GError *error = NULL;
+  Create *cr;
+  WgGoTunnel *t;
+  int tun_fd, ifindex;
+
+  g_task_set_source_tag (task, wggo_create_async);
+  if (!wggo_check (env->config, &error) || (nl = anyd_netlink_get (&error)) == NULL)
+    goto fail;
   if (g_mkdir_with_parents (UAPI_DIR, 0700) < 0)
     {
       int e = errno;
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "creating %s: %s", UAPI_DIR, g_strerror (e));
-      return -1;
+      g_set_error (&error, ANYD_ERROR, ANYD_ERROR_FAILED, "creating %s: %s", UAPI_DIR, g_strerror (e));
+      goto fail;
     }
-  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
+  tp.name = ifname;
+  tp.packet_info = TRUE;
+  tun_fd = anyd_tun_open (&tp, &name, &error);
+  if (tun_fd < 0)
     goto fail;
-  if (connect (fd, (struct sockaddr *) &sa, sizeof sa) == 0)
+  /* Until the unit holds the fd, closing it (on any error) removes the device. */
+  ifindex = anyd_netlink_link_index (nl, name, &error);
+  ch.alias = mark;
+  if (ifindex <= 0 || !anyd_netlink_link_change (nl, ifindex, &ch, &error))
     {
-      close (fd);
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_EXISTS,
-                   "another wireguard-go serves %s (an interface of that name in another namespace?)", path);
-      return -1;
+      close (tun_fd);
+      goto fail;
     }
-  close (fd);
-  if (unlink (path) < 0 && errno != ENOENT)
-    goto fail_nofd;
-  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    goto fail_nofd;
-  if (bind (fd, (struct sockaddr *) &sa, sizeof sa) < 0 || chmod (path, 0600) < 0 || listen (fd, 16) < 0)
-    goto fail;
-  return fd;
+  t = tunnel_new (env, name, unit, exited, exited_data);
+  t->base.ifindex = ifindex;
+  cr = g_new0 (Create, 1);
+  cr->tunnel = t;
+  cr->tun_fd = tun_fd;
+  cr->binary = g_steal_pointer (&binary);
+  g_task_set_task_data (task, cr, (GDestroyNotify) create_free);
+  if (socket_in_use (t->base.uapi_path))
+    {
+      t->destroyed = TRUE;
+      g_task_return_new_error (task, ANYD_ERROR, ANYD_ERROR_EXISTS,
+                               "another wireguard-go serves %s (an interface of that name in another "
+                               "namespace?)", t->base.uapi_path);
+      g_object_unref (task);
+      return;
+    }
+  unlink (t->base.uapi_path);
+  watch_unit (t);
+  cr->started = g_get_monotonic_time ();
+  start_unit (task);
+  return;
 
 fail:
-  {
-    int e = errno;
-    if (fd >= 0)
-      close (fd);
-    errno = e;
-  }
-fail_nofd:
-  {
-    int e = errno;
-    g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "UAPI socket %s: %s", path, g_strerror (e));
-  }
-  return -1;
-}
-
-static void read_output (WgGoTunnel *t, GDataInputStream *in);
-
-static void
-output_line_cb (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  WgGoTunnel *t = user_data;
-  GDataInputStream *in = G_DATA_INPUT_STREAM (source);
-  g_autofree char *line = g_data_input_stream_read_line_finish_utf8 (in, res, NULL, NULL);
-
-  if (line == NULL || t->destroyed)
-    {
-      g_object_unref (in);
-      tunnel_unref (t);
-      return;
-    }
-  g_strchomp (line);
-  if (*line)
-    {
-      /* wireguard-go logs errors only (LOG_LEVEL=error); never keys */
-      g_message ("vpn: wireguard-go[%s]: %s", t->base.ifname, line);
-      g_free (t->last_output);
-      t->last_output = g_steal_pointer (&line);
-    }
-  read_output (t, in);
-  tunnel_unref (t);
-}
-
-static void
-read_output (WgGoTunnel *t, GDataInputStream *in)
-{
-  g_data_input_stream_read_line_async (in, G_PRIORITY_DEFAULT, t->cancellable, output_line_cb,
-                                       tunnel_ref (t));
-}
-
-static void
-wait_cb (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  WgGoTunnel *t = user_data;
-  GSubprocess *proc = G_SUBPROCESS (source);
-  g_autofree char *reason = NULL;
-
-  if (!g_subprocess_wait_finish (proc, res, NULL) || t->destroyed)
-    {
-      tunnel_unref (t);
-      return;
-    }
-  if (g_subprocess_get_if_signaled (proc))
-    reason = g_strdup_printf ("wireguard-go was killed by signal %d (%s)",
-                              g_subprocess_get_term_sig (proc), g_strsignal (g_subprocess_get_term_sig (proc)));
-  else
-    reason = g_strdup_printf ("wireguard-go exited with status %d%s%s",
-                              g_subprocess_get_exit_status (proc),
-                              t->last_output ? ": " : "", t->last_output ? t->last_output : "");
-  g_message ("vpn: %s: %s", t->base.ifname, reason);
-  if (t->exited)
-    t->exited (&t->base, reason, t->exited_data);
-  tunnel_unref (t);
+  g_task_return_error (task, error);
+  g_object_unref (task);
 }
 
 static VpnTunnel *
-wggo_create (AnydConfig *config, const char *ifname, const char *mark,
-             VpnTunnelExitedFunc exited, gpointer user_data, GError **error)
+wggo_create_finish (GAsyncResult *result, GError **error)
 {
-  g_autoptr(AnydNetlink) nl = NULL;
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autofree char *binary = anyd_config_get_string (config, "vpn", VPN_CONFIG_WIREGUARD_GO);
-  AnydTunParams tp = ANYD_TUN_PARAMS_INIT;
-  AnydLinkChange ch = ANYD_LINK_CHANGE_INIT;
-  WgGoTunnel *t;
-  int tun_fd, sock_fd;
-  const char *argv[4];
-  const char *env[] = { "WG_TUN_FD=3", "WG_UAPI_FD=4", "WG_PROCESS_FOREGROUND=1", "LOG_LEVEL=error", NULL };
-
-  if (!wggo_check (config, error))
-    return NULL;
-  nl = anyd_netlink_get (error);
-  if (nl == NULL)
-    return NULL;
-
-  t = g_new0 (WgGoTunnel, 1);
-  t->ref_count = 1;
-  t->base.backend = &vpn_backend_wireguard_go;
-  t->cancellable = g_cancellable_new ();
-  t->exited = exited;
-  t->exited_data = user_data;
-
-  tp.name = ifname;
-  tp.packet_info = TRUE;
-  tun_fd = anyd_tun_open (&tp, &t->base.ifname, error);
-  if (tun_fd < 0)
-    goto fail;
-  /* Until wireguard-go holds the fd, closing it (on any error) removes the device. */
-  t->base.ifindex = anyd_netlink_link_index (nl, t->base.ifname, error);
-  ch.alias = mark;
-  if (t->base.ifindex <= 0 || !anyd_netlink_link_change (nl, t->base.ifindex, &ch, error))
-    {
-      close (tun_fd);
-      goto fail;
-    }
-  t->socket_path = g_strdup_printf (UAPI_DIR "/%s.sock", t->base.ifname);
-  sock_fd = uapi_listen (t->socket_path, error);
-  if (sock_fd < 0)
-    {
-      close (tun_fd);
-      g_clear_pointer (&t->socket_path, g_free);
-      goto fail;
-    }
-
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
-  g_subprocess_launcher_set_environ (launcher, (char **) env);
-  g_subprocess_launcher_set_cwd (launcher, "/");
-  g_subprocess_launcher_take_fd (launcher, tun_fd, 3);
-  g_subprocess_launcher_take_fd (launcher, sock_fd, 4);
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, GINT_TO_POINTER ((int) getpid ()), NULL);
-  argv[0] = binary;
-  argv[1] = "-f";
-  argv[2] = t->base.ifname;
-  argv[3] = NULL;
-  t->process = g_subprocess_launcher_spawnv (launcher, argv, error);
-  /* the launcher's copies of both fds close with it, below */
-  if (t->process == NULL)
-    {
-      g_prefix_error (error, "starting %s: ", binary);
-      unlink (t->socket_path);
-      goto fail;
-    }
-  g_debug ("vpn: %s: wireguard-go pid %s", t->base.ifname, g_subprocess_get_identifier (t->process));
-  read_output (t, g_data_input_stream_new (g_subprocess_get_stdout_pipe (t->process)));
-  g_subprocess_wait_async (t->process, t->cancellable, wait_cb, tunnel_ref (t));
-  return &t->base;
-
-fail:
-  t->destroyed = TRUE;
-  tunnel_unref (t);
-  return NULL;
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
 }
 
-/* After the device is gone: the process (GSubprocess reaps it) and the socket. */
+/* ----------------------------------------------------------------- adopt */
+
+static void wggo_stats_async (VpnTunnel *tunnel, GCancellable *cancellable, GAsyncReadyCallback callback,
+                              gpointer user_data);
+static gboolean wggo_stats_finish (VpnTunnel *tunnel, GAsyncResult *result, VpnUapiStats *out, GError **error);
+
+typedef struct {
+  WgGoTunnel  *tunnel;
+  char        *invocation_id;
+  VpnUapiStats stats;
+} Adopt;
+
 static void
-stop_process (WgGoTunnel *t)
+adopt_free (Adopt *a)
 {
-  if (t->process)
-    g_subprocess_send_signal (t->process, SIGTERM);
-  if (t->socket_path)
-    unlink (t->socket_path);
+  tunnel_unref (a->tunnel);
+  g_free (a->invocation_id);
+  g_free (a);
 }
 
-/* The device first: it is what users see; wireguard-go then loses its TUN. */
+static void
+adopt_fail (GTask *task, GError *error)
+{
+  Adopt *a = g_task_get_task_data (task);
+
+  a->tunnel->destroyed = TRUE;
+  unwatch (a->tunnel);
+  g_task_return_error (task, error);
+  g_object_unref (task);
+}
+
+static void
+adopt_stats_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  Adopt *a = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  if (!wggo_stats_finish (&a->tunnel->base, res, &a->stats, &error))
+    {
+      g_prefix_error (&error, "the data plane does not answer: ");
+      adopt_fail (task, error);
+      return;
+    }
+  if (a->tunnel->exit_reason != NULL)
+    {
+      adopt_fail (task, g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "%s", a->tunnel->exit_reason));
+      return;
+    }
+  a->tunnel->ready = TRUE;
+  g_task_return_pointer (task, tunnel_ref (a->tunnel), NULL);
+  g_object_unref (task);
+}
+
+static void
+adopt_props_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  Adopt *a = g_task_get_task_data (task);
+  WgGoTunnel *t = a->tunnel;
+  GError *error = NULL;
+  g_autoptr(GVariant) props = anyd_systemd_get_properties_finish (t->systemd, res, &error);
+  const char *state = NULL;
+
+  if (props == NULL)
+    {
+      g_prefix_error (&error, "the data plane's unit: ");
+      adopt_fail (task, error);
+      return;
+    }
+  if (!g_variant_lookup (props, "ActiveState", "&s", &state) || !g_str_equal (state, "active"))
+    {
+      adopt_fail (task, g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "the data plane's unit %s is %s",
+                                     t->base.unit, state ? state : "unknown"));
+      return;
+    }
+  if (!invocation_hex (props, &t->base.invocation_id) || !g_str_equal (t->base.invocation_id, a->invocation_id))
+    {
+      adopt_fail (task, g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
+                                     "the data plane's unit %s was restarted since (another InvocationID)",
+                                     t->base.unit));
+      return;
+    }
+  wggo_stats_async (&t->base, NULL, adopt_stats_cb, task);
+}
+
+static void
+wggo_adopt_async (const VpnBackendEnv *env, const char *ifname, int ifindex, const char *mark,
+                  const char *unit, const char *invocation_id,
+                  VpnTunnelExitedFunc exited, gpointer exited_data,
+                  GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new (NULL, NULL, callback, user_data);
+  Adopt *a = g_new0 (Adopt, 1);
+  g_autoptr(AnydNetlink) nl = NULL;
+  g_autoptr(AnydLinkInfo) link = NULL;
+  GError *error = NULL;
+
+  g_task_set_source_tag (task, wggo_adopt_async);
+  a->tunnel = tunnel_new (env, ifname, unit, exited, exited_data);
+  a->tunnel->base.ifindex = ifindex;
+  a->invocation_id = g_strdup (invocation_id);
+  g_task_set_task_data (task, a, (GDestroyNotify) adopt_free);
+
+  nl = anyd_netlink_get (&error);
+  if (nl != NULL)
+    link = anyd_netlink_link_get (nl, ifindex, &error);
+  if (link == NULL)
+    {
+      g_clear_error (&error);
+      adopt_fail (task, g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "interface %s (index %d) is gone",
+                                     ifname, ifindex));
+      return;
+    }
+  if (!g_str_equal (link->name, ifname) || g_strcmp0 (link->alias, mark) != 0)
+    {
+      adopt_fail (task, g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
+                                     "interface index %d is %s now, not anyd's %s", ifindex, link->name, ifname));
+      return;
+    }
+  a->tunnel->started = TRUE;
+  watch_unit (a->tunnel);
+  anyd_systemd_get_properties_async (env->systemd, unit, SYSTEMD_UNIT_IFACE, unit_names, adopt_props_cb, task);
+}
+
+static VpnTunnel *
+wggo_adopt_finish (GAsyncResult *result, VpnUapiStats *stats, GError **error)
+{
+  Adopt *a;
+
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  a = g_task_get_task_data (G_TASK (result));
+  if (stats != NULL)
+    *stats = a->stats;
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* --------------------------------------------------------------- the end */
+
+static void
+wggo_release (VpnTunnel *tunnel)
+{
+  WgGoTunnel *t = (WgGoTunnel *) tunnel;
+
+  t->destroyed = TRUE;
+  unwatch (t);
+  g_cancellable_cancel (t->cancellable);
+  tunnel_unref (t);
+}
+
+/* The device first: it is what users see; wireguard-go then loses its TUN
+ * and exits, and the unit is told to stop as well.  Daemon stop: nothing is
+ * waited for but the kernel. */
 static void
 wggo_destroy (VpnTunnel *tunnel)
 {
@@ -307,26 +746,63 @@ wggo_destroy (VpnTunnel *tunnel)
   g_autoptr(GError) error = NULL;
 
   t->destroyed = TRUE;
+  unwatch (t);
   g_cancellable_cancel (t->cancellable);
   nl = anyd_netlink_get (&error);
   if (nl && !anyd_netlink_link_delete (nl, t->base.ifindex, &error) &&
       !g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
     g_warning ("vpn: deleting %s: %s", t->base.ifname, error->message);
-  stop_process (t);
+  /* sent before anyd exits, though not waited for */
+  anyd_systemd_run_job_async (t->systemd, t->base.unit, "stop", NULL, NULL);
+  g_dbus_connection_flush_sync (t->bus, NULL, NULL);
+  unlink (t->base.uapi_path);
   tunnel_unref (t);
 }
 
 typedef struct {
   WgGoTunnel  *tunnel;
   AnydNetlink *nl;
+  GError      *error;
+  guint        pending;   /* the device's deletion and the unit's stop job, run side by side */
 } Destroy;
 
 static void
 destroy_free (Destroy *d)
 {
   tunnel_unref (d->tunnel);
-  anyd_netlink_unref (d->nl);
+  g_clear_pointer (&d->nl, anyd_netlink_unref);
+  g_clear_error (&d->error);
   g_free (d);
+}
+
+static void
+destroy_step_done (GTask *task)
+{
+  Destroy *d = g_task_get_task_data (task);
+
+  if (--d->pending > 0)
+    return;
+  if (d->error != NULL)
+    g_task_return_error (task, g_steal_pointer (&d->error));
+  else
+    g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
+}
+
+static void
+stopped_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  Destroy *d = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+
+  /* gone already (collected after wireguard-go exited): that is the goal */
+  if (!anyd_systemd_run_job_finish (d->tunnel->systemd, res, &error) &&
+      !g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
+    g_debug ("vpn: stopping %s: %s", d->tunnel->base.unit, error->message);
+  else
+    nudge_collection (d->tunnel);
+  destroy_step_done (task);
 }
 
 static void
@@ -336,46 +812,43 @@ deleted_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   Destroy *d = g_task_get_task_data (task);
   GError *error = NULL;
 
-  stop_process (d->tunnel);
   if (!anyd_netlink_links_delete_finish (d->nl, res, &error) &&
       !g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
     {
       g_prefix_error (&error, "deleting %s: ", d->tunnel->base.ifname);
-      g_task_return_error (task, error);
+      d->error = error;
     }
   else
-    {
-      g_clear_error (&error);
-      g_task_return_boolean (task, TRUE);
-    }
-  g_object_unref (task);
+    g_clear_error (&error);
+  destroy_step_done (task);
 }
 
+/* The device and the unit at once: whichever goes first, the other follows
+ * (wireguard-go exits without its TUN; the device goes with its fd), and
+ * the profile's unit name is free again when this completes. */
 static void
 wggo_destroy_async (VpnTunnel *tunnel, GAsyncReadyCallback callback, gpointer user_data)
 {
   WgGoTunnel *t = (WgGoTunnel *) tunnel;
   GTask *task = g_task_new (NULL, NULL, callback, user_data);
-  GError *error = NULL;
-  Destroy *d;
+  Destroy *d = g_new0 (Destroy, 1);
 
   g_task_set_source_tag (task, wggo_destroy_async);
   t->destroyed = TRUE;
+  unwatch (t);
   g_cancellable_cancel (t->cancellable);
-  d = g_new0 (Destroy, 1);
+  /* at once: a dead data plane leaves it, and a live one exits when it goes */
+  unlink (t->base.uapi_path);
   d->tunnel = t;   /* the caller's reference */
-  d->nl = anyd_netlink_get (&error);
-  if (d->nl == NULL)
-    {
-      stop_process (t);
-      tunnel_unref (t);
-      g_free (d);
-      g_task_return_error (task, error);
-      g_object_unref (task);
-      return;
-    }
   g_task_set_task_data (task, d, (GDestroyNotify) destroy_free);
-  anyd_netlink_links_delete_async (d->nl, &t->base.ifindex, 1, 0, NULL, deleted_cb, task);
+  d->pending = 1;
+  d->nl = anyd_netlink_get (&d->error);
+  if (d->nl != NULL)
+    {
+      d->pending++;
+      anyd_netlink_links_delete_async (d->nl, &t->base.ifindex, 1, 0, NULL, deleted_cb, task);
+    }
+  anyd_systemd_run_job_async (t->systemd, t->base.unit, "stop", stopped_cb, task);
 }
 
 static gboolean
@@ -540,7 +1013,7 @@ uapi_transact (WgGoTunnel *t, GString *request, GCancellable *cancellable,
   GTask *task = g_task_new (NULL, cancellable, callback, user_data);
   Transaction *tx = g_new0 (Transaction, 1);
   g_autoptr(GSocketClient) client = g_socket_client_new ();
-  g_autoptr(GSocketAddress) addr = g_unix_socket_address_new (t->socket_path);
+  g_autoptr(GSocketAddress) addr = g_unix_socket_address_new (t->base.uapi_path);
 
   g_task_set_source_tag (task, source_tag);
   tx->tunnel = tunnel_ref (t);
@@ -652,7 +1125,10 @@ wggo_stats_finish (VpnTunnel *tunnel, GAsyncResult *result, VpnUapiStats *out, G
 const VpnBackend vpn_backend_wireguard_go = {
   .name = "wireguard-go",
   .check = wggo_check,
-  .create = wggo_create,
+  .create_async = wggo_create_async,
+  .create_finish = wggo_create_finish,
+  .adopt_async = wggo_adopt_async,
+  .adopt_finish = wggo_adopt_finish,
   .configure_async = wggo_configure_async,
   .unkick_async = wggo_unkick_async,
   .configure_finish = wggo_configure_finish,
@@ -661,4 +1137,5 @@ const VpnBackend vpn_backend_wireguard_go = {
   .destroy = wggo_destroy,
   .destroy_async = wggo_destroy_async,
   .destroy_finish = wggo_destroy_finish,
+  .release = wggo_release,
 };

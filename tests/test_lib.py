@@ -259,4 +259,4 @@ def _(sb):
     assert 'Traceback' not in err or 'KeyboardInterrupt' in err, err
 
 
-anydtest.main()
+anydtest.main(systemd=True)   # VPN data planes are systemd units

@@ -782,6 +782,18 @@ def _(sb):
 
 @case('kill -9 during a stream of Puts: after a restart every acknowledged Put is readable')
 def _(sb):
+    # a flood on purpose: the per-uid call rate ([limits], test_limits.py)
+    # would turn part of it into Busy; durability is what this case measures
+    sb.write_config('[limits]\ncalls_per_second_per_uid=0\n', name='90-flood.conf')
+    sb.restart_anyd()
+    try:
+        crash_during_puts(sb)
+    finally:
+        sb.remove_config('90-flood.conf')
+        sb.restart_anyd()
+
+
+def crash_during_puts(sb):
     c = sb.connect(ALLOWED)
     values = {}
     acked, pending = [], {}

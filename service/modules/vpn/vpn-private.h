@@ -41,6 +41,7 @@ struct _VpnModule {
   GHashTable             *profiles;      /* name -> VpnProfile* (owned) */
   GHashTable             *connections;   /* profile name -> VpnConnection* (owned) */
   guint                   next_connection;
+  guint                   metrics_id;    /* vpn-metrics.c's collector */
 };
 
 struct _VpnProfile {
@@ -68,6 +69,9 @@ GPtrArray  *vpn_profile_load_all (VpnModule *module);
 void        vpn_profile_export (VpnProfile *profile);
 /* The profile of that name, or NULL + NOT_FOUND. */
 VpnProfile *vpn_module_lookup_profile (VpnModule *module, const char *name, GError **error);
+
+/* ---- vpn-metrics.c: GetMetrics' vpn gauges; returns the collector's id */
+guint       vpn_metrics_register (VpnModule *module);
 
 /* ---- vpn-module.c */
 void        vpn_module_delete_profile (VpnModule *module, VpnProfile *profile);

@@ -26,7 +26,7 @@
 
 const AnydConfigKey anyd_metrics_config_keys[] = {
   { "daemon", "metrics_textfile", ANYD_CONFIG_STRING, NULL,
-    "file rewritten atomically (mode 0644) with the metrics every metrics_interval_s, for node_exporter's textfile collector (empty = none)" },
+    "file rewritten atomically (mode 0644) with the metrics every metrics_interval_s, for node_exporter's textfile collector, e.g. /var/lib/prometheus/node-exporter/anyd.prom (empty = none)" },
   { "daemon", "metrics_interval_s", ANYD_CONFIG_UINT, "15",
     "seconds between rewrites of metrics_textfile", 86400 },
   { NULL }

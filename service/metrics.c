@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Metrics: counters where events happen, text when asked (see metrics.h).
  *
- * Calls are counted per row of the gate's tables (interface, method) from
- * the replies anyd sends: a handler may answer from many places and much
- * later, but every answer leaves through the connection, where a filter
- * sees it. The filter runs on GDBus's worker thread only, for incoming calls
- * and outgoing replies alike, so the table of calls awaiting a reply is that
- * thread's alone (fixed size, no lock, no allocation); the counters it bumps
- * are written by that thread only and read on the main thread with relaxed
- * atomic loads. Everything else is counted on the main thread. */
+ * Calls are counted per row of the gate's tables (interface, method) by
+ * their reply: a handler may answer from many places and much later, but
+ * every answer leaves through the connection, where a filter (on GDBus's
+ * worker thread) sees it. The gate notes each call it receives, with its
+ * row, in a fixed table keyed by (sender, serial) (anyd_metrics_call: no
+ * lock, no allocation); the filter finds the row of each reply there and
+ * counts ok, error or denied. Those counters are written by the worker
+ * thread only and read on the main thread with relaxed atomic loads.
+ * Everything else is counted on the main thread. */
 #include "anyd-build-config.h"
 #include "metrics.h"
 #include "auth/auth-private.h"
@@ -115,7 +116,7 @@ typedef struct {
 static struct {
   RuleCounter      *rules;
   guint             n_rules;
-  GHashTable       *by_iface;      /* interface -> (method -> RuleCounter*), read-only once started */
+  GHashTable       *by_rule;       /* const AnydAuthRule* -> RuleCounter*, read-only once started */
   guint64           checks[ANYD_METRICS_N_CHECK_RESULTS];
   guint64           cache_hits;
   LabelCounter      quota;
@@ -139,7 +140,7 @@ load (const guint64 *p)
 }
 
 /* Single writer: a plain add, published without a locked instruction. */
-static void
+G_GNUC_UNUSED static void
 bump (guint64 *p)
 {
   __atomic_store_n (p, __atomic_load_n (p, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
@@ -208,58 +209,76 @@ anyd_metrics_exec_process (const char *reason)
 }
 #endif
 
-/* ------------------------------------------------------------------ the filter */
+/* ------------------------------------------------------------------ calls */
+#ifdef ANYD_METRICS
 
 /* Calls awaiting their reply, by (sender, serial): open addressing in a
- * fixed table. A call whose reply never comes (the handler dropped it)
- * keeps its slot until a later call needs it; with more calls in flight
- * than the table holds, the oldest are overwritten and go uncounted. */
+ * fixed table. The gate (main thread) fills free slots only; the filter
+ * (the bus worker thread) empties the slot of each reply it sees. A slot's
+ * key is published with release/acquire, its counter pointer written
+ * before. With every probed slot taken (calls that never get a reply pile
+ * up, or more are in flight than the table holds) a call goes uncounted. */
 #define PENDING_SLOTS 4096u   /* power of two */
 #define PENDING_PROBE 16u
 
 typedef struct {
-  guint32      serial;     /* 0 = free */
-  guint32      sender;     /* hash of the unique name */
+  guint64      key;        /* sender hash << 32 | serial; 0 = free */
   RuleCounter *rc;
 } Pending;
 
-static Pending pending[PENDING_SLOTS];   /* the bus worker thread's alone */
+static Pending pending[PENDING_SLOTS];
 
-static guint
-pending_home (guint32 serial, guint32 sender)
+static guint64
+pending_key (const char *sender, guint32 serial)
 {
-  return (serial * 2654435761u ^ sender) & (PENDING_SLOTS - 1);
+  return (guint64) g_str_hash (sender) << 32 | serial;
 }
 
-static void
-pending_add (guint32 serial, guint32 sender, RuleCounter *rc)
+static guint
+pending_home (guint64 key)
 {
-  guint home = pending_home (serial, sender);
+  return (guint) ((key * 0x9E3779B97F4A7C15ull) >> 52) & (PENDING_SLOTS - 1);
+}
 
+void
+anyd_metrics_call (GDBusMethodInvocation *invocation, const AnydAuthRule *rule)
+{
+  GDBusMessage *msg = g_dbus_method_invocation_get_message (invocation);
+  const char *sender = g_dbus_method_invocation_get_sender (invocation);
+  RuleCounter *rc;
+  guint64 key;
+  guint home;
+
+  if (m.by_rule == NULL || sender == NULL ||
+      (g_dbus_message_get_flags (msg) & G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED) ||
+      (rc = g_hash_table_lookup (m.by_rule, rule)) == NULL)
+    return;
+  key = pending_key (sender, g_dbus_message_get_serial (msg));
+  home = pending_home (key);
   for (guint i = 0; i < PENDING_PROBE; i++)
     {
       Pending *p = &pending[(home + i) & (PENDING_SLOTS - 1)];
-      if (p->serial == 0)
+      if (__atomic_load_n (&p->key, __ATOMIC_ACQUIRE) == 0)
         {
-          *p = (Pending) { serial, sender, rc };
+          p->rc = rc;
+          __atomic_store_n (&p->key, key, __ATOMIC_RELEASE);
           return;
         }
     }
-  pending[home] = (Pending) { serial, sender, rc };
 }
 
 static RuleCounter *
-pending_take (guint32 serial, guint32 sender)
+pending_take (guint64 key)
 {
-  guint home = pending_home (serial, sender);
+  guint home = pending_home (key);
 
   for (guint i = 0; i < PENDING_PROBE; i++)
     {
       Pending *p = &pending[(home + i) & (PENDING_SLOTS - 1)];
-      if (p->serial == serial && p->sender == sender)
+      if (__atomic_load_n (&p->key, __ATOMIC_ACQUIRE) == key)
         {
           RuleCounter *rc = p->rc;
-          p->serial = 0;
+          __atomic_store_n (&p->key, 0, __ATOMIC_RELEASE);
           return rc;
         }
     }
@@ -275,42 +294,30 @@ is_denial (const char *error_name)
           g_str_equal (error_name + strlen (ANYD_ERROR_PREFIX), "AuthorizationDismissed"));
 }
 
+/* Every answer leaves through here, whichever code sent it and when. */
 static GDBusMessage *
 filter_cb (GDBusConnection *bus, GDBusMessage *message, gboolean incoming, gpointer user_data)
 {
-  GDBusMessageType type = g_dbus_message_get_message_type (message);
+  GDBusMessageType type;
+  const char *dest;
+  RuleCounter *rc;
 
-  if (incoming && type == G_DBUS_MESSAGE_TYPE_METHOD_CALL)
-    {
-      const char *iface = g_dbus_message_get_interface (message);
-      const char *sender = g_dbus_message_get_sender (message);
-      GHashTable *methods;
-      RuleCounter *rc;
-
-      if (iface == NULL || sender == NULL ||
-          (g_dbus_message_get_flags (message) & G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED) ||
-          (methods = g_hash_table_lookup (m.by_iface, iface)) == NULL ||
-          (rc = g_hash_table_lookup (methods, g_dbus_message_get_member (message))) == NULL)
-        return message;
-      pending_add (g_dbus_message_get_serial (message), g_str_hash (sender), rc);
-    }
-  else if (!incoming && (type == G_DBUS_MESSAGE_TYPE_METHOD_RETURN || type == G_DBUS_MESSAGE_TYPE_ERROR))
-    {
-      const char *dest = g_dbus_message_get_destination (message);
-      RuleCounter *rc;
-
-      if (dest == NULL ||
-          (rc = pending_take (g_dbus_message_get_reply_serial (message), g_str_hash (dest))) == NULL)
-        return message;
-      if (type == G_DBUS_MESSAGE_TYPE_METHOD_RETURN)
-        bump (&rc->n[RES_OK]);
-      else if (is_denial (g_dbus_message_get_error_name (message)))
-        bump (&rc->n[RES_DENIED]);
-      else
-        bump (&rc->n[RES_ERROR]);
-    }
+  if (incoming)
+    return message;
+  type = g_dbus_message_get_message_type (message);
+  if ((type != G_DBUS_MESSAGE_TYPE_METHOD_RETURN && type != G_DBUS_MESSAGE_TYPE_ERROR) ||
+      (dest = g_dbus_message_get_destination (message)) == NULL ||
+      (rc = pending_take (pending_key (dest, g_dbus_message_get_reply_serial (message)))) == NULL)
+    return message;
+  if (type == G_DBUS_MESSAGE_TYPE_METHOD_RETURN)
+    bump (&rc->n[RES_OK]);
+  else if (is_denial (g_dbus_message_get_error_name (message)))
+    bump (&rc->n[RES_DENIED]);
+  else
+    bump (&rc->n[RES_ERROR]);
   return message;
 }
+#endif
 
 /* ------------------------------------------------------------------ text */
 
@@ -578,26 +585,19 @@ anyd_metrics_start (GDBusConnection *bus, const AnydAuthRule *const *tables)
           n++;
       m.rules = g_new0 (RuleCounter, n);
       m.n_rules = n;
-      m.by_iface = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) g_hash_table_unref);
+      m.by_rule = g_hash_table_new (NULL, NULL);
       for (guint t = 0; tables[t] != NULL; t++)
         for (const AnydAuthRule *r = tables[t]; r->interface != NULL; r++)
           {
-            GHashTable *methods = g_hash_table_lookup (m.by_iface, r->interface);
-
-            if (methods == NULL)
-              {
-                methods = g_hash_table_new (g_str_hash, g_str_equal);
-                g_hash_table_insert (m.by_iface, (gpointer) r->interface, methods);
-              }
             m.rules[k].rule = r;
-            g_hash_table_insert (methods, (gpointer) r->method, &m.rules[k++]);
+            g_hash_table_insert (m.by_rule, (gpointer) r, &m.rules[k++]);
           }
       /* Every module's quota series exists from the start, at 0. */
       for (guint i = 0; anyd_module_registry[i] != NULL; i++)
         label_slot (&m.quota, anyd_module_registry[i]->name, strlen (anyd_module_registry[i]->name));
     }
 #ifdef ANYD_METRICS
-  /* Added once the table is complete: the filter only ever reads it. */
+  /* The filter counts replies to the calls the gate noted (anyd_metrics_call). */
   if (m.filter_id == 0 && bus != NULL)
     {
       m.bus = g_object_ref (bus);

@@ -29,6 +29,9 @@ typedef enum {
 } AnydMetricsCheckResult;
 
 #ifdef ANYD_METRICS
+/* The gate received a call to a method of its table (before deciding):
+ * its reply is counted as ok, error or denied when it is sent. */
+void anyd_metrics_call (GDBusMethodInvocation *invocation, const AnydAuthRule *rule);
 /* The gate decided (from the cache or from polkit). */
 void anyd_metrics_auth_check (AnydMetricsCheckResult result);
 /* A decision came from the cache. */
@@ -39,6 +42,8 @@ void anyd_metrics_quota_refused (const char *module);
  * small fixed set (e.g. "exited", "signaled", "timeout", "memory"). */
 void anyd_metrics_exec_process (const char *reason);
 #else
+static inline void anyd_metrics_call (GDBusMethodInvocation *invocation, const AnydAuthRule *rule)
+{ (void) invocation; (void) rule; }
 static inline void anyd_metrics_auth_check (AnydMetricsCheckResult result) { (void) result; }
 static inline void anyd_metrics_auth_cache_hit (void) { }
 static inline void anyd_metrics_quota_refused (const char *module) { (void) module; }

@@ -341,6 +341,21 @@ append_label_value (GString *s, const char *v)
     }
 }
 
+/* " <value>\n" without printf: a few hundred samples per GetMetrics. */
+static void
+append_uint (GString *s, guint64 v)
+{
+  char buf[24];
+  guint i = sizeof buf;
+
+  buf[--i] = '\n';
+  do
+    buf[--i] = (char) ('0' + v % 10);
+  while ((v /= 10) != 0);
+  buf[--i] = ' ';
+  g_string_append_len (s, buf + i, (gssize) (sizeof buf - i));
+}
+
 static void
 add_sample_v (AnydMetricsWriter *w, Family f, guint64 value, va_list ap)
 {
@@ -359,7 +374,9 @@ add_sample_v (AnydMetricsWriter *w, Family f, guint64 value, va_list ap)
       g_string_append_c (s, '"');
       first = FALSE;
     }
-  g_string_append_printf (s, "%s %" G_GUINT64_FORMAT "\n", first ? "" : "}", value);
+  if (!first)
+    g_string_append_c (s, '}');
+  append_uint (s, value);
 }
 
 static void

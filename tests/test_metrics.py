@@ -279,6 +279,55 @@ def _(sb):
         sb.restart_anyd()
 
 
+def has(text, name, **labels):
+    return any(s[0] == name and s[1] == labels for f in parse(text).values() for s in f[2])
+
+
+@case('VPN: anyd_vpn_connection_up for every profile; a connection counts in anyd_resources, its bytes grow')
+def _(sb):
+    import vpnpeer
+    VPN, VPN_IFACE, NAME = '/org/anyd1/vpn', 'org.anyd1.Vpn', 'wg-metrics'
+    peer = vpnpeer.Peer()
+    peer.start()
+    priv, pub = vpnpeer.genkey()
+    peer.allow(pub)
+    path = sb.call(ALLOWED, VPN, VPN_IFACE, 'ImportProfile', '(ssa{sv})',
+                   (NAME, vpnpeer.profile(priv, peer.pub), {}))
+    try:
+        text = metrics(sb)
+        assert has(text, 'anyd_vpn_connection_up', profile=NAME, type='wireguard'), text
+        assert value(text, 'anyd_vpn_connection_up', profile=NAME, type='wireguard') == 0
+        assert not has(text, 'anyd_vpn_rx_bytes_total', profile=NAME)
+        assert value(text, 'anyd_resources', module='vpn') == 0
+        sb.call(ALLOWED, VPN, VPN_IFACE, 'Connect', '(s)', (NAME,))
+        assert vpnpeer.ping(vpnpeer.TUN_PEER4, timeout=3), 'no ping through the tunnel'
+        anyd_wait(lambda: value(metrics(sb), 'anyd_vpn_connection_up', profile=NAME, type='wireguard') == 1,
+                  'connection_up 1')
+        for _ in range(3):
+            vpnpeer.ping(vpnpeer.TUN_PEER4)
+
+        def grew():
+            t = metrics(sb)
+            return (value(t, 'anyd_vpn_rx_bytes_total', profile=NAME) > 0 and
+                    value(t, 'anyd_vpn_tx_bytes_total', profile=NAME) > 0) and t
+        text = anydtest.wait_until(grew, 10, interval=0.3, what='rx/tx bytes in the metrics')
+        assert value(text, 'anyd_resources', module='vpn') == 1, text
+        assert priv not in text and pub not in text and peer.pub not in text
+        sb.call(ALLOWED, VPN, VPN_IFACE, 'Disconnect', '(s)', (NAME,))
+        anyd_wait(lambda: value(metrics(sb), 'anyd_resources', module='vpn') == 0, 'the connection gone')
+        text = metrics(sb)
+        assert value(text, 'anyd_vpn_connection_up', profile=NAME, type='wireguard') == 0, text
+        assert not has(text, 'anyd_vpn_rx_bytes_total', profile=NAME), text
+    finally:
+        try:
+            sb.call(ALLOWED, VPN, VPN_IFACE, 'Disconnect', '(s)', (NAME,))
+        except DBusError:
+            pass
+        sb.call(ALLOWED, path, 'org.anyd1.VpnProfile', 'Delete')
+        peer.stop()
+    assert not has(metrics(sb), 'anyd_vpn_connection_up', profile=NAME, type='wireguard')
+
+
 @case('anyd-client metrics prints the text; --json gives the samples')
 def _(sb):
     import json

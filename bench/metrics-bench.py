@@ -209,7 +209,7 @@ def main():
     exact_ok = (not ir or ir['on'] / ir['off'] <= 1.03)
     if not wall_ok and noise > 0.03:
         print('wall-clock targets (latency <= 1.03, throughput >= 0.97): not resolved on this machine '
-              '(spread above 3 %%); instructions per call decide')
+              '(spread above 3 %); instructions per call decide')
         wall_ok = exact_ok and bool(ir)
     ok = wall_ok and exact_ok and m_ratio <= 2.0
     print('targets (latency <= 1.03, throughput >= 0.97, instructions <= 1.03, GetMetrics <= 2x GetCallerInfo): %s'

@@ -49,8 +49,9 @@
 #define FLOOD_ROUNDS 3
 #define WARM_UP     20
 
-typedef enum { T_ECHO, T_PUBLIC, T_GATED, T_PROP, T_VAULT_GET, T_VAULT_LIST } Target;
-static const char *const target_names[] = { "echo", "public", "gated", "prop", "vault-get", "vault-list" };
+typedef enum { T_ECHO, T_PUBLIC, T_GATED, T_PROP, T_VAULT_GET, T_VAULT_LIST, T_METRICS } Target;
+static const char *const target_names[] = { "echo", "public", "gated", "prop", "vault-get", "vault-list",
+                                            "metrics" };
 
 /* The secret T_VAULT_GET reads (16 bytes, stored by root before measuring). */
 #define BENCH_SECRET "bench/s16"
@@ -112,6 +113,10 @@ call_args (Target t, const char **dest, const char **path, const char **iface, c
       break;
     case T_PUBLIC:
       *dest = "org.anyd1"; *path = "/org/anyd1"; *iface = "org.anyd1.Manager"; *method = "GetCallerInfo";
+      *params = NULL;
+      break;
+    case T_METRICS:   /* bench/metrics-bench.py */
+      *dest = "org.anyd1"; *path = "/org/anyd1"; *iface = "org.anyd1.Manager"; *method = "GetMetrics";
       *params = NULL;
       break;
     case T_PROP:

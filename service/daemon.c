@@ -5,6 +5,7 @@
 #include "audit.h"
 #include "error.h"
 #include "anyd-limits.h"
+#include "metrics.h"
 #include "names.h"
 #include "util.h"
 #include "anyd-dbus.h"
@@ -24,6 +25,7 @@ static const AnydConfigKey daemon_config_keys[] = {
 
 static const AnydAuthRule manager_auth_rules[] = {
   { "org.anyd1.Manager", "GetCallerInfo", ANYD_AUTH_PUBLIC, NULL, -1, NULL },
+  { "org.anyd1.Manager", "GetMetrics", ANYD_AUTH_PUBLIC, NULL, -1, NULL },
   { "org.anyd1.Manager", "Reload", ANYD_ACTION_MANAGE, NULL, -1, NULL },
   ANYD_AUTH_RULES_END
 };
@@ -109,6 +111,7 @@ build_schema (void)
       g_ptr_array_add (arrays, (gpointer) daemon_config_keys);
       g_ptr_array_add (arrays, (gpointer) anyd_auth_config_keys);
       g_ptr_array_add (arrays, (gpointer) anyd_limits_config_keys);
+      g_ptr_array_add (arrays, (gpointer) anyd_metrics_config_keys);
       for (guint m = 0; m < n_modules; m++)
         {
           const AnydModule *mod = anyd_module_registry[m];
@@ -552,6 +555,16 @@ handle_get_caller_info (AnydDBusManager *manager, GDBusMethodInvocation *invocat
   return TRUE;
 }
 
+/* Public: counts and module gauges only, nothing the public properties hide. */
+static gboolean
+handle_get_metrics (AnydDBusManager *manager, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+  g_autofree char *text = anyd_metrics_render ();
+
+  anyd_dbus_manager_complete_get_metrics (manager, invocation, text);
+  return TRUE;
+}
+
 static gboolean
 reload_config (AnydDaemon *daemon, GError **error)
 {
@@ -570,6 +583,7 @@ reload_config (AnydDaemon *daemon, GError **error)
   apply_log_level (config);
   anyd_auth_set_config (daemon->auth, config);
   anyd_limits_set_config (daemon->limits, config);
+  anyd_metrics_set_config (config);
   daemon->idle_timeout_s = effective_idle_timeout (daemon);
   for (guint i = 0; i < daemon->modules->len; i++)
     {
@@ -755,6 +769,7 @@ anyd_daemon_run (AnydDaemon *daemon)
   anyd_auth_guard (daemon->auth, G_DBUS_INTERFACE_SKELETON (daemon->manager), NULL, NULL);
   g_signal_connect (daemon->manager, "handle-get-caller-info", G_CALLBACK (handle_get_caller_info), daemon);
   g_signal_connect (daemon->manager, "handle-reload", G_CALLBACK (handle_reload), daemon);
+  g_signal_connect (daemon->manager, "handle-get-metrics", G_CALLBACK (handle_get_metrics), daemon);
   if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (daemon->manager), daemon->bus,
                                          ANYD_DBUS_PATH, &error))
     {
@@ -771,6 +786,9 @@ anyd_daemon_run (AnydDaemon *daemon)
       stop_modules (daemon);
       return 1;
     }
+
+  anyd_metrics_start (daemon->bus, anyd_daemon_auth_tables ());
+  anyd_metrics_set_config (daemon->config);
 
   sigterm = g_unix_signal_add (SIGTERM, on_quit_signal, daemon);
   sigint = g_unix_signal_add (SIGINT, on_quit_signal, daemon);
@@ -793,6 +811,7 @@ anyd_daemon_run (AnydDaemon *daemon)
     g_bus_unown_name (daemon->owner_id);
   daemon->owner_id = 0;
   stop_modules (daemon);
+  anyd_metrics_stop ();
   g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (daemon->manager));
   g_dbus_connection_flush_sync (daemon->bus, NULL, NULL);
   audit_lifecycle ("stop", NULL, NULL);

@@ -3,6 +3,7 @@
 #include "anyd-limits.h"
 #include "audit.h"
 #include "error.h"
+#include "metrics.h"
 #include "names.h"
 
 const AnydConfigKey anyd_limits_config_keys[] = {
@@ -86,6 +87,7 @@ anyd_limits_check (AnydLimits *limits, guint32 uid, const char *module, GError *
   if ((u != NULL ? u->held[q] : 0) < limits->max[q])
     return TRUE;
   u = usage (limits, uid, TRUE);
+  anyd_metrics_quota_refused (module);
   g_set_error (error, ANYD_ERROR, ANYD_ERROR_BUSY,
                "%s: uid %u holds %u of at most %u; delete one first",
                quota_names[q], uid, u->held[q], limits->max[q]);

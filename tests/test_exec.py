@@ -841,6 +841,35 @@ def _(sb):
         os.close(fd)
 
 
+@case('metrics: anyd_exec_processes_total counts exits by reason, anyd_resources the running ones')
+def _(sb):
+    sd()
+
+    def sample(text, family, **labels):
+        want = ','.join('%s="%s"' % kv for kv in sorted(labels.items()))
+        for line in text.splitlines():
+            if line.startswith('%s{%s} ' % (family, want)):
+                return float(line.rsplit(' ', 1)[1])
+        return 0.0
+
+    def metrics():
+        r = sb.call(DENIED, '/org/anyd1', 'org.anyd1.Manager', 'GetMetrics')
+        return r[0] if isinstance(r, (tuple, list)) else r
+
+    before = metrics()
+    path = run(sb, ALLOWED, ['/bin/sh', '-c', 'exit 3'])
+    assert wait(sb, ALLOWED, path)[0] == 'exited'
+    sleeper = run(sb, ALLOWED, ['/bin/sleep', '60'])
+    text = metrics()
+    assert sample(text, 'anyd_exec_processes_total', reason='exited') == \
+        sample(before, 'anyd_exec_processes_total', reason='exited') + 1, text
+    assert sample(text, 'anyd_resources', module='exec') >= 1, text
+    sb.call(ALLOWED, sleeper, 'org.anyd1.ExecProcess', 'Kill', '(i)', (9,))
+    assert wait(sb, ALLOWED, sleeper)[0] == 'killed'
+    text = metrics()
+    assert sample(text, 'anyd_exec_processes_total', reason='killed') >= 1, text
+
+
 @case('no anyd-exec-* unit is left at the end')
 def _(sb):
     sd()

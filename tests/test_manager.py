@@ -471,9 +471,11 @@ def _(sb):
     # the start record comes after every start-up line (read by a thread)
     wait_until(lambda: any('ANYD_ACTION=start ' in l for l in sb.anyd_output()), 10 * slow(sb),
                what='the start record')
+    # the core's first line ("owning org.anyd1") may come just after the name is seen owned
+    wait_until(lambda: any(l.startswith('anyd-Message:') or ': anyd-DEBUG: ' in l
+                           for l in sb.anyd_output()), 5 * slow(sb), what='a line of the core')
     out = sb.anyd_output()
     assert vault_lines() and all(l.startswith('anyd-vault-Message:') for l in vault_lines()), out
-    assert any(l.startswith('anyd-Message:') or ': anyd-DEBUG: ' in l for l in out), out[-20:]
 
 
 @case('without --verbose, G_MESSAGES_DEBUG=anyd-vault shows the vault\'s debug messages only')

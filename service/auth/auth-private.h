@@ -10,6 +10,7 @@
 #include "auth.h"
 #include "audit.h"
 #include "error.h"
+#include "metrics.h"
 #include "names.h"
 
 #include <polkit/polkit.h>

@@ -134,6 +134,7 @@ anyd_auth_cache_lookup (AnydAuth *auth, Sender *sender, const char *key)
       g_queue_unlink (&auth->lru, &d->lru);
       g_queue_push_head_link (&auth->lru, &d->lru);
     }
+  anyd_metrics_auth_cache_hit ();
   return d;
 }
 

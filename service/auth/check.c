@@ -146,6 +146,7 @@ answer (Waiter *w, Verdict verdict, const char *message)
   AnswerFunc func = w->func;
   gpointer data = w->data;
 
+  anyd_metrics_auth_check ((AnydMetricsCheckResult) verdict);
   if (w->cancellable != NULL && w->cancel_id != 0)
     g_cancellable_disconnect (w->cancellable, w->cancel_id);
   w->cancel_id = 0;
@@ -387,6 +388,7 @@ anyd_auth_check_full (AnydAuth *auth, AnydCaller *caller, const char *action_id,
   if (cached != NULL && cached->verdict == VERDICT_ALLOWED)
     {
       /* The fast path: nothing to wait for, nothing to throttle. */
+      anyd_metrics_auth_check (ANYD_METRICS_CHECK_ALLOWED);
       if (audit)
         anyd_auth_audit_decision (caller, action_id, details, object, VERDICT_ALLOWED, "cached");
       func (data, NULL);

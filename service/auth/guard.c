@@ -326,6 +326,7 @@ gate_method_call (GDBusConnection *bus, const char *sender, const char *path, co
                                              iface, method);
       return;
     }
+  anyd_metrics_call (invocation, rule);
   if (rule->action != NULL)
     {
       details = rule_details (g, skeleton, rule, method, params);

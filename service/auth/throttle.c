@@ -280,6 +280,7 @@ anyd_auth_rate_take (AnydAuth *auth, AnydCaller *caller, const char *action_id, 
         }
       return TRUE;
     }
+  anyd_metrics_quota_refused (action_id);
   g_set_error (error, ANYD_ERROR, ANYD_ERROR_BUSY,
                "calls_per_second_per_uid: uid %u is over its quota of %u calls per second; slow down",
                caller->uid, auth->call_rate);

@@ -15,6 +15,7 @@
 #include "exec-private.h"
 #include "audit.h"
 #include "error.h"
+#include "metrics.h"
 #include "names.h"
 
 #include <errno.h>
@@ -958,6 +959,22 @@ on_systemd_appeared (gpointer user_data)
 
 /* ------------------------------------------------------------------ lifetime */
 
+/* anyd_resources{module="exec"}: the processes still running. */
+static void
+collect_metrics (AnydMetricsWriter *writer, gpointer user_data)
+{
+  ExecModule *m = user_data;
+  GHashTableIter it;
+  gpointer value;
+  guint64 running = 0;
+
+  g_hash_table_iter_init (&it, m->processes);
+  while (g_hash_table_iter_next (&it, NULL, &value))
+    if (!((ExecProcess *) value)->exited)
+      running++;
+  anyd_metrics_sample (writer, "anyd_resources", running, "module", "exec", NULL);
+}
+
 static gpointer
 exec_start (AnydDaemon *daemon, GError **error)
 {
@@ -983,6 +1000,7 @@ exec_start (AnydDaemon *daemon, GError **error)
   anyd_dbus_object_skeleton_set_exec (m->object, m->skeleton);
   g_dbus_object_manager_server_export (anyd_daemon_get_object_manager (daemon),
                                        G_DBUS_OBJECT_SKELETON (m->object));
+  m->metrics_id = anyd_metrics_add_collector (collect_metrics, m);
   return m;
 }
 
@@ -1000,6 +1018,7 @@ exec_stop (gpointer module)
   g_autoptr(GList) all = g_hash_table_get_values (m->processes);
 
   m->stopped = TRUE;
+  g_clear_handle_id (&m->metrics_id, anyd_metrics_remove_collector);
   for (GList *l = all; l != NULL; l = l->next)
     exec_process_remove (l->data, "anyd is stopping; the command goes on running");
   g_clear_pointer (&m->systemd, anyd_systemd_free);

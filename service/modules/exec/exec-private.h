@@ -35,6 +35,7 @@ struct _ExecModule {
   GHashTable             *processes;    /* unit name -> ExecProcess* (a reference) */
   GHashTable             *slices_set;   /* uid -> TRUE: slice limits applied */
   guint64                 next_id;
+  guint                   metrics_id;   /* the live-process gauge's collector */
   gboolean                stopped;
 };
 

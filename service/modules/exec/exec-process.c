@@ -8,6 +8,7 @@
  * exit status (a SIGHUP kill reads Result=success). */
 #include "exec-private.h"
 #include "audit.h"
+#include "metrics.h"
 #include "error.h"
 
 #include <signal.h>
@@ -132,6 +133,7 @@ finish_exit (ExecProcess *p, const char *reason, gint code, gint sig, guint64 ex
   anyd_dbus_exec_process_set_exited_at (p->iface, exited_at ? exited_at : (guint64) g_get_real_time ());
   g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (p->iface));
   anyd_dbus_exec_process_emit_exited (p->iface, reason, code, sig);
+  anyd_metrics_exec_process (reason);
   reply_waiters (p, NULL);
   anyd_audit_action (p->creator, "exec.exit", p->path, NULL,
                      "unit=%s reason=%s exit_code=%d signal=%d runtime_ms=%" G_GINT64_FORMAT,

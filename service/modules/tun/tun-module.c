@@ -14,6 +14,7 @@
 #include "tun-private.h"
 #include "audit.h"
 #include "error.h"
+#include "metrics.h"
 #include "module.h"
 #include "names.h"
 #include "util.h"
@@ -712,6 +713,14 @@ tun_check_config (AnydConfig *config, GError **error)
 
 static void tun_stop (gpointer data);
 
+static void
+collect_metrics (AnydMetricsWriter *writer, gpointer user_data)
+{
+  TunModule *module = user_data;
+
+  anyd_metrics_sample (writer, "anyd_resources", g_hash_table_size (module->devices), "module", "tun", NULL);
+}
+
 static gpointer
 tun_start (AnydDaemon *daemon, GError **error)
 {
@@ -748,6 +757,7 @@ tun_start (AnydDaemon *daemon, GError **error)
                                                          NULL, NULL, NULL);
   if (!reconcile (module, error))
     goto fail;
+  module->metrics_id = anyd_metrics_add_collector (collect_metrics, module);
   return module;
 
 fail:
@@ -776,6 +786,7 @@ tun_stop (gpointer data)
       anyd_audit_action (NULL, "tun.cleanup", TUN_PATH, error, "shutdown devices=%u", doomed->len);
     }
   module->stopped = TRUE;
+  g_clear_handle_id (&module->metrics_id, anyd_metrics_remove_collector);
   g_clear_handle_id (&module->refresh_source, g_source_remove);
   g_hash_table_iter_init (&it, module->callers);
   while (g_hash_table_iter_next (&it, &k, &v))

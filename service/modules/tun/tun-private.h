@@ -43,6 +43,7 @@ struct _TunModule {
   guint         sub_id;
   guint         absent_id;        /* NotFound fallback subtree */
   guint         refresh_source;
+  guint         metrics_id;       /* anyd_metrics_add_collector */
   gboolean      resync;           /* notifications were lost: re-list links */
   gboolean      stopped;
   gint          ref_count;

@@ -23,6 +23,7 @@
 
 #include "audit.h"
 #include "error.h"
+#include "metrics.h"
 #include "module.h"
 #include "names.h"
 #include "util.h"
@@ -762,6 +763,7 @@ vpn_start (AnydDaemon *daemon, GError **error)
   g_dbus_object_manager_server_export (anyd_daemon_get_object_manager (daemon),
                                        G_DBUS_OBJECT_SKELETON (module->object));
 
+  module->metrics_id = vpn_metrics_register (module);
   loaded = vpn_profile_load_all (module);
   for (guint i = 0; i < loaded->len; i++)
     {
@@ -785,6 +787,7 @@ vpn_stop (gpointer data)
   gpointer v;
 
   module->stopping = TRUE;
+  g_clear_handle_id (&module->metrics_id, anyd_metrics_remove_collector);
   g_idle_remove_by_data (module);
   g_hash_table_iter_init (&it, module->connections);
   while (g_hash_table_iter_next (&it, NULL, &v))

@@ -50,6 +50,7 @@ struct _VpnModule {
   gboolean                keep_on_exit;  /* [vpn] keep_on_exit */
   guint                   adopting;      /* start-up checks (re-adoptions, unit sweep) in flight */
   GHashTable             *claimed;       /* profile name -> TRUE: being re-adopted */
+  guint                   metrics_id;    /* vpn-metrics.c's collector */
 };
 
 struct _VpnProfile {
@@ -77,6 +78,9 @@ GPtrArray  *vpn_profile_load_all (VpnModule *module);
 void        vpn_profile_export (VpnProfile *profile);
 /* The profile of that name, or NULL + NOT_FOUND. */
 VpnProfile *vpn_module_lookup_profile (VpnModule *module, const char *name, GError **error);
+
+/* ---- vpn-metrics.c: GetMetrics' vpn gauges; returns the collector's id */
+guint       vpn_metrics_register (VpnModule *module);
 
 /* ---- vpn-module.c */
 void        vpn_module_delete_profile (VpnModule *module, VpnProfile *profile);

@@ -40,6 +40,7 @@ static const AnydConfigKey vpn_config_keys[] = {
 static const AnydAuthRule vpn_auth_rules[] = {
   { "org.anyd1.Vpn",           "ImportProfile",   VPN_ACTION_MANAGE,  "profile", 0,  NULL },
   { "org.anyd1.Vpn",           "ImportProfileFd", VPN_ACTION_MANAGE,  "profile", 0,  NULL },
+  { "org.anyd1.Vpn",           "ImportProfiles",  VPN_ACTION_MANAGE,  NULL,      -1, NULL },
   { "org.anyd1.Vpn",           "Connect",         VPN_ACTION_CONNECT, "profile", 0,  NULL },
   { "org.anyd1.Vpn",           "Disconnect",      VPN_ACTION_CONNECT, "profile", 0,  NULL },
   /* detail "profile" from the object (vpn_details_from_object) */
@@ -64,6 +65,16 @@ vpn_check_config (AnydConfig *config, GError **error)
 static const AnydOptionSpec import_options[] = {
   { "ignore_scripts", "b" },
   { "autoconnect", "b" },
+  { "block_quic", "b" },
+  { "ipv6", "s" },
+  { NULL, NULL }
+};
+
+static const AnydOptionSpec subscription_options[] = {
+  { "strict", "b" },
+  { "autoconnect", "b" },
+  { "block_quic", "b" },
+  { "ipv6", "s" },
   { NULL, NULL }
 };
 
@@ -130,6 +141,34 @@ check_request (VpnModule *module, const char *name, GVariant *options, GError **
   return TRUE;
 }
 
+/* The v2ray-only options onto a parsed link; on a wireguard profile they
+ * are an error (they would silently do nothing). */
+static gboolean
+apply_proxy_options (VpnConfig *config, GVariant *options, GError **error)
+{
+  const char *ipv6 = NULL;
+  gboolean block_quic = FALSE, has_quic = g_variant_lookup (options, "block_quic", "b", &block_quic);
+  gboolean has_ipv6 = g_variant_lookup (options, "ipv6", "&s", &ipv6);
+
+  if (config->link == NULL)
+    {
+      if (has_quic || has_ipv6)
+        {
+          g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "options.%s: only for v2ray profiles",
+                       has_quic ? "block_quic" : "ipv6");
+          return FALSE;
+        }
+      return TRUE;
+    }
+  if (has_ipv6 && !vpn_ipv6_mode_parse (ipv6, &config->link->ipv6))
+    {
+      g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "options.ipv6: must be proxy or block");
+      return FALSE;
+    }
+  config->link->block_quic = block_quic;
+  return TRUE;
+}
+
 /* Parse, store, export: all or nothing. */
 static VpnProfile *
 import (VpnModule *module, const char *name, const char *text, gsize len, GVariant *options, GError **error)
@@ -142,9 +181,9 @@ import (VpnModule *module, const char *name, const char *text, gsize len, GVaria
     return NULL;
   g_variant_lookup (options, "ignore_scripts", "b", &ignore_scripts);
   g_variant_lookup (options, "autoconnect", "b", &autoconnect);
-  config = vpn_config_parse (text, len, ignore_scripts ? VPN_CONFIG_PARSE_IGNORE_SCRIPTS : VPN_CONFIG_PARSE_NONE,
-                             error);
-  if (config == NULL)
+  config = vpn_config_parse_any (text, len,
+                                 ignore_scripts ? VPN_CONFIG_PARSE_IGNORE_SCRIPTS : VPN_CONFIG_PARSE_NONE, error);
+  if (config == NULL || !apply_proxy_options (config, options, error))
     return NULL;
   profile = vpn_profile_new (module, name, config, autoconnect, ignore_scripts);
   if (!vpn_profile_save (profile, error))
@@ -180,6 +219,106 @@ handle_import_profile (AnydDBusVpn *iface, GDBusMethodInvocation *invocation, co
   VpnProfile *profile = import (module, name, text, strlen (text), options, &error);
 
   import_reply (module, invocation, name, profile, error);
+  return TRUE;
+}
+
+/* A name for the profile of a subscription's link: its label made valid,
+ * then unique among the profiles and the batch ("-2", "-3", …). */
+static char *
+unique_name (VpnModule *module, GHashTable *taken, const VpnLink *link)
+{
+  g_autofree char *base = vpn_link_name_from_label (link->label, vpn_protocol_name (link->protocol));
+  char *name = g_strdup (base);
+
+  for (guint n = 2; g_hash_table_contains (module->profiles, name) || g_hash_table_contains (taken, name); n++)
+    {
+      g_free (name);
+      name = g_strdup_printf ("%s-%u", base, n);
+    }
+  return name;
+}
+
+static gboolean
+handle_import_profiles (AnydDBusVpn *iface, GDBusMethodInvocation *invocation, const char *text,
+                        GVariant *options, gpointer user_data)
+{
+  VpnModule *module = user_data;
+  AnydCaller *caller = anyd_caller_from_invocation (invocation);
+  GError *error = NULL;
+  g_autoptr(GPtrArray) links = NULL;
+  g_autoptr(GPtrArray) skipped = NULL;
+  g_autoptr(GPtrArray) made = g_ptr_array_new ();   /* VpnProfile *, saved, not yet exported */
+  g_autoptr(GHashTable) taken = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+  gboolean strict = FALSE, autoconnect = FALSE;
+
+  if (!anyd_options_check (options, subscription_options, "options", &error))
+    goto out;
+  g_variant_lookup (options, "strict", "b", &strict);
+  g_variant_lookup (options, "autoconnect", "b", &autoconnect);
+  links = vpn_subscription_parse (text, strlen (text), &skipped, &error);
+  if (links == NULL)
+    goto out;
+  for (guint i = 0; i < skipped->len; i++)
+    g_message ("vpn: subscription %s", (char *) skipped->pdata[i]);
+  if (links->len == 0 || (strict && skipped->len > 0))
+    {
+      g_set_error (&error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "subscription: %s%s%s",
+                   (char *) skipped->pdata[0], skipped->len > 1 ? " (and more bad lines)" : "",
+                   strict ? "; strict: nothing imported" : "");
+      goto out;
+    }
+  for (guint i = 0; i < links->len && error == NULL; i++)
+    {
+      g_autoptr(VpnConfig) config = vpn_config_new_v2ray (vpn_link_copy (links->pdata[i]));
+      g_autofree char *name = unique_name (module, taken, config->link);
+      VpnProfile *profile;
+
+      if (!apply_proxy_options (config, options, &error))
+        break;
+      profile = vpn_profile_new (module, name, config, autoconnect, FALSE);
+      if (!vpn_profile_save (profile, &error))
+        {
+          vpn_profile_free (profile);
+          break;
+        }
+      g_ptr_array_add (made, profile);
+      g_hash_table_add (taken, profile->name);
+    }
+  if (error != NULL)
+    {
+      /* all or nothing: take back what was stored */
+      for (guint i = 0; i < made->len; i++)
+        {
+          VpnProfile *profile = made->pdata[i];
+          g_autoptr(GError) local = NULL;
+          if (!vpn_profile_remove_file (module, profile->name, &local))
+            g_warning ("vpn: %s", local->message);
+          vpn_profile_free (profile);
+        }
+      g_ptr_array_set_size (made, 0);
+      goto out;
+    }
+  for (guint i = 0; i < made->len; i++)
+    {
+      VpnProfile *profile = made->pdata[i];
+      g_hash_table_insert (module->profiles, g_strdup (profile->name), profile);
+      vpn_profile_export (profile);
+      g_ptr_array_add (paths, g_strdup (profile->path));
+      anyd_audit_action (caller, "vpn.import", profile->path, NULL, "profile=%s", profile->name);
+    }
+
+out:
+  if (error != NULL)
+    {
+      anyd_audit_action (caller, "vpn.import", VPN_PATH, error, "subscription");
+      anyd_invocation_return_error (invocation, error);
+    }
+  else
+    {
+      g_ptr_array_add (paths, NULL);
+      anyd_dbus_vpn_complete_import_profiles (iface, invocation, (const char *const *) paths->pdata);
+    }
   return TRUE;
 }
 
@@ -747,6 +886,7 @@ vpn_start (AnydDaemon *daemon, GError **error)
   anyd_auth_guard (anyd_daemon_get_auth (daemon), G_DBUS_INTERFACE_SKELETON (module->iface), NULL, NULL);
   g_signal_connect (module->iface, "handle-import-profile", G_CALLBACK (handle_import_profile), module);
   g_signal_connect (module->iface, "handle-import-profile-fd", G_CALLBACK (handle_import_profile_fd), module);
+  g_signal_connect (module->iface, "handle-import-profiles", G_CALLBACK (handle_import_profiles), module);
   g_signal_connect (module->iface, "handle-connect", G_CALLBACK (handle_connect), module);
   g_signal_connect (module->iface, "handle-disconnect", G_CALLBACK (handle_disconnect), module);
   module->object = anyd_dbus_object_skeleton_new (VPN_PATH);

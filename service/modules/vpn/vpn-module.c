@@ -25,12 +25,26 @@
 #include "module.h"
 #include "names.h"
 #include "util.h"
+#include "nft.h"
+#include "vpn-v2ray.h"
+#include "vpn-v2ray-config.h"
 
 static const AnydConfigKey vpn_config_keys[] = {
   { "vpn", VPN_CONFIG_WIREGUARD_GO, ANYD_CONFIG_STRING, "/usr/bin/wireguard-go",
     "the wireguard-go executable (the data plane); when it is missing Connect answers org.anyd1.Error.Disabled", 0 },
   { "vpn", "handshake_timeout_s", ANYD_CONFIG_UINT, "15",
     "seconds a new connection waits for its first handshake before it fails (1-3600)", 3600 },
+  { "vpn", VPN_CONFIG_V2RAY, ANYD_CONFIG_STRING, "/usr/bin/v2ray",
+    "the v2ray executable (the data plane of v2ray profiles); when it is missing Connect answers "
+    "org.anyd1.Error.Disabled", 0 },
+  { "vpn", VPN_CONFIG_V2RAY_USER, ANYD_CONFIG_STRING, "anyd-v2ray",
+    "the system user v2ray runs as (with CAP_NET_ADMIN and CAP_NET_BIND_SERVICE only); its sockets are "
+    "never sent back into the proxy", 0 },
+  { "vpn", VPN_CONFIG_PROXY_DNS, ANYD_CONFIG_STRING, VPN_PROXY_DNS_DEFAULT,
+    "the DNS server v2ray asks, through the proxy, for every port-53 query of the host: "
+    "https://IP[:port]/path (DNS over HTTPS) or udp://IP[:port]", 0 },
+  { "vpn", VPN_CONFIG_PROXY_BYPASS, ANYD_CONFIG_STRING_LIST, "",
+    "CIDRs that v2ray profiles send direct instead of through the proxy (the LAN), e.g. 192.168.0.0/16;fd00::/8;", 0 },
   { "vpn", "keep_on_exit", ANYD_CONFIG_BOOLEAN, "true",
     "connections stay up while anyd is stopped or restarted and are taken over at its next start; "
     "false: stopping anyd disconnects them", 0 },
@@ -54,6 +68,17 @@ static const AnydAuthRule vpn_auth_rules[] = {
 static gboolean
 vpn_check_config (AnydConfig *config, GError **error)
 {
+  g_autofree char *dns = anyd_config_get_string (config, "vpn", VPN_CONFIG_PROXY_DNS);
+  g_auto(GStrv) bypass = anyd_config_get_string_list (config, "vpn", VPN_CONFIG_PROXY_BYPASS);
+
+  if (!vpn_v2ray_proxy_dns_check (dns, "[vpn] proxy_dns", error))
+    return FALSE;
+  for (guint i = 0; bypass && bypass[i]; i++)
+    {
+      AnydCidr cidr;
+      if (!anyd_cidr_parse (bypass[i], "[vpn] proxy_bypass", &cidr, error))
+        return FALSE;
+    }
   if (anyd_config_get_uint (config, "vpn", "handshake_timeout_s") == 0)
     {
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "[vpn] handshake_timeout_s: must be 1-3600");
@@ -739,6 +764,22 @@ sweep (VpnModule *module, GPtrArray *records)
   if (links == NULL)
     g_warning ("vpn: listing links: %s", error->message);
   g_clear_error (&error);
+
+  /* proxy connections are never re-adopted: their tables, rules and
+   * local routes all go (the routing rule goes with anyd's rules below) */
+  {
+    g_autoptr(AnydNft) nft = anyd_nft_new (NULL);
+    g_auto(GStrv) tables = nft ? anyd_nft_list_tables (nft, "inet", VPN_V2RAY_TABLE_PREFIX, NULL) : NULL;
+
+    for (guint i = 0; tables && tables[i]; i++)
+      {
+        g_message ("vpn: removing nftables table %s left over from a previous run", tables[i]);
+        anyd_audit_action (NULL, "vpn.cleanup", VPN_PATH, NULL, "nft_table=%s", tables[i]);
+        vpn_v2ray_remove_network (module->nl, tables[i]);
+      }
+    if (tables == NULL || tables[0] == NULL)
+      vpn_v2ray_remove_network (module->nl, NULL);
+  }
 
   rules = anyd_netlink_rule_list (module->nl, TRUE, &error);
   for (guint i = 0; rules && i < rules->len; i++)

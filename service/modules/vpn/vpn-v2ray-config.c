@@ -25,6 +25,7 @@
 #include <json-glib/json-glib.h>
 
 #include "error.h"
+#include "netlink.h"
 
 typedef struct {
   gboolean https;
@@ -372,4 +373,89 @@ vpn_v2ray_config_generate (const VpnLink *l, const VpnV2rayParams *p, GError **e
   json_generator_set_root (gen, root);
   json_generator_set_pretty (gen, TRUE);
   return json_generator_to_data (gen, NULL);
+}
+
+/* ---- the nftables table ----------------------------------------------------
+ *
+ * output (type route, so a new mark re-routes the packet):
+ *   v2ray's own sockets (its mark, its uid) leave untouched; what it sends
+ *   to local programs over lo is counted as rx
+ *   loopback destinations stay local
+ *   port 53, TCP and UDP: to the proxy, before any other exclusion, so no
+ *   query reaches the LAN resolver whatever its address
+ *   link-local, multicast, the server, [vpn] proxy_bypass: direct
+ *   NTP (UDP 123): direct, or a wrong clock would break TLS to the proxy
+ *   block_quic: UDP 443 rejected; ipv6=block: all other IPv6 rejected
+ *   the rest of TCP and UDP: marked (counted as tx); the fwmark rule sends
+ *   it to a table whose only route is `local default dev lo`
+ * prerouting: marked packets looping in over lo are handed to the inbound
+ *   with TPROXY; one that finds no inbound socket (v2ray died) is dropped,
+ *   so a dead proxy blocks traffic instead of leaking it. */
+char *
+vpn_v2ray_nft_ruleset (const VpnV2rayRules *r, GError **error)
+{
+  GString *s = g_string_new (NULL);
+  GString *v4 = g_string_new ("127.0.0.0/8, 169.254.0.0/16, 224.0.0.0/4, 255.255.255.255/32");
+  GString *v6 = g_string_new ("::1/128, fe80::/10, ff00::/8");
+
+  for (guint i = 0; r->bypass && r->bypass[i]; i++)
+    {
+      AnydCidr cidr;
+      g_autofree char *text = NULL;
+
+      if (!anyd_cidr_parse (r->bypass[i], "proxy_bypass", &cidr, error))
+        {
+          g_string_free (s, TRUE);
+          g_string_free (v4, TRUE);
+          g_string_free (v6, TRUE);
+          return NULL;
+        }
+      /* sets want networks: clear the host bits */
+      if (!anyd_cidr_is_network (&cidr))
+        {
+          guint8 *b = (guint8 *) &cidr.addr;
+          guint len = cidr.family == AF_INET ? 4 : 16;
+          for (guint bit = cidr.prefix; bit < len * 8; bit++)
+            b[bit / 8] &= (guint8) ~(0x80u >> (bit % 8));
+        }
+      text = anyd_cidr_to_string (&cidr);
+      g_string_append_printf (cidr.family == AF_INET ? v4 : v6, ", %s", text);
+    }
+  g_string_append_printf (s,
+    "add table inet %1$s\n"
+    "table inet %1$s {\n"
+    "  counter tx { }\n"
+    "  counter rx { }\n"
+    "  set direct4 { type ipv4_addr; flags interval; auto-merge; elements = { %2$s } }\n"
+    "  set direct6 { type ipv6_addr; flags interval; auto-merge; elements = { %3$s } }\n"
+    "  chain output {\n"
+    "    type route hook output priority mangle; policy accept;\n"
+    "    meta skuid %4$u oifname \"lo\" counter name rx return\n"
+    "    meta skuid %4$u return\n"
+    "    meta mark 0x%5$x return\n"
+    "    ip daddr 127.0.0.0/8 return\n"
+    "    ip6 daddr ::1 return\n"
+    "    meta l4proto { tcp, udp } th dport 53 meta mark set 0x%6$x counter name tx return\n"
+    "    ip daddr @direct4 return\n"
+    "    ip6 daddr @direct6 return\n"
+    "    udp dport 123 return\n",
+    r->table, v4->str, v6->str, r->v2ray_uid, r->v2ray_mark, r->route_mark);
+  if (r->block_quic)
+    g_string_append (s, "    udp dport 443 reject\n");
+  if (r->ipv6 == VPN_IPV6_BLOCK)
+    g_string_append (s, "    meta nfproto ipv6 reject\n");
+  g_string_append_printf (s,
+    "    meta l4proto { tcp, udp } meta mark set 0x%1$x counter name tx\n"
+    "  }\n"
+    "  chain prerouting {\n"
+    "    type filter hook prerouting priority mangle; policy accept;\n"
+    "    meta mark 0x%1$x meta nfproto ipv4 meta l4proto { tcp, udp } tproxy ip to 127.0.0.1:%2$u accept\n"
+    "    meta mark 0x%1$x meta nfproto ipv6 meta l4proto { tcp, udp } tproxy ip6 to [::1]:%2$u accept\n"
+    "    meta mark 0x%1$x drop\n"
+    "  }\n"
+    "}\n",
+    r->route_mark, (guint) r->port);
+  g_string_free (v4, TRUE);
+  g_string_free (v6, TRUE);
+  return g_string_free (s, FALSE);
 }

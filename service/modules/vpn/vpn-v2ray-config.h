@@ -26,4 +26,21 @@ char     *vpn_v2ray_config_generate (const VpnLink *link, const VpnV2rayParams *
  * would have to be resolved outside the proxy.  field names the setting. */
 gboolean  vpn_v2ray_proxy_dns_check (const char *text, const char *field, GError **error);
 
+/* The nftables table of a proxy connection (see vpn-v2ray-config.c). */
+typedef struct {
+  const char        *table;       /* "anyd_vpn_<escaped profile>", family inet */
+  guint32            route_mark;  /* packets for the proxy: routed to lo, then TPROXY */
+  guint32            v2ray_mark;  /* v2ray's outbound sockets */
+  guint32            v2ray_uid;   /* v2ray's user: its DoH and reply sockets carry no mark */
+  guint16            port;        /* the inbound */
+  const char *const *bypass;      /* CIDRs sent direct: the server's address, [vpn] proxy_bypass */
+  gboolean           block_quic;
+  VpnIpv6Mode        ipv6;
+} VpnV2rayRules;
+
+/* "add table …" text for anyd_nft_run(): the table with counters tx and rx,
+ * chains output (route) and prerouting (TPROXY).  NULL + InvalidArgument
+ * naming the field when a bypass entry is not a CIDR. */
+char     *vpn_v2ray_nft_ruleset (const VpnV2rayRules *rules, GError **error);
+
 G_END_DECLS

@@ -779,6 +779,19 @@ sweep (VpnModule *module, GPtrArray *records)
       }
     if (tables == NULL || tables[0] == NULL)
       vpn_v2ray_remove_network (module->nl, NULL);
+    /* and their configs: they hold the proxy's secret */
+    {
+      g_autofree char *dir = g_build_filename (module->runtime_dir, "v2ray", NULL);
+      g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+      const char *name;
+
+      while (d && (name = g_dir_read_name (d)) != NULL)
+        {
+          g_autofree char *file = g_build_filename (dir, name, NULL);
+          if (unlink (file) < 0 && errno != ENOENT)
+            g_warning ("vpn: removing %s: %s", file, g_strerror (errno));
+        }
+    }
   }
 
   rules = anyd_netlink_rule_list (module->nl, TRUE, &error);

@@ -145,10 +145,10 @@ member_int (JsonBuilder *b, const char *name, gint64 value)
 }
 
 static void
-add_inbound (JsonBuilder *b, const char *listen, guint16 port)
+add_inbound (JsonBuilder *b, const char *tag, const char *listen, guint16 port)
 {
   json_builder_begin_object (b);
-  member_string (b, "tag", "tproxy");
+  member_string (b, "tag", tag);
   member_string (b, "listen", listen);
   member_int (b, "port", port);
   member_string (b, "protocol", "dokodemo-door");
@@ -279,6 +279,8 @@ add_rule (JsonBuilder *b, const char *inbound, const char *port, const char *out
   json_builder_set_member_name (b, "inboundTag");
   json_builder_begin_array (b);
   json_builder_add_string_value (b, inbound);
+  if (g_str_equal (inbound, "tproxy"))
+    json_builder_add_string_value (b, "tproxy6");
   json_builder_end_array (b);
   if (port != NULL)
     member_string (b, "port", port);
@@ -306,8 +308,9 @@ vpn_v2ray_config_generate (const VpnLink *l, const VpnV2rayParams *p, GError **e
 
   json_builder_set_member_name (b, "inbounds");
   json_builder_begin_array (b);
-  add_inbound (b, "127.0.0.1", p->inbound_port);
-  add_inbound (b, "::1", p->inbound_port);
+  /* tags must differ: v2ray keeps one inbound per tag */
+  add_inbound (b, "tproxy", "127.0.0.1", p->inbound_port);
+  add_inbound (b, "tproxy6", "::1", p->inbound_port);
   json_builder_end_array (b);
 
   json_builder_set_member_name (b, "outbounds");

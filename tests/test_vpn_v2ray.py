@@ -302,6 +302,14 @@ def _(sb):
              'settings': {'clients': [{'id': UUID, 'alterId': 0}]}},
             {'listen': SERVER, 'port': 8388, 'protocol': 'shadowsocks',
              'settings': {'method': 'aes-128-gcm', 'password': SS_PASSWORD, 'network': 'tcp,udp'}},
+            # without TLS (no CA the client unit would trust): the protocols and the ws transport
+            {'listen': SERVER, 'port': 10087, 'protocol': 'vless',
+             'settings': {'clients': [{'id': UUID}], 'decryption': 'none'}},
+            {'listen': SERVER, 'port': 10088, 'protocol': 'trojan',
+             'settings': {'clients': [{'password': SS_PASSWORD}]}},
+            {'listen': SERVER, 'port': 10089, 'protocol': 'vmess',
+             'settings': {'clients': [{'id': UUID, 'alterId': 0}]},
+             'streamSettings': {'network': 'ws', 'wsSettings': {'path': '/ray'}}},
         ],
         'outbounds': [{'protocol': 'freedom'}],
     }
@@ -469,6 +477,30 @@ def _(sb):
     assert lan_queries() == []
     disconnect(sb, 'ss-test')
     nothing_left(sb)
+
+
+@vcase('VLESS, Trojan and VMess over WebSocket (no TLS): TCP and DNS through the proxy')
+def _(sb):
+    ws = {'v': '2', 'ps': 'ws', 'add': SERVER, 'port': 10089, 'id': UUID, 'aid': 0, 'net': 'ws', 'path': '/ray',
+          'host': 'proxy.example', 'tls': ''}
+    links = {
+        'vl-test': 'vless://%s@%s:10087?encryption=none&security=none&type=tcp#vl' % (UUID, SERVER),
+        'tj-test': 'trojan://%s@%s:10088?security=none&type=tcp#tj' % (SS_PASSWORD, SERVER),
+        'ws-test': 'vmess://' + base64.b64encode(json.dumps(ws).encode()).decode(),
+    }
+    for name, link in links.items():
+        import_profile(sb, name, link)
+        path = connect(sb, name)
+        wait_state(sb, path, 'connected')
+        try:
+            got = tcp_echo(NET4)
+        except OSError as e:
+            raise AssertionError('%s: %s\n%s' % (name, e, diagnose(sb)))
+        assert got == PEER_NET4, (name, got)
+        assert dns_query(LAN_DNS, name + '.example') == '10.20.30.40', name
+        disconnect(sb, name)
+        nothing_left(sb)
+    assert lan_queries() == []
 
 
 @vcase('v2ray killed: the connection fails and traffic is blocked, not leaked; Disconnect clears it')

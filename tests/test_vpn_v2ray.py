@@ -407,6 +407,21 @@ def _(sb):
         sb.call(ALLOWED, p, PROFILE_IFACE, 'Delete')
 
 
+@vcase('anyd-client vpn import takes a link (name from its #fragment) and --subscription from stdin')
+def _(sb):
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'import', '--block-quic', ss_link('cli-link'))
+    assert rc == 0, (rc, out, err)
+    p = props(sb, '/org/anyd1/vpn/profiles/cli_2dlink', PROFILE_IFACE)
+    assert p['Protocol'] == 'shadowsocks', p
+    sub = base64.b64encode((vmess_link('cli-sub') + '\n').encode()).decode()
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'import', '--subscription', '--strict', '-', input=sub)
+    assert rc == 0 and 'cli-sub' in out, (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'import', 'vless://nope@h:1')
+    assert rc == 2 and UUID not in err, (rc, out, err)
+    for name in ('cli-link', 'cli-sub'):
+        sb.call(ALLOWED, '/org/anyd1/vpn/profiles/' + name.replace('-', '_2d'), PROFILE_IFACE, 'Delete')
+
+
 @vcase('the caller matrix: import, subscriptions, connect and disconnect')
 def _(sb):
     for uid, err in ((DENIED, 'NotAuthorized'), (CHALLENGE, 'NotAuthorizedCanObtain')):

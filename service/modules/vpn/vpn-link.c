@@ -812,17 +812,27 @@ vpn_link_parse (const char *text, gsize len, GError **error)
   for (guint i = 0; i < G_N_ELEMENTS (schemes); i++)
     {
       gsize sl = strlen (schemes[i].scheme);
+      /* the parsers get a NUL-terminated copy (a subscription's line is not) */
+      char *copy;
+      VpnLink *link;
+
       if (n < sl || g_ascii_strncasecmp (s, schemes[i].scheme, sl) != 0)
         continue;
+      copy = g_strndup (s + sl, n - sl);
       switch (schemes[i].protocol)
         {
         case VPN_PROTOCOL_VMESS:
-          return parse_vmess (s + sl, n - sl, error);
+          link = parse_vmess (copy, n - sl, error);
+          break;
         case VPN_PROTOCOL_SHADOWSOCKS:
-          return parse_ss (s + sl, n - sl, error);
+          link = parse_ss (copy, n - sl, error);
+          break;
         default:
-          return parse_vless_trojan (schemes[i].protocol, s + sl, n - sl, error);
+          link = parse_vless_trojan (schemes[i].protocol, copy, n - sl, error);
+          break;
         }
+      wipe_free (copy, n - sl);
+      return link;
     }
   return fail (error, NULL, "scheme: not one of vmess://, vless://, trojan://, ss://"), NULL;
 }

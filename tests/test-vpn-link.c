@@ -62,7 +62,7 @@ static const Good good[] = {
     "Network=tcp\nTLS=false\nBlockQuic=false\nIPv6=proxy\n" },
   /* SIP002 with a plain, percent-encoded userinfo */
   { "ss://aes-128-gcm:secret%20pw@192.0.2.1:8388", NULL,
-    "[V2Ray]\nProtocol=shadowsocks\nHost=192.0.2.1\nPort=8388\nSecret=secret pw\nCipher=aes-128-gcm\n"
+    "[V2Ray]\nProtocol=shadowsocks\nHost=192.0.2.1\nPort=8388\nSecret=secret\\spw\nCipher=aes-128-gcm\n"
     "Network=tcp\nTLS=false\nBlockQuic=false\nIPv6=proxy\n" },
   /* legacy: base64("chacha20-ietf-poly1305:secretpw@[fd00::1]:8388") */
   { "ss://Y2hhY2hhMjAtaWV0Zi1wb2x5MTMwNTpzZWNyZXRwd0BbZmQwMDo6MV06ODM4OA==#old", "old",

@@ -94,6 +94,21 @@ def serve(kind, addr, port, extra=None):
             except OSError:
                 pass
             c.close()
+    elif kind == 'bulk':
+        # sends `extra` MiB to every client, for throughput
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((addr, port))
+        s.listen(16)
+        chunk = b'\0' * 65536
+        while True:
+            c, src = s.accept()
+            try:
+                for _ in range(int(extra) * 16):
+                    c.sendall(chunk)
+            except OSError:
+                pass
+            c.close()
     else:
         s = socket.socket(fam, socket.SOCK_DGRAM)
         s.bind((addr, port))
@@ -282,10 +297,9 @@ def vcase(name, needs_anyd=True):
 
 # ----------------------------------------------------------------- cases
 
-@case('a v2ray server, an internet only it reaches, and a LAN resolver', needs_anyd=False)
-def _(sb):
-    if not os.access(V2RAY, os.X_OK) or shutil.which('nft') is None:
-        raise Skip('needs Debian packages v2ray and nftables')
+def start_world(sb, extra_servers=()):
+    """The user anyd-v2ray, the three namespaces, the v2ray server, the echo
+    and DNS servers (also used by bench/v2ray-bench.py)."""
     # the user v2ray runs as, known only inside this mount namespace
     for f, line in (('passwd', 'anyd-v2ray:x:991:991::/nonexistent:/usr/sbin/nologin\n'),
                     ('group', 'anyd-v2ray:x:991:\n')):
@@ -327,7 +341,7 @@ def _(sb):
                                          stdin=subprocess.DEVNULL, start_new_session=True))
     for netns, args in (('v2net', ('serve', 'tcp', NET4, '7000')), ('v2net', ('serve', 'tcp', NET6, '7000')),
                         ('v2net', ('serve', 'udp', NET4, '7001')), ('v2net', ('serve', 'udp', NET4, '443')),
-                        ('v2peer', ('serve', 'tcp', LAN_ECHO, '7000'))):
+                        ('v2peer', ('serve', 'tcp', LAN_ECHO, '7000'))) + tuple(extra_servers):
         sb.procs.append(spawn(netns, *args))
     def listening():
         try:
@@ -345,6 +359,13 @@ def _(sb):
         pass
     assert dns_query(LAN_DNS, 'lan.example') == '192.0.2.99'
     os.unlink(WORK + '/dns-lan.log')
+
+
+@case('a v2ray server, an internet only it reaches, and a LAN resolver', needs_anyd=False)
+def _(sb):
+    if not os.access(V2RAY, os.X_OK) or shutil.which('nft') is None:
+        raise Skip('needs Debian packages v2ray and nftables')
+    start_world(sb)
     sb.write_config(CONFIG)
     STATE['net'] = True
 
@@ -589,7 +610,7 @@ def _(sb):
 
 
 if __name__ == '__main__':
-    if len(sys.argv) == 5 and sys.argv[1] == 'serve':
-        serve(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    if len(sys.argv) in (5, 6) and sys.argv[1] == 'serve':
+        serve(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] if len(sys.argv) == 6 else None)
         sys.exit(0)
     anydtest.main(config=CONFIG, systemd=True)

@@ -910,11 +910,21 @@ vpn_link_to_keyfile (const VpnLink *l)
 {
   /* sized up front: no reallocation leaves a copy of the secret behind */
   GString *s = g_string_sized_new (4096 + 4 * MAX_FIELD);
-  g_autofree char *secret = g_strescape (l->secret, NULL);
 
-  g_string_append_printf (s, "[" GROUP "]\nProtocol=%s\nHost=%s\nPort=%u\nSecret=%s\n",
-                          vpn_protocol_name (l->protocol), l->host, l->port, secret);
-  sodium_memzero (secret, strlen (secret));
+  g_string_append_printf (s, "[" GROUP "]\nProtocol=%s\nHost=%s\nPort=%u\nSecret=",
+                          vpn_protocol_name (l->protocol), l->host, l->port);
+  /* GKeyFile's own escapes (g_key_file_get_string undoes them); secrets
+   * hold no control characters */
+  for (const char *p = l->secret; *p; p++)
+    {
+      if (*p == '\\')
+        g_string_append (s, "\\\\");
+      else if (*p == ' ')
+        g_string_append (s, "\\s");
+      else
+        g_string_append_c (s, *p);
+    }
+  g_string_append_c (s, '\n');
   if (l->protocol == VPN_PROTOCOL_VMESS)
     g_string_append_printf (s, "AlterId=%u\n", l->alter_id);
   if (l->cipher)

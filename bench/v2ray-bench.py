@@ -110,7 +110,7 @@ def dns_time(server, port, name):
 SCRIPT = r'''
 set -e
 setpriv --reuid=991 --regid=991 --clear-groups --inh-caps=+net_admin,+net_bind_service \
-  --ambient-caps=+net_admin,+net_bind_service /usr/bin/v2ray -config "$1" >/dev/null 2>&1 &
+  --ambient-caps=+net_admin,+net_bind_service "$(dirname "$1")/v2ray" -config "$1" >"$4.log" 2>&1 &
 echo $! > "$4"
 nft -f "$2"
 ip rule add fwmark 0x616e0001 lookup 52100
@@ -171,6 +171,10 @@ def main():
         with open(own, 'w') as f:
             json.dump(cfg, f)
         os.chown(own, 991, 991)
+        # Debian's binary carries the file capability cap_net_bind_service,
+        # and executing it would drop the ambient CAP_NET_ADMIN: a plain copy
+        import shutil
+        shutil.copy(w.V2RAY, os.path.join(work, 'v2ray'))
         rules_file = os.path.join(work, 'rules.nft')
         with open(rules_file, 'w') as f:
             f.write('table inet %s\ndelete table inet %s\n' % (table, table) + rules)
@@ -193,7 +197,12 @@ def main():
 
             t0 = time.perf_counter()
             subprocess.run(['bash', script, own, rules_file, str(port), pidfile], check=True)
-            first_byte()
+            try:
+                first_byte()
+            except OSError:
+                print(w.diagnose(sb))
+                print(open(pidfile + '.log').read())
+                raise
             t_script = time.perf_counter() - t0
             subprocess.run(['bash', undo, table, pidfile], check=True)
             time.sleep(0.05)

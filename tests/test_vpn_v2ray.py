@@ -482,6 +482,14 @@ def _(sb):
     # IPv6 goes through the proxy too (ipv6=proxy, the default)
     assert tcp_echo(NET6) == PEER_NET6
 
+    # v2ray runs as its own user with exactly CAP_NET_ADMIN and CAP_NET_BIND_SERVICE
+    pid = sb.systemctl('show', '-p', 'MainPID', '--value', 'anyd-vpn-vm\\x2dtest.service')[1].strip()
+    with open('/proc/%s/status' % pid) as f:
+        status = dict(l.split(':', 1) for l in f.read().splitlines() if ':' in l)
+    assert status['Uid'].split()[0] == '991', status['Uid']
+    assert int(status['CapEff'], 16) == (1 << 12) | (1 << 10), status['CapEff']
+    assert int(status['CapBnd'], 16) == (1 << 12) | (1 << 10), status['CapBnd']
+
     def grown():
         p = props(sb, path)
         return p['TxBytes'] > 2000 and p['RxBytes'] > 0

@@ -124,6 +124,7 @@ struct _VpnConnection {
   gboolean               tearing_down;/* teardown() runs: DNS, rules, device */
   gboolean               creating;    /* the backend is starting the data plane */
   gboolean               recorded;    /* the runtime record is on disk */
+  gboolean               adopted;     /* taken over from an earlier anyd */
 
   char                 **endpoints;   /* resolved "ip:port" per peer, NULL entries = none */
   guint                  resolving;
@@ -550,8 +551,9 @@ transition (VpnConnection *c, State to, AnydError code, const char *reason)
     case STATE_CONNECTED:
       g_clear_handle_id (&c->timeout_source, g_source_remove);
       g_clear_handle_id (&c->poll_source, g_source_remove);
-      anyd_audit_action (c->caller, "vpn.connect", c->path, NULL, "profile=%s state=connected%s", c->profile_name,
-                         reason && *reason ? " re-adopted=true" : "");
+      /* a taken-over connection is audited as vpn.adopt by the module */
+      if (!c->adopted)
+        anyd_audit_action (c->caller, "vpn.connect", c->path, NULL, "profile=%s state=connected", c->profile_name);
       if (c->kicked)
         {
           c->kicked = FALSE;
@@ -1405,7 +1407,7 @@ vpn_connection_start (VpnModule *module, VpnProfile *profile, const AnydCaller *
 typedef struct {
   VpnModule     *module;
   char          *profile;
-  VpnRuntime    *rt;
+  VpnRuntime    *rt;       /* the caller's, valid until reply */
   VpnAdoptReply  reply;
   gpointer       data;
 } Adopt;
@@ -1414,17 +1416,7 @@ static void
 adopt_free (Adopt *a)
 {
   g_free (a->profile);
-  vpn_runtime_free (a->rt);
   g_free (a);
-}
-
-static VpnRuntime *
-runtime_copy (const VpnRuntime *rt)
-{
-  gsize len = 0;
-  g_autofree char *text = vpn_runtime_format (rt, &len);
-
-  return vpn_runtime_parse (text, len, NULL);
 }
 
 /* Rules and routes the record names are still there; priorities from the kernel. */
@@ -1532,6 +1524,7 @@ adopted_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   c->dns_applied = rt->dns_applied;
   c->kicked = rt->kicked;
   c->recorded = TRUE;
+  c->adopted = TRUE;
   /* the data plane's end is this connection's from now on */
   t->exited_data = c;
   anyd_dbus_vpn_connection_set_interface (iface (c), t->ifname);
@@ -1557,7 +1550,7 @@ vpn_connection_adopt (VpnModule *module, VpnProfile *profile, const VpnRuntime *
 
   a->module = module;
   a->profile = g_strdup (profile->name);
-  a->rt = runtime_copy (rt);
+  a->rt = (VpnRuntime *) rt;
   a->reply = reply;
   a->data = user_data;
   module->backend->adopt_async (&module->env, rt->ifname, rt->ifindex, mark, rt->unit, rt->invocation_id,

@@ -108,7 +108,7 @@ void           vpn_connection_shutdown (VpnConnection *connection, gboolean keep
  * plane, device, rules and routes must check out and (when some peer has an
  * endpoint) the last handshake be recent.  reply gets the exported
  * connection, or the error saying what did not check out (nothing was
- * touched then). */
+ * touched then).  rt must stay valid until reply runs. */
 typedef void (*VpnAdoptReply) (VpnConnection *connection, const GError *error, gpointer user_data);
 void           vpn_connection_adopt (VpnModule *module, VpnProfile *profile, const VpnRuntime *rt,
                                      VpnAdoptReply reply, gpointer user_data);

@@ -238,12 +238,13 @@ unit_properties (const char *binary, const char *ifname)
   add_prop (&b, "ProtectHome", g_variant_new_string ("yes"));
   add_prop (&b, "PrivateTmp", g_variant_new_boolean (TRUE));
   add_prop (&b, "PrivateDevices", g_variant_new_boolean (TRUE));
+  /* uid 0 may write these files whatever its capabilities */
   add_prop (&b, "ProtectKernelTunables", g_variant_new_boolean (TRUE));
-  add_prop (&b, "ProtectKernelModules", g_variant_new_boolean (TRUE));
-  add_prop (&b, "ProtectKernelLogs", g_variant_new_boolean (TRUE));
   add_prop (&b, "ProtectControlGroups", g_variant_new_boolean (TRUE));
+  /* Not ProtectKernelModules/ProtectKernelLogs/ProtectHostname: without
+   * CAP_SYS_MODULE, CAP_SYSLOG, CAP_SYS_ADMIN (and with PrivateDevices) they
+   * add nothing but mounts, and every mount is start-up time of a tunnel. */
   add_prop (&b, "ProtectClock", g_variant_new_boolean (TRUE));
-  add_prop (&b, "ProtectHostname", g_variant_new_boolean (TRUE));
   add_prop (&b, "RestrictNamespaces", g_variant_new_uint64 (0));
   add_prop (&b, "LockPersonality", g_variant_new_boolean (TRUE));
   add_prop (&b, "MemoryDenyWriteExecute", g_variant_new_boolean (TRUE));
@@ -258,18 +259,50 @@ unit_properties (const char *binary, const char *ifname)
   return g_variant_builder_end (&b);
 }
 
+static void
+nudged_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  anyd_systemd_call_finish (NULL, res, &error);
+}
+
+/* A stopped transient unit is unloaded once systemd sees its cgroup empty,
+ * which may be a moment after the stop job ended; its name is taken until
+ * then.  Ref+Unref makes systemd look at it for collection again. */
+static void
+nudge_collection (WgGoTunnel *t)
+{
+  anyd_systemd_ref_unit_async (t->systemd, t->base.unit, TRUE, nudged_cb, NULL);
+  anyd_systemd_ref_unit_async (t->systemd, t->base.unit, FALSE, nudged_cb, NULL);
+}
+
 /* ---------------------------------------------------------------- create */
 
 typedef struct {
   WgGoTunnel *tunnel;
+  int         tun_fd;      /* ours until the unit runs: a copy goes with each start */
+  char       *binary;
   guint       poll_id;
+  guint       attempts;
   gint64      deadline;
+  gint64      started;     /* monotonic µs of the StartTransientUnit call */
+  GError     *error;
 } Create;
+
+/* systemd unloads a stopped transient unit a moment after its stop job:
+ * a Connect right after a Disconnect may find the name still taken. */
+#define START_ATTEMPTS    100
+#define START_RETRY_MS    50
 
 static void
 create_free (Create *cr)
 {
   g_clear_handle_id (&cr->poll_id, g_source_remove);
+  if (cr->tun_fd >= 0)
+    close (cr->tun_fd);
+  g_free (cr->binary);
+  g_clear_error (&cr->error);
   tunnel_unref (cr->tunnel);
   g_free (cr);
 }
@@ -310,6 +343,8 @@ socket_poll_cb (gpointer data)
     {
       cr->poll_id = 0;
       t->ready = TRUE;
+      g_debug ("vpn: %s: UAPI socket ready %.1f ms after the unit's start", t->base.ifname,
+               (g_get_monotonic_time () - cr->started) / 1000.0);
       g_task_return_pointer (task, tunnel_ref (t), NULL);
       g_object_unref (task);
       return G_SOURCE_REMOVE;
@@ -363,7 +398,56 @@ created_props_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     }
   cr->deadline = g_get_monotonic_time () + SOCKET_WAIT_MS * G_TIME_SPAN_MILLISECOND;
   if (socket_poll_cb (task) == G_SOURCE_CONTINUE)
-    cr->poll_id = g_timeout_add (5, socket_poll_cb, task);
+    cr->poll_id = g_timeout_add (2, socket_poll_cb, task);
+}
+
+static void started_cb (GObject *source, GAsyncResult *res, gpointer user_data);
+
+static void
+start_unit (GTask *task)
+{
+  Create *cr = g_task_get_task_data (task);
+  WgGoTunnel *t = cr->tunnel;
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  GError *error = NULL;
+
+  if (g_unix_fd_list_append (fds, cr->tun_fd, &error) < 0)
+    {
+      create_fail (task, error);
+      return;
+    }
+  anyd_systemd_start_transient_async (t->systemd, t->base.unit, unit_properties (cr->binary, t->base.ifname),
+                                      fds, started_cb, task);
+}
+
+
+static void
+exists_status_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  Create *cr = g_task_get_task_data (task);
+  g_autoptr(GVariant) status = anyd_systemd_get_status_finish (NULL, res, NULL);
+  const char *active = "?", *sub = "?";
+  GError *error = g_steal_pointer (&cr->error);
+
+  if (status != NULL)
+    {
+      g_variant_lookup (status, "ActiveState", "&s", &active);
+      g_variant_lookup (status, "SubState", "&s", &sub);
+      g_prefix_error (&error, "(%s/%s) ", active, sub);
+    }
+  create_fail (task, error);
+}
+
+static gboolean
+start_retry_cb (gpointer data)
+{
+  GTask *task = data;
+  Create *cr = g_task_get_task_data (task);
+
+  cr->poll_id = 0;
+  start_unit (task);
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -375,7 +459,23 @@ started_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   GError *error = NULL;
   g_autofree char *job_result = NULL;
 
-  if (!anyd_systemd_start_transient_finish (t->systemd, res, &job_result, &error))
+  if (!anyd_systemd_start_transient_finish (t->systemd, res, &job_result, &error) &&
+      g_error_matches (error, ANYD_ERROR, ANYD_ERROR_EXISTS) && ++cr->attempts < START_ATTEMPTS)
+    {
+      g_clear_error (&error);
+      nudge_collection (t);
+      cr->poll_id = g_timeout_add (START_RETRY_MS, start_retry_cb, task);
+      return;
+    }
+  if (g_error_matches (error, ANYD_ERROR, ANYD_ERROR_EXISTS))
+    {
+      /* say in which state systemd still has it */
+      g_prefix_error (&error, "starting the data plane unit: ");
+      anyd_systemd_get_status_async (t->systemd, t->base.unit, exists_status_cb, task);
+      cr->error = error;
+      return;
+    }
+  if (error != NULL)
     {
       if (t->exit_reason)
         g_prefix_error (&error, "%s; ", t->exit_reason);
@@ -383,7 +483,12 @@ started_cb (GObject *source, GAsyncResult *res, gpointer user_data)
       create_fail (task, error);
       return;
     }
+  /* the unit holds the device now: it goes when the unit's process ends */
+  close (cr->tun_fd);
+  cr->tun_fd = -1;
   t->started = TRUE;
+  g_debug ("vpn: %s: unit %s started in %.1f ms", t->base.ifname, t->base.unit,
+           (g_get_monotonic_time () - cr->started) / 1000.0);
   anyd_systemd_get_properties_async (t->systemd, t->base.unit, SYSTEMD_UNIT_IFACE, unit_names,
                                      created_props_cb, task);
 }
@@ -414,7 +519,6 @@ wggo_create_async (const VpnBackendEnv *env, const char *ifname, const char *mar
 {
   GTask *task = g_task_new (NULL, NULL, callback, user_data);
   g_autoptr(AnydNetlink) nl = NULL;
-  g_autoptr(GUnixFDList) fds = NULL;
   g_autofree char *binary = anyd_config_get_string (env->config, "vpn", VPN_CONFIG_WIREGUARD_GO);
   g_autofree char *name = NULL;
   AnydTunParams tp = ANYD_TUN_PARAMS_INIT;
@@ -450,10 +554,11 @@ wggo_create_async (const VpnBackendEnv *env, const char *ifname, const char *mar
   t->base.ifindex = ifindex;
   cr = g_new0 (Create, 1);
   cr->tunnel = t;
+  cr->tun_fd = tun_fd;
+  cr->binary = g_steal_pointer (&binary);
   g_task_set_task_data (task, cr, (GDestroyNotify) create_free);
   if (socket_in_use (t->base.uapi_path))
     {
-      close (tun_fd);
       t->destroyed = TRUE;
       g_task_return_new_error (task, ANYD_ERROR, ANYD_ERROR_EXISTS,
                                "another wireguard-go serves %s (an interface of that name in another "
@@ -462,9 +567,9 @@ wggo_create_async (const VpnBackendEnv *env, const char *ifname, const char *mar
       return;
     }
   unlink (t->base.uapi_path);
-  fds = g_unix_fd_list_new_from_array (&tun_fd, 1);   /* takes the fd */
   watch_unit (t);
-  anyd_systemd_start_transient_async (env->systemd, unit, unit_properties (binary, name), fds, started_cb, task);
+  cr->started = g_get_monotonic_time ();
+  start_unit (task);
   return;
 
 fail:
@@ -657,17 +762,81 @@ typedef struct {
   WgGoTunnel  *tunnel;
   AnydNetlink *nl;
   GError      *error;
+  guint        pending;   /* the device's deletion and the unit's stop job, run side by side */
+  guint        timer;
+  gint64       deadline;  /* for the unit to be unloaded */
 } Destroy;
+
+#define UNLOAD_WAIT_MS   5000
+#define UNLOAD_POLL_MS   50
 
 static void
 destroy_free (Destroy *d)
 {
+  g_clear_handle_id (&d->timer, g_source_remove);
   tunnel_unref (d->tunnel);
   g_clear_pointer (&d->nl, anyd_netlink_unref);
   g_clear_error (&d->error);
   g_free (d);
 }
 
+static void
+destroy_step_done (GTask *task)
+{
+  Destroy *d = g_task_get_task_data (task);
+
+  if (--d->pending > 0)
+    return;
+  if (d->error != NULL)
+    g_task_return_error (task, g_steal_pointer (&d->error));
+  else
+    g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
+}
+
+static void unloaded_check (GTask *task);
+
+static gboolean
+unloaded_poll_cb (gpointer data)
+{
+  GTask *task = data;
+  Destroy *d = g_task_get_task_data (task);
+
+  d->timer = 0;
+  unloaded_check (task);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+unloaded_status_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  Destroy *d = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) status = anyd_systemd_get_status_finish (NULL, res, &error);
+
+  /* NotFound: unloaded, the name is free for the next connection */
+  if (status == NULL || g_get_monotonic_time () > d->deadline)
+    {
+      if (status != NULL)
+        g_debug ("vpn: %s is still loaded after its stop", d->tunnel->base.unit);
+      destroy_step_done (task);
+      return;
+    }
+  nudge_collection (d->tunnel);
+  d->timer = g_timeout_add (UNLOAD_POLL_MS, unloaded_poll_cb, task);
+}
+
+static void
+unloaded_check (GTask *task)
+{
+  Destroy *d = g_task_get_task_data (task);
+
+  anyd_systemd_get_status_async (d->tunnel->systemd, d->tunnel->base.unit, unloaded_status_cb, task);
+}
+
+/* Stopped; complete once systemd unloaded the unit too (leaving nothing
+ * behind, and its name free), or after a while. */
 static void
 stopped_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -678,13 +847,14 @@ stopped_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   /* gone already (collected after wireguard-go exited): that is the goal */
   if (!anyd_systemd_run_job_finish (d->tunnel->systemd, res, &error) &&
       !g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
-    g_debug ("vpn: stopping %s: %s", d->tunnel->base.unit, error->message);
-  unlink (d->tunnel->base.uapi_path);
-  if (d->error != NULL)
-    g_task_return_error (task, g_steal_pointer (&d->error));
-  else
-    g_task_return_boolean (task, TRUE);
-  g_object_unref (task);
+    {
+      g_debug ("vpn: stopping %s: %s", d->tunnel->base.unit, error->message);
+      destroy_step_done (task);
+      return;
+    }
+  nudge_collection (d->tunnel);
+  d->deadline = g_get_monotonic_time () + UNLOAD_WAIT_MS * G_TIME_SPAN_MILLISECOND;
+  unloaded_check (task);
 }
 
 static void
@@ -702,9 +872,12 @@ deleted_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     }
   else
     g_clear_error (&error);
-  anyd_systemd_run_job_async (d->tunnel->systemd, d->tunnel->base.unit, "stop", stopped_cb, task);
+  destroy_step_done (task);
 }
 
+/* The device and the unit at once: whichever goes first, the other follows
+ * (wireguard-go exits without its TUN; the device goes with its fd), and
+ * the profile's unit name is free again when this completes. */
 static void
 wggo_destroy_async (VpnTunnel *tunnel, GAsyncReadyCallback callback, gpointer user_data)
 {
@@ -716,15 +889,18 @@ wggo_destroy_async (VpnTunnel *tunnel, GAsyncReadyCallback callback, gpointer us
   t->destroyed = TRUE;
   unwatch (t);
   g_cancellable_cancel (t->cancellable);
+  /* at once: a dead data plane leaves it, and a live one exits when it goes */
+  unlink (t->base.uapi_path);
   d->tunnel = t;   /* the caller's reference */
   g_task_set_task_data (task, d, (GDestroyNotify) destroy_free);
+  d->pending = 1;
   d->nl = anyd_netlink_get (&d->error);
-  if (d->nl == NULL)
+  if (d->nl != NULL)
     {
-      anyd_systemd_run_job_async (t->systemd, t->base.unit, "stop", stopped_cb, task);
-      return;
+      d->pending++;
+      anyd_netlink_links_delete_async (d->nl, &t->base.ifindex, 1, 0, NULL, deleted_cb, task);
     }
-  anyd_netlink_links_delete_async (d->nl, &t->base.ifindex, 1, 0, NULL, deleted_cb, task);
+  anyd_systemd_run_job_async (t->systemd, t->base.unit, "stop", stopped_cb, task);
 }
 
 static gboolean

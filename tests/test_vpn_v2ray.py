@@ -583,11 +583,16 @@ def _(sb):
     assert proxy_rules() == []
 
 
-@vcase('a second proxy profile cannot connect while one is up')
+@vcase('a second proxy profile cannot connect while one is up; a reconnect right after Disconnect works')
 def _(sb):
     path = connect(sb, 'vm-test')
     wait_state(sb, path, 'connected')
     expect_error('Busy', connect, sb, 'ss-test', contains='vm-test')
+    disconnect(sb, 'vm-test')
+    # at once again: Disconnect returned once the unit's name was free
+    path = connect(sb, 'vm-test')
+    wait_state(sb, path, 'connected')
+    assert tcp_echo(NET4) == PEER_NET4
     disconnect(sb, 'vm-test')
     nothing_left(sb)
 

@@ -680,17 +680,88 @@ v2ray_destroy (VpnTunnel *tunnel)
 }
 
 static void
+nudged_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  anyd_systemd_call_finish (NULL, res, &error);
+}
+
+/* A stopped transient unit is unloaded once systemd sees its cgroup empty,
+ * a moment after the stop job; Ref+Unref makes it look again. */
+static void
+nudge_collection (V2rayTunnel *t)
+{
+  anyd_systemd_ref_unit_async (t->systemd, t->base.unit, TRUE, nudged_cb, NULL);
+  anyd_systemd_ref_unit_async (t->systemd, t->base.unit, FALSE, nudged_cb, NULL);
+}
+
+typedef struct {
+  V2rayTunnel *tunnel;
+  gint64       deadline;
+  guint        timer;
+} Destroy;
+
+static void
+destroy_free (Destroy *d)
+{
+  g_clear_handle_id (&d->timer, g_source_remove);
+  tunnel_unref (d->tunnel);
+  g_free (d);
+}
+
+static void unloaded_check (GTask *task);
+
+static gboolean
+unloaded_poll_cb (gpointer data)
+{
+  Destroy *d = g_task_get_task_data (data);
+
+  d->timer = 0;
+  unloaded_check (data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+unloaded_status_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  Destroy *d = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) status = anyd_systemd_get_status_finish (NULL, res, &error);
+
+  /* NotFound: unloaded, the name is free for the next Connect */
+  if (status == NULL || g_get_monotonic_time () > d->deadline)
+    {
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+      return;
+    }
+  nudge_collection (d->tunnel);
+  d->timer = g_timeout_add (50, unloaded_poll_cb, task);
+}
+
+static void
+unloaded_check (GTask *task)
+{
+  Destroy *d = g_task_get_task_data (task);
+
+  anyd_systemd_get_status_async (d->tunnel->systemd, d->tunnel->base.unit, unloaded_status_cb, task);
+}
+
+static void
 stopped_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   GTask *task = user_data;
-  V2rayTunnel *t = g_task_get_task_data (task);
+  Destroy *d = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
 
-  if (!anyd_systemd_run_job_finish (t->systemd, res, &error) &&
+  if (!anyd_systemd_run_job_finish (d->tunnel->systemd, res, &error) &&
       !g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
-    g_debug ("vpn: stopping %s: %s", t->base.unit, error->message);
-  g_task_return_boolean (task, TRUE);
-  g_object_unref (task);
+    g_debug ("vpn: stopping %s: %s", d->tunnel->base.unit, error->message);
+  nudge_collection (d->tunnel);
+  d->deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  unloaded_check (task);
 }
 
 /* Rules first (traffic goes direct again at once), then the unit. */
@@ -700,8 +771,11 @@ v2ray_destroy_async (VpnTunnel *tunnel, GAsyncReadyCallback callback, gpointer u
   V2rayTunnel *t = (V2rayTunnel *) tunnel;
   GTask *task = g_task_new (NULL, NULL, callback, user_data);
 
+  Destroy *d = g_new0 (Destroy, 1);
+
   g_task_set_source_tag (task, v2ray_destroy_async);
-  g_task_set_task_data (task, t, (GDestroyNotify) tunnel_unref);   /* the caller's reference */
+  d->tunnel = t;   /* the caller's reference */
+  g_task_set_task_data (task, d, (GDestroyNotify) destroy_free);
   t->destroyed = TRUE;
   unwatch (t);
   undo (t);

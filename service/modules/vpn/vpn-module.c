@@ -1,6 +1,9 @@
-/* The vpn module: org.anyd1.Vpn at /org/anyd1/vpn — WireGuard profiles
- * (vpn-profile.c) and connections (vpn-connection.c) on the wireguard-go
- * data plane (vpn-wggo.c), each in a transient unit of its own.
+/* The vpn module: org.anyd1.Vpn at /org/anyd1/vpn — WireGuard and v2ray
+ * (proxy) profiles (vpn-profile.c, vpn-link.c) and connections
+ * (vpn-connection.c) on the wireguard-go data plane (vpn-wggo.c) or a local
+ * v2ray behind nftables TPROXY (vpn-v2ray.c), each in a transient unit of
+ * its own.  Proxy connections are not taken over by a restarted anyd: their
+ * leftovers (unit, nft table, rules, routes, config) are swept at start.
  *
  * Tunnels outlive anyd ([vpn] keep_on_exit, default true): each live
  * connection keeps a runtime record (vpn-runtime.c) and the next start

@@ -323,6 +323,7 @@ typedef struct {
   guint          poll_id;
   gint64         deadline;
   GUnixFDList   *fds;
+  gint64         t0;             /* for the timing in debug */
 } Create;
 
 static void
@@ -400,6 +401,7 @@ ready_poll_cb (gpointer data)
   if (port_accepts (t->port))
     {
       cr->poll_id = 0;
+      g_debug ("vpn: %s: v2ray listening after %.1f ms", t->base.unit, (g_get_monotonic_time () - cr->t0) / 1e3);
       if (!apply_network (t, &cr->spec, &error))
         {
           g_prefix_error (&error, "setting up the proxy's traffic rules: ");
@@ -407,6 +409,7 @@ ready_poll_cb (gpointer data)
           return G_SOURCE_REMOVE;
         }
       t->ready = TRUE;
+      g_debug ("vpn: %s: rules in after %.1f ms", t->base.unit, (g_get_monotonic_time () - cr->t0) / 1e3);
       g_task_return_pointer (task, tunnel_ref (t), NULL);
       g_object_unref (task);
       return G_SOURCE_REMOVE;
@@ -439,6 +442,7 @@ started_cb (GObject *source, GAsyncResult *res, gpointer user_data)
       return;
     }
   t->started = TRUE;
+  g_debug ("vpn: %s: unit started after %.1f ms", t->base.unit, (g_get_monotonic_time () - cr->t0) / 1e3);
   cr->deadline = g_get_monotonic_time () + READY_WAIT_MS * G_TIME_SPAN_MILLISECOND;
   if (ready_poll_cb (task) == G_SOURCE_CONTINUE)
     cr->poll_id = g_timeout_add (5, ready_poll_cb, task);
@@ -494,6 +498,7 @@ tested_cb (GObject *source, GAsyncResult *res, gpointer user_data)
                                       why));
       return;
     }
+  g_debug ("vpn: %s: v2ray -test passed after %.1f ms", t->base.unit, (g_get_monotonic_time () - cr->t0) / 1e3);
   t->started = FALSE;
   t->watch_id = anyd_systemd_watch_properties (t->systemd, t->base.unit, unit_properties_cb, tunnel_ref (t),
                                                (GDestroyNotify) tunnel_unref);
@@ -552,6 +557,7 @@ vpn_v2ray_create_async (const VpnBackendEnv *env, const char *config_dir, const 
   int fd;
 
   g_task_set_source_tag (task, vpn_v2ray_create_async);
+  cr->t0 = g_get_monotonic_time ();
   t->ref_count = 1;
   t->base.backend = &vpn_backend_v2ray;
   t->base.ifname = g_strdup ("");

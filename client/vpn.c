@@ -6,7 +6,10 @@
  * (ImportProfileFd): the daemon never opens a path a caller names, and the
  * file is read with the caller's own rights.  "-" reads standard input, and
  * so does --host (no fd passing over ssh): the content goes as a string.
- * NAME defaults to the file name without ".conf", as with wg-quick. */
+ * NAME defaults to the file name without ".conf", as with wg-quick.
+ * A share link (vmess://, vless://, trojan://, ss://) in place of FILE is
+ * sent as it is (NAME defaults to its #fragment); --subscription reads a
+ * provider's subscription (FILE or -) and imports every link in it. */
 #include "config.h"
 
 #include <errno.h>
@@ -24,14 +27,33 @@
 #define PROFILES_PREFIX  VPN_PATH "/profiles/"
 #define MAX_CONFIG       (64 * 1024)
 
-static gboolean opt_ignore_scripts, opt_autoconnect, opt_no_wait;
+static gboolean opt_ignore_scripts, opt_autoconnect, opt_no_wait, opt_subscription, opt_strict, opt_block_quic;
+static char *opt_ipv6;
 
 static const GOptionEntry import_entries[] = {
   { "ignore-scripts", 0, 0, G_OPTION_ARG_NONE, &opt_ignore_scripts,
     N_("drop PreUp/PostUp/PreDown/PostDown/SaveConfig instead of refusing the file (they never run)"), NULL },
   { "autoconnect", 0, 0, G_OPTION_ARG_NONE, &opt_autoconnect, N_("connect whenever anyd starts"), NULL },
+  { "subscription", 0, 0, G_OPTION_ARG_NONE, &opt_subscription,
+    N_("FILE is a subscription (base64 or plain lines of share links): import every link"), NULL },
+  { "strict", 0, 0, G_OPTION_ARG_NONE, &opt_strict, N_("with --subscription: all links or none"), NULL },
+  { "block-quic", 0, 0, G_OPTION_ARG_NONE, &opt_block_quic,
+    N_("v2ray profiles: reject UDP 443 while connected (browsers fall back to TCP)"), NULL },
+  { "ipv6", 0, 0, G_OPTION_ARG_STRING, &opt_ipv6, N_("v2ray profiles: IPv6 through the proxy or blocked"),
+    "proxy|block" },
   { NULL }
 };
+
+static const char *const link_schemes[] = { "vmess://", "vless://", "trojan://", "ss://", NULL };
+
+static gboolean
+is_link (const char *text)
+{
+  for (guint i = 0; link_schemes[i]; i++)
+    if (g_ascii_strncasecmp (text, link_schemes[i], strlen (link_schemes[i])) == 0)
+      return TRUE;
+  return FALSE;
+}
 
 static const GOptionEntry connect_entries[] = {
   { "no-wait", 0, 0, G_OPTION_ARG_NONE, &opt_no_wait,
@@ -183,6 +205,73 @@ import_content (AnydClientContext *ctx, const char *name, int fd, GVariant *opti
   return import_reply (ctx, name, reply);
 }
 
+/* --subscription FILE|-: the text goes to ImportProfiles (a subscription
+ * holds many links, so no single fd import fits). */
+static int
+import_subscription (AnydClientContext *ctx, const char *file, GVariant *options)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) data = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autofree char *text = NULL;
+  g_autofree const char **paths = NULL;
+  int fd = g_str_equal (file, "-") ? 0 : open (file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  gsize len = 0;
+
+  if (fd < 0)
+    {
+      int e = errno;
+      g_set_error (&error, G_IO_ERROR, g_io_error_from_errno (e), "%s: %s", file, g_strerror (e));
+      return anyd_client_fail (ctx, error);
+    }
+  data = anyd_client_read_fd (fd, 1024 * 1024, &error);
+  if (fd > 0)
+    close (fd);
+  if (data == NULL)
+    return anyd_client_fail (ctx, error);
+  text = g_strndup (g_bytes_get_data (data, &len), g_bytes_get_size (data));
+  if (strlen (text) != len || !g_utf8_validate (text, -1, NULL))
+    return anyd_client_usage_error (ctx, _("the subscription is not a text file"));
+  reply = anyd_client_call (ctx, VPN_PATH, VPN_IFACE, "ImportProfiles", g_variant_new ("(s@a{sv})", text, options),
+                            G_VARIANT_TYPE ("(ao)"), NULL, NULL, &error);
+  memset (text, 0, len);
+  if (reply == NULL)
+    return anyd_client_fail (ctx, error);
+  if (ctx->json)
+    {
+      anyd_client_print_json (g_variant_new ("{sv}", "profiles", g_variant_get_child_value (reply, 0)));
+      return ANYD_CLIENT_EXIT_OK;
+    }
+  g_variant_get (reply, "(^a&o)", &paths);
+  for (guint i = 0; paths[i]; i++)
+    {
+      /* the path element is escaped (_XX): show the name */
+      const char *e = paths[i] + strlen (PROFILES_PREFIX);
+      GString *name = g_string_new (NULL);
+      for (; *e; e++)
+        {
+          if (e[0] == '_' && g_ascii_isxdigit (e[1]) && g_ascii_isxdigit (e[2]))
+            {
+              g_string_append_c (name, (char) (g_ascii_xdigit_value (e[1]) * 16 + g_ascii_xdigit_value (e[2])));
+              e += 2;
+            }
+          else
+            g_string_append_c (name, *e);
+        }
+      g_print (_("Imported profile %s\n"), name->str);
+      g_string_free (name, TRUE);
+    }
+  return ANYD_CLIENT_EXIT_OK;
+}
+
+/* The #fragment of a link as a profile name (the daemon checks it). */
+static char *
+name_from_link (const char *link)
+{
+  const char *hash = strchr (link, '#');
+  return hash && hash[1] ? g_uri_unescape_string (hash + 1, NULL) : NULL;
+}
+
 static char *
 name_from_file (const char *file)
 {
@@ -205,16 +294,40 @@ cmd_import (AnydClientContext *ctx, int argc, char **argv)
   GVariantBuilder b;
   int fd, ret;
 
-  if (name == NULL && g_str_equal (file, "-"))
-    return anyd_client_usage_error (ctx, _("a profile read from standard input needs a NAME"));
-  if (name == NULL)
-    name = name_from_file (file);
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
   if (opt_ignore_scripts)
     g_variant_builder_add (&b, "{sv}", "ignore_scripts", g_variant_new_boolean (TRUE));
   if (opt_autoconnect)
     g_variant_builder_add (&b, "{sv}", "autoconnect", g_variant_new_boolean (TRUE));
+  if (opt_block_quic)
+    g_variant_builder_add (&b, "{sv}", "block_quic", g_variant_new_boolean (TRUE));
+  if (opt_ipv6)
+    g_variant_builder_add (&b, "{sv}", "ipv6", g_variant_new_string (opt_ipv6));
+  if (opt_subscription)
+    {
+      if (opt_strict)
+        g_variant_builder_add (&b, "{sv}", "strict", g_variant_new_boolean (TRUE));
+      options = g_variant_ref_sink (g_variant_builder_end (&b));
+      return import_subscription (ctx, file, options);
+    }
   options = g_variant_ref_sink (g_variant_builder_end (&b));
+  if (is_link (file))
+    {
+      if (name == NULL)
+        name = name_from_link (file);
+      if (name == NULL)
+        return anyd_client_usage_error (ctx, _("a link without a #name needs a PROFILE"));
+      reply = anyd_client_call (ctx, VPN_PATH, VPN_IFACE, "ImportProfile", g_variant_new ("(ss@a{sv})", name, file,
+                                                                                          options),
+                                G_VARIANT_TYPE ("(o)"), NULL, NULL, &error);
+      if (reply == NULL)
+        return anyd_client_fail (ctx, error);
+      return import_reply (ctx, name, reply);
+    }
+  if (name == NULL && g_str_equal (file, "-"))
+    return anyd_client_usage_error (ctx, _("a profile read from standard input needs a NAME"));
+  if (name == NULL)
+    name = name_from_file (file);
   if (g_str_equal (file, "-"))
     return import_content (ctx, name, 0, options);
   fd = open (file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -749,8 +862,10 @@ static const AnydClientCommand vpn_commands[] = {
   { "status", "[PROFILE]", N_("Show connections: state and since when, interface, traffic, latest handshake"),
     cmd_status, 0, 1 },
   { "show", "PROFILE", N_("Show a profile's public settings and its connection"), cmd_show, 1, 1 },
-  { "import", "FILE [PROFILE]", N_("Import a wg-quick configuration, read as you (- for stdin); "
-                                   "PROFILE defaults to the file name without .conf"),
+  { "import", "FILE|LINK [PROFILE]", N_("Import a wg-quick configuration, read as you (- for stdin), or a "
+                                        "v2ray share link (vmess:// vless:// trojan:// ss://); PROFILE defaults "
+                                        "to the file name without .conf or the link's #name; --subscription "
+                                        "imports every link of a subscription file"),
     cmd_import, 1, 2, import_entries },
   { "connect", "PROFILE", N_("Connect and wait for the first handshake"), cmd_connect, 1, 1, connect_entries },
   { "disconnect", "PROFILE", N_("Disconnect (device, routes and DNS settings go)"), cmd_disconnect, 1, 1 },

@@ -137,7 +137,12 @@ def nothing_left(ifname, rules=True):
     wait_until(lambda: not os.path.exists('/var/run/wireguard/%s.sock' % ifname), 5,
                what='the UAPI socket of %s to go' % ifname)
     wait_until(lambda: not wggo_pids(ifname), 5, what='no wireguard-go of %s left' % ifname)
-    wait_until(lambda: not units(ifname), 5, what='no unit of %s left' % ifname)
+    try:
+        wait_until(lambda: not units(ifname), 5, what='no unit of %s left' % ifname)
+    except TimeoutError:
+        _, out = anydtest_sb().systemctl('list-units', '--all', '--plain', '--no-legend', 'anyd-vpn-*',
+                                         check=False)
+        raise AssertionError('unit of %s left: %s' % (ifname, out))
     assert not os.path.exists(record_path(ifname)), 'runtime record of %s left' % ifname
 
 

@@ -27,6 +27,7 @@ typedef struct {
   AnydCidr gateway;       /* same family as dst, full prefix */
   guint32  metric;        /* 0 = kernel default */
   guint32  table;         /* 0 = main */
+  gboolean local;         /* a `local` route (delivered to this host, as for TPROXY), protocol ANYD_RTPROT */
 } AnydRoute;
 
 /* "DST[ via GW][ metric N][ table N]", words separated by single spaces.

@@ -144,9 +144,10 @@ route_request (AnydNetlink *nl, gboolean add, int ifindex, const AnydRoute *rout
     {
       rtnl_route_set_family (rr, (uint8_t) route->dst.family);
       rtnl_route_set_table (rr, route->table ? route->table : RT_TABLE_MAIN);
-      rtnl_route_set_protocol (rr, RTPROT_STATIC);
-      rtnl_route_set_type (rr, RTN_UNICAST);
-      rtnl_route_set_scope (rr, route->has_gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
+      rtnl_route_set_protocol (rr, route->local ? ANYD_RTPROT : RTPROT_STATIC);
+      rtnl_route_set_type (rr, route->local ? RTN_LOCAL : RTN_UNICAST);
+      rtnl_route_set_scope (rr, route->local ? RT_SCOPE_HOST
+                                : route->has_gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
       if (route->metric)
         rtnl_route_set_priority (rr, route->metric);
       err = rtnl_route_set_dst (rr, dst);

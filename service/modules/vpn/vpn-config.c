@@ -66,6 +66,7 @@ config_clear (gpointer data)
   g_clear_pointer (&config->dns_servers, g_ptr_array_unref);
   g_clear_pointer (&config->dns_search, g_ptr_array_unref);
   g_clear_pointer (&config->peers, g_ptr_array_unref);
+  g_clear_pointer (&config->link, vpn_link_free);
 }
 
 VpnConfig *
@@ -623,18 +624,71 @@ parse_line (Parser *p, char *line, GError **error)
     }
 }
 
-VpnConfig *
-vpn_config_parse (const char *text, gsize len, VpnConfigParseFlags flags, GError **error)
+static VpnConfig *
+config_new_empty (void)
 {
-  g_autoptr(VpnConfig) config = g_atomic_rc_box_new0 (VpnConfig);
-  Parser p = { .config = config, .flags = flags };
-  gsize start = 0;
-  gboolean ok = TRUE;
+  VpnConfig *config = g_atomic_rc_box_new0 (VpnConfig);
 
   config->addresses = g_array_new (FALSE, FALSE, sizeof (AnydCidr));
   config->dns_servers = g_ptr_array_new_with_free_func (g_free);
   config->dns_search = g_ptr_array_new_with_free_func (g_free);
   config->peers = g_ptr_array_new_with_free_func (peer_free);
+  return config;
+}
+
+VpnConfig *
+vpn_config_new_v2ray (VpnLink *link)
+{
+  VpnConfig *config = config_new_empty ();
+
+  config->link = link;
+  return config;
+}
+
+VpnConfig *
+vpn_config_parse_any (const char *text, gsize len, VpnConfigParseFlags flags, GError **error)
+{
+  VpnLink *link;
+
+  if (!vpn_link_looks_like (text, len))
+    return vpn_config_parse (text, len, flags, error);
+  link = vpn_link_parse (text, len, error);
+  return link ? vpn_config_new_v2ray (link) : NULL;
+}
+
+const char *
+vpn_config_type (const VpnConfig *config)
+{
+  return config->link ? "v2ray" : "wireguard";
+}
+
+char *
+vpn_config_server (const VpnConfig *config)
+{
+  if (config->link)
+    return vpn_link_server (config->link);
+  for (guint i = 0; i < config->peers->len; i++)
+    {
+      const VpnPeer *peer = g_ptr_array_index (config->peers, i);
+      if (peer->endpoint_host != NULL)
+        return vpn_peer_endpoint_string (peer);
+    }
+  return g_strdup ("");
+}
+
+const char *
+vpn_config_protocol (const VpnConfig *config)
+{
+  return config->link ? vpn_protocol_name (config->link->protocol) : "wireguard";
+}
+
+VpnConfig *
+vpn_config_parse (const char *text, gsize len, VpnConfigParseFlags flags, GError **error)
+{
+  g_autoptr(VpnConfig) config = config_new_empty ();
+  Parser p = { .config = config, .flags = flags };
+  gsize start = 0;
+  gboolean ok = TRUE;
 
   if (len > VPN_CONFIG_MAX_SIZE)
     {
@@ -716,8 +770,12 @@ char *
 vpn_config_to_text (const VpnConfig *c)
 {
   /* Sized up front so no reallocation leaves a copy of a key behind. */
-  GString *s = g_string_sized_new (VPN_CONFIG_MAX_SIZE + 4096);
+  GString *s;
   char *key;
+
+  if (c->link != NULL)
+    return vpn_link_to_keyfile (c->link);
+  s = g_string_sized_new (VPN_CONFIG_MAX_SIZE + 4096);
 
   g_string_append (s, "[Interface]\n");
   key = vpn_key_to_base64 (c->private_key);

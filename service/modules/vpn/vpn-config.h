@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "netlink.h"
+#include "vpn-link.h"
 
 G_BEGIN_DECLS
 
@@ -49,6 +50,7 @@ typedef struct {
   guint32      table;
   GPtrArray   *peers;        /* VpnPeer * */
   gboolean     had_scripts;  /* hook keys were present and ignored */
+  VpnLink     *link;         /* v2ray profiles: the proxy (the fields above stay empty); NULL: wireguard */
 } VpnConfig;
 
 typedef enum {
@@ -61,12 +63,23 @@ typedef enum {
  * ANYD_ERROR_INVALID_ARGUMENT naming the line and the key; key values are
  * never quoted in messages. */
 VpnConfig *vpn_config_parse (const char *text, gsize len, VpnConfigParseFlags flags, GError **error);
+/* A v2ray profile around link (taken over). */
+VpnConfig *vpn_config_new_v2ray (VpnLink *link);
+/* A share link (vmess://, vless://, trojan://, ss://) makes a v2ray
+ * profile, anything else is parsed as wg-quick text. */
+VpnConfig *vpn_config_parse_any (const char *text, gsize len, VpnConfigParseFlags flags, GError **error);
+/* "wireguard" or "v2ray" */
+const char *vpn_config_type (const VpnConfig *config);
+/* VpnProfile.Server and .Protocol */
+char      *vpn_config_server (const VpnConfig *config);
+const char *vpn_config_protocol (const VpnConfig *config);
+
 /* Configurations are immutable once parsed and shared by reference. */
 VpnConfig *vpn_config_ref (VpnConfig *config);
 void       vpn_config_unref (VpnConfig *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpnConfig, vpn_config_unref)
 
-/* Canonical wg-quick text, secrets included: for the profile store only.
+/* Canonical wg-quick text (v2ray: vpn_link_to_keyfile), secrets included: for the profile store only.
  * Free with vpn_secret_free(). */
 char      *vpn_config_to_text (const VpnConfig *config);
 

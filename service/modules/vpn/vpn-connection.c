@@ -48,6 +48,7 @@
 
 #include "audit.h"
 #include "error.h"
+#include "vpn-v2ray.h"
 
 #define KICK_KEEPALIVE_S      25
 #define DEFAULT_MTU           1420
@@ -453,7 +454,9 @@ record_save (VpnConnection *c)
   g_autoptr(GError) error = NULL;
   g_auto(GStrv) routes = NULL;
 
-  if (c->tunnel == NULL || c->gone)
+  /* a proxy connection is not taken over by the next anyd: its start-up
+   * sweep removes the unit, table, rules and routes instead */
+  if (c->tunnel == NULL || c->gone || c->config->link != NULL)
     return;
   rt->profile = g_strdup (c->profile_name);
   rt->profile_hash = vpn_config_hash (c->config);
@@ -558,8 +561,9 @@ transition (VpnConnection *c, State to, AnydError code, const char *reason)
           c->backend->unkick_async (c->tunnel, c->config, c->cancellable, NULL, NULL);
         }
       record_save (c);
-      /* the data plane no longer needs anyd: it may exit when idle and re-adopt */
-      hold (c, !c->module->keep_on_exit);
+      /* the data plane no longer needs anyd: it may exit when idle and re-adopt
+       * (a proxy is not re-adopted: anyd stays) */
+      hold (c, !c->module->keep_on_exit || c->config->link != NULL);
       break;
 
     case STATE_FAILED:
@@ -568,7 +572,16 @@ transition (VpnConnection *c, State to, AnydError code, const char *reason)
       anyd_audit_action (c->caller, "vpn.connect", c->path, error, "profile=%s", c->profile_name);
       answer (c, &c->connecting, error);
       record_remove (c);
-      teardown (c);
+      if (c->config->link != NULL && c->tunnel != NULL && !c->tearing_down)
+        {
+          /* a proxy that died keeps its rules: traffic is blocked, not
+           * leaked, until Disconnect (or a new Connect) takes them away */
+          stop_timers (c);
+          g_cancellable_cancel (c->cancellable);
+          vpn_v2ray_block (c->tunnel);
+        }
+      else
+        teardown (c);
       hold (c, FALSE);
       break;
 
@@ -635,7 +648,7 @@ vpn_connection_shutdown (VpnConnection *c, gboolean keep)
 {
   if (c->gone)
     return;
-  if (keep && c->recorded && c->tunnel != NULL && !c->tearing_down && vpn_connection_is_active (c))
+  if (keep && c->recorded && c->config->link == NULL && c->tunnel != NULL && !c->tearing_down && vpn_connection_is_active (c))
     {
       /* device, rules, DNS, unit and record stay for the next anyd */
       stop_timers (c);
@@ -1061,6 +1074,12 @@ created_cb (GObject *source, GAsyncResult *res, gpointer user_data)
                   error->message);
       return;
     }
+  if (c->config->link != NULL)
+    {
+      /* the proxy is up and its rules are in: nothing more to configure */
+      up_done (c);
+      return;
+    }
   c->kicked = TRUE;
   c->backend->configure_async (c->tunnel, c->config, c->fwmark, (const char *const *) c->endpoints,
                                KICK_KEEPALIVE_S, c->cancellable, configure_cb, connection_ref (c));
@@ -1073,6 +1092,16 @@ start_data_plane (VpnConnection *c)
   g_autoptr(GError) error = NULL;
   g_autofree char *ifname = choose_ifname (c->profile_name);
   g_autofree char *unit = vpn_unit_name (c->profile_name);
+
+  if (c->config->link != NULL)
+    {
+      g_autofree char *dir = g_build_filename (module->runtime_dir, "v2ray", NULL);
+      c->creating = TRUE;
+      vpn_v2ray_create_async (&module->env, dir, c->profile_name, c->config->link, c->endpoints[0], unit,
+                              tunnel_exited_cb, c, created_cb, connection_ref (c));
+      return;
+    }
+  {
   g_autofree char *mark = g_strdup_printf (VPN_MARK " %s", c->profile_name);
   gboolean full = c->config->table_mode == VPN_TABLE_AUTO &&
                   (vpn_config_is_full_tunnel (c->config, AF_INET) ||
@@ -1092,6 +1121,7 @@ start_data_plane (VpnConnection *c)
   c->creating = TRUE;
   module->backend->create_async (&module->env, ifname, mark, unit, tunnel_exited_cb, c, created_cb,
                                  connection_ref (c));
+  }
 }
 
 static char *
@@ -1139,11 +1169,63 @@ resolve_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     start_data_plane (c);
 }
 
+/* The proxy server's name, resolved once before any rule goes in: v2ray
+ * then dials that address (the name stays for TLS and the Host header),
+ * and the rules send it direct. */
+static void
+server_resolved_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(VpnConnection) c = user_data;
+  g_autoptr(GError) error = NULL;
+  GList *addrs = g_resolver_lookup_by_name_finish (G_RESOLVER (source), res, &error);
+
+  c->resolving--;
+  if (c->gone || c->state != STATE_CONNECTING)
+    {
+      g_resolver_free_addresses (addrs);
+      return;
+    }
+  if (addrs == NULL)
+    {
+      g_autofree char *reason = g_strdup_printf ("proxy server %s: %s", c->config->link->host, error->message);
+      transition (c, STATE_FAILED, ANYD_ERROR_FAILED, reason);
+      return;
+    }
+  c->endpoints[0] = g_inet_address_to_string (addrs->data);
+  g_resolver_free_addresses (addrs);
+  start_data_plane (c);
+}
+
+static void
+resolve_server (VpnConnection *c)
+{
+  g_autoptr(GInetAddress) literal = g_inet_address_new_from_string (c->config->link->host);
+  g_autoptr(GResolver) resolver = NULL;
+
+  c->endpoints = g_new0 (char *, 2);
+  if (literal != NULL)
+    {
+      c->endpoints[0] = g_inet_address_to_string (literal);
+      start_data_plane (c);
+      return;
+    }
+  resolver = g_resolver_get_default ();
+  c->resolving++;
+  g_resolver_lookup_by_name_async (resolver, c->config->link->host, c->cancellable, server_resolved_cb,
+                                   connection_ref (c));
+}
+
 static void
 resolve_endpoints (VpnConnection *c)
 {
   g_autoptr(GResolver) resolver = NULL;
   guint n = c->config->peers->len;
+
+  if (c->config->link != NULL)
+    {
+      resolve_server (c);
+      return;
+    }
 
   c->endpoints = g_new0 (char *, n + 1);
   for (guint i = 0; i < n; i++)
@@ -1206,7 +1288,7 @@ connection_new (VpnModule *module, const char *profile_name, const char *profile
 
   c->ref_count = 1;
   c->module = module;
-  c->backend = module->backend;
+  c->backend = config->link ? &vpn_backend_v2ray : module->backend;
   if (number == 0)
     number = ++module->next_connection;
   c->path = g_strdup_printf (VPN_CONNECTIONS_PATH "/%u", number);
@@ -1257,7 +1339,7 @@ vpn_connection_start (VpnModule *module, VpnProfile *profile, const AnydCaller *
       reply (c, NULL, user_data);
       return c;
     }
-  if (profile->config->peers->len == 0)
+  if (profile->config->link == NULL && profile->config->peers->len == 0)
     {
       /* wg-quick brings such an interface up to have peers added later; a
        * connection here has nothing to connect to and nothing could add one */
@@ -1267,7 +1349,24 @@ vpn_connection_start (VpnModule *module, VpnProfile *profile, const AnydCaller *
       reply (NULL, error, user_data);
       return NULL;
     }
-  if (!module->backend->check (anyd_daemon_get_config (module->daemon), &error))
+  if (profile->config->link != NULL && c == NULL)
+    {
+      /* the proxy takes all traffic: a second one could only fight the first */
+      GHashTableIter it;
+      VpnConnection *other;
+
+      g_hash_table_iter_init (&it, module->connections);
+      while (g_hash_table_iter_next (&it, NULL, (gpointer *) &other))
+        if (other->config->link != NULL)
+          {
+            error = g_error_new (ANYD_ERROR, ANYD_ERROR_BUSY, "profile %s: the proxy profile %s is connected; "
+                                 "disconnect it first", profile->name, other->profile_name);
+            reply (NULL, error, user_data);
+            return NULL;
+          }
+    }
+  if (!(profile->config->link ? &vpn_backend_v2ray : module->backend)->check (
+        anyd_daemon_get_config (module->daemon), &error))
     {
       reply (NULL, error, user_data);
       return NULL;

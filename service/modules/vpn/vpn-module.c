@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The vpn module: org.anyd1.Vpn at /org/anyd1/vpn — WireGuard profiles
- * (vpn-profile.c) and connections (vpn-connection.c) on the wireguard-go
- * data plane (vpn-wggo.c), each in a transient unit of its own.
+/* The vpn module: org.anyd1.Vpn at /org/anyd1/vpn — WireGuard and v2ray
+ * (proxy) profiles (vpn-profile.c, vpn-link.c) and connections
+ * (vpn-connection.c) on the wireguard-go data plane (vpn-wggo.c) or a local
+ * v2ray behind nftables TPROXY (vpn-v2ray.c), each in a transient unit of
+ * its own.  Proxy connections are not taken over by a restarted anyd: their
+ * leftovers (unit, nft table, rules, routes, config) are swept at start.
  *
  * Tunnels outlive anyd ([vpn] keep_on_exit, default true): each live
  * connection keeps a runtime record (vpn-runtime.c) and the next start
@@ -27,12 +30,26 @@
 #include "module.h"
 #include "names.h"
 #include "util.h"
+#include "nft.h"
+#include "vpn-v2ray.h"
+#include "vpn-v2ray-config.h"
 
 static const AnydConfigKey vpn_config_keys[] = {
   { "vpn", VPN_CONFIG_WIREGUARD_GO, ANYD_CONFIG_STRING, "/usr/bin/wireguard-go",
     "the wireguard-go executable (the data plane); when it is missing Connect answers org.anyd1.Error.Disabled", 0 },
   { "vpn", "handshake_timeout_s", ANYD_CONFIG_UINT, "15",
     "seconds a new connection waits for its first handshake before it fails (1-3600)", 3600 },
+  { "vpn", VPN_CONFIG_V2RAY, ANYD_CONFIG_STRING, "/usr/bin/v2ray",
+    "the v2ray executable (the data plane of v2ray profiles); when it is missing Connect answers "
+    "org.anyd1.Error.Disabled", 0 },
+  { "vpn", VPN_CONFIG_V2RAY_USER, ANYD_CONFIG_STRING, "anyd-v2ray",
+    "the system user v2ray runs as (with CAP_NET_ADMIN and CAP_NET_BIND_SERVICE only); its sockets are "
+    "never sent back into the proxy", 0 },
+  { "vpn", VPN_CONFIG_PROXY_DNS, ANYD_CONFIG_STRING, VPN_PROXY_DNS_DEFAULT,
+    "the DNS server v2ray asks, through the proxy, for every port-53 query of the host: "
+    "https://IP[:port]/path (DNS over HTTPS) or udp://IP[:port]", 0 },
+  { "vpn", VPN_CONFIG_PROXY_BYPASS, ANYD_CONFIG_STRING_LIST, "",
+    "CIDRs that v2ray profiles send direct instead of through the proxy (the LAN), e.g. 192.168.0.0/16;fd00::/8;", 0 },
   { "vpn", "keep_on_exit", ANYD_CONFIG_BOOLEAN, "true",
     "connections stay up while anyd is stopped or restarted and are taken over at its next start; "
     "false: stopping anyd disconnects them", 0 },
@@ -42,6 +59,7 @@ static const AnydConfigKey vpn_config_keys[] = {
 static const AnydAuthRule vpn_auth_rules[] = {
   { "org.anyd1.Vpn",           "ImportProfile",   ANYD_ACTION_VPN_MANAGE,  "profile", 0,  NULL },
   { "org.anyd1.Vpn",           "ImportProfileFd", ANYD_ACTION_VPN_MANAGE,  "profile", 0,  NULL },
+  { "org.anyd1.Vpn",           "ImportProfiles",  ANYD_ACTION_VPN_MANAGE,  NULL,      -1, NULL },
   { "org.anyd1.Vpn",           "Connect",         ANYD_ACTION_VPN_CONNECT, "profile", 0,  NULL },
   { "org.anyd1.Vpn",           "Disconnect",      ANYD_ACTION_VPN_CONNECT, "profile", 0,  NULL },
   /* detail "profile" from the object (vpn_details_from_object) */
@@ -55,6 +73,17 @@ static const AnydAuthRule vpn_auth_rules[] = {
 static gboolean
 vpn_check_config (AnydConfig *config, GError **error)
 {
+  g_autofree char *dns = anyd_config_get_string (config, "vpn", VPN_CONFIG_PROXY_DNS);
+  g_auto(GStrv) bypass = anyd_config_get_string_list (config, "vpn", VPN_CONFIG_PROXY_BYPASS);
+
+  if (!vpn_v2ray_proxy_dns_check (dns, "[vpn] proxy_dns", error))
+    return FALSE;
+  for (guint i = 0; bypass && bypass[i]; i++)
+    {
+      AnydCidr cidr;
+      if (!anyd_cidr_parse (bypass[i], "[vpn] proxy_bypass", &cidr, error))
+        return FALSE;
+    }
   if (anyd_config_get_uint (config, "vpn", "handshake_timeout_s") == 0)
     {
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "[vpn] handshake_timeout_s: must be 1-3600");
@@ -66,6 +95,16 @@ vpn_check_config (AnydConfig *config, GError **error)
 static const AnydOptionSpec import_options[] = {
   { "ignore_scripts", "b" },
   { "autoconnect", "b" },
+  { "block_quic", "b" },
+  { "ipv6", "s" },
+  { NULL, NULL }
+};
+
+static const AnydOptionSpec subscription_options[] = {
+  { "strict", "b" },
+  { "autoconnect", "b" },
+  { "block_quic", "b" },
+  { "ipv6", "s" },
   { NULL, NULL }
 };
 
@@ -132,6 +171,34 @@ check_request (VpnModule *module, const char *name, GVariant *options, GError **
   return TRUE;
 }
 
+/* The v2ray-only options onto a parsed link; on a wireguard profile they
+ * are an error (they would silently do nothing). */
+static gboolean
+apply_proxy_options (VpnConfig *config, GVariant *options, GError **error)
+{
+  const char *ipv6 = NULL;
+  gboolean block_quic = FALSE, has_quic = g_variant_lookup (options, "block_quic", "b", &block_quic);
+  gboolean has_ipv6 = g_variant_lookup (options, "ipv6", "&s", &ipv6);
+
+  if (config->link == NULL)
+    {
+      if (has_quic || has_ipv6)
+        {
+          g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "options.%s: only for v2ray profiles",
+                       has_quic ? "block_quic" : "ipv6");
+          return FALSE;
+        }
+      return TRUE;
+    }
+  if (has_ipv6 && !vpn_ipv6_mode_parse (ipv6, &config->link->ipv6))
+    {
+      g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "options.ipv6: must be proxy or block");
+      return FALSE;
+    }
+  config->link->block_quic = block_quic;
+  return TRUE;
+}
+
 /* Parse, store, export: all or nothing. */
 static VpnProfile *
 import (VpnModule *module, guint32 uid, const char *name, const char *text, gsize len, GVariant *options,
@@ -146,9 +213,9 @@ import (VpnModule *module, guint32 uid, const char *name, const char *text, gsiz
     return NULL;
   g_variant_lookup (options, "ignore_scripts", "b", &ignore_scripts);
   g_variant_lookup (options, "autoconnect", "b", &autoconnect);
-  config = vpn_config_parse (text, len, ignore_scripts ? VPN_CONFIG_PARSE_IGNORE_SCRIPTS : VPN_CONFIG_PARSE_NONE,
-                             error);
-  if (config == NULL)
+  config = vpn_config_parse_any (text, len,
+                                 ignore_scripts ? VPN_CONFIG_PARSE_IGNORE_SCRIPTS : VPN_CONFIG_PARSE_NONE, error);
+  if (config == NULL || !apply_proxy_options (config, options, error))
     return NULL;
   profile = vpn_profile_new (module, name, config, autoconnect, ignore_scripts);
   if (!vpn_profile_save (profile, error))
@@ -189,6 +256,106 @@ handle_import_profile (AnydDBusVpn *iface, GDBusMethodInvocation *invocation, co
                                 strlen (text), options, &error);
 
   import_reply (module, invocation, name, profile, error);
+  return TRUE;
+}
+
+/* A name for the profile of a subscription's link: its label made valid,
+ * then unique among the profiles and the batch ("-2", "-3", …). */
+static char *
+unique_name (VpnModule *module, GHashTable *taken, const VpnLink *link)
+{
+  g_autofree char *base = vpn_link_name_from_label (link->label, vpn_protocol_name (link->protocol));
+  char *name = g_strdup (base);
+
+  for (guint n = 2; g_hash_table_contains (module->profiles, name) || g_hash_table_contains (taken, name); n++)
+    {
+      g_free (name);
+      name = g_strdup_printf ("%s-%u", base, n);
+    }
+  return name;
+}
+
+static gboolean
+handle_import_profiles (AnydDBusVpn *iface, GDBusMethodInvocation *invocation, const char *text,
+                        GVariant *options, gpointer user_data)
+{
+  VpnModule *module = user_data;
+  AnydCaller *caller = anyd_caller_from_invocation (invocation);
+  GError *error = NULL;
+  g_autoptr(GPtrArray) links = NULL;
+  g_autoptr(GPtrArray) skipped = NULL;
+  g_autoptr(GPtrArray) made = g_ptr_array_new ();   /* VpnProfile *, saved, not yet exported */
+  g_autoptr(GHashTable) taken = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+  gboolean strict = FALSE, autoconnect = FALSE;
+
+  if (!anyd_options_check (options, subscription_options, "options", &error))
+    goto out;
+  g_variant_lookup (options, "strict", "b", &strict);
+  g_variant_lookup (options, "autoconnect", "b", &autoconnect);
+  links = vpn_subscription_parse (text, strlen (text), &skipped, &error);
+  if (links == NULL)
+    goto out;
+  for (guint i = 0; i < skipped->len; i++)
+    g_message ("vpn: subscription %s", (char *) skipped->pdata[i]);
+  if (links->len == 0 || (strict && skipped->len > 0))
+    {
+      g_set_error (&error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "subscription: %s%s%s",
+                   (char *) skipped->pdata[0], skipped->len > 1 ? " (and more bad lines)" : "",
+                   strict ? "; strict: nothing imported" : "");
+      goto out;
+    }
+  for (guint i = 0; i < links->len && error == NULL; i++)
+    {
+      g_autoptr(VpnConfig) config = vpn_config_new_v2ray (vpn_link_copy (links->pdata[i]));
+      g_autofree char *name = unique_name (module, taken, config->link);
+      VpnProfile *profile;
+
+      if (!apply_proxy_options (config, options, &error))
+        break;
+      profile = vpn_profile_new (module, name, config, autoconnect, FALSE);
+      if (!vpn_profile_save (profile, &error))
+        {
+          vpn_profile_free (profile);
+          break;
+        }
+      g_ptr_array_add (made, profile);
+      g_hash_table_add (taken, profile->name);
+    }
+  if (error != NULL)
+    {
+      /* all or nothing: take back what was stored */
+      for (guint i = 0; i < made->len; i++)
+        {
+          VpnProfile *profile = made->pdata[i];
+          g_autoptr(GError) local = NULL;
+          if (!vpn_profile_remove_file (module, profile->name, &local))
+            g_warning ("vpn: %s", local->message);
+          vpn_profile_free (profile);
+        }
+      g_ptr_array_set_size (made, 0);
+      goto out;
+    }
+  for (guint i = 0; i < made->len; i++)
+    {
+      VpnProfile *profile = made->pdata[i];
+      g_hash_table_insert (module->profiles, g_strdup (profile->name), profile);
+      vpn_profile_export (profile);
+      g_ptr_array_add (paths, g_strdup (profile->path));
+      anyd_audit_action (caller, "vpn.import", profile->path, NULL, "profile=%s", profile->name);
+    }
+
+out:
+  if (error != NULL)
+    {
+      anyd_audit_action (caller, "vpn.import", VPN_PATH, error, "subscription");
+      anyd_invocation_return_error (invocation, error);
+    }
+  else
+    {
+      g_ptr_array_add (paths, NULL);
+      anyd_dbus_vpn_complete_import_profiles (iface, invocation, (const char *const *) paths->pdata);
+    }
   return TRUE;
 }
 
@@ -610,6 +777,35 @@ sweep (VpnModule *module, GPtrArray *records)
     g_warning ("vpn: listing links: %s", error->message);
   g_clear_error (&error);
 
+  /* proxy connections are never re-adopted: their tables, rules and
+   * local routes all go (the routing rule goes with anyd's rules below) */
+  {
+    g_autoptr(AnydNft) nft = anyd_nft_new (NULL);
+    g_auto(GStrv) tables = nft ? anyd_nft_list_tables (nft, "inet", VPN_V2RAY_TABLE_PREFIX, NULL) : NULL;
+
+    for (guint i = 0; tables && tables[i]; i++)
+      {
+        g_message ("vpn: removing nftables table %s left over from a previous run", tables[i]);
+        anyd_audit_action (NULL, "vpn.cleanup", VPN_PATH, NULL, "nft_table=%s", tables[i]);
+        vpn_v2ray_remove_network (module->nl, tables[i]);
+      }
+    if (tables == NULL || tables[0] == NULL)
+      vpn_v2ray_remove_network (module->nl, NULL);
+    /* and their configs: they hold the proxy's secret */
+    {
+      g_autofree char *dir = g_build_filename (module->runtime_dir, "v2ray", NULL);
+      g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+      const char *name;
+
+      while (d && (name = g_dir_read_name (d)) != NULL)
+        {
+          g_autofree char *file = g_build_filename (dir, name, NULL);
+          if (unlink (file) < 0 && errno != ENOENT)
+            g_warning ("vpn: removing %s: %s", file, g_strerror (errno));
+        }
+    }
+  }
+
   rules = anyd_netlink_rule_list (module->nl, TRUE, &error);
   for (guint i = 0; rules && i < rules->len; i++)
     {
@@ -756,6 +952,7 @@ vpn_start (AnydDaemon *daemon, GError **error)
   anyd_auth_guard (anyd_daemon_get_auth (daemon), G_DBUS_INTERFACE_SKELETON (module->iface), NULL, NULL);
   g_signal_connect (module->iface, "handle-import-profile", G_CALLBACK (handle_import_profile), module);
   g_signal_connect (module->iface, "handle-import-profile-fd", G_CALLBACK (handle_import_profile_fd), module);
+  g_signal_connect (module->iface, "handle-import-profiles", G_CALLBACK (handle_import_profiles), module);
   g_signal_connect (module->iface, "handle-connect", G_CALLBACK (handle_connect), module);
   g_signal_connect (module->iface, "handle-disconnect", G_CALLBACK (handle_disconnect), module);
   module->object = anyd_dbus_object_skeleton_new (VPN_PATH);

@@ -5,7 +5,10 @@
  *   vpn-connection.c  org.anyd1.VpnConnection: state machine, routing, DNS, counters
  *   vpn-resolved.c    systemd-resolved's per-link DNS over D-Bus
  *   vpn-runtime.c     the runtime record a live connection keeps for the next anyd
- *   vpn-config.c      wg-quick parser; vpn-uapi.c UAPI protocol; vpn-wggo.c data plane (units) */
+ *   vpn-config.c      wg-quick parser; vpn-uapi.c UAPI protocol; vpn-wggo.c data plane (units)
+ *   vpn-link.c        v2ray profiles: share links and subscriptions
+ *   vpn-v2ray-config.c  the v2ray config and the nftables table of a proxy connection
+ *   vpn-v2ray.c       the proxy data plane: v2ray as a unit, TPROXY rules (service/nft.c) */
 #pragma once
 
 #include "daemon.h"

@@ -100,9 +100,12 @@ static void
 update_properties (VpnProfile *profile)
 {
   g_auto(GStrv) addrs = vpn_config_addresses_strv (profile->config);
+  g_autofree char *server = vpn_config_server (profile->config);
 
   anyd_dbus_vpn_profile_set_name (profile->iface, profile->name);
-  anyd_dbus_vpn_profile_set_type_ (profile->iface, "wireguard");
+  anyd_dbus_vpn_profile_set_type_ (profile->iface, vpn_config_type (profile->config));
+  anyd_dbus_vpn_profile_set_server (profile->iface, server);
+  anyd_dbus_vpn_profile_set_protocol (profile->iface, vpn_config_protocol (profile->config));
   anyd_dbus_vpn_profile_set_addresses (profile->iface, (const char *const *) addrs);
   anyd_dbus_vpn_profile_set_peers (profile->iface, vpn_config_peers_variant (profile->config));
   anyd_dbus_vpn_profile_set_auto_connect (profile->iface, profile->autoconnect);
@@ -161,12 +164,18 @@ handle_update (AnydDBusVpnProfile *iface, GDBusMethodInvocation *invocation, con
   VpnProfile *profile = user_data;
   AnydCaller *caller = anyd_caller_from_invocation (invocation);
   GError *error = NULL;
-  g_autoptr(VpnConfig) config = vpn_config_parse (text, strlen (text),
-                                                  profile->ignore_scripts ? VPN_CONFIG_PARSE_IGNORE_SCRIPTS
-                                                                          : VPN_CONFIG_PARSE_NONE,
-                                                  &error);
+  g_autoptr(VpnConfig) config = vpn_config_parse_any (text, strlen (text),
+                                                      profile->ignore_scripts ? VPN_CONFIG_PARSE_IGNORE_SCRIPTS
+                                                                              : VPN_CONFIG_PARSE_NONE,
+                                                      &error);
   VpnConfig *old;
 
+  /* a new link keeps the profile's proxy options */
+  if (config != NULL && config->link != NULL && profile->config->link != NULL)
+    {
+      config->link->block_quic = profile->config->link->block_quic;
+      config->link->ipv6 = profile->config->link->ipv6;
+    }
   if (config != NULL)
     {
       old = profile->config;

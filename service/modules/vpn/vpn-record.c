@@ -8,6 +8,9 @@
  *   AutoConnect=false
  *   IgnoreScripts=false
  *
+ * A v2ray profile has the header line Type=v2ray and a [V2Ray] key file
+ * (vpn_link_to_keyfile) where wireguard has its wg-quick text.
+ *
  *   [Interface]
  *   PrivateKey = …
  *
@@ -30,9 +33,9 @@ vpn_record_format (const char *name, gboolean autoconnect, gboolean ignore_scrip
   GString *s = g_string_sized_new (strlen (text) + 256 + strlen (name));
 
   g_string_append_printf (s, "# anyd VPN profile (root only: it holds a private key)\n"
-                             "Format=%d\nName=%s\nAutoConnect=%s\nIgnoreScripts=%s\n\n",
-                          VPN_PROFILE_FORMAT, name, autoconnect ? "true" : "false",
-                          ignore_scripts ? "true" : "false");
+                             "Format=%d\nName=%s\n%sAutoConnect=%s\nIgnoreScripts=%s\n\n",
+                          VPN_PROFILE_FORMAT, name, config->link ? "Type=v2ray\n" : "",
+                          autoconnect ? "true" : "false", ignore_scripts ? "true" : "false");
   g_string_append (s, text);
   vpn_secret_free (text);
   return g_string_free (s, FALSE);
@@ -55,7 +58,7 @@ vpn_record_parse (const char *data, gsize len, char **name_out, gboolean *autoco
                           gboolean *ignore_scripts, GError **error)
 {
   g_autofree char *name = NULL;
-  gboolean have_format = FALSE, have_auto = FALSE, have_ignore = FALSE;
+  gboolean have_format = FALSE, have_auto = FALSE, have_ignore = FALSE, v2ray = FALSE, have_type = FALSE;
   gsize pos = 0;
   guint line = 0;
   VpnConfig *config;
@@ -100,6 +103,8 @@ vpn_record_parse (const char *data, gsize len, char **name_out, gboolean *autoco
         }
       else if (g_str_equal (text, "Name") && name == NULL && vpn_profile_name_is_valid (eq))
         name = g_strdup (eq);
+      else if (g_str_equal (text, "Type") && !have_type && g_str_equal (eq, "v2ray"))
+        have_type = v2ray = TRUE;
       else if (g_str_equal (text, "AutoConnect") && !have_auto && parse_bool (eq, autoconnect))
         have_auto = TRUE;
       else if (g_str_equal (text, "IgnoreScripts") && !have_ignore && parse_bool (eq, ignore_scripts))
@@ -115,7 +120,13 @@ vpn_record_parse (const char *data, gsize len, char **name_out, gboolean *autoco
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "record: header lacks Format, Name, AutoConnect or IgnoreScripts");
       return NULL;
     }
-  config = vpn_config_parse (data + pos, len - pos, VPN_CONFIG_PARSE_NONE, error);
+  if (v2ray)
+    {
+      VpnLink *link = vpn_link_from_keyfile (data + pos, len - pos, error);
+      config = link ? vpn_config_new_v2ray (link) : NULL;
+    }
+  else
+    config = vpn_config_parse (data + pos, len - pos, VPN_CONFIG_PARSE_NONE, error);
   if (config == NULL)
     return NULL;
   *name_out = g_steal_pointer (&name);

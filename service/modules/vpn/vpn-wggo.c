@@ -764,11 +764,17 @@ typedef struct {
   AnydNetlink *nl;
   GError      *error;
   guint        pending;   /* the device's deletion and the unit's stop job, run side by side */
+  guint        timer;
+  gint64       deadline;  /* for the unit to be unloaded */
 } Destroy;
+
+#define UNLOAD_WAIT_MS   5000
+#define UNLOAD_POLL_MS   50
 
 static void
 destroy_free (Destroy *d)
 {
+  g_clear_handle_id (&d->timer, g_source_remove);
   tunnel_unref (d->tunnel);
   g_clear_pointer (&d->nl, anyd_netlink_unref);
   g_clear_error (&d->error);
@@ -789,6 +795,49 @@ destroy_step_done (GTask *task)
   g_object_unref (task);
 }
 
+static void unloaded_check (GTask *task);
+
+static gboolean
+unloaded_poll_cb (gpointer data)
+{
+  GTask *task = data;
+  Destroy *d = g_task_get_task_data (task);
+
+  d->timer = 0;
+  unloaded_check (task);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+unloaded_status_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  Destroy *d = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) status = anyd_systemd_get_status_finish (NULL, res, &error);
+
+  /* NotFound: unloaded, the name is free for the next connection */
+  if (status == NULL || g_get_monotonic_time () > d->deadline)
+    {
+      if (status != NULL)
+        g_debug ("vpn: %s is still loaded after its stop", d->tunnel->base.unit);
+      destroy_step_done (task);
+      return;
+    }
+  nudge_collection (d->tunnel);
+  d->timer = g_timeout_add (UNLOAD_POLL_MS, unloaded_poll_cb, task);
+}
+
+static void
+unloaded_check (GTask *task)
+{
+  Destroy *d = g_task_get_task_data (task);
+
+  anyd_systemd_get_status_async (d->tunnel->systemd, d->tunnel->base.unit, unloaded_status_cb, task);
+}
+
+/* Stopped; complete once systemd unloaded the unit too (leaving nothing
+ * behind, and its name free), or after a while. */
 static void
 stopped_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -799,10 +848,14 @@ stopped_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   /* gone already (collected after wireguard-go exited): that is the goal */
   if (!anyd_systemd_run_job_finish (d->tunnel->systemd, res, &error) &&
       !g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
-    g_debug ("vpn: stopping %s: %s", d->tunnel->base.unit, error->message);
-  else
-    nudge_collection (d->tunnel);
-  destroy_step_done (task);
+    {
+      g_debug ("vpn: stopping %s: %s", d->tunnel->base.unit, error->message);
+      destroy_step_done (task);
+      return;
+    }
+  nudge_collection (d->tunnel);
+  d->deadline = g_get_monotonic_time () + UNLOAD_WAIT_MS * G_TIME_SPAN_MILLISECOND;
+  unloaded_check (task);
 }
 
 static void

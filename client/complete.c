@@ -38,7 +38,20 @@ offer (const char *cur, const char *word)
     g_print ("%s\n", word);
 }
 
-/* "tun|tap" -> tun, tap */
+/* An upper-case hint word names what goes there (FILE, LINK), it is no
+ * literal choice. */
+static gboolean
+is_placeholder (const char *word)
+{
+  if (*word == '\0')
+    return FALSE;
+  for (const char *p = word; *p != '\0'; p++)
+    if (!g_ascii_isupper (*p) && *p != '_')
+      return FALSE;
+  return TRUE;
+}
+
+/* "tun|tap" -> tun, tap; "FILE|LINK" -> files (a link is typed) */
 static gboolean
 offer_choices (const char *cur, const char *hint)
 {
@@ -52,7 +65,14 @@ offer_choices (const char *cur, const char *hint)
   g_strstrip (copy);
   words = g_strsplit (copy, "|", -1);
   for (guint i = 0; words[i] != NULL; i++)
-    offer (cur, g_strstrip (words[i]));
+    {
+      const char *word = g_strstrip (words[i]);
+
+      if (g_str_equal (word, "FILE"))
+        g_print (":files\n");
+      else if (!is_placeholder (word))
+        offer (cur, word);
+    }
   return TRUE;
 }
 

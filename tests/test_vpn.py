@@ -143,7 +143,8 @@ def nothing_left(ifname, rules=True):
         _, out = anydtest_sb().systemctl('list-units', '--all', '--plain', '--no-legend', 'anyd-vpn-*',
                                          check=False)
         raise AssertionError('unit of %s left: %s' % (ifname, out))
-    assert not os.path.exists(record_path(ifname)), 'runtime record of %s left' % ifname
+    # (Delete returns before its disconnect has finished)
+    wait_until(lambda: not os.path.exists(record_path(ifname)), 5, what='the runtime record of %s to go' % ifname)
 
 
 def unit_name(profile):

@@ -760,7 +760,7 @@ store_bench_secret (Inner *in)
 }
 
 typedef struct {
-  double prop, gated, vault_get;               /* instructions per call */
+  double prop, gated, vault_get, reload;       /* instructions per call */
   Stats  lat_prop, lat_gated, lat_vault;       /* uid 65534, warm, sequential */
   Tput   tput_prop, tput_gated, tput_vault;    /* 8 sync clients */
 } GateCost;
@@ -803,13 +803,14 @@ measure_gate_cost (Inner *in, GateCost *gc, guint calls)
   if (g_find_program_in_path ("valgrind") == NULL)
     {
       g_print ("\n(valgrind not installed: no instruction counts)\n");
-      gc->prop = gc->gated = gc->vault_get = 0;
+      gc->prop = gc->gated = gc->vault_get = gc->reload = 0;
     }
   else
     {
       gc->prop = measure_instructions (in, T_PROP, 50, 500);
       gc->gated = measure_instructions (in, T_VAULT_LIST, 50, 500);
       gc->vault_get = measure_instructions (in, T_VAULT_GET, 50, 500);
+      gc->reload = measure_instructions (in, T_GATED, 20, 200);
     }
   stop_pid (&in->anyd);
 
@@ -829,7 +830,10 @@ measure_gate_cost (Inner *in, GateCost *gc, guint calls)
            gc->vault_get / MAX (gc->prop, 1));
   result (in, "ir_prop", gc->prop);
   result (in, "ir_gated", gc->gated);
+  g_print ("  %-52s %10.0f  x%.2f\n", "Manager.Reload (gated, cached; re-reads the configuration)", gc->reload,
+           gc->reload / MAX (gc->prop, 1));
   result (in, "ir_vault_get", gc->vault_get);
+  result (in, "ir_reload", gc->reload);
   result_stats (in, "prop_nobody", gc->lat_prop);
   result_stats (in, "vault_get_nobody", gc->lat_vault);
   result_stats (in, "gated_nobody", gc->lat_gated);

@@ -395,6 +395,25 @@ def _(sb):
         sb.manager(ROOT, 'Reload')
 
 
+@case('[limits] max_resources_per_uid: running commands count against it; an exited one frees its slot')
+def _(sb):
+    sd()
+    sb.write_config(CONFIG + '[limits]\nmax_resources_per_uid=1\n')
+    sb.manager(ROOT, 'Reload')
+    try:
+        first = run(sb, ALLOWED, ['/bin/sleep', '60'])
+        e = expect_error(E + 'Busy', run, sb, ALLOWED, ['/bin/true'], timeout=10)
+        assert 'max_resources_per_uid' in e.message, e.message
+        # another uid and root are not affected
+        assert wait(sb, ROOT, run(sb, ROOT, ['/bin/true'])) == ('exited', 0, 0)
+        sb.call(ALLOWED, first, PROC, 'Kill', '(i)', (9,))
+        assert wait(sb, ALLOWED, first)[0] == 'killed'
+        assert wait(sb, ALLOWED, run(sb, ALLOWED, ['/bin/true'])) == ('exited', 0, 0)
+    finally:
+        sb.write_config(CONFIG)
+        sb.manager(ROOT, 'Reload')
+
+
 @case('max_processes: a uid over its count is Busy, another uid and root are not')
 def _(sb):
     sd()

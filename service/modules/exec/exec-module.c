@@ -16,6 +16,7 @@
 #include "audit.h"
 #include "error.h"
 #include "metrics.h"
+#include "anyd-limits.h"
 #include "names.h"
 
 #include <errno.h>
@@ -753,6 +754,12 @@ start_run (ExecModule *m, GDBusMethodInvocation *invocation, gboolean pty)
       error = g_error_new (ANYD_ERROR, ANYD_ERROR_BUSY,
                            "max_processes: uid %u already runs %u commands ([exec] max_processes)",
                            c->caller->uid, m->max_processes);
+      fail_start (g_steal_pointer (&c), error);
+      return;
+    }
+  /* [limits] max_resources_per_uid: counted once the process object exists */
+  if (!anyd_limits_check (anyd_daemon_get_limits (m->daemon), c->caller->uid, "exec", &error))
+    {
       fail_start (g_steal_pointer (&c), error);
       return;
     }

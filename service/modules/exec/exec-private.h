@@ -72,6 +72,7 @@ struct _ExecProcess {
   gboolean                reading_exit;
   gboolean                stop_requested;
   gboolean                kill_requested;
+  gboolean                counted;      /* holds one of its creator's [limits] resources */
   gboolean                removed;
   gint64                  started_mono; /* for the runtime in the audit */
   /* ExecMain* of the Service interface as PropertiesChanged reported them,

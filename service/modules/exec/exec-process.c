@@ -9,6 +9,7 @@
 #include "exec-private.h"
 #include "audit.h"
 #include "metrics.h"
+#include "anyd-limits.h"
 #include "error.h"
 
 #include <signal.h>
@@ -115,12 +116,23 @@ unref_unit_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     g_debug ("exec: UnrefUnit %s: %s", unit, error->message);
 }
 
+/* A process holds one of its creator's [limits] resources while it runs. */
+static void
+release_quota (ExecProcess *p)
+{
+  if (!p->counted)
+    return;
+  p->counted = FALSE;
+  anyd_limits_release (anyd_daemon_get_limits (p->module->daemon), p->info.creator_uid, "exec");
+}
+
 static void
 finish_exit (ExecProcess *p, const char *reason, gint code, gint sig, guint64 exited_at)
 {
   gint64 runtime_ms = p->started_mono ? (g_get_monotonic_time () - p->started_mono) / 1000 : -1;
 
   p->exited = TRUE;
+  release_quota (p);
   /* systemd's own start time: the job's end may come after a quick exit. */
   if (p->main_start_ts != 0)
     anyd_dbus_exec_process_set_started_at (p->iface, p->main_start_ts);
@@ -480,6 +492,9 @@ exec_process_new (ExecModule *m, guint64 id, const char *unit, ExecInfo *info, A
 
   p->module = exec_module_ref (m);
   p->id = id;
+  /* the caller was checked before (exec_module: anyd_limits_check) */
+  anyd_limits_charge (anyd_daemon_get_limits (m->daemon), info->creator_uid, "exec");
+  p->counted = TRUE;
   p->unit = g_strdup (unit);
   p->path = g_strdup_printf (EXEC_PROCESSES_PATH "/%" G_GUINT64_FORMAT, id);
   p->info = *info;
@@ -545,6 +560,7 @@ exec_process_remove (ExecProcess *p, const char *why)
   if (p->removed)
     return;
   p->removed = TRUE;
+  release_quota (p);
   if (why != NULL)
     {
       g_autoptr(GError) error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "%s", why);

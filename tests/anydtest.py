@@ -194,6 +194,28 @@ class DBusError(Exception):
         self.message = message
 
 
+def error_message(e):
+    """The error's text without GDBus' "GDBus.Error:<name>: " prefix (the
+    caller strips it already; this keeps a test independent of that)."""
+    m = e.message or ''
+    prefix = 'GDBus.Error:%s: ' % e.name
+    return m[len(prefix):] if m.startswith(prefix) else m
+
+
+def expect_error(names, fn, *a, **kw):
+    """fn(*a, **kw) must fail with the D-Bus error `names` (one name or a
+    tuple of them); returns the DBusError, its .message without the prefix."""
+    if isinstance(names, str):
+        names = (names,)
+    try:
+        fn(*a, **kw)
+    except DBusError as e:
+        e.message = error_message(e)
+        assert e.name in names, 'expected %s, got %s: %s' % (' or '.join(names), e.name, e.message)
+        return e
+    raise AssertionError('expected %s, but the call succeeded' % ' or '.join(names))
+
+
 class Reply:
     def __init__(self, variant, fds):
         self.variant = variant        # GLib.Variant, a tuple

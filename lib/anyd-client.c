@@ -547,6 +547,16 @@ MODULE_GETTER (AnydVault, vault)
  */
 MODULE_GETTER (AnydServices, services)
 
+/* The object anyd names @name below @parent ("…/" with the slash) */
+static AnydObject *
+get_named_object (AnydClient *client, const char *parent, const char *name)
+{
+  g_autofree char *element = anyd_escape_path_element (name);
+  g_autofree char *path = g_strconcat (parent, element, NULL);
+
+  return anyd_client_get_object (client, path);
+}
+
 /**
  * anyd_client_get_tun_device:
  * @client: an #AnydClient
@@ -558,9 +568,7 @@ MODULE_GETTER (AnydServices, services)
 AnydTunDevice *
 anyd_client_get_tun_device (AnydClient *client, const char *name)
 {
-  g_autofree char *element = anyd_escape_path_element (name);
-  g_autofree char *path = g_strconcat (ANYD_OBJECT_PATH "/tun/", element, NULL);
-  g_autoptr(AnydObject) object = anyd_client_get_object (client, path);
+  g_autoptr(AnydObject) object = get_named_object (client, ANYD_OBJECT_PATH "/tun/", name);
 
   return object != NULL ? anyd_object_get_tun_device (object) : NULL;
 }
@@ -576,9 +584,8 @@ anyd_client_get_tun_device (AnydClient *client, const char *name)
 AnydVpnProfile *
 anyd_client_get_vpn_profile (AnydClient *client, const char *name)
 {
-  g_autofree char *element = anyd_escape_path_element (name);
-  g_autofree char *path = g_strconcat (ANYD_OBJECT_PATH "/vpn/profiles/", element, NULL);
-  g_autoptr(AnydObject) object = anyd_client_get_object (client, path);
+  g_autoptr(AnydObject) object = get_named_object (client, ANYD_OBJECT_PATH "/vpn/profiles/",
+                                                   name);
 
   return object != NULL ? anyd_object_get_vpn_profile (object) : NULL;
 }

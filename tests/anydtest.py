@@ -183,6 +183,17 @@ def enter_namespaces(net=True, argv=None):
     os.execve(cmd[0], cmd, env)
 
 
+def enter_namespaces_or_skip(what, net=True):
+    """enter_namespaces() for a benchmark: False, after printing that `what`
+    is skipped, when not root."""
+    try:
+        enter_namespaces(net=net)
+    except NotRoot as e:
+        print('%s: skipped: %s' % (what, e))
+        return False
+    return True
+
+
 # ---- errors and replies -----------------------------------------------------
 
 class DBusError(Exception):

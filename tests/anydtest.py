@@ -139,6 +139,23 @@ def base_env(extra=None):
     return env
 
 
+def tree_names(top):
+    """Every name below `top` (directories too), relative to it."""
+    names = set()
+    for d, dirs, files in os.walk(top):
+        for n in dirs + files:
+            names.add(os.path.relpath(os.path.join(d, n), top))
+    return names
+
+
+def write_owned(path, data, mode=0o644, uid=0):
+    """Write `data` to `path` with `mode`, owned by `uid` and its group."""
+    with open(path, 'wb') as f:
+        f.write(data)
+    os.chmod(path, mode)
+    os.chown(path, uid, user_gid(uid) if uid else 0)
+
+
 def wait_until(pred, timeout=10.0, interval=0.02, what='condition'):
     deadline = time.monotonic() + timeout
     while True:

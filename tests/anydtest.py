@@ -244,6 +244,19 @@ def expect_error(names, fn, *a, **kw):
     raise AssertionError('expected %s, but the call succeeded' % ' or '.join(names))
 
 
+def expect_anyd_error(name, fn, *a, contains=None, **kw):
+    """fn(*a, **kw) must fail with org.anyd1.Error.<name>, its message holding
+    `contains` (a string, or each of a list); returns the DBusError."""
+    try:
+        fn(*a, **kw)
+    except DBusError as e:
+        assert e.name == ERROR_PREFIX + name, '%s: expected %s, got %s: %s' % (a, name, e.name, e.message)
+        for c in ([contains] if isinstance(contains, str) else (contains or [])):
+            assert c in e.message, 'message %r lacks %r' % (e.message, c)
+        return e
+    raise AssertionError('call succeeded, expected %s' % name)
+
+
 class Reply:
     def __init__(self, variant, fds):
         self.variant = variant        # GLib.Variant, a tuple

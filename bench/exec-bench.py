@@ -203,10 +203,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument('--rounds', type=int, default=int(os.environ.get('ANYD_BENCH_ROUNDS', '40')))
     opts = ap.parse_args()
-    try:
-        anydtest.enter_namespaces(net=True)
-    except anydtest.NotRoot as e:
-        print('exec-bench: skipped: %s' % e)
+    if not anydtest.enter_namespaces_or_skip('exec-bench'):
         return 0
     sb = anydtest.Sandbox(start_anyd=False, name='bench-exec',
                           config='[exec]\nmax_processes=0\nkeep_exited_s=1\n')

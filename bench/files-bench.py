@@ -80,10 +80,7 @@ def main():
     opts = ap.parse_args()
     if opts.builddir:
         os.environ['ANYD_BUILDDIR'] = os.path.abspath(opts.builddir)
-    try:
-        anydtest.enter_namespaces(net=True)
-    except anydtest.NotRoot as e:
-        print('files-bench: skipped: %s' % e)
+    if not anydtest.enter_namespaces_or_skip('files-bench'):
         return 0
 
     os.makedirs(SRV, exist_ok=True)

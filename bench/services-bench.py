@@ -112,10 +112,7 @@ def main():
     opts = ap.parse_args()
     if opts.builddir:
         os.environ['ANYD_BUILDDIR'] = os.path.abspath(opts.builddir)
-    try:
-        anydtest.enter_namespaces(net=True)
-    except anydtest.NotRoot as e:
-        print('services-bench: skipped: %s' % e)
+    if not anydtest.enter_namespaces_or_skip('services-bench'):
         return 0
 
     sb = anydtest.Sandbox(start_anyd=False, name='bench-services',

@@ -132,10 +132,7 @@ ip -6 route del local default dev lo table 52100 2>/dev/null || true
 
 def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-    try:
-        anydtest.enter_namespaces(net=True)
-    except anydtest.NotRoot as e:
-        print('v2ray-bench: skipped: %s' % e)
+    if not anydtest.enter_namespaces_or_skip('v2ray-bench'):
         return 0
     if not os.access(w.V2RAY, os.X_OK) or not os.access('/usr/sbin/nft', os.X_OK):
         print('v2ray-bench: skipped: needs v2ray and nftables')

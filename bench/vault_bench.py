@@ -37,10 +37,7 @@ RUNS = [('ping', 'Peer.Ping'), ('property', 'Properties.Get Version'),
 def main():
     if '--builddir' in sys.argv:
         os.environ['ANYD_BUILDDIR'] = os.path.abspath(sys.argv[sys.argv.index('--builddir') + 1])
-    try:
-        anydtest.enter_namespaces(net=True)
-    except anydtest.NotRoot as e:
-        print('vault_bench: skipped: %s' % e)
+    if not anydtest.enter_namespaces_or_skip('vault_bench'):
         sys.exit(0)
     sb = anydtest.Sandbox(name='bench-vault')
     with sb:

@@ -160,10 +160,7 @@ def state(sb, path):
 
 def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 15
-    try:
-        anydtest.enter_namespaces(net=True)
-    except anydtest.NotRoot as e:
-        print('vpn-bench: skipped: %s' % e)
+    if not anydtest.enter_namespaces_or_skip('vpn-bench'):
         return 0
     if not os.access('/usr/bin/wireguard-go', os.X_OK) or not os.access('/usr/bin/wg-quick', os.X_OK):
         print('vpn-bench: skipped: needs wireguard-go and wg-quick (wireguard-tools)')

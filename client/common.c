@@ -444,25 +444,35 @@ anyd_client_call (AnydClientContext  *ctx,
 
 /* Property and object-manager reads are public and never wait on polkit:
  * they keep the D-Bus default timeout unless --timeout is given. */
+static GVariant *
+properties_call (AnydClientContext  *ctx,
+                 const char         *object_path,
+                 const char         *interface,
+                 const char         *method,
+                 GVariant           *params,
+                 const GVariantType *reply_type,
+                 GError            **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+
+  reply = call_raw (ctx, object_path, "org.freedesktop.DBus.Properties", method, params,
+                    reply_type, NULL, NULL, G_DBUS_CALL_FLAGS_NONE, ctx->timeout_ms, error);
+  if (reply == NULL)
+    {
+      explain_missing_object (ctx, object_path, interface, error);
+      return NULL;
+    }
+  return g_variant_get_child_value (reply, 0);
+}
+
 GVariant *
 anyd_client_get_properties (AnydClientContext *ctx,
                             const char        *object_path,
                             const char        *interface,
                             GError           **error)
 {
-  g_autoptr(GVariant) reply = NULL;
-  GVariant *props;
-
-  reply = call_raw (ctx, object_path, "org.freedesktop.DBus.Properties", "GetAll",
-                    g_variant_new ("(s)", interface), G_VARIANT_TYPE ("(a{sv})"),
-                    NULL, NULL, G_DBUS_CALL_FLAGS_NONE, ctx->timeout_ms, error);
-  if (reply == NULL)
-    {
-      explain_missing_object (ctx, object_path, interface, error);
-      return NULL;
-    }
-  g_variant_get (reply, "(@a{sv})", &props);
-  return props;
+  return properties_call (ctx, object_path, interface, "GetAll",
+                          g_variant_new ("(s)", interface), G_VARIANT_TYPE ("(a{sv})"), error);
 }
 
 GVariant *
@@ -472,19 +482,11 @@ anyd_client_get_property (AnydClientContext *ctx,
                           const char        *property,
                           GError           **error)
 {
-  g_autoptr(GVariant) reply = NULL;
-  GVariant *value;
+  g_autoptr(GVariant) boxed = properties_call (ctx, object_path, interface, "Get",
+                                               g_variant_new ("(ss)", interface, property),
+                                               G_VARIANT_TYPE ("(v)"), error);
 
-  reply = call_raw (ctx, object_path, "org.freedesktop.DBus.Properties", "Get",
-                    g_variant_new ("(ss)", interface, property), G_VARIANT_TYPE ("(v)"),
-                    NULL, NULL, G_DBUS_CALL_FLAGS_NONE, ctx->timeout_ms, error);
-  if (reply == NULL)
-    {
-      explain_missing_object (ctx, object_path, interface, error);
-      return NULL;
-    }
-  g_variant_get (reply, "(v)", &value);
-  return value;
+  return boxed != NULL ? g_variant_get_variant (boxed) : NULL;
 }
 
 GVariant *

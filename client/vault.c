@@ -319,11 +319,33 @@ cmd_delete (AnydClientContext *ctx, int argc, char **argv)
   return simple_call (ctx, "Delete", g_variant_new ("(s)", argv[1]), "deleted", argv[1]);
 }
 
+/* List's entries, (name, version, metadata), or NULL with @error set */
+static GVariant *
+list_secrets (AnydClientContext *ctx, GError **error)
+{
+  g_autoptr(GVariant) reply = anyd_client_call (ctx, VAULT_PATH, VAULT_IFACE, "List", NULL,
+                                                G_VARIANT_TYPE ("(a(sua{sv}))"), NULL, NULL,
+                                                error);
+
+  return reply != NULL ? g_variant_get_child_value (reply, 0) : NULL;
+}
+
+/* A secret's JSON object: its metadata plus its name and version */
+static GVariant *
+secret_json (const char *name, guint32 version, GVariant *meta)
+{
+  GVariantDict d;
+
+  g_variant_dict_init (&d, meta);
+  g_variant_dict_insert (&d, "name", "s", name);
+  g_variant_dict_insert (&d, "version", "u", version);
+  return g_variant_dict_end (&d);
+}
+
 static int
 cmd_list (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
   g_autoptr(GVariant) list = NULL;
   g_autoptr(AnydClientTable) table = NULL;
   GVariantIter iter;
@@ -331,11 +353,9 @@ cmd_list (AnydClientContext *ctx, int argc, char **argv)
   guint32 version;
   GVariant *meta;
 
-  reply = anyd_client_call (ctx, VAULT_PATH, VAULT_IFACE, "List", NULL,
-                            G_VARIANT_TYPE ("(a(sua{sv}))"), NULL, NULL, &error);
-  if (reply == NULL)
+  list = list_secrets (ctx, &error);
+  if (list == NULL)
     return anyd_client_fail (ctx, error);
-  list = g_variant_get_child_value (reply, 0);
 
   if (ctx->json)
     {
@@ -344,11 +364,7 @@ cmd_list (AnydClientContext *ctx, int argc, char **argv)
       g_variant_iter_init (&iter, list);
       while (g_variant_iter_next (&iter, "(&su@a{sv})", &name, &version, &meta))
         {
-          GVariantDict d;
-          g_variant_dict_init (&d, meta);
-          g_variant_dict_insert (&d, "name", "s", name);
-          g_variant_dict_insert (&d, "version", "u", version);
-          g_variant_builder_add_value (&b, g_variant_dict_end (&d));
+          g_variant_builder_add_value (&b, secret_json (name, version, meta));
           g_variant_unref (meta);
         }
       anyd_client_print_json (g_variant_builder_end (&b));
@@ -388,18 +404,15 @@ static int
 cmd_show (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
   g_autoptr(GVariant) list = NULL;
   GVariantIter iter;
   const char *name;
   guint32 version;
   GVariant *meta;
 
-  reply = anyd_client_call (ctx, VAULT_PATH, VAULT_IFACE, "List", NULL,
-                            G_VARIANT_TYPE ("(a(sua{sv}))"), NULL, NULL, &error);
-  if (reply == NULL)
+  list = list_secrets (ctx, &error);
+  if (list == NULL)
     return anyd_client_fail (ctx, error);
-  list = g_variant_get_child_value (reply, 0);
   g_variant_iter_init (&iter, list);
   while (g_variant_iter_next (&iter, "(&su@a{sv})", &name, &version, &meta))
     {
@@ -414,11 +427,7 @@ cmd_show (AnydClientContext *ctx, int argc, char **argv)
         continue;
       if (ctx->json)
         {
-          GVariantDict d;
-          g_variant_dict_init (&d, meta);
-          g_variant_dict_insert (&d, "name", "s", name);
-          g_variant_dict_insert (&d, "version", "u", version);
-          anyd_client_print_json (g_variant_dict_end (&d));
+          anyd_client_print_json (secret_json (name, version, meta));
           return ANYD_CLIENT_EXIT_OK;
         }
       g_variant_lookup (meta, "created", "t", &created);

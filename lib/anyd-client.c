@@ -547,6 +547,16 @@ MODULE_GETTER (AnydVault, vault)
  */
 MODULE_GETTER (AnydServices, services)
 
+/* The object anyd names @name below @parent ("…/" with the slash) */
+static AnydObject *
+get_named_object (AnydClient *client, const char *parent, const char *name)
+{
+  g_autofree char *element = anyd_escape_path_element (name);
+  g_autofree char *path = g_strconcat (parent, element, NULL);
+
+  return anyd_client_get_object (client, path);
+}
+
 /**
  * anyd_client_get_tun_device:
  * @client: an #AnydClient
@@ -558,9 +568,7 @@ MODULE_GETTER (AnydServices, services)
 AnydTunDevice *
 anyd_client_get_tun_device (AnydClient *client, const char *name)
 {
-  g_autofree char *element = anyd_escape_path_element (name);
-  g_autofree char *path = g_strconcat (ANYD_OBJECT_PATH "/tun/", element, NULL);
-  g_autoptr(AnydObject) object = anyd_client_get_object (client, path);
+  g_autoptr(AnydObject) object = get_named_object (client, ANYD_OBJECT_PATH "/tun/", name);
 
   return object != NULL ? anyd_object_get_tun_device (object) : NULL;
 }
@@ -576,9 +584,8 @@ anyd_client_get_tun_device (AnydClient *client, const char *name)
 AnydVpnProfile *
 anyd_client_get_vpn_profile (AnydClient *client, const char *name)
 {
-  g_autofree char *element = anyd_escape_path_element (name);
-  g_autofree char *path = g_strconcat (ANYD_OBJECT_PATH "/vpn/profiles/", element, NULL);
-  g_autoptr(AnydObject) object = anyd_client_get_object (client, path);
+  g_autoptr(AnydObject) object = get_named_object (client, ANYD_OBJECT_PATH "/vpn/profiles/",
+                                                   name);
 
   return object != NULL ? anyd_object_get_vpn_profile (object) : NULL;
 }
@@ -597,20 +604,9 @@ anyd_client_get_vpn_profile (AnydClient *client, const char *name)
 char *
 anyd_escape_path_element (const char *name)
 {
-  GString *out;
-
   g_return_val_if_fail (name != NULL, NULL);
-  if (name[0] == '\0')
-    return g_strdup ("_");
-  out = g_string_new (NULL);
-  for (const unsigned char *p = (const unsigned char *) name; *p; p++)
-    {
-      if (g_ascii_isalnum (*p))
-        g_string_append_c (out, (char) *p);
-      else
-        g_string_append_printf (out, "_%02x", *p);
-    }
-  return g_string_free (out, FALSE);
+  /* the daemon names its objects with the same function */
+  return g_dbus_escape_object_path (name);
 }
 
 /**
@@ -625,28 +621,8 @@ anyd_escape_path_element (const char *name)
 char *
 anyd_unescape_path_element (const char *element)
 {
-  g_autoptr(GString) out = NULL;
-
   g_return_val_if_fail (element != NULL, NULL);
-  if (g_str_equal (element, "_"))
-    return g_strdup ("");
-  out = g_string_new (NULL);
-  for (const char *p = element; *p; p++)
-    {
-      if (g_ascii_isalnum (*p))
-        g_string_append_c (out, *p);
-      else if (*p == '_' && g_ascii_isxdigit (p[1]) && g_ascii_isxdigit (p[2]))
-        {
-          int c = g_ascii_xdigit_value (p[1]) * 16 + g_ascii_xdigit_value (p[2]);
-          if (c == 0 || g_ascii_isalnum (c))
-            return NULL; /* never produced by the escaping */
-          g_string_append_c (out, (char) c);
-          p += 2;
-        }
-      else
-        return NULL;
-    }
-  return g_string_free (g_steal_pointer (&out), FALSE);
+  return (char *) g_dbus_unescape_object_path (element);
 }
 
 /**

@@ -139,6 +139,23 @@ def base_env(extra=None):
     return env
 
 
+def tree_names(top):
+    """Every name below `top` (directories too), relative to it."""
+    names = set()
+    for d, dirs, files in os.walk(top):
+        for n in dirs + files:
+            names.add(os.path.relpath(os.path.join(d, n), top))
+    return names
+
+
+def write_owned(path, data, mode=0o644, uid=0):
+    """Write `data` to `path` with `mode`, owned by `uid` and its group."""
+    with open(path, 'wb') as f:
+        f.write(data)
+    os.chmod(path, mode)
+    os.chown(path, uid, user_gid(uid) if uid else 0)
+
+
 def wait_until(pred, timeout=10.0, interval=0.02, what='condition'):
     deadline = time.monotonic() + timeout
     while True:
@@ -183,6 +200,17 @@ def enter_namespaces(net=True, argv=None):
     os.execve(cmd[0], cmd, env)
 
 
+def enter_namespaces_or_skip(what, net=True):
+    """enter_namespaces() for a benchmark: False, after printing that `what`
+    is skipped, when not root."""
+    try:
+        enter_namespaces(net=net)
+    except NotRoot as e:
+        print('%s: skipped: %s' % (what, e))
+        return False
+    return True
+
+
 # ---- errors and replies -----------------------------------------------------
 
 class DBusError(Exception):
@@ -192,6 +220,41 @@ class DBusError(Exception):
         super().__init__('%s: %s' % (name, message))
         self.name = name
         self.message = message
+
+
+def error_message(e):
+    """The error's text without GDBus' "GDBus.Error:<name>: " prefix (the
+    caller strips it already; this keeps a test independent of that)."""
+    m = e.message or ''
+    prefix = 'GDBus.Error:%s: ' % e.name
+    return m[len(prefix):] if m.startswith(prefix) else m
+
+
+def expect_error(names, fn, *a, **kw):
+    """fn(*a, **kw) must fail with the D-Bus error `names` (one name or a
+    tuple of them); returns the DBusError, its .message without the prefix."""
+    if isinstance(names, str):
+        names = (names,)
+    try:
+        fn(*a, **kw)
+    except DBusError as e:
+        e.message = error_message(e)
+        assert e.name in names, 'expected %s, got %s: %s' % (' or '.join(names), e.name, e.message)
+        return e
+    raise AssertionError('expected %s, but the call succeeded' % ' or '.join(names))
+
+
+def expect_anyd_error(name, fn, *a, contains=None, **kw):
+    """fn(*a, **kw) must fail with org.anyd1.Error.<name>, its message holding
+    `contains` (a string, or each of a list); returns the DBusError."""
+    try:
+        fn(*a, **kw)
+    except DBusError as e:
+        assert e.name == ERROR_PREFIX + name, '%s: expected %s, got %s: %s' % (a, name, e.name, e.message)
+        for c in ([contains] if isinstance(contains, str) else (contains or [])):
+            assert c in e.message, 'message %r lacks %r' % (e.message, c)
+        return e
+    raise AssertionError('call succeeded, expected %s' % name)
 
 
 class Reply:

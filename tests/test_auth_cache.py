@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import anydtest  # noqa: E402
 from anydtest import (ALLOWED, CHALLENGE, DENIED, MANAGER_IFACE, MANAGER_PATH,  # noqa: E402
-                      ROOT, WORK, DBusError, case, user_name, wait_until)
+                      ROOT, WORK, DBusError, case, expect_error, user_name, wait_until)
 from gi.repository import Gio, GLib  # noqa: E402
 
 MANAGE = 'org.anyd1.manage'
@@ -69,17 +69,6 @@ def diag(text):
 
 def slow(sb):
     return 3.0 if sb.sanitized() else 1.0
-
-
-def expect_error(names, fn, *a, **kw):
-    if isinstance(names, str):
-        names = (names,)
-    try:
-        fn(*a, **kw)
-    except DBusError as e:
-        assert e.name in names, 'expected %s, got %s: %s' % (' or '.join(names), e.name, e.message)
-        return e
-    raise AssertionError('expected %s, but the call succeeded' % ' or '.join(names))
 
 
 def reload(c, **kw):

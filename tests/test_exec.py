@@ -22,7 +22,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import anydtest  # noqa: E402
-from anydtest import ALLOWED, CHALLENGE, DENIED, ROOT, DBusError, Skip, case, wait_until  # noqa: E402
+from anydtest import (ALLOWED, CHALLENGE, DENIED, ROOT, DBusError, Skip, case,  # noqa: E402
+                      expect_error, wait_until)
 from gi.repository import GLib  # noqa: E402
 from systemd_sandbox import SystemdManager  # noqa: E402
 
@@ -58,24 +59,6 @@ def sd():
     if SYSTEMD is None or not SYSTEMD.running():
         raise Skip('no systemd manager in the sandbox')
     return SYSTEMD
-
-
-def message(e):
-    m = e.message or ''
-    prefix = 'GDBus.Error:%s: ' % e.name
-    return m[len(prefix):] if m.startswith(prefix) else m
-
-
-def expect_error(names, fn, *a, **kw):
-    if isinstance(names, str):
-        names = (names,)
-    try:
-        fn(*a, **kw)
-    except DBusError as e:
-        e.message = message(e)
-        assert e.name in names, 'expected %s, got %s: %s' % (' or '.join(names), e.name, e.message)
-        return e
-    raise AssertionError('expected %s, but the call succeeded' % ' or '.join(names))
 
 
 def opts(**kw):

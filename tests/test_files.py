@@ -110,18 +110,7 @@ def _feed(fd, data):
 
 
 def listing(top=SRV):
-    names = set()
-    for d, dirs, files in os.walk(top):
-        for n in dirs + files:
-            names.add(os.path.relpath(os.path.join(d, n), top))
-    return names
-
-
-def put(path, data, mode=0o644, uid=0):
-    with open(path, 'wb') as f:
-        f.write(data)
-    os.chmod(path, mode)
-    os.chown(path, uid, anydtest.user_gid(uid) if uid else 0)
+    return anydtest.tree_names(top)
 
 
 _CONNS = {}
@@ -144,12 +133,12 @@ def _(sb):
     for d in (R, R2, OUT, R + '/sub', R + '/dir', R + '/mnt', R + '/udir'):
         os.makedirs(d)
     os.chown(R + '/udir', NOBODY, anydtest.user_gid(NOBODY))
-    put(OUT + '/secret', b'outside\n')
-    put(R + '/sub/b.txt', b'inside\n')
-    put(R + '/private', b'root only\n', 0o600)
-    put(R + '/public', b'anyone\n')
-    put(R + '/udir/roots', b'root\'s\n', 0o644)
-    put(R2 + '/two', b'second root\n')
+    anydtest.write_owned(OUT + '/secret', b'outside\n')
+    anydtest.write_owned(R + '/sub/b.txt', b'inside\n')
+    anydtest.write_owned(R + '/private', b'root only\n', 0o600)
+    anydtest.write_owned(R + '/public', b'anyone\n')
+    anydtest.write_owned(R + '/udir/roots', b'root\'s\n', 0o644)
+    anydtest.write_owned(R2 + '/two', b'second root\n')
     os.symlink('sub/b.txt', R + '/link-in')
     os.symlink(OUT + '/secret', R + '/abs-out')
     os.symlink('../outside/secret', R + '/rel-out')
@@ -169,7 +158,7 @@ def _(sb):
     subprocess.run(['mount', '-t', 'tmpfs', '-o', 'mode=0755', 'none', '/home'], check=True)
     os.makedirs(HOME)
     os.chown(HOME, NOBODY, anydtest.user_gid(NOBODY))
-    put(R + '/mnt/x', b'other fs\n')
+    anydtest.write_owned(R + '/mnt/x', b'other fs\n')
     sb.write_config(CONFIG)
     sb.restart_anyd()
     assert os.access(helper(), os.X_OK), helper()
@@ -240,7 +229,7 @@ def _(sb):
 
 @case('replace=false on an existing file is Exists; create=false on a missing one NotFound')
 def _(sb):
-    put(R + '/keep', b'old\n')
+    anydtest.write_owned(R + '/keep', b'old\n')
     before = listing()
     expect_error('Exists', write_file, sb, ROOT, R + '/keep', b'new\n', replace=False,
                  fragment=R + '/keep')
@@ -341,11 +330,11 @@ def _(sb):
 
 @case('max_size: the option and [files] max_size cap reads and writes; size must match')
 def _(sb):
-    put(R + '/hundred', b'h' * 100)
+    anydtest.write_owned(R + '/hundred', b'h' * 100)
     assert read_file(sb, ROOT, R + '/hundred', max_size=100) == b'h' * 100
     expect_error('InvalidArgument', read_file, sb, ROOT, R + '/hundred', max_size=99,
                  fragment='max_size')
-    put(R + '/limited', b'original\n')
+    anydtest.write_owned(R + '/limited', b'original\n')
     before = listing()
     expect_error('InvalidArgument', write_file, sb, ROOT, R + '/limited', b'y' * 101,
                  max_size=100, fragment='max_size')
@@ -372,7 +361,7 @@ sb_global = None
 def _(sb):
     global sb_global
     sb_global = sb
-    put(R + '/victim', b'keep me\n')
+    anydtest.write_owned(R + '/victim', b'keep me\n')
     before = listing()
     rfd, wfd = os.pipe()
     c = sb.connect_cached(ROOT)
@@ -398,7 +387,7 @@ def _(sb):
 
 @case('a caller killed midway (size announced) leaves the old content')
 def _(sb):
-    put(R + '/victim2', b'keep me too\n')
+    anydtest.write_owned(R + '/victim2', b'keep me too\n')
     before = listing()
     c = sb.connect(ROOT)
     rfd, wfd = os.pipe()
@@ -417,7 +406,7 @@ def _(sb):
 @case('a file growing while it is read: the stream stops at the size at open, audited')
 def _(sb):
     data = os.urandom(8 * 1024 * 1024)
-    put(R + '/grow', data)
+    anydtest.write_owned(R + '/grow', data)
     m = sb.mark()
     r = sb.connect_cached(ROOT).call_full(PATH, IFACE, 'ReadFile', '(sa{sv})', (R + '/grow', {}))
     (fd,) = r.fds
@@ -591,7 +580,7 @@ def _(sb):
     os.makedirs(local, exist_ok=True)
     os.chmod(local, 0o777)
     data = os.urandom(300000)
-    put(local + '/src', data, 0o644)
+    anydtest.write_owned(local + '/src', data, 0o644)
     rc, out, err = sb.client(NOBODY, 'files', 'put', local + '/src', R + '/udir/c1', '--mode', '0600')
     assert rc == 0, (rc, err)
     st = os.stat(R + '/udir/c1')
@@ -638,7 +627,7 @@ def _(sb):
     local = SRV + '/local'
     os.makedirs(local, exist_ok=True)
     os.chmod(local, 0o777)
-    put(local + '/src2', b'over ssh\n', 0o644)
+    anydtest.write_owned(local + '/src2', b'over ssh\n', 0o644)
     client = sb.client_binary()
     rc, out, err = sb.run_as(NOBODY, [client, '--host', 'nobody@example:2222', 'files', 'put',
                                       '--mode', '0640', local + '/src2', odd], env=env)
@@ -664,7 +653,7 @@ def _(sb):
     os.makedirs(local, exist_ok=True)
     os.chmod(local, 0o777)
     data = os.urandom(8 * 1024 * 1024)
-    put(local + '/big', data, 0o644)
+    anydtest.write_owned(local + '/big', data, 0o644)
     client = sb.client_binary()
 
     def on_tty(*args):

@@ -77,18 +77,7 @@ def expect(result, name, fragment=None):
 
 def listing():
     """Every name under the work area (a leftover temp file shows here)."""
-    names = set()
-    for d, dirs, files in os.walk(WORK):
-        for n in dirs + files:
-            names.add(os.path.relpath(os.path.join(d, n), WORK))
-    return names
-
-
-def write_file(path, data, mode=0o644, uid=0):
-    with open(path, 'wb') as f:
-        f.write(data)
-    os.chmod(path, mode)
-    os.chown(path, uid, uid if uid == 0 else anydtest.user_gid(uid))
+    return anydtest.tree_names(WORK)
 
 
 def setup():
@@ -98,9 +87,9 @@ def setup():
     os.makedirs(ROOT + '/dir')
     os.makedirs(ROOT + '/mnt')
     os.makedirs(OUTSIDE)
-    write_file(OUTSIDE + '/secret', b'outside the root\n')
-    write_file(ROOT + '/sub/b.txt', b'inside\n')
-    write_file(ROOT + '/small', b'x' * 100)
+    anydtest.write_owned(OUTSIDE + '/secret', b'outside the root\n')
+    anydtest.write_owned(ROOT + '/sub/b.txt', b'inside\n')
+    anydtest.write_owned(ROOT + '/small', b'x' * 100)
     os.symlink('sub/b.txt', ROOT + '/link-in')
     os.symlink('../sub/b.txt', ROOT + '/dir/link-up-in')
     os.symlink(OUTSIDE + '/secret', ROOT + '/abs-out')
@@ -120,14 +109,14 @@ def setup():
     s.close()
     # another file system inside the root: RESOLVE_NO_XDEV keeps out of it
     subprocess.run(['mount', '-t', 'tmpfs', 'none', ROOT + '/mnt'], check=True)
-    write_file(ROOT + '/mnt/x', b'other fs\n')
+    anydtest.write_owned(ROOT + '/mnt/x', b'other fs\n')
     # the user's corner: nobody owns udir; root-only files for the user cases
     os.makedirs(ROOT + '/udir')
     os.chown(ROOT + '/udir', NOBODY, anydtest.user_gid(NOBODY))
-    write_file(ROOT + '/udir/mine', b'nobody\'s\n', 0o644, NOBODY)
-    write_file(ROOT + '/udir/roots', b'root\'s\n', 0o644, 0)
-    write_file(ROOT + '/private', b'root only\n', 0o600, 0)
-    write_file(ROOT + '/public', b'anyone\n', 0o644, 0)
+    anydtest.write_owned(ROOT + '/udir/mine', b'nobody\'s\n', 0o644, NOBODY)
+    anydtest.write_owned(ROOT + '/udir/roots', b'root\'s\n', 0o644, 0)
+    anydtest.write_owned(ROOT + '/private', b'root only\n', 0o600, 0)
+    anydtest.write_owned(ROOT + '/public', b'anyone\n', 0o644, 0)
 
 
 # ---- reads -------------------------------------------------------------------
@@ -135,7 +124,7 @@ def setup():
 @case('read: a binary file arrives byte for byte (pipe, file and /dev/null stdout)')
 def _():
     data = os.urandom(3 * 1024 * 1024 + 17)
-    write_file(ROOT + '/a.bin', data)
+    anydtest.write_owned(ROOT + '/a.bin', data)
     out = expect(run('read', 'a.bin'), 'ok')
     assert hashlib.sha256(out).digest() == hashlib.sha256(data).digest()
     with open(WORK + '/copy', 'wb') as f:
@@ -229,7 +218,7 @@ def drain(p):
 
 @case('read: a file growing while it is read is refused (Changed)')
 def _():
-    write_file(ROOT + '/grow', os.urandom(4 * 1024 * 1024))
+    anydtest.write_owned(ROOT + '/grow', os.urandom(4 * 1024 * 1024))
     p = start_streaming_read('grow')
     with open(ROOT + '/grow', 'ab') as f:
         f.write(b'more')
@@ -239,7 +228,7 @@ def _():
 
 @case('read: a file shrinking while it is read is refused (Changed)')
 def _():
-    write_file(ROOT + '/shrink', os.urandom(4 * 1024 * 1024))
+    anydtest.write_owned(ROOT + '/shrink', os.urandom(4 * 1024 * 1024))
     p = start_streaming_read('shrink')
     os.truncate(ROOT + '/shrink', 1024 * 1024)
     rc, out, err = drain(p)
@@ -255,7 +244,7 @@ def _():
 
 @case('read: a reader that goes away ends the helper with Failed')
 def _():
-    write_file(ROOT + '/big', os.urandom(8 * 1024 * 1024))
+    anydtest.write_owned(ROOT + '/big', os.urandom(8 * 1024 * 1024))
     p = start_streaming_read('big')
     p.stdout.close()
     err = p.stderr.read().decode()
@@ -286,7 +275,7 @@ def _():
 @case('write: stdin may be a regular file, not only a pipe')
 def _():
     data = os.urandom(300000)
-    write_file(WORK + '/src', data)
+    anydtest.write_owned(WORK + '/src', data)
     with open(WORK + '/src', 'rb') as f:
         rc = subprocess.run(helper_argv('write', 'from-file'), stdin=f,
                             capture_output=True).returncode
@@ -298,7 +287,7 @@ def _():
 
 @case('write: replaces an existing file atomically; replace=false is Exists, content kept')
 def _():
-    write_file(ROOT + '/cfg', b'old\n')
+    anydtest.write_owned(ROOT + '/cfg', b'old\n')
     before = listing()
     expect(run('write', 'cfg', stdin=b'new\n'), 'ok')
     assert open(ROOT + '/cfg', 'rb').read() == b'new\n'
@@ -317,7 +306,7 @@ def _():
 
 @case('write: over max_size is TooBig, the old file is intact and no temp file is left')
 def _():
-    write_file(ROOT + '/limited', b'original\n')
+    anydtest.write_owned(ROOT + '/limited', b'original\n')
     before = listing()
     expect(run('write', 'limited', '--max-size', '1000', stdin=b'y' * 1001),
            'TooBig', ROOT + '/limited')
@@ -329,7 +318,7 @@ def _():
 
 @case('write: --size refuses a different byte count (a writer that died early)')
 def _():
-    write_file(ROOT + '/announced', b'old\n')
+    anydtest.write_owned(ROOT + '/announced', b'old\n')
     before = listing()
     expect(run('write', 'announced', '--size', '10', stdin=b'12345'), 'InvalidArgument',
            ROOT + '/announced')
@@ -341,7 +330,7 @@ def _():
 
 @case('write: a writer killed midway leaves the old content and no temp file')
 def _():
-    write_file(ROOT + '/victim', b'keep me\n')
+    anydtest.write_owned(ROOT + '/victim', b'keep me\n')
     before = listing()
     p = subprocess.Popen(helper_argv('write', 'victim'), stdin=subprocess.PIPE,
                          stderr=subprocess.PIPE)

@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import anydtest  # noqa: E402
 from anydtest import (ALLOWED, BUS_NAME, CHALLENGE, DENIED, MANAGER_IFACE,  # noqa: E402
-                      MANAGER_PATH, ROOT, DBusError, case, wait_until)
+                      MANAGER_PATH, ROOT, DBusError, case, expect_error, wait_until)
 from gi.repository import Gio, GLib  # noqa: E402
 
 MANAGE = 'org.anyd1.manage'
@@ -33,17 +33,6 @@ KNOWN_MODULES = {'tun', 'vpn', 'vault', 'services', 'exec', 'files'}
 def slow(sb):
     """Time factor: sanitizer builds run slower."""
     return 3.0 if sb.sanitized() else 1.0
-
-
-def expect_error(names, fn, *a, **kw):
-    if isinstance(names, str):
-        names = (names,)
-    try:
-        fn(*a, **kw)
-    except DBusError as e:
-        assert e.name in names, 'expected %s, got %s: %s' % (' or '.join(names), e.name, e.message)
-        return e
-    raise AssertionError('expected %s, but the call succeeded' % ' or '.join(names))
 
 
 def reload_as(sb, uid, **kw):

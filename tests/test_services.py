@@ -16,7 +16,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import anydtest  # noqa: E402
-from anydtest import ALLOWED, CHALLENGE, DENIED, ROOT, DBusError, Skip, case  # noqa: E402
+from anydtest import (ALLOWED, CHALLENGE, DENIED, ROOT, DBusError, Skip, case,  # noqa: E402
+                      expect_error)
 from systemd_sandbox import SignalCollector, SystemdManager  # noqa: E402
 
 PATH = '/org/anyd1/services'
@@ -58,26 +59,6 @@ def slow(sb):
 def diag(text):
     for line in str(text).splitlines():
         print('# ' + line)
-
-
-def message(e):
-    """The error's text without GDBus' "GDBus.Error:<name>: " prefix (the
-    harness's caller passes it on)."""
-    m = e.message or ''
-    prefix = 'GDBus.Error:%s: ' % e.name
-    return m[len(prefix):] if m.startswith(prefix) else m
-
-
-def expect_error(names, fn, *a, **kw):
-    if isinstance(names, str):
-        names = (names,)
-    try:
-        fn(*a, **kw)
-    except DBusError as e:
-        e.message = message(e)
-        assert e.name in names, 'expected %s, got %s: %s' % (' or '.join(names), e.name, e.message)
-        return e
-    raise AssertionError('expected %s, but the call succeeded' % ' or '.join(names))
 
 
 def svc(sb, uid, method, *args, **kw):
@@ -335,7 +316,7 @@ def _(sb):
             try:
                 svc(sb, uid, 'Start', name)
             except DBusError as e:
-                e.message = message(e)
+                e.message = anydtest.error_message(e)
                 if name in ('-', '\\'):
                     # valid systemd names ("-.service", "\.service"), just not allowed
                     assert e.name == E + 'NotAuthorized', (name, e)

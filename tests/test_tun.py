@@ -20,13 +20,13 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import anydtest  # noqa: E402
-from anydtest import ALLOWED, CHALLENGE, DENIED, ROOT, DBusError, case, wait_until  # noqa: E402
+from anydtest import ALLOWED, CHALLENGE, DENIED, ROOT, case, wait_until  # noqa: E402
+from anydtest import expect_anyd_error as expect_error  # noqa: E402
 from gi.repository import GLib  # noqa: E402
 
 TUN = '/org/anyd1/tun'
 TUN_IFACE = 'org.anyd1.Tun'
 DEV_IFACE = 'org.anyd1.TunDevice'
-ERR = 'org.anyd1.Error.'
 MARK = 'anyd:tun:1 '
 LINK_GROUP = 1634629988
 
@@ -125,18 +125,6 @@ def props(c, path):
 
 def dev_call(c, path, method, sig='()', args=(), **kw):
     return c.call(path, DEV_IFACE, method, sig, args, **kw)
-
-
-def expect_error(name, fn, *args, contains=None, **kw):
-    try:
-        fn(*args, **kw)
-    except DBusError as e:
-        assert e.name == ERR + name, 'wanted %s, got %s: %s' % (name, e.name, e.message)
-        if contains:
-            for word in ([contains] if isinstance(contains, str) else contains):
-                assert word in e.message, 'error message %r lacks %r' % (e.message, word)
-        return e
-    raise AssertionError('call succeeded, wanted %s' % name)
 
 
 def object_paths(sb):

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import anydtest  # noqa: E402
 from anydtest import (ALLOWED, CHALLENGE, DENIED, ROOT, DBusError, case,  # noqa: E402
-                      wait_until)
+                      expect_error, wait_until)
 from gi.repository import GLib  # noqa: E402
 
 PATH = '/org/anyd1/vault'
@@ -93,17 +93,6 @@ def encrypt(sb, key, pt, aad=b'', uid=ALLOWED):
 
 def decrypt(sb, key, ct, aad=b'', uid=ALLOWED):
     return call(sb, uid, 'Decrypt', '(sayay)', (key, ct, aad))
-
-
-def expect_error(names, fn, *a, **kw):
-    if isinstance(names, str):
-        names = (names,)
-    try:
-        fn(*a, **kw)
-    except DBusError as e:
-        assert e.name in names, 'expected %s, got %s: %s' % (' or '.join(names), e.name, e.message)
-        return e
-    raise AssertionError('expected %s, but the call succeeded' % ' or '.join(names))
 
 
 def vault_dir(sb):

@@ -19,6 +19,7 @@ from gi.repository import GLib
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import anydtest  # noqa: E402
 from anydtest import ALLOWED, CHALLENGE, DENIED, ROOT, DBusError, Skip, case, wait_until  # noqa: E402
+from anydtest import expect_anyd_error as expect_error  # noqa: E402
 import vpnpeer  # noqa: E402
 from vpnpeer import TUN_PEER4, TUN_PEER6  # noqa: E402
 
@@ -26,7 +27,6 @@ VPN = '/org/anyd1/vpn'
 VPN_IFACE = 'org.anyd1.Vpn'
 PROFILE_IFACE = 'org.anyd1.VpnProfile'
 CONN_IFACE = 'org.anyd1.VpnConnection'
-ERR = 'org.anyd1.Error.'
 STATE = '/run/anyd-test/state/vpn'
 RUNTIME = '/run/anyd-test/runtime/vpn'
 
@@ -45,18 +45,6 @@ def keypair(name):
 def profile_path(name):
     return '/org/anyd1/vpn/profiles/' + ''.join(
         c if c.isalnum() else '_%02x' % ord(c) for c in name)
-
-
-def expect_error(name, fn, *a, contains=None, **kw):
-    try:
-        fn(*a, **kw)
-    except DBusError as e:
-        assert e.name == ERR + name, '%s: expected %s, got %s: %s' % (a, name, e.name, e.message)
-        if contains is not None:
-            for c in ([contains] if isinstance(contains, str) else contains):
-                assert c in e.message, 'message %r lacks %r' % (e.message, c)
-        return e
-    raise AssertionError('call succeeded, expected %s' % name)
 
 
 def import_profile(sb, name, text, options=None, uid=ALLOWED):

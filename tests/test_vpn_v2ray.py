@@ -32,12 +32,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import anydtest  # noqa: E402
 from anydtest import ALLOWED, CHALLENGE, DENIED, ROOT, DBusError, Skip, case, wait_until  # noqa: E402
+from anydtest import expect_anyd_error as expect_error  # noqa: E402
 
 VPN = '/org/anyd1/vpn'
 VPN_IFACE = 'org.anyd1.Vpn'
 PROFILE_IFACE = 'org.anyd1.VpnProfile'
 CONN_IFACE = 'org.anyd1.VpnConnection'
-ERR = 'org.anyd1.Error.'
 WORK = '/run/anyd-test'
 RUNTIME = '/run/anyd-test/runtime/vpn'
 V2RAY = '/usr/bin/v2ray'
@@ -233,17 +233,6 @@ def nothing_left(sb):
     assert left == [], left
     v2dir = os.path.join(RUNTIME, 'v2ray')
     assert not os.path.isdir(v2dir) or os.listdir(v2dir) == [], os.listdir(v2dir)
-
-
-def expect_error(name, fn, *a, contains=None, **kw):
-    try:
-        fn(*a, **kw)
-    except DBusError as e:
-        assert e.name == ERR + name, '%s: expected %s, got %s: %s' % (a, name, e.name, e.message)
-        for c in ([contains] if isinstance(contains, str) else (contains or [])):
-            assert c in e.message, 'message %r lacks %r' % (e.message, c)
-        return e
-    raise AssertionError('call succeeded, expected %s' % name)
 
 
 def import_profile(sb, name, link, options=None, uid=ALLOWED):

@@ -23,6 +23,7 @@
 
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -62,9 +63,18 @@ def built_unit(sb):
         return f.read()
 
 
+UNIT_BIN = '/run/anyd-test/unit-bin/anyd'
+
+
 def unit_for_sandbox(sb):
-    """The built unit with ExecStart= pointing into the build tree."""
-    text, n = re.subn(r'^ExecStart=.*$', 'ExecStart=%s --config %s --verbose' % (sb.anyd_path, sb.confdir),
+    """The built unit with ExecStart= running the build tree's anyd.
+
+    The binary is copied to /run first: the unit's own PrivateTmp= and
+    ProtectHome= hide a build tree under /tmp, /home or /root (where a CI
+    checkout may well be), which would fail the start with 203/EXEC."""
+    os.makedirs(os.path.dirname(UNIT_BIN), mode=0o755, exist_ok=True)
+    shutil.copy2(sb.anyd_path, UNIT_BIN)
+    text, n = re.subn(r'^ExecStart=.*$', 'ExecStart=%s --config %s --verbose' % (UNIT_BIN, sb.confdir),
                       built_unit(sb), flags=re.M)
     assert n == 1, 'one ExecStart= in the built unit'
     return text

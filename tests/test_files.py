@@ -11,6 +11,7 @@
 import hashlib
 import os
 import signal
+import shutil
 import stat
 import subprocess
 import sys
@@ -34,8 +35,14 @@ NOBODY = ALLOWED             # 65534
 MAX = 64 * 1024 * 1024
 
 
-def helper():
+def built_helper():
     return os.path.join(anydtest.builddir(), 'service', 'modules', 'files', 'anyd-files-helper')
+
+
+def helper():
+    """Where the sandbox runs the helper from: a copy in /run, since it runs
+    as the target user, who may not enter the checkout (e.g. under /root)."""
+    return '/run/anyd-test/files-helper/anyd-files-helper'
 
 
 CONFIG = ('[files]\nroots=%s;%s;%s/missing-root;%s;\nmax_size=%d\nhelper=%s\n'
@@ -159,6 +166,8 @@ def _(sb):
     os.makedirs(HOME)
     os.chown(HOME, NOBODY, anydtest.user_gid(NOBODY))
     anydtest.write_owned(R + '/mnt/x', b'other fs\n')
+    os.makedirs(os.path.dirname(helper()), mode=0o755, exist_ok=True)
+    shutil.copy2(built_helper(), helper())
     sb.write_config(CONFIG)
     sb.restart_anyd()
     assert os.access(helper(), os.X_OK), helper()

@@ -19,8 +19,11 @@ from anydtest import (ALLOWED, CHALLENGE, DENIED, PYTHON, ROOT, Skip, case,  # n
                       setpriv_prefix, base_env)
 import vpnpeer  # noqa: E402
 
-LIBDIR = os.path.join(anydtest.builddir(), 'lib')
-EXAMPLE = os.path.join(anydtest.srcdir(), 'examples', 'vpn-watch.py')
+BUILT_LIBDIR = os.path.join(anydtest.builddir(), 'lib')
+# The test uids load the library, typelib and example from a copy in /run:
+# they may not enter the checkout (e.g. one under /root).
+LIBDIR = '/run/anyd-test/lib'
+EXAMPLE = os.path.join(LIBDIR, 'vpn-watch.py')
 PEER = vpnpeer.Peer()
 
 # Every script starts with this: the typelib and a client on the system bus.
@@ -40,9 +43,22 @@ def err_name(e):
 '''
 
 
+def stage_lib():
+    if not os.path.exists(os.path.join(BUILT_LIBDIR, 'Anyd-1.0.typelib')):
+        raise Skip('the typelib is not built')
+    os.makedirs(LIBDIR, mode=0o755, exist_ok=True)
+    for name in os.listdir(BUILT_LIBDIR):
+        if name == 'Anyd-1.0.typelib' or (name.startswith('libanyd.so') and not name.endswith('.p')):
+            src, dst = os.path.join(BUILT_LIBDIR, name), os.path.join(LIBDIR, name)
+            if os.path.lexists(dst):
+                os.unlink(dst)
+            shutil.copy2(src, dst, follow_symlinks=False)
+    shutil.copy2(os.path.join(anydtest.srcdir(), 'examples', 'vpn-watch.py'), EXAMPLE)
+
+
 def lib_env():
     if not os.path.exists(os.path.join(LIBDIR, 'Anyd-1.0.typelib')):
-        raise Skip('the typelib is not built')
+        stage_lib()
     env = {'GI_TYPELIB_PATH': LIBDIR, 'LD_LIBRARY_PATH': LIBDIR}
     # A sanitizer build of the library needs its runtime loaded first.
     ldd = subprocess.run(['ldd', os.path.join(LIBDIR, 'libanyd.so')],

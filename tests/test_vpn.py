@@ -496,6 +496,7 @@ def _(sb):
         (VPN, VPN_IFACE, 'Disconnect', '(s)', ('auth',)),
         (pp, PROFILE_IFACE, 'Connect', '()', ()),
         (pp, PROFILE_IFACE, 'Update', '(s)', (text,)),
+        (pp, PROFILE_IFACE, 'SetAutoConnect', '(b)', (True,)),
         (pp, PROFILE_IFACE, 'Delete', '()', ()),
         (conn, CONN_IFACE, 'Disconnect', '()', ()),
     ]
@@ -507,7 +508,7 @@ def _(sb):
             except AssertionError as e:
                 raise AssertionError('%s.%s as uid %d: %s' % (iface, method, uid, e))
             sb.wait_audit(mark, ANYD_CALLER_UID=uid, ANYD_ACTION='org.anyd1.vpn.%s' % (
-                'manage' if method in ('ImportProfile', 'Update', 'Delete') else 'connect'),
+                'manage' if method in ('ImportProfile', 'Update', 'SetAutoConnect', 'Delete') else 'connect'),
                 ANYD_DETAILS='profile=auth' if method != 'ImportProfile' else 'profile=auth2')
         with tempfile.TemporaryFile('w+') as f:
             f.write(text)
@@ -957,6 +958,30 @@ def _(sb):
 def _(sb):
     fault(sb, 'bad version', lambda: edit_record('wg-test', lambda t: t.replace('Version=1', 'Version=9')),
           ('vpn.adopt', 'error', 'version 9'))
+
+
+@vcase('SetAutoConnect changes only AutoConnect, durably; bad types refused')
+def _(sb):
+    import_profile(sb, 'wg-ac', good_profile('wg-test'))
+    pp = profile_path('wg-ac')
+    record = os.path.join(STATE, 'wg-ac.profile')
+    before = open(record).read()
+    assert props(sb, pp, PROFILE_IFACE)['AutoConnect'] is False
+    sb.call(ALLOWED, pp, PROFILE_IFACE, 'SetAutoConnect', '(b)', (True,))
+    assert props(sb, pp, PROFILE_IFACE)['AutoConnect'] is True
+    after = open(record).read()
+    assert 'AutoConnect=true' in after and after.replace('AutoConnect=true', 'AutoConnect=false') == before
+    sb.call(ALLOWED, pp, PROFILE_IFACE, 'SetAutoConnect', '(b)', (False,))
+    try:        # a wrong type never reaches anyd's handler
+        sb.call(ALLOWED, pp, PROFILE_IFACE, 'SetAutoConnect', '(s)', ('yes',))
+    except anydtest.DBusError as e:
+        assert e.name == 'org.freedesktop.DBus.Error.InvalidArgs', e
+    else:
+        raise AssertionError('SetAutoConnect took a string')
+    sb.restart_anyd()
+    assert props(sb, pp, PROFILE_IFACE)['AutoConnect'] is False
+    assert open(record).read() == before
+    sb.call(ALLOWED, pp, PROFILE_IFACE, 'Delete')
 
 
 @vcase('profiles survive a restart; autoconnect profiles connect at start')

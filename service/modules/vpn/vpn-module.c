@@ -65,6 +65,7 @@ static const AnydAuthRule vpn_auth_rules[] = {
   /* detail "profile" from the object (vpn_details_from_object) */
   { "org.anyd1.VpnProfile",    "Connect",         ANYD_ACTION_VPN_CONNECT, "profile", -1, NULL },
   { "org.anyd1.VpnProfile",    "Update",          ANYD_ACTION_VPN_MANAGE,  "profile", -1, NULL },
+  { "org.anyd1.VpnProfile",    "SetAutoConnect",  ANYD_ACTION_VPN_MANAGE,  "profile", -1, NULL },
   { "org.anyd1.VpnProfile",    "Delete",          ANYD_ACTION_VPN_MANAGE,  "profile", -1, NULL },
   { "org.anyd1.VpnConnection", "Disconnect",      ANYD_ACTION_VPN_CONNECT, "profile", -1, NULL },
   ANYD_AUTH_RULES_END

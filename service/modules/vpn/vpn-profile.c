@@ -201,6 +201,28 @@ handle_update (AnydDBusVpnProfile *iface, GDBusMethodInvocation *invocation, con
 }
 
 static gboolean
+handle_set_auto_connect (AnydDBusVpnProfile *iface, GDBusMethodInvocation *invocation,
+                         gboolean enabled, gpointer user_data)
+{
+  VpnProfile *profile = user_data;
+  gboolean old = profile->autoconnect;
+  GError *error = NULL;
+
+  profile->autoconnect = enabled;
+  if (!vpn_profile_save (profile, &error))
+    profile->autoconnect = old;     /* the record on disk is the old one */
+  else
+    update_properties (profile);
+  anyd_audit_action (anyd_caller_from_invocation (invocation), "vpn.autoconnect", profile->path, error,
+                     "profile=%s autoconnect=%s", profile->name, enabled ? "true" : "false");
+  if (error != NULL)
+    anyd_invocation_return_error (invocation, error);
+  else
+    anyd_dbus_vpn_profile_complete_set_auto_connect (iface, invocation);
+  return TRUE;
+}
+
+static gboolean
 handle_delete (AnydDBusVpnProfile *iface, GDBusMethodInvocation *invocation, gpointer user_data)
 {
   VpnProfile *profile = user_data;
@@ -232,6 +254,7 @@ vpn_profile_export (VpnProfile *profile)
                    vpn_details_from_object, NULL);
   g_signal_connect (profile->iface, "handle-connect", G_CALLBACK (handle_connect), profile);
   g_signal_connect (profile->iface, "handle-update", G_CALLBACK (handle_update), profile);
+  g_signal_connect (profile->iface, "handle-set-auto-connect", G_CALLBACK (handle_set_auto_connect), profile);
   g_signal_connect (profile->iface, "handle-delete", G_CALLBACK (handle_delete), profile);
   profile->object = anyd_dbus_object_skeleton_new (profile->path);
   anyd_dbus_object_skeleton_set_vpn_profile (profile->object, profile->iface);

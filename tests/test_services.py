@@ -518,6 +518,9 @@ def _(sb):
     assert byunit['app@*.service']['pattern'] is True, doc
     rc, out, err = client(sb, DENIED, 'services')      # list is the default command
     assert rc == 0 and 'demo.service' in out, (rc, out, err)
+    # completion offers the allowed units (not the patterns) where a UNIT goes
+    rc, out, err = client(sb, DENIED, '__complete', 'services', 'status', '')
+    assert rc == 0 and sorted(out.splitlines()) == sorted(u for u in NORMALISED if '*' not in u), (rc, out, err)
 
 
 @case('anyd-client services status: human and --json')

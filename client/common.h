@@ -8,10 +8,12 @@
  * and is listed once in client/meson.build (anyd_client_group_names).
  * main.c parses the global options, finds the group and the command, parses
  * the command's own options, checks the number of arguments and calls the
- * handler.  Handlers talk to the daemon only through anyd_client_call() and
- * the property helpers below, and print through the JSON / table helpers, so
- * --json, --no-ask-password, --timeout, --host and the polkit text agent work
- * the same everywhere.
+ * handler.  Handlers call methods through libanyd's generated proxies
+ * (anyd_client_proxy_new() and ANYD_CLIENT_TYPED_CALL below; anyd_client_call()
+ * only where the generated call cannot carry the arguments), read properties
+ * through the property helpers below, and print through the JSON / table
+ * helpers, so --json, --no-ask-password, --timeout, --host, --verbose and the
+ * polkit text agent work the same everywhere.
  */
 #pragma once
 

@@ -251,6 +251,9 @@ anyd_client_context_clear (AnydClientContext *ctx)
   ctx->agent_handle = NULL;
   g_clear_object (&ctx->agent);
   g_clear_object (&ctx->lib);
+  if (ctx->bus != NULL && ctx->trace_filter != 0)
+    g_dbus_connection_remove_filter (ctx->bus, ctx->trace_filter);
+  ctx->trace_filter = 0;
   if (ctx->bus != NULL)
     g_dbus_connection_close_sync (ctx->bus, NULL, NULL);
   g_clear_object (&ctx->bus);
@@ -390,6 +393,127 @@ anyd_client_require_module (AnydClientContext *ctx, const char *module, GError *
   return FALSE;
 }
 
+/* polkit could have asked for a password but no agent answered: if we
+ * have a terminal, become the agent ourselves and try once more (TRUE:
+ * *error is cleared, call again).  Not over --host: polkitd there cannot
+ * reach an agent here. */
+static gboolean
+retry_with_agent (AnydClientContext *ctx, GError **error)
+{
+  g_autoptr(GError) agent_error = NULL;
+
+  if (!(ctx->ask_password && ctx->host == NULL && ctx->agent_handle == NULL &&
+        (error_has_name (*error, ANYD_CLIENT_ERROR_PREFIX "NotAuthorizedCanObtain") ||
+         error_has_name (*error, DBUS_ERROR_PREFIX "InteractiveAuthorizationRequired")) &&
+        isatty (STDIN_FILENO)))
+    return FALSE;
+  if (!register_text_agent (ctx, &agent_error))
+    {
+      if (ctx->verbose)
+        g_printerr ("anyd-client: cannot register a polkit text agent: %s\n",
+                    agent_error->message);
+      return FALSE;
+    }
+  g_clear_error (error);
+  return TRUE;
+}
+
+GDBusCallFlags
+anyd_client_call_flags (AnydClientContext *ctx)
+{
+  return ctx->ask_password ? G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION
+                           : G_DBUS_CALL_FLAGS_NONE;
+}
+
+int
+anyd_client_call_timeout (AnydClientContext *ctx)
+{
+  return ctx->timeout_ms >= 0 ? ctx->timeout_ms : G_MAXINT;
+}
+
+gpointer
+anyd_client_proxy_new (AnydClientContext  *ctx,
+                       GType               proxy_type,
+                       GDBusInterfaceInfo *info,
+                       const char         *object_path,
+                       GError            **error)
+{
+  GDBusConnection *bus = anyd_client_get_bus (ctx, error);
+
+  if (bus == NULL)
+    return NULL;
+  /* Auto-start stays allowed: the first call may activate anyd. */
+  return g_initable_new (proxy_type, NULL, error,
+                         "g-flags", G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES |
+                                    G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
+                         "g-name", ANYD_CLIENT_BUS_NAME,
+                         "g-connection", bus,
+                         "g-object-path", object_path,
+                         "g-interface-name", info->name,
+                         NULL);
+}
+
+/* --verbose for typed calls: the generated code builds the message, so
+ * the trace is taken from the wire (in GDBus's worker thread; the caller
+ * is blocked in its synchronous call meanwhile). */
+static GDBusMessage *
+trace_filter (GDBusConnection *connection, GDBusMessage *message,
+              gboolean incoming, gpointer user_data)
+{
+  AnydClientContext *ctx = user_data;
+  GDBusMessageType type = g_dbus_message_get_message_type (message);
+  GVariant *body = g_dbus_message_get_body (message);
+
+  if (!g_atomic_int_get (&ctx->tracing))
+    return message;
+  if (!incoming && type == G_DBUS_MESSAGE_TYPE_METHOD_CALL)
+    {
+      gboolean interactive = (g_dbus_message_get_flags (message) &
+                              G_DBUS_MESSAGE_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION) != 0;
+      g_atomic_int_set ((gint *) &ctx->trace_serial, (gint) g_dbus_message_get_serial (message));
+      trace_call (ctx, g_dbus_message_get_path (message), g_dbus_message_get_interface (message),
+                  g_dbus_message_get_member (message), body, interactive);
+    }
+  else if (incoming && type == G_DBUS_MESSAGE_TYPE_METHOD_RETURN &&
+           g_dbus_message_get_reply_serial (message) ==
+           (guint32) g_atomic_int_get ((gint *) &ctx->trace_serial))
+    {
+      g_autofree char *text = body ? g_variant_print (body, TRUE) : g_strdup ("()");
+      g_printerr ("anyd-client: reply %s\n", text);
+    }
+  return message;
+}
+
+void
+anyd_client_typed_begin (AnydClientContext *ctx)
+{
+  if (ctx->verbose && ctx->trace_filter == 0 && ctx->bus != NULL)
+    ctx->trace_filter = g_dbus_connection_add_filter (ctx->bus, trace_filter, ctx, NULL);
+  g_atomic_int_set (&ctx->tracing, 1);
+}
+
+gboolean
+anyd_client_typed_retry (AnydClientContext *ctx, GError **error)
+{
+  gboolean retry;
+
+  /* the agent's own bus traffic is not part of the trace */
+  g_atomic_int_set (&ctx->tracing, 0);
+  retry = retry_with_agent (ctx, error);
+  g_atomic_int_set (&ctx->tracing, 1);
+  return retry;
+}
+
+gboolean
+anyd_client_typed_end (AnydClientContext *ctx, gpointer proxy, gboolean ok, GError **error)
+{
+  g_atomic_int_set (&ctx->tracing, 0);
+  if (!ok)
+    explain_missing_object (ctx, g_dbus_proxy_get_object_path (G_DBUS_PROXY (proxy)),
+                            g_dbus_proxy_get_interface_name (G_DBUS_PROXY (proxy)), error);
+  return ok;
+}
+
 GVariant *
 anyd_client_call (AnydClientContext  *ctx,
                   const char         *object_path,
@@ -403,38 +527,21 @@ anyd_client_call (AnydClientContext  *ctx,
 {
   g_autoptr(GVariant) args = params ? g_variant_ref_sink (params) : NULL;
   g_autoptr(GError) local_error = NULL;
-  g_autoptr(GError) agent_error = NULL;
-  GDBusCallFlags flags = G_DBUS_CALL_FLAGS_NONE;
-  int timeout = ctx->timeout_ms >= 0 ? ctx->timeout_ms : G_MAXINT;
+  GDBusCallFlags flags = anyd_client_call_flags (ctx);
+  int timeout = anyd_client_call_timeout (ctx);
   GVariant *reply;
-
-  if (ctx->ask_password)
-    flags |= G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION;
 
   reply = call_raw (ctx, object_path, interface, method, args, reply_type,
                     fd_list_in, fd_list_out, flags, timeout, &local_error);
   if (reply != NULL)
     return reply;
 
-  /* polkit could have asked for a password but no agent answered: if we
-   * have a terminal, become the agent ourselves and try once more.  Not
-   * over --host: polkitd there cannot reach an agent here. */
-  if (ctx->ask_password && ctx->host == NULL && ctx->agent_handle == NULL &&
-      (error_has_name (local_error, ANYD_CLIENT_ERROR_PREFIX "NotAuthorizedCanObtain") ||
-       error_has_name (local_error, DBUS_ERROR_PREFIX "InteractiveAuthorizationRequired")) &&
-      isatty (STDIN_FILENO))
+  if (retry_with_agent (ctx, &local_error))
     {
-      if (register_text_agent (ctx, &agent_error))
-        {
-          g_clear_error (&local_error);
-          reply = call_raw (ctx, object_path, interface, method, args, reply_type,
-                            fd_list_in, fd_list_out, flags, timeout, &local_error);
-          if (reply != NULL)
-            return reply;
-        }
-      else if (ctx->verbose)
-        g_printerr ("anyd-client: cannot register a polkit text agent: %s\n",
-                    agent_error->message);
+      reply = call_raw (ctx, object_path, interface, method, args, reply_type,
+                        fd_list_in, fd_list_out, flags, timeout, &local_error);
+      if (reply != NULL)
+        return reply;
     }
 
   explain_missing_object (ctx, object_path, interface, &local_error);

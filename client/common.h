@@ -8,10 +8,12 @@
  * and is listed once in client/meson.build (anyd_client_group_names).
  * main.c parses the global options, finds the group and the command, parses
  * the command's own options, checks the number of arguments and calls the
- * handler.  Handlers talk to the daemon only through anyd_client_call() and
- * the property helpers below, and print through the JSON / table helpers, so
- * --json, --no-ask-password, --timeout, --host and the polkit text agent work
- * the same everywhere.
+ * handler.  Handlers call methods through libanyd's generated proxies
+ * (anyd_client_proxy_new() and ANYD_CLIENT_TYPED_CALL below; anyd_client_call()
+ * only where the generated call cannot carry the arguments), read properties
+ * through the property helpers below, and print through the JSON / table
+ * helpers, so --json, --no-ask-password, --timeout, --host, --verbose and the
+ * polkit text agent work the same everywhere.
  */
 #pragma once
 
@@ -73,6 +75,9 @@ struct _AnydClientContext {
   gpointer agent;         /* PolkitAgentListener, once registered */
   gpointer agent_handle;
   struct _AnydClient *lib; /* libanyd's client on bus, once asked for */
+  guint trace_filter;     /* --verbose: the bus filter that traces typed calls */
+  gint tracing;           /* atomic: a typed call is under way (trace it) */
+  guint32 trace_serial;   /* atomic: serial of the traced call, for its reply */
 };
 
 /* argv[0] is the command name; argv[1..argc-1] are the positional arguments
@@ -143,6 +148,43 @@ GVariant *anyd_client_call (AnydClientContext  *ctx,
                             GUnixFDList        *fd_list_in,
                             GUnixFDList       **fd_list_out,
                             GError            **error);
+
+/* ---- typed calls (libanyd's generated proxies) -------------------------- */
+
+/* A generated proxy (proxy_type, e.g. ANYD_TYPE_TUN_PROXY, with its
+ * interface info, anyd_tun_interface_info ()) for object_path on the bus,
+ * without loading properties or watching signals: for method calls. */
+gpointer anyd_client_proxy_new (AnydClientContext  *ctx,
+                                GType               proxy_type,
+                                GDBusInterfaceInfo *info,
+                                const char         *object_path,
+                                GError            **error);
+
+/* The call flags and timeout of anyd_client_call(), for the generated
+ * anyd_*_call_*_sync () functions' call_flags and timeout_msec. */
+GDBusCallFlags anyd_client_call_flags (AnydClientContext *ctx);
+int anyd_client_call_timeout (AnydClientContext *ctx);
+#define ANYD_CLIENT_CALL_ARGS(ctx) anyd_client_call_flags (ctx), anyd_client_call_timeout (ctx)
+
+/* ANYD_CLIENT_TYPED_CALL (ctx, proxy, error, call) runs call, a generated
+ * anyd_*_call_*_sync (…, ANYD_CLIENT_CALL_ARGS (ctx), …, error) returning
+ * gboolean, as anyd_client_call() runs its call: traced with --verbose,
+ * retried once after registering the polkit text agent on
+ * NotAuthorizedCanObtain, a missing object explained.  call is evaluated
+ * a second time for the retry (out arguments are only set on success).
+ * error must not be NULL.  Evaluates to the call's result. */
+void     anyd_client_typed_begin (AnydClientContext *ctx);
+gboolean anyd_client_typed_retry (AnydClientContext *ctx, GError **error);
+gboolean anyd_client_typed_end (AnydClientContext *ctx, gpointer proxy, gboolean ok, GError **error);
+#define ANYD_CLIENT_TYPED_CALL(ctx, proxy, error, call)                       \
+  G_GNUC_EXTENSION ({                                                         \
+    gboolean anyd_typed_ok_;                                                  \
+    anyd_client_typed_begin (ctx);                                            \
+    anyd_typed_ok_ = (call);                                                  \
+    if (!anyd_typed_ok_ && anyd_client_typed_retry (ctx, error))              \
+      anyd_typed_ok_ = (call);                                                \
+    anyd_client_typed_end (ctx, proxy, anyd_typed_ok_, error);                \
+  })
 
 /* org.freedesktop.DBus.Properties.GetAll -> a{sv}. */
 GVariant *anyd_client_get_properties (AnydClientContext *ctx,

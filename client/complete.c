@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <anyd.h>
+
 #include "common.h"
 
 extern const AnydClientGroup *const anyd_client_groups[];
@@ -118,19 +120,31 @@ offer_objects (AnydClientContext *ctx, const char *cur, const char *interface)
     }
 }
 
+/* Secret names (keys FALSE) or key names from the vault. */
 static void
-offer_call (AnydClientContext *ctx, const char *cur, const char *path, const char *interface,
-            const char *method, const char *type, const char *format)
+offer_vault (AnydClientContext *ctx, const char *cur, gboolean keys)
 {
-  g_autoptr(GVariant) reply = anyd_client_call (ctx, path, interface, method, NULL,
-                                                G_VARIANT_TYPE (type), NULL, NULL, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(AnydVault) vault = anyd_client_proxy_new (ctx, ANYD_TYPE_VAULT_PROXY, anyd_vault_interface_info (),
+                                                      ANYD_CLIENT_PATH "/vault", &error);
   g_autoptr(GVariant) list = NULL;
+  const char *format = keys ? "(&ssu)" : "(&su@a{sv})";
   GVariantIter iter;
   const char *name;
+  gboolean ok;
 
-  if (reply == NULL)
+  if (vault == NULL)
     return;
-  list = g_variant_get_child_value (reply, 0);
+  if (keys)
+    ok = ANYD_CLIENT_TYPED_CALL (ctx, vault, &error,
+                                 anyd_vault_call_list_keys_sync (vault, ANYD_CLIENT_CALL_ARGS (ctx), &list,
+                                                                 NULL, &error));
+  else
+    ok = ANYD_CLIENT_TYPED_CALL (ctx, vault, &error,
+                                 anyd_vault_call_list_sync (vault, ANYD_CLIENT_CALL_ARGS (ctx), &list,
+                                                            NULL, &error));
+  if (!ok)
+    return;
   g_variant_iter_init (&iter, list);
   while (g_variant_iter_next (&iter, format, &name, NULL, NULL))
     if (strpbrk (name, "*?[") == NULL)   /* allowlist patterns are not names */
@@ -151,14 +165,17 @@ offer_strings (AnydClientContext *ctx, const char *cur, const char *path, const 
 static void
 offer_services (AnydClientContext *ctx, const char *cur)
 {
-  g_autoptr(GVariant) reply = anyd_client_call (ctx, ANYD_CLIENT_PATH "/services", "org.anyd1.Services",
-                                                "ListAllowed", NULL, G_VARIANT_TYPE ("(as)"),
-                                                NULL, NULL, NULL);
-  g_autofree const char **units = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(AnydServices) services = anyd_client_proxy_new (ctx, ANYD_TYPE_SERVICES_PROXY,
+                                                            anyd_services_interface_info (),
+                                                            ANYD_CLIENT_PATH "/services", &error);
+  g_auto(GStrv) units = NULL;
 
-  if (reply == NULL)
+  if (services == NULL ||
+      !ANYD_CLIENT_TYPED_CALL (ctx, services, &error,
+                               anyd_services_call_list_allowed_sync (services, ANYD_CLIENT_CALL_ARGS (ctx),
+                                                                     &units, NULL, &error)))
     return;
-  g_variant_get (reply, "(^a&s)", &units);
   for (guint i = 0; units[i] != NULL; i++)
     if (strpbrk (units[i], "*?[") == NULL)
       offer (cur, units[i]);
@@ -186,13 +203,11 @@ offer_argument (AnydClientContext *ctx, const AnydClientGroup *group, const char
   else if (g_str_equal (word, "UNIT"))
     offer_services (ctx, cur);
   else if (g_str_equal (word, "KEY"))
-    offer_call (ctx, cur, ANYD_CLIENT_PATH "/vault", "org.anyd1.Vault", "ListKeys",
-                "(a(ssu))", "(&ssu)");
+    offer_vault (ctx, cur, TRUE);
   else if (g_str_equal (word, "NAME") && g_str_equal (group->name, "tun"))
     offer_objects (ctx, cur, "org.anyd1.TunDevice");
   else if (g_str_equal (word, "NAME") && g_str_equal (group->name, "vault"))
-    offer_call (ctx, cur, ANYD_CLIENT_PATH "/vault", "org.anyd1.Vault", "List",
-                "(a(sua{sv}))", "(&su@a{sv})");
+    offer_vault (ctx, cur, FALSE);
 }
 
 /* The hint of positional argument k ("NAME [aead|sign]", k = 1 -> "[aead|sign]"),

@@ -29,6 +29,8 @@
 #include <gio/gunixoutputstream.h>
 #include <glib-unix.h>
 
+#include <anyd.h>
+
 #include "common.h"
 
 #define EXEC_PATH      ANYD_CLIENT_PATH "/exec"
@@ -188,6 +190,7 @@ typedef struct {
   GIOChannel        *stdin_ch;
   guint              master_watch, stdin_watch;
   GPtrArray         *relays;        /* GCancellable per splice */
+  AnydExecProcess   *process;       /* for forwarding signals, once Run answered */
 } Session;
 
 static void
@@ -243,6 +246,9 @@ start_wait (Session *s, const char *path)
   GVariant *early = g_hash_table_lookup (s->early, path);
 
   s->path = g_strdup (path);
+  /* if this fails, Ctrl+C cannot be forwarded; the session still runs */
+  s->process = anyd_client_proxy_new (s->ctx, ANYD_TYPE_EXEC_PROCESS_PROXY,
+                                      anyd_exec_process_interface_info (), path, NULL);
   s->pending++;
   if (early != NULL)
     take_exit (s, early);
@@ -257,23 +263,21 @@ unwatch_exit (Session *s)
   if (bus != NULL && s->exit_sub != 0)
     g_dbus_connection_signal_unsubscribe (bus, s->exit_sub);
   g_clear_pointer (&s->early, g_hash_table_unref);
+  g_clear_object (&s->process);
 }
 
 static void
 kill_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
-  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), res, NULL);
+  anyd_exec_process_call_kill_finish (ANYD_EXEC_PROCESS (source), res, NULL);
 }
 
 /* Ctrl+C and SIGTERM go to the command, which decides. */
 static void
 forward_signal (Session *s, int sig)
 {
-  GDBusConnection *bus = anyd_client_get_bus (s->ctx, NULL);
-
-  g_dbus_connection_call (bus, ANYD_CLIENT_BUS_NAME, s->path, PROCESS_IFACE, "Kill",
-                          g_variant_new ("(i)", sig), NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL,
-                          kill_done_cb, NULL);
+  if (s->process != NULL)
+    anyd_exec_process_call_kill (s->process, sig, G_DBUS_CALL_FLAGS_NONE, -1, NULL, kill_done_cb, NULL);
 }
 
 static gboolean
@@ -340,6 +344,12 @@ finish_session (Session *s, int status)
 
 /* ------------------------------------------------------------------ run (pipes) */
 
+static AnydExec *
+exec_proxy (AnydClientContext *ctx, GError **error)
+{
+  return anyd_client_proxy_new (ctx, ANYD_TYPE_EXEC_PROXY, anyd_exec_interface_info (), EXEC_PATH, error);
+}
+
 static int
 run_pipes (AnydClientContext *ctx, char **cmd, GVariant *options)
 {
@@ -373,6 +383,8 @@ run_pipes (AnydClientContext *ctx, char **cmd, GVariant *options)
         close (give);
     }
   watch_exit (&s);
+  /* Not the typed proxy: Run's descriptors travel inside the options
+   * (a{sv} of h), so its generated call has no descriptor list. */
   reply = anyd_client_call (ctx, EXEC_PATH, EXEC_IFACE, "Run",
                             g_variant_new ("(^as@a{sv})", cmd, g_variant_dict_end (&d)),
                             G_VARIANT_TYPE ("(o)"), fds, NULL, &error);
@@ -485,14 +497,18 @@ run_pty (AnydClientContext *ctx, char **cmd, GVariant *options)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GUnixFDList) out = NULL;
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(AnydExec) exec = NULL;
+  g_autoptr(GVariant) pty_options = NULL;
+  g_autoptr(GVariant) master = NULL;
+  g_autofree char *path = NULL;
   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   Session s = { .ctx = ctx, .loop = loop, .master = -1 };
   GVariantDict d;
   struct winsize ws;
-  const char *path, *term = g_getenv ("TERM");
+  const char *term = g_getenv ("TERM");
   guint winch, sigterm;
   gint32 handle;
+  gboolean ok;
   int status;
 
   g_variant_dict_init (&d, options);
@@ -504,15 +520,19 @@ run_pty (AnydClientContext *ctx, char **cmd, GVariant *options)
   if (term != NULL && *term != '\0')
     g_variant_dict_insert (&d, "term", "s", term);
   watch_exit (&s);
-  reply = anyd_client_call (ctx, EXEC_PATH, EXEC_IFACE, "RunPty",
-                            g_variant_new ("(^as@a{sv})", cmd, g_variant_dict_end (&d)),
-                            G_VARIANT_TYPE ("(oh)"), NULL, &out, &error);
-  if (reply == NULL)
+  pty_options = g_variant_ref_sink (g_variant_dict_end (&d)); /* kept for a retry */
+  exec = exec_proxy (ctx, &error);
+  ok = exec != NULL &&
+       ANYD_CLIENT_TYPED_CALL (ctx, exec, &error,
+                               anyd_exec_call_run_pty_sync (exec, (const char *const *) cmd, pty_options,
+                                                            ANYD_CLIENT_CALL_ARGS (ctx), NULL, &path,
+                                                            &master, &out, NULL, &error));
+  if (!ok)
     {
       unwatch_exit (&s);
       return anyd_client_fail (ctx, error);
     }
-  g_variant_get (reply, "(&oh)", &path, &handle);
+  handle = g_variant_get_handle (master);
   s.master = out ? g_unix_fd_list_get (out, handle, &error) : -1;
   if (s.master < 0)
     {
@@ -745,19 +765,31 @@ cmd_ps (AnydClientContext *ctx, int argc, char **argv)
   return ANYD_CLIENT_EXIT_OK;
 }
 
+static AnydExecProcess *
+process_proxy (AnydClientContext *ctx, const char *path, GError **error)
+{
+  return anyd_client_proxy_new (ctx, ANYD_TYPE_EXEC_PROCESS_PROXY, anyd_exec_process_interface_info (),
+                                path, error);
+}
+
+/* One typed call on the ExecProcess proxy process (NULL: fails with error set). */
+#define PROCESS_CALL(method, ...)                                      \
+  (process != NULL &&                                                 \
+   ANYD_CLIENT_TYPED_CALL (ctx, process, &error,                      \
+                           anyd_exec_process_call_##method##_sync (process, __VA_ARGS__)))
+
 static int
 cmd_kill (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(AnydExecProcess) process = NULL;
   g_autofree char *path = process_path (argv[1]);
   int sig = parse_signal (opt_signal);
 
   if (sig < 0)
     return anyd_client_usage_error (ctx, _("--signal: unknown signal “%s”"), opt_signal);
-  reply = anyd_client_call (ctx, path, PROCESS_IFACE, "Kill", g_variant_new ("(i)", sig),
-                            G_VARIANT_TYPE_UNIT, NULL, NULL, &error);
-  if (reply == NULL)
+  process = process_proxy (ctx, path, &error);
+  if (!PROCESS_CALL (kill, sig, ANYD_CLIENT_CALL_ARGS (ctx), NULL, &error))
     return anyd_client_fail (ctx, error);
   return ANYD_CLIENT_EXIT_OK;
 }
@@ -766,12 +798,10 @@ static int
 cmd_stop (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
   g_autofree char *path = process_path (argv[1]);
+  g_autoptr(AnydExecProcess) process = process_proxy (ctx, path, &error);
 
-  reply = anyd_client_call (ctx, path, PROCESS_IFACE, "Stop", NULL, G_VARIANT_TYPE_UNIT, NULL, NULL,
-                            &error);
-  if (reply == NULL)
+  if (!PROCESS_CALL (stop, ANYD_CLIENT_CALL_ARGS (ctx), NULL, &error))
     return anyd_client_fail (ctx, error);
   return ANYD_CLIENT_EXIT_OK;
 }
@@ -780,16 +810,13 @@ static int
 cmd_wait (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
   g_autofree char *path = process_path (argv[1]);
-  const char *reason;
-  gint32 code, sig;
+  g_autoptr(AnydExecProcess) process = process_proxy (ctx, path, &error);
+  g_autofree char *reason = NULL;
+  gint32 code = 0, sig = 0;
 
-  reply = anyd_client_call (ctx, path, PROCESS_IFACE, "Wait", NULL, G_VARIANT_TYPE ("(sii)"),
-                            NULL, NULL, &error);
-  if (reply == NULL)
+  if (!PROCESS_CALL (wait, ANYD_CLIENT_CALL_ARGS (ctx), &reason, &code, &sig, NULL, &error))
     return anyd_client_fail (ctx, error);
-  g_variant_get (reply, "(&sii)", &reason, &code, &sig);
   if (ctx->json)
     {
       GVariantDict d;

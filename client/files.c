@@ -14,10 +14,11 @@
 
 #include <glib-unix.h>
 
+#include <anyd.h>
+
 #include "common.h"
 
 #define FILES_PATH  "/org/anyd1/files"
-#define FILES_IFACE "org.anyd1.Files"
 
 /* A progress line appears on a terminal once this much has moved. */
 #define PROGRESS_FROM (4 * 1024 * 1024)
@@ -202,6 +203,12 @@ print_result (AnydClientContext *ctx, const char *path, guint64 bytes, gboolean 
 
 /* ---- get ------------------------------------------------------------------ */
 
+static AnydFiles *
+files_proxy (AnydClientContext *ctx, GError **error)
+{
+  return anyd_client_proxy_new (ctx, ANYD_TYPE_FILES_PROXY, anyd_files_interface_info (), FILES_PATH, error);
+}
+
 static int
 cmd_get (AnydClientContext *ctx, int argc, char **argv)
 {
@@ -210,7 +217,9 @@ cmd_get (AnydClientContext *ctx, int argc, char **argv)
   gboolean to_stdout = g_str_equal (local, "-");
   g_autoptr(GError) error = NULL;
   g_autoptr(GUnixFDList) fds = NULL;
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(AnydFiles) files = NULL;
+  g_autoptr(GVariant) options = NULL;
+  g_autoptr(GVariant) fd_handle = NULL;
   g_autofree char *tmp = NULL;
   GVariantBuilder opts;
   Progress progress = { .start = g_get_monotonic_time () };
@@ -243,10 +252,12 @@ cmd_get (AnydClientContext *ctx, int argc, char **argv)
     }
   g_variant_builder_init (&opts, G_VARIANT_TYPE_VARDICT);
   user_option (&opts);
-  reply = anyd_client_call (ctx, FILES_PATH, FILES_IFACE, "ReadFile",
-                            g_variant_new ("(s@a{sv})", remote, g_variant_builder_end (&opts)),
-                            G_VARIANT_TYPE ("(h)"), NULL, &fds, &error);
-  if (reply == NULL)
+  options = g_variant_ref_sink (g_variant_builder_end (&opts)); /* kept for a retry */
+  files = files_proxy (ctx, &error);
+  if (files == NULL ||
+      !ANYD_CLIENT_TYPED_CALL (ctx, files, &error,
+                               anyd_files_call_read_file_sync (files, remote, options, ANYD_CLIENT_CALL_ARGS (ctx),
+                                                               NULL, &fd_handle, &fds, NULL, &error)))
     return anyd_client_fail (ctx, error);
   in = fds ? g_unix_fd_list_get (fds, 0, &error) : -1;
   if (in < 0)
@@ -310,12 +321,14 @@ cmd_put (AnydClientContext *ctx, int argc, char **argv)
   gboolean from_stdin = g_str_equal (local, "-");
   g_autoptr(GError) error = NULL;
   g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(AnydFiles) files = NULL;
+  g_autoptr(GVariant) options = NULL;
   g_autoptr(GThread) thread = NULL;
   GVariantBuilder opts;
   Feeder feeder = { .in = -1, .out = -1 };
   struct stat st;
-  guint64 bytes;
+  guint64 bytes = 0;
+  gboolean ok;
   int fd;
 
   if (ctx->host)
@@ -406,20 +419,23 @@ cmd_put (AnydClientContext *ctx, int argc, char **argv)
   g_unix_fd_list_append (fds, fd, NULL);
   close (fd);
 
-  reply = anyd_client_call (ctx, FILES_PATH, FILES_IFACE, "WriteFile",
-                            g_variant_new ("(sh@a{sv})", remote, 0, g_variant_builder_end (&opts)),
-                            G_VARIANT_TYPE ("(t)"), fds, NULL, &error);
+  options = g_variant_ref_sink (g_variant_builder_end (&opts)); /* kept for a retry */
+  files = files_proxy (ctx, &error);
+  ok = files != NULL &&
+       ANYD_CLIENT_TYPED_CALL (ctx, files, &error,
+                               anyd_files_call_write_file_sync (files, remote, g_variant_new_handle (0), options,
+                                                                ANYD_CLIENT_CALL_ARGS (ctx), fds, &bytes,
+                                                                NULL, NULL, &error));
   g_clear_object (&fds);
   /* on success the helper read the pipe to EOF, so the feeder is done; on
    * failure it may wait on a terminal: exiting ends it */
-  if (thread != NULL && reply != NULL)
+  if (thread != NULL && ok)
     {
       g_thread_join (g_steal_pointer (&thread));
       close (feeder.in);
     }
-  if (reply == NULL)
+  if (!ok)
     return anyd_client_fail (ctx, error);
-  g_variant_get (reply, "(t)", &bytes);
   print_result (ctx, remote, bytes, FALSE);
   return ANYD_CLIENT_EXIT_OK;
 }

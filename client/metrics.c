@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <anyd.h>
+
 #include "common.h"
 
 typedef struct {
@@ -166,14 +168,16 @@ static int
 cmd_show (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
-  const char *text;
+  g_autoptr(AnydManager) manager = NULL;
+  g_autofree char *text = NULL;
 
-  reply = anyd_client_call (ctx, ANYD_CLIENT_PATH, ANYD_CLIENT_IFACE_MANAGER, "GetMetrics",
-                            NULL, G_VARIANT_TYPE ("(s)"), NULL, NULL, &error);
-  if (reply == NULL)
+  manager = anyd_client_proxy_new (ctx, ANYD_TYPE_MANAGER_PROXY, anyd_manager_interface_info (),
+                                   ANYD_CLIENT_PATH, &error);
+  if (manager == NULL ||
+      !ANYD_CLIENT_TYPED_CALL (ctx, manager, &error,
+                               anyd_manager_call_get_metrics_sync (manager, ANYD_CLIENT_CALL_ARGS (ctx),
+                                                                   &text, NULL, &error)))
     return anyd_client_fail (ctx, error);
-  g_variant_get (reply, "(&s)", &text);
   if (ctx->json)
     anyd_client_print_json (metrics_to_variant (text));
   else

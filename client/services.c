@@ -12,19 +12,29 @@
 
 #include <string.h>
 
+#include <anyd.h>
+
 #include "common.h"
 
 #define SERVICES_PATH  ANYD_CLIENT_PATH "/services"
-#define SERVICES_IFACE "org.anyd1.Services"
+
+static AnydServices *
+services_proxy (AnydClientContext *ctx, GError **error)
+{
+  return anyd_client_proxy_new (ctx, ANYD_TYPE_SERVICES_PROXY, anyd_services_interface_info (),
+                                SERVICES_PATH, error);
+}
 
 static GVariant *
-get_status (AnydClientContext *ctx, const char *unit, GError **error)
+get_status (AnydClientContext *ctx, AnydServices *services, const char *unit, GError **error)
 {
-  g_autoptr(GVariant) reply = anyd_client_call (ctx, SERVICES_PATH, SERVICES_IFACE, "GetStatus",
-                                                g_variant_new ("(s)", unit),
-                                                G_VARIANT_TYPE ("(a{sv})"), NULL, NULL, error);
+  GVariant *status = NULL;
 
-  return reply ? g_variant_get_child_value (reply, 0) : NULL;
+  if (!ANYD_CLIENT_TYPED_CALL (ctx, services, error,
+                               anyd_services_call_get_status_sync (services, unit, ANYD_CLIENT_CALL_ARGS (ctx),
+                                                                   &status, NULL, error)))
+    return NULL;
+  return status;
 }
 
 static const char *
@@ -68,16 +78,17 @@ static int
 cmd_list (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
-  g_autofree const char **units = NULL;
+  g_autoptr(AnydServices) services = NULL;
+  g_auto(GStrv) units = NULL;
   g_autoptr(AnydClientTable) table = NULL;
   GVariantBuilder json;
 
-  reply = anyd_client_call (ctx, SERVICES_PATH, SERVICES_IFACE, "ListAllowed", NULL,
-                            G_VARIANT_TYPE ("(as)"), NULL, NULL, &error);
-  if (reply == NULL)
+  services = services_proxy (ctx, &error);
+  if (services == NULL ||
+      !ANYD_CLIENT_TYPED_CALL (ctx, services, &error,
+                               anyd_services_call_list_allowed_sync (services, ANYD_CLIENT_CALL_ARGS (ctx),
+                                                                     &units, NULL, &error)))
     return anyd_client_fail (ctx, error);
-  g_variant_get (reply, "(^a&s)", &units);
 
   g_variant_builder_init (&json, G_VARIANT_TYPE ("aa{sv}"));
   table = anyd_client_table_new (_("UNIT"), _("ACTIVE"), _("SUB"), _("MAIN PID"), _("RESULT"), NULL);
@@ -91,7 +102,7 @@ cmd_list (AnydClientContext *ctx, int argc, char **argv)
 
       /* A pattern names no unit to ask about. */
       if (!pattern)
-        status = get_status (ctx, units[i], &unit_error);
+        status = get_status (ctx, services, units[i], &unit_error);
       if (ctx->json)
         {
           GVariant *obj = status_object (units[i], status, unit_error);
@@ -136,7 +147,8 @@ static int
 cmd_status (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) status = get_status (ctx, argv[1], &error);
+  g_autoptr(AnydServices) services = services_proxy (ctx, &error);
+  g_autoptr(GVariant) status = services ? get_status (ctx, services, argv[1], &error) : NULL;
   g_autoptr(AnydClientTable) table = NULL;
   g_autofree char *pid = NULL;
   g_autofree char *since = NULL;
@@ -170,13 +182,31 @@ static int
 cmd_verb (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
-  g_autofree char *method = g_strdup (argv[0]);
+  g_autoptr(AnydServices) services = services_proxy (ctx, &error);
+  const char *unit = argv[1];
+  gboolean ok = FALSE;
 
-  method[0] = g_ascii_toupper (method[0]);
-  reply = anyd_client_call (ctx, SERVICES_PATH, SERVICES_IFACE, method, g_variant_new ("(s)", argv[1]),
-                            G_VARIANT_TYPE_UNIT, NULL, NULL, &error);
-  if (reply == NULL)
+  if (services == NULL)
+    return anyd_client_fail (ctx, error);
+  if (g_str_equal (argv[0], "start"))
+    ok = ANYD_CLIENT_TYPED_CALL (ctx, services, &error,
+                                 anyd_services_call_start_sync (services, unit, ANYD_CLIENT_CALL_ARGS (ctx),
+                                                                NULL, &error));
+  else if (g_str_equal (argv[0], "stop"))
+    ok = ANYD_CLIENT_TYPED_CALL (ctx, services, &error,
+                                 anyd_services_call_stop_sync (services, unit, ANYD_CLIENT_CALL_ARGS (ctx),
+                                                               NULL, &error));
+  else if (g_str_equal (argv[0], "restart"))
+    ok = ANYD_CLIENT_TYPED_CALL (ctx, services, &error,
+                                 anyd_services_call_restart_sync (services, unit, ANYD_CLIENT_CALL_ARGS (ctx),
+                                                                  NULL, &error));
+  else if (g_str_equal (argv[0], "reload"))
+    ok = ANYD_CLIENT_TYPED_CALL (ctx, services, &error,
+                                 anyd_services_call_reload_sync (services, unit, ANYD_CLIENT_CALL_ARGS (ctx),
+                                                                 NULL, &error));
+  else
+    g_assert_not_reached ();
+  if (!ok)
     return anyd_client_fail (ctx, error);
   /* Silent on success, like systemctl; JSON says what was done. */
   if (ctx->json)

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <polkit/polkit.h>
 
+#include <anyd.h>
+
 #include "common.h"
 
 /* Action id -> description, as the installed .policy files word it (in the
@@ -61,7 +63,7 @@ cmd_status (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) props = NULL;
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(AnydManager) manager = NULL;
   g_autoptr(GVariant) info = NULL;
   g_autoptr(GVariant) actions = NULL;
   g_autoptr(GVariant) modules = NULL;
@@ -82,11 +84,13 @@ cmd_status (AnydClientContext *ctx, int argc, char **argv)
     return anyd_client_fail (ctx, error);
 
   /* Public; the actions map is computed without interaction. */
-  reply = anyd_client_call (ctx, ANYD_CLIENT_PATH, ANYD_CLIENT_IFACE_MANAGER, "GetCallerInfo",
-                            NULL, G_VARIANT_TYPE ("(a{sv})"), NULL, NULL, &error);
-  if (reply == NULL)
+  manager = anyd_client_proxy_new (ctx, ANYD_TYPE_MANAGER_PROXY, anyd_manager_interface_info (),
+                                   ANYD_CLIENT_PATH, &error);
+  if (manager == NULL ||
+      !ANYD_CLIENT_TYPED_CALL (ctx, manager, &error,
+                               anyd_manager_call_get_caller_info_sync (manager, ANYD_CLIENT_CALL_ARGS (ctx),
+                                                                       &info, NULL, &error)))
     return anyd_client_fail (ctx, error);
-  info = g_variant_get_child_value (reply, 0);
 
   if (ctx->json)
     {
@@ -153,11 +157,14 @@ static int
 cmd_reload (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(AnydManager) manager = NULL;
 
-  reply = anyd_client_call (ctx, ANYD_CLIENT_PATH, ANYD_CLIENT_IFACE_MANAGER, "Reload",
-                            NULL, G_VARIANT_TYPE_UNIT, NULL, NULL, &error);
-  if (reply == NULL)
+  manager = anyd_client_proxy_new (ctx, ANYD_TYPE_MANAGER_PROXY, anyd_manager_interface_info (),
+                                   ANYD_CLIENT_PATH, &error);
+  if (manager == NULL ||
+      !ANYD_CLIENT_TYPED_CALL (ctx, manager, &error,
+                               anyd_manager_call_reload_sync (manager, ANYD_CLIENT_CALL_ARGS (ctx),
+                                                              NULL, &error)))
     return anyd_client_fail (ctx, error);
   return ANYD_CLIENT_EXIT_OK;
 }

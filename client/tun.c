@@ -11,10 +11,11 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <anyd.h>
+
 #include "common.h"
 
 #define TUN_PATH   ANYD_CLIENT_PATH "/tun"
-#define TUN_IFACE  "org.anyd1.Tun"
 #define DEV_IFACE  "org.anyd1.TunDevice"
 
 /* ------------------------------------------------------------ options */
@@ -295,24 +296,31 @@ print_created (AnydClientContext *ctx, const char *path)
 
 /* ----------------------------------------------------------- commands */
 
+static AnydTun *
+tun_proxy (AnydClientContext *ctx, GError **error)
+{
+  return anyd_client_proxy_new (ctx, ANYD_TYPE_TUN_PROXY, anyd_tun_interface_info (), TUN_PATH, error);
+}
+
 static int
 cmd_create (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
-  GVariant *options;
-  const char *path;
+  g_autoptr(AnydTun) tun = NULL;
+  g_autoptr(GVariant) options = NULL;
+  g_autofree char *path = NULL;
 
   /* A device that is not persistent would vanish as this command exits. */
   options = create_options (TRUE, &error);
   if (options == NULL)
     return anyd_client_usage_error (ctx, "%s", error->message);
-  reply = anyd_client_call (ctx, TUN_PATH, TUN_IFACE, "Create",
-                            g_variant_new ("(s@a{sv})", argc > 1 ? argv[1] : "", options),
-                            G_VARIANT_TYPE ("(o)"), NULL, NULL, &error);
-  if (reply == NULL)
+  g_variant_ref_sink (options); /* kept for a retry */
+  tun = tun_proxy (ctx, &error);
+  if (tun == NULL ||
+      !ANYD_CLIENT_TYPED_CALL (ctx, tun, &error,
+                               anyd_tun_call_create_sync (tun, argc > 1 ? argv[1] : "", options,
+                                                          ANYD_CLIENT_CALL_ARGS (ctx), &path, NULL, &error)))
     return anyd_client_fail (ctx, error);
-  g_variant_get (reply, "(&o)", &path);
   return print_created (ctx, path);
 }
 
@@ -378,11 +386,13 @@ static int
 cmd_open (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(AnydTun) tun = NULL;
+  g_autoptr(GVariant) fd_handle = NULL;
   g_autoptr(GUnixFDList) fds = NULL;
   g_autoptr(GVariant) props = NULL;
-  GVariant *options;
-  const char *path, *name = "";
+  g_autoptr(GVariant) options = NULL;
+  g_autofree char *path = NULL;
+  const char *name = "";
   int handle, fd, n_names = ctx->dashdash >= 0 ? ctx->dashdash - 1 : argc - 1;
   char **cmd = ctx->dashdash >= 0 ? argv + ctx->dashdash : NULL;
 
@@ -395,12 +405,15 @@ cmd_open (AnydClientContext *ctx, int argc, char **argv)
   options = create_options (opt_persist, &error);
   if (options == NULL)
     return anyd_client_usage_error (ctx, "%s", error->message);
-  reply = anyd_client_call (ctx, TUN_PATH, TUN_IFACE, "Open",
-                            g_variant_new ("(s@a{sv})", n_names == 1 ? argv[1] : "", options),
-                            G_VARIANT_TYPE ("(oh)"), NULL, &fds, &error);
-  if (reply == NULL)
+  g_variant_ref_sink (options); /* kept for a retry */
+  tun = tun_proxy (ctx, &error);
+  if (tun == NULL ||
+      !ANYD_CLIENT_TYPED_CALL (ctx, tun, &error,
+                               anyd_tun_call_open_sync (tun, n_names == 1 ? argv[1] : "", options,
+                                                        ANYD_CLIENT_CALL_ARGS (ctx), NULL,
+                                                        &path, &fd_handle, &fds, NULL, &error)))
     return anyd_client_fail (ctx, error);
-  g_variant_get (reply, "(&oh)", &path, &handle);
+  handle = g_variant_get_handle (fd_handle);
   fd = fds ? g_unix_fd_list_get (fds, handle, &error) : -1;
   if (fd < 0)
     {
@@ -524,13 +537,19 @@ cmd_show (AnydClientContext *ctx, int argc, char **argv)
   return ANYD_CLIENT_EXIT_OK;
 }
 
-static gboolean
-dev_call (AnydClientContext *ctx, const char *path, const char *method, GVariant *args, GError **error)
+static AnydTunDevice *
+device_proxy (AnydClientContext *ctx, const char *path, GError **error)
 {
-  g_autoptr(GVariant) r = anyd_client_call (ctx, path, DEV_IFACE, method, args, G_VARIANT_TYPE_UNIT,
-                                            NULL, NULL, error);
-  return r != NULL;
+  return anyd_client_proxy_new (ctx, ANYD_TYPE_TUN_DEVICE_PROXY, anyd_tun_device_interface_info (),
+                                path, error);
 }
+
+/* One typed call on the device proxy dev, with &error and the call arguments. */
+#define DEV_CALL(method, ...)                                                                    \
+  ANYD_CLIENT_TYPED_CALL (ctx, dev, &error,                                                     \
+                          anyd_tun_device_call_##method##_sync (dev, __VA_ARGS__ __VA_OPT__(,) \
+                                                                ANYD_CLIENT_CALL_ARGS (ctx),    \
+                                                                NULL, &error))
 
 static int
 cmd_set (AnydClientContext *ctx, int argc, char **argv)
@@ -538,6 +557,7 @@ cmd_set (AnydClientContext *ctx, int argc, char **argv)
   g_autoptr(GError) error = NULL;
   g_autofree char *path = NULL;
   g_autoptr(GVariant) props = NULL;
+  g_autoptr(AnydTunDevice) dev = NULL;
   gboolean ok = TRUE;
 
   if (opt_up && opt_down)
@@ -552,20 +572,22 @@ cmd_set (AnydClientContext *ctx, int argc, char **argv)
   /* One call per change, in an order where each can succeed: routes need
    * the link up and their gateway's address, so they come last (and
    * removals first). Stops at the first error. */
+  dev = device_proxy (ctx, path, &error);
+  ok = dev != NULL;
   if (ok && opt_mtu >= 0)
-    ok = dev_call (ctx, path, "SetMtu", g_variant_new ("(u)", (guint32) opt_mtu), &error);
+    ok = DEV_CALL (set_mtu, (guint) opt_mtu);
   if (ok && opt_up)
-    ok = dev_call (ctx, path, "SetUp", g_variant_new ("(b)", TRUE), &error);
+    ok = DEV_CALL (set_up, TRUE);
   for (guint i = 0; ok && opt_remove_routes && opt_remove_routes[i]; i++)
-    ok = dev_call (ctx, path, "RemoveRoute", g_variant_new ("(s)", opt_remove_routes[i]), &error);
+    ok = DEV_CALL (remove_route, opt_remove_routes[i]);
   for (guint i = 0; ok && opt_remove_addresses && opt_remove_addresses[i]; i++)
-    ok = dev_call (ctx, path, "RemoveAddress", g_variant_new ("(s)", opt_remove_addresses[i]), &error);
+    ok = DEV_CALL (remove_address, opt_remove_addresses[i]);
   for (guint i = 0; ok && opt_addresses && opt_addresses[i]; i++)
-    ok = dev_call (ctx, path, "AddAddress", g_variant_new ("(s)", opt_addresses[i]), &error);
+    ok = DEV_CALL (add_address, opt_addresses[i]);
   for (guint i = 0; ok && opt_routes && opt_routes[i]; i++)
-    ok = dev_call (ctx, path, "AddRoute", g_variant_new ("(s)", opt_routes[i]), &error);
+    ok = DEV_CALL (add_route, opt_routes[i]);
   if (ok && opt_down)
-    ok = dev_call (ctx, path, "SetUp", g_variant_new ("(b)", FALSE), &error);
+    ok = DEV_CALL (set_up, FALSE);
   if (!ok)
     return anyd_client_fail (ctx, error);
   return print_created (ctx, path);
@@ -576,8 +598,9 @@ cmd_delete (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *path = device_path (argv[1]);
+  g_autoptr(AnydTunDevice) dev = device_proxy (ctx, path, &error);
 
-  if (!dev_call (ctx, path, "Delete", NULL, &error))
+  if (dev == NULL || !DEV_CALL (delete))
     return anyd_client_fail (ctx, error);
   if (ctx->json)
     {

@@ -19,7 +19,6 @@
 #include "common.h"
 
 #define VAULT_PATH  "/org/anyd1/vault"
-#define VAULT_IFACE "org.anyd1.Vault"
 
 /* Command options (static storage, as GOption wants). */
 static char *opt_file;
@@ -192,10 +191,9 @@ write_all (const guint8 *data, gsize len, GError **error)
 
 /* A binary result: raw bytes on stdout, or {"<field>": base64, …}. */
 static int
-print_binary (AnydClientContext *ctx, GVariant *reply, const char *field, const char *key_field,
+print_binary (AnydClientContext *ctx, GVariant *value, const char *field, const char *key_field,
               const char *name)
 {
-  g_autoptr(GVariant) value = g_variant_get_child_value (reply, 0);
   g_autoptr(GError) error = NULL;
   gsize len;
   const guint8 *data = g_variant_get_fixed_array (value, &len, 1);
@@ -228,31 +226,45 @@ describe_uid (AnydClientContext *ctx, guint32 uid)
 
 /* ------------------------------------------------------------------ secrets */
 
+static AnydVault *
+vault_proxy (AnydClientContext *ctx, GError **error)
+{
+  return anyd_client_proxy_new (ctx, ANYD_TYPE_VAULT_PROXY, anyd_vault_interface_info (), VAULT_PATH, error);
+}
+
+/* One typed call on the Vault proxy vault (NULL: fails with error set). */
+#define VAULT_CALL(method, ...)                                         \
+  (vault != NULL &&                                                    \
+   ANYD_CLIENT_TYPED_CALL (ctx, vault, &error,                         \
+                           anyd_vault_call_##method##_sync (vault, __VA_ARGS__)))
+
 static int
-store_value (AnydClientContext *ctx, const char *method, const char *name, gboolean with_options)
+store_value (AnydClientContext *ctx, const char *name, gboolean with_options)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) value = read_input ("value", name, &error);
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(AnydVault) vault = NULL;
+  g_autoptr(GVariant) data = NULL;
+  g_autoptr(GVariant) options = NULL;
   GVariantBuilder opts;
-  guint32 version;
+  guint version = 0;
+  gboolean ok;
 
   if (value == NULL)
     return anyd_client_fail (ctx, error);
   g_variant_builder_init (&opts, G_VARIANT_TYPE_VARDICT);
   if (opt_content_type != NULL)
     g_variant_builder_add (&opts, "{sv}", "content_type", g_variant_new_string (opt_content_type));
-  reply = anyd_client_call (ctx, VAULT_PATH, VAULT_IFACE, method,
-                            with_options
-                              ? g_variant_new ("(s@aya{sv})", name, bytes_variant (value), &opts)
-                              : g_variant_new ("(s@ay)", name, bytes_variant (value)),
-                            G_VARIANT_TYPE ("(u)"), NULL, NULL, &error);
-  if (!with_options)
-    g_variant_builder_clear (&opts);
+  options = g_variant_ref_sink (g_variant_builder_end (&opts));
+  data = g_variant_ref_sink (bytes_variant (value)); /* kept for a retry */
+  vault = vault_proxy (ctx, &error);
+  if (with_options)
+    ok = VAULT_CALL (put, name, data, options, ANYD_CLIENT_CALL_ARGS (ctx), &version, NULL, &error);
+  else
+    ok = VAULT_CALL (rotate, name, data, ANYD_CLIENT_CALL_ARGS (ctx), &version, NULL, &error);
   wipe_bytes (value);
-  if (reply == NULL)
+  if (!ok)
     return anyd_client_fail (ctx, error);
-  g_variant_get (reply, "(u)", &version);
   if (ctx->json)
     anyd_client_print_json (g_variant_new_parsed ("{'name': <%s>, 'version': <%u>}", name, version));
   else if (!ctx->quiet)
@@ -263,44 +275,59 @@ store_value (AnydClientContext *ctx, const char *method, const char *name, gbool
 static int
 cmd_put (AnydClientContext *ctx, int argc, char **argv)
 {
-  return store_value (ctx, "Put", argv[1], TRUE);
+  return store_value (ctx, argv[1], TRUE);
 }
 
 static int
 cmd_rotate (AnydClientContext *ctx, int argc, char **argv)
 {
-  return store_value (ctx, "Rotate", argv[1], FALSE);
+  return store_value (ctx, argv[1], FALSE);
 }
 
 static int
 cmd_get (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(AnydVault) vault = NULL;
+  g_autoptr(GVariant) options = NULL;
+  g_autoptr(GVariant) value = NULL;
   GVariantBuilder opts;
 
   g_variant_builder_init (&opts, G_VARIANT_TYPE_VARDICT);
   if (opt_version < 0)
-    return anyd_client_usage_error (ctx, _("--version must be 1 or more"));
+    {
+      g_variant_builder_clear (&opts);
+      return anyd_client_usage_error (ctx, _("--version must be 1 or more"));
+    }
   if (opt_version > 0)
     g_variant_builder_add (&opts, "{sv}", "version", g_variant_new_uint32 ((guint32) opt_version));
-  reply = anyd_client_call (ctx, VAULT_PATH, VAULT_IFACE, "Get",
-                            g_variant_new ("(sa{sv})", argv[1], &opts),
-                            G_VARIANT_TYPE ("(ay)"), NULL, NULL, &error);
-  if (reply == NULL)
+  options = g_variant_ref_sink (g_variant_builder_end (&opts));
+  vault = vault_proxy (ctx, &error);
+  if (!VAULT_CALL (get, argv[1], options, ANYD_CLIENT_CALL_ARGS (ctx), &value, NULL, &error))
     return anyd_client_fail (ctx, error);
-  return print_binary (ctx, reply, "value", "name", argv[1]);
+  return print_binary (ctx, value, "value", "name", argv[1]);
 }
 
+/* Calls without a result: Delete, CreateKey, RotateKey, DeleteKey. */
 static int
-simple_call (AnydClientContext *ctx, const char *method, GVariant *params,
-             const char *what, const char *name)
+simple_call (AnydClientContext *ctx, const char *method, const char *name, const char *type,
+             const char *what)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = anyd_client_call (ctx, VAULT_PATH, VAULT_IFACE, method, params,
-                                                G_VARIANT_TYPE_UNIT, NULL, NULL, &error);
+  g_autoptr(AnydVault) vault = vault_proxy (ctx, &error);
+  gboolean ok;
 
-  if (reply == NULL)
+  if (g_str_equal (method, "Delete"))
+    ok = VAULT_CALL (delete, name, ANYD_CLIENT_CALL_ARGS (ctx), NULL, &error);
+  else if (g_str_equal (method, "CreateKey"))
+    ok = VAULT_CALL (create_key, name, type, ANYD_CLIENT_CALL_ARGS (ctx), NULL, &error);
+  else if (g_str_equal (method, "RotateKey"))
+    ok = VAULT_CALL (rotate_key, name, ANYD_CLIENT_CALL_ARGS (ctx), NULL, &error);
+  else if (g_str_equal (method, "DeleteKey"))
+    ok = VAULT_CALL (delete_key, name, ANYD_CLIENT_CALL_ARGS (ctx), NULL, &error);
+  else
+    g_assert_not_reached ();
+  if (!ok)
     return anyd_client_fail (ctx, error);
   /* a change: silent on success, JSON says what was done */
   if (ctx->json)
@@ -316,18 +343,23 @@ simple_call (AnydClientContext *ctx, const char *method, GVariant *params,
 static int
 cmd_delete (AnydClientContext *ctx, int argc, char **argv)
 {
-  return simple_call (ctx, "Delete", g_variant_new ("(s)", argv[1]), "deleted", argv[1]);
+  return simple_call (ctx, "Delete", argv[1], NULL, "deleted");
 }
 
 /* List's entries, (name, version, metadata), or NULL with @error set */
 static GVariant *
-list_secrets (AnydClientContext *ctx, GError **error)
+list_secrets (AnydClientContext *ctx, GError **out_error)
 {
-  g_autoptr(GVariant) reply = anyd_client_call (ctx, VAULT_PATH, VAULT_IFACE, "List", NULL,
-                                                G_VARIANT_TYPE ("(a(sua{sv}))"), NULL, NULL,
-                                                error);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(AnydVault) vault = vault_proxy (ctx, &error);
+  GVariant *list = NULL;
 
-  return reply != NULL ? g_variant_get_child_value (reply, 0) : NULL;
+  if (!VAULT_CALL (list, ANYD_CLIENT_CALL_ARGS (ctx), &list, NULL, &error))
+    {
+      g_propagate_error (out_error, g_steal_pointer (&error));
+      return NULL;
+    }
+  return list;
 }
 
 /* A secret's JSON object: its metadata plus its name and version */
@@ -460,20 +492,19 @@ cmd_show (AnydClientContext *ctx, int argc, char **argv)
 static int
 cmd_create_key (AnydClientContext *ctx, int argc, char **argv)
 {
-  return simple_call (ctx, "CreateKey", g_variant_new ("(ss)", argv[1], argc > 2 ? argv[2] : "aead"),
-                      "created", argv[1]);
+  return simple_call (ctx, "CreateKey", argv[1], argc > 2 ? argv[2] : "aead", "created");
 }
 
 static int
 cmd_rotate_key (AnydClientContext *ctx, int argc, char **argv)
 {
-  return simple_call (ctx, "RotateKey", g_variant_new ("(s)", argv[1]), "rotated", argv[1]);
+  return simple_call (ctx, "RotateKey", argv[1], NULL, "rotated");
 }
 
 static int
 cmd_delete_key (AnydClientContext *ctx, int argc, char **argv)
 {
-  return simple_call (ctx, "DeleteKey", g_variant_new ("(s)", argv[1]), "deleted", argv[1]);
+  return simple_call (ctx, "DeleteKey", argv[1], NULL, "deleted");
 }
 
 static int
@@ -482,20 +513,28 @@ crypt_call (AnydClientContext *ctx, const char *method, const char *key, const c
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) aad = read_aad (&error);
   g_autoptr(GBytes) input = NULL;
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(AnydVault) vault = NULL;
+  g_autoptr(GVariant) data = NULL;
+  g_autoptr(GVariant) aad_data = NULL;
+  g_autoptr(GVariant) result = NULL;
+  gboolean ok;
 
   if (aad == NULL)
     return anyd_client_fail (ctx, error);
   input = read_input ("data", key, &error);
   if (input == NULL)
     return anyd_client_fail (ctx, error);
-  reply = anyd_client_call (ctx, VAULT_PATH, VAULT_IFACE, method,
-                            g_variant_new ("(s@ay@ay)", key, bytes_variant (input), bytes_variant (aad)),
-                            G_VARIANT_TYPE ("(ay)"), NULL, NULL, &error);
+  data = g_variant_ref_sink (bytes_variant (input)); /* kept for a retry */
+  aad_data = g_variant_ref_sink (bytes_variant (aad));
+  vault = vault_proxy (ctx, &error);
+  if (g_str_equal (method, "Encrypt"))
+    ok = VAULT_CALL (encrypt, key, data, aad_data, ANYD_CLIENT_CALL_ARGS (ctx), &result, NULL, &error);
+  else
+    ok = VAULT_CALL (decrypt, key, data, aad_data, ANYD_CLIENT_CALL_ARGS (ctx), &result, NULL, &error);
   wipe_bytes (input);
-  if (reply == NULL)
+  if (!ok)
     return anyd_client_fail (ctx, error);
-  return print_binary (ctx, reply, field, "key", key);
+  return print_binary (ctx, result, field, "key", key);
 }
 
 static int
@@ -515,47 +554,45 @@ cmd_sign (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) input = read_input ("data", argv[1], &error);
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(AnydVault) vault = NULL;
+  g_autoptr(GVariant) data = NULL;
+  g_autoptr(GVariant) signature = NULL;
 
   if (input == NULL)
     return anyd_client_fail (ctx, error);
-  reply = anyd_client_call (ctx, VAULT_PATH, VAULT_IFACE, "Sign",
-                            g_variant_new ("(s@ay)", argv[1], bytes_variant (input)),
-                            G_VARIANT_TYPE ("(ay)"), NULL, NULL, &error);
-  if (reply == NULL)
+  data = g_variant_ref_sink (bytes_variant (input)); /* kept for a retry */
+  vault = vault_proxy (ctx, &error);
+  if (!VAULT_CALL (sign, argv[1], data, ANYD_CLIENT_CALL_ARGS (ctx), &signature, NULL, &error))
     return anyd_client_fail (ctx, error);
-  return print_binary (ctx, reply, "signature", "key", argv[1]);
+  return print_binary (ctx, signature, "signature", "key", argv[1]);
 }
 
 static int
 cmd_public_key (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = anyd_client_call (ctx, VAULT_PATH, VAULT_IFACE, "GetPublicKey",
-                                                g_variant_new ("(s)", argv[1]),
-                                                G_VARIANT_TYPE ("(ay)"), NULL, NULL, &error);
+  g_autoptr(AnydVault) vault = vault_proxy (ctx, &error);
+  g_autoptr(GVariant) public_key = NULL;
 
-  if (reply == NULL)
+  if (!VAULT_CALL (get_public_key, argv[1], ANYD_CLIENT_CALL_ARGS (ctx), &public_key, NULL, &error))
     return anyd_client_fail (ctx, error);
-  return print_binary (ctx, reply, "public_key", "key", argv[1]);
+  return print_binary (ctx, public_key, "public_key", "key", argv[1]);
 }
 
 static int
 cmd_list_keys (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(AnydVault) vault = NULL;
   g_autoptr(GVariant) list = NULL;
   g_autoptr(AnydClientTable) table = NULL;
   GVariantIter iter;
   const char *name, *type;
   guint32 version;
 
-  reply = anyd_client_call (ctx, VAULT_PATH, VAULT_IFACE, "ListKeys", NULL,
-                            G_VARIANT_TYPE ("(a(ssu))"), NULL, NULL, &error);
-  if (reply == NULL)
+  vault = vault_proxy (ctx, &error);
+  if (!VAULT_CALL (list_keys, ANYD_CLIENT_CALL_ARGS (ctx), &list, NULL, &error))
     return anyd_client_fail (ctx, error);
-  list = g_variant_get_child_value (reply, 0);
   if (ctx->json)
     {
       GVariantBuilder b;

@@ -18,17 +18,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <anyd.h>
+
 #include "common.h"
 
 #define VPN_PATH         ANYD_CLIENT_PATH "/vpn"
-#define VPN_IFACE        "org.anyd1.Vpn"
 #define PROFILE_IFACE    "org.anyd1.VpnProfile"
 #define CONN_IFACE       "org.anyd1.VpnConnection"
 #define PROFILES_PREFIX  VPN_PATH "/profiles/"
 #define MAX_CONFIG       (64 * 1024)
 
 static gboolean opt_ignore_scripts, opt_autoconnect, opt_no_wait, opt_subscription, opt_strict, opt_block_quic;
-static char *opt_ipv6;
+static char *opt_ipv6, *opt_set_autoconnect;
 
 static const GOptionEntry import_entries[] = {
   { "ignore-scripts", 0, 0, G_OPTION_ARG_NONE, &opt_ignore_scripts,
@@ -58,6 +59,12 @@ is_link (const char *text)
 static const GOptionEntry connect_entries[] = {
   { "no-wait", 0, 0, G_OPTION_ARG_NONE, &opt_no_wait,
     N_("return once the tunnel is configured, before the first handshake"), NULL },
+  { NULL }
+};
+
+static const GOptionEntry modify_entries[] = {
+  { "autoconnect", 0, 0, G_OPTION_ARG_STRING, &opt_set_autoconnect,
+    N_("connect whenever anyd starts, or not"), "yes|no" },
   { NULL }
 };
 
@@ -170,7 +177,7 @@ peers_summary (GVariant *props)
 /* ----------------------------------------------------------- commands */
 
 static int
-import_reply (AnydClientContext *ctx, const char *name, GVariant *reply)
+import_reply (AnydClientContext *ctx, const char *name)
 {
   /* the name may come from the file name: say which (unless --quiet) */
   if (ctx->json)
@@ -180,14 +187,28 @@ import_reply (AnydClientContext *ctx, const char *name, GVariant *reply)
   return ANYD_CLIENT_EXIT_OK;
 }
 
+static AnydVpn *
+vpn_proxy (AnydClientContext *ctx, GError **error)
+{
+  return anyd_client_proxy_new (ctx, ANYD_TYPE_VPN_PROXY, anyd_vpn_interface_info (), VPN_PATH, error);
+}
+
+/* One typed call on the Vpn proxy vpn (NULL: fails with error set). */
+#define VPN_CALL(method, ...)                                          \
+  (vpn != NULL &&                                                     \
+   ANYD_CLIENT_TYPED_CALL (ctx, vpn, &error,                          \
+                           anyd_vpn_call_##method##_sync (vpn, __VA_ARGS__)))
+
 /* By content: standard input, or a file when the bus is remote. */
 static int
 import_content (AnydClientContext *ctx, const char *name, int fd, GVariant *options)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) data = anyd_client_read_fd (fd, MAX_CONFIG, &error);
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(AnydVpn) vpn = NULL;
   g_autofree char *text = NULL;
+  g_autofree char *path = NULL;
+  gboolean ok;
   gsize len = 0;
 
   if (data == NULL)
@@ -195,14 +216,13 @@ import_content (AnydClientContext *ctx, const char *name, int fd, GVariant *opti
   text = g_strndup (g_bytes_get_data (data, &len), g_bytes_get_size (data));
   if (strlen (text) != len || !g_utf8_validate (text, -1, NULL))
     return anyd_client_usage_error (ctx, _("the profile is not a text file"));
-  reply = anyd_client_call (ctx, VPN_PATH, VPN_IFACE, "ImportProfile",
-                            g_variant_new ("(ss@a{sv})", name, text, options),
-                            G_VARIANT_TYPE ("(o)"), NULL, NULL, &error);
+  vpn = vpn_proxy (ctx, &error);
+  ok = VPN_CALL (import_profile, name, text, options, ANYD_CLIENT_CALL_ARGS (ctx), &path, NULL, &error);
   /* the text holds a private key */
   memset (text, 0, len);
-  if (reply == NULL)
+  if (!ok)
     return anyd_client_fail (ctx, error);
-  return import_reply (ctx, name, reply);
+  return import_reply (ctx, name);
 }
 
 /* --subscription FILE|-: the text goes to ImportProfiles (a subscription
@@ -212,9 +232,10 @@ import_subscription (AnydClientContext *ctx, const char *file, GVariant *options
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) data = NULL;
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(AnydVpn) vpn = NULL;
   g_autofree char *text = NULL;
-  g_autofree const char **paths = NULL;
+  g_auto(GStrv) paths = NULL;
+  gboolean ok;
   int fd = g_str_equal (file, "-") ? 0 : open (file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   gsize len = 0;
 
@@ -232,17 +253,16 @@ import_subscription (AnydClientContext *ctx, const char *file, GVariant *options
   text = g_strndup (g_bytes_get_data (data, &len), g_bytes_get_size (data));
   if (strlen (text) != len || !g_utf8_validate (text, -1, NULL))
     return anyd_client_usage_error (ctx, _("the subscription is not a text file"));
-  reply = anyd_client_call (ctx, VPN_PATH, VPN_IFACE, "ImportProfiles", g_variant_new ("(s@a{sv})", text, options),
-                            G_VARIANT_TYPE ("(ao)"), NULL, NULL, &error);
+  vpn = vpn_proxy (ctx, &error);
+  ok = VPN_CALL (import_profiles, text, options, ANYD_CLIENT_CALL_ARGS (ctx), &paths, NULL, &error);
   memset (text, 0, len);
-  if (reply == NULL)
+  if (!ok)
     return anyd_client_fail (ctx, error);
   if (ctx->json)
     {
-      anyd_client_print_json (g_variant_new ("{sv}", "profiles", g_variant_get_child_value (reply, 0)));
+      anyd_client_print_json (g_variant_new ("{sv}", "profiles", g_variant_new_objv ((const char *const *) paths, -1)));
       return ANYD_CLIENT_EXIT_OK;
     }
-  g_variant_get (reply, "(^a&o)", &paths);
   for (guint i = 0; paths[i]; i++)
     {
       /* the path element is escaped (_XX): show the name */
@@ -286,7 +306,8 @@ static int
 cmd_import (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(AnydVpn) vpn = NULL;
+  g_autofree char *path = NULL;
   g_autoptr(GVariant) options = NULL;
   g_autoptr(GUnixFDList) fds = NULL;
   const char *file = argv[1];
@@ -317,12 +338,10 @@ cmd_import (AnydClientContext *ctx, int argc, char **argv)
         name = name_from_link (file);
       if (name == NULL)
         return anyd_client_usage_error (ctx, _("a link without a #name needs a PROFILE"));
-      reply = anyd_client_call (ctx, VPN_PATH, VPN_IFACE, "ImportProfile", g_variant_new ("(ss@a{sv})", name, file,
-                                                                                          options),
-                                G_VARIANT_TYPE ("(o)"), NULL, NULL, &error);
-      if (reply == NULL)
+      vpn = vpn_proxy (ctx, &error);
+      if (!VPN_CALL (import_profile, name, file, options, ANYD_CLIENT_CALL_ARGS (ctx), &path, NULL, &error))
         return anyd_client_fail (ctx, error);
-      return import_reply (ctx, name, reply);
+      return import_reply (ctx, name);
     }
   if (name == NULL && g_str_equal (file, "-"))
     return anyd_client_usage_error (ctx, _("a profile read from standard input needs a NAME"));
@@ -344,12 +363,11 @@ cmd_import (AnydClientContext *ctx, int argc, char **argv)
       return ret;
     }
   fds = g_unix_fd_list_new_from_array (&fd, 1);   /* takes fd */
-  reply = anyd_client_call (ctx, VPN_PATH, VPN_IFACE, "ImportProfileFd",
-                            g_variant_new ("(sh@a{sv})", name, 0, options),
-                            G_VARIANT_TYPE ("(o)"), fds, NULL, &error);
-  if (reply == NULL)
+  vpn = vpn_proxy (ctx, &error);
+  if (!VPN_CALL (import_profile_fd, name, g_variant_new_handle (0), options, ANYD_CLIENT_CALL_ARGS (ctx),
+                 fds, &path, NULL, NULL, &error))
     return anyd_client_fail (ctx, error);
-  return import_reply (ctx, name, reply);
+  return import_reply (ctx, name);
 }
 
 /* Every entry of an a{sv} into an open a{sv} builder. */
@@ -657,13 +675,13 @@ static int
 cmd_connect (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(AnydVpn) vpn = NULL;
+  g_autofree char *path = NULL;
   g_autoptr(GVariant) state_v = NULL;
   g_autoptr(GVariant) err_v = NULL;
   GDBusConnection *bus = anyd_client_get_bus (ctx, &error);
   Wait w = { 0 };
   guint sub = 0;
-  const char *path;
   int ret;
 
   if (bus == NULL)
@@ -673,16 +691,14 @@ cmd_connect (AnydClientContext *ctx, int argc, char **argv)
   if (!opt_no_wait)
     sub = g_dbus_connection_signal_subscribe (bus, ANYD_CLIENT_BUS_NAME, CONN_IFACE, "StateChanged", NULL, NULL,
                                               G_DBUS_SIGNAL_FLAGS_NONE, state_changed_cb, &w, NULL);
-  reply = anyd_client_call (ctx, VPN_PATH, VPN_IFACE, "Connect", g_variant_new ("(s)", argv[1]),
-                            G_VARIANT_TYPE ("(o)"), NULL, NULL, &error);
-  if (reply == NULL)
+  vpn = vpn_proxy (ctx, &error);
+  if (!VPN_CALL (connect, argv[1], ANYD_CLIENT_CALL_ARGS (ctx), &path, NULL, &error))
     {
       if (sub)
         g_dbus_connection_signal_unsubscribe (bus, sub);
       g_main_loop_unref (w.loop);
       return anyd_client_fail (ctx, error);
     }
-  g_variant_get (reply, "(&o)", &path);
   w.path = path;
   w.name = argv[1];
   w.progress = !ctx->json && !ctx->quiet && isatty (STDERR_FILENO);
@@ -726,11 +742,9 @@ static int
 cmd_disconnect (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(AnydVpn) vpn = vpn_proxy (ctx, &error);
 
-  reply = anyd_client_call (ctx, VPN_PATH, VPN_IFACE, "Disconnect", g_variant_new ("(s)", argv[1]),
-                            G_VARIANT_TYPE_UNIT, NULL, NULL, &error);
-  if (reply == NULL)
+  if (!VPN_CALL (disconnect, argv[1], ANYD_CLIENT_CALL_ARGS (ctx), NULL, &error))
     return anyd_client_fail (ctx, error);
   if (ctx->json)
     anyd_client_print_json (g_variant_new_parsed ("{'profile': <%s>, 'state': <'disconnected'>}", argv[1]));
@@ -743,14 +757,48 @@ static int
 cmd_delete (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
   g_autofree char *path = profile_path (argv[1]);
+  g_autoptr(AnydVpnProfile) profile = anyd_client_proxy_new (ctx, ANYD_TYPE_VPN_PROFILE_PROXY,
+                                                            anyd_vpn_profile_interface_info (), path, &error);
 
-  reply = anyd_client_call (ctx, path, PROFILE_IFACE, "Delete", NULL, G_VARIANT_TYPE_UNIT, NULL, NULL, &error);
-  if (reply == NULL)
+  if (profile == NULL ||
+      !ANYD_CLIENT_TYPED_CALL (ctx, profile, &error,
+                               anyd_vpn_profile_call_delete_sync (profile, ANYD_CLIENT_CALL_ARGS (ctx),
+                                                                  NULL, &error)))
     return anyd_client_fail (ctx, error);
   if (ctx->json)
     anyd_client_print_json (g_variant_new_parsed ("{'deleted': <%s>}", argv[1]));
+  return ANYD_CLIENT_EXIT_OK;
+}
+
+/* The settings a profile has beside its configuration (which Update
+ * replaces whole, private key included). */
+static int
+cmd_modify (AnydClientContext *ctx, int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = profile_path (argv[1]);
+  g_autoptr(AnydVpnProfile) profile = NULL;
+  gboolean enabled;
+
+  if (opt_set_autoconnect == NULL)
+    return anyd_client_usage_error (ctx, "%s", _("nothing to change: give --autoconnect yes|no"));
+  if (g_str_equal (opt_set_autoconnect, "yes"))
+    enabled = TRUE;
+  else if (g_str_equal (opt_set_autoconnect, "no"))
+    enabled = FALSE;
+  else
+    return anyd_client_usage_error (ctx, "%s", _("--autoconnect takes yes or no"));
+  profile = anyd_client_proxy_new (ctx, ANYD_TYPE_VPN_PROFILE_PROXY, anyd_vpn_profile_interface_info (),
+                                   path, &error);
+  if (profile == NULL ||
+      !ANYD_CLIENT_TYPED_CALL (ctx, profile, &error,
+                               anyd_vpn_profile_call_set_auto_connect_sync (profile, enabled,
+                                                                            ANYD_CLIENT_CALL_ARGS (ctx),
+                                                                            NULL, &error)))
+    return anyd_client_fail (ctx, error);
+  if (ctx->json)
+    anyd_client_print_json (g_variant_new_parsed ("{'modified': <%s>, 'autoconnect': <%b>}", argv[1], enabled));
   return ANYD_CLIENT_EXIT_OK;
 }
 
@@ -869,6 +917,8 @@ static const AnydClientCommand vpn_commands[] = {
     cmd_import, 1, 2, import_entries },
   { "connect", "PROFILE", N_("Connect and wait for the first handshake"), cmd_connect, 1, 1, connect_entries },
   { "disconnect", "PROFILE", N_("Disconnect (device, routes and DNS settings go)"), cmd_disconnect, 1, 1 },
+  { "modify", "PROFILE", N_("Change a profile's settings (--autoconnect yes|no)"), cmd_modify, 1, 1,
+    modify_entries },
   { "delete", "PROFILE", N_("Delete a profile (disconnecting it first)"), cmd_delete, 1, 1 },
   { "monitor", "[PROFILE]", N_("Print connection state changes as they happen"), cmd_monitor, 0, 1 },
   { NULL }

@@ -115,6 +115,17 @@ def _(sb):
         assert dt < 10, (args, dt)
 
 
+@case('anyd-client --verbose traces the call and its reply on stderr, the interactive flag as asked')
+def _(sb):
+    rc, out, err = client(sb, ALLOWED, '--verbose', 'reload')
+    assert rc == EXIT_OK, (rc, out, err)
+    assert 'anyd-client: call org.anyd1.Manager.Reload on /org/anyd1 () [interactive]\n' in err, err
+    assert 'anyd-client: reply ()\n' in err, err
+    rc, out, err = client(sb, ALLOWED, '--verbose', '--no-ask-password', 'reload')
+    assert rc == EXIT_OK, (rc, out, err)
+    assert 'anyd-client: call org.anyd1.Manager.Reload on /org/anyd1 ()\n' in err, err
+
+
 @case('anyd-client --json reload as the denied uid: a JSON error, exit 3')
 def _(sb):
     rc, out, err = client(sb, DENIED, '--json', 'reload')

@@ -743,6 +743,27 @@ def _(sb):
     assert rc == 2 and json.loads(out)['reason'] == 'exited', (rc, out, err)
 
 
+@case('anyd-client exec run: Ctrl+C goes to the command, which decides (here: exit 42)')
+def _(sb):
+    import subprocess
+    sd()
+    argv = anydtest.setpriv_prefix(ALLOWED) + [
+        sb.client_binary(), 'exec', 'run', '--',
+        'sh', '-c', 'trap "exit 42" INT; echo ready; sleep 30 & wait']
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=anydtest.base_env(), cwd='/')
+    try:
+        assert p.stdout.readline() == b'ready\n'
+        time.sleep(1)   # the command may print before the client watches SIGINT
+        p.send_signal(signal.SIGINT)
+        rc = p.wait(20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert rc == 42, (rc, p.stderr.read())
+
+
 @case('anyd-client exec ps, kill, wait, stop')
 def _(sb):
     sd()

@@ -499,6 +499,9 @@ def _(sb):
     assert byunit['app@*.service']['pattern'] is True, doc
     rc, out, err = client(sb, DENIED, 'services')      # list is the default command
     assert rc == 0 and 'demo.service' in out, (rc, out, err)
+    # completion offers the allowed units (not the patterns) where a UNIT goes
+    rc, out, err = client(sb, DENIED, '__complete', 'services', 'status', '')
+    assert rc == 0 and sorted(out.splitlines()) == sorted(u for u in NORMALISED if '*' not in u), (rc, out, err)
 
 
 @case('anyd-client services status: human and --json')
@@ -528,6 +531,11 @@ def _(sb):
     assert sd().active_state('demo.service') == 'inactive'
     rc, out, err = client(sb, ROOT, 'services', 'start', 'demo')
     assert rc == 0 and sd().active_state('demo.service') == 'active', (rc, out, err)
+    # --timeout bounds the wait for the job (which goes on without us)
+    sd().systemctl('stop', 'slow1.service', check=True)
+    rc, out, err = client(sb, ALLOWED, '--timeout', '0.2', 'services', 'start', 'slow1')
+    assert rc == 1 and err.startswith('anyd-client: anyd did not answer in time'), (rc, out, err)
+    anydtest.wait_until(lambda: sd().active_state('slow1.service') == 'active', 10, what='slow1 active')
 
 
 @case('anyd-client services monitor: UnitChanged of allowed units, one line each (and --json)')

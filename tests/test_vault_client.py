@@ -118,6 +118,9 @@ def _(sb):
 def _(sb):
     ok(vc(sb, ALLOWED, 'vault', 'create-key', 'cli/k'))
     ok(vc(sb, ALLOWED, 'vault', 'create-key', 'cli/s', 'sign'))
+    # completion offers key names where a KEY goes
+    rc, out, err = vc(sb, ALLOWED, '__complete', 'vault', 'encrypt', 'cli/')
+    assert rc == 0 and sorted(out.splitlines()) == ['cli/k', 'cli/s'], (rc, out, err)
     pt = b'plain\x00text' + os.urandom(100)
     ct = ok(vcb(sb, ALLOWED, 'vault', 'encrypt', '--aad', 'ctx', 'cli/k', input=pt))
     assert len(ct) == len(pt) + 45

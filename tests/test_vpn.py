@@ -6,6 +6,7 @@
 # tunnel, the real polkitd deciding.  DNS cases without resolved here; with a
 # real systemd-resolved in test_vpn_dns.py.
 
+import json
 import os
 import signal
 import stat
@@ -972,6 +973,20 @@ def _(sb):
     after = open(record).read()
     assert 'AutoConnect=true' in after and after.replace('AutoConnect=true', 'AutoConnect=false') == before
     sb.call(ALLOWED, pp, PROFILE_IFACE, 'SetAutoConnect', '(b)', (False,))
+    # anyd-client vpn modify: the same through the client
+    rc, out, err = sb.client(ALLOWED, '--no-ask-password', 'vpn', 'modify', 'wg-ac', '--autoconnect', 'yes')
+    assert rc == 0 and out == '' and props(sb, pp, PROFILE_IFACE)['AutoConnect'] is True, (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, '--json', 'vpn', 'modify', 'wg-ac', '--autoconnect', 'no')
+    assert rc == 0 and props(sb, pp, PROFILE_IFACE)['AutoConnect'] is False, (rc, out, err)
+    assert json.loads(out) == {'modified': 'wg-ac', 'autoconnect': False}, out
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'modify', 'wg-ac', '--autoconnect', 'maybe')
+    assert rc == 2 and 'yes or no' in err, (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'modify', 'wg-ac')
+    assert rc == 2 and '--autoconnect' in err, (rc, out, err)
+    rc, out, err = sb.client(DENIED, '--no-ask-password', 'vpn', 'modify', 'wg-ac', '--autoconnect', 'yes')
+    assert rc == 3 and props(sb, pp, PROFILE_IFACE)['AutoConnect'] is False, (rc, out, err)
+    rc, out, err = sb.client(ALLOWED, 'vpn', 'modify', 'no-such', '--autoconnect', 'yes')
+    assert rc == 4, (rc, out, err)
     try:        # a wrong type never reaches anyd's handler
         sb.call(ALLOWED, pp, PROFILE_IFACE, 'SetAutoConnect', '(s)', ('yes',))
     except anydtest.DBusError as e:

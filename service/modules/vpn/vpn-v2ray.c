@@ -37,6 +37,7 @@
 #include "error.h"
 #include "nft.h"
 #include "util.h"
+#include "vpn-unit.h"
 #include "vpn-v2ray-config.h"
 
 #define READY_WAIT_MS 10000
@@ -44,18 +45,8 @@
 #define NOFILE_LIMIT 65536
 
 typedef struct {
-  VpnTunnel        base;
-  gint             ref_count;
-  gboolean         destroyed;
-  gboolean         ready;
-  gboolean         started;
+  VpnUnitPlane     plane;
   gboolean         blocked;
-  AnydSystemd     *systemd;
-  GDBusConnection *bus;
-  guint            watch_id;
-  char            *exit_reason;
-  gint             exec_code;
-  gint             exec_status;
   char            *table;        /* nft table, NULL until applied */
   gboolean         rules_added;
   char            *config_path;
@@ -66,26 +57,32 @@ typedef struct {
 static V2rayTunnel *
 tunnel_ref (V2rayTunnel *t)
 {
-  g_atomic_int_inc (&t->ref_count);
-  return t;
+  return (V2rayTunnel *) vpn_unit_plane_ref (&t->plane);
 }
 
 static void
 tunnel_unref (V2rayTunnel *t)
 {
-  if (t == NULL || !g_atomic_int_dec_and_test (&t->ref_count))
-    return;
-  g_free (t->base.ifname);
-  g_free (t->base.unit);
-  g_free (t->base.invocation_id);
-  g_free (t->base.uapi_path);
-  g_free (t->exit_reason);
+  vpn_unit_plane_unref ((VpnUnitPlane *) t);
+}
+
+static void
+tunnel_free_fields (VpnUnitPlane *plane)
+{
+  V2rayTunnel *t = (V2rayTunnel *) plane;
+
   g_free (t->table);
   g_free (t->config_path);
   vpn_secret_free (t->secret);
-  g_clear_object (&t->bus);
-  g_free (t);
 }
+
+static const VpnUnitPlaneKind v2ray_kind = {
+  .program = "v2ray",
+  .reason_has_result = FALSE,
+  .log_by_ifname = FALSE,
+  .wait_after_failed_stop = TRUE,
+  .free_fields = tunnel_free_fields,
+};
 
 char *
 vpn_v2ray_table_name (const char *profile)
@@ -197,62 +194,6 @@ apply_network (V2rayTunnel *t, const VpnV2rayRules *spec, GError **error)
 
 /* ------------------------------------------------------------- the unit */
 
-static void
-unwatch (V2rayTunnel *t)
-{
-  if (t->watch_id != 0)
-    anyd_systemd_unwatch_properties (t->systemd, t->watch_id);
-  t->watch_id = 0;
-}
-
-static char *
-describe_exit (V2rayTunnel *t, const char *state)
-{
-  if (t->exec_code == 2 || t->exec_code == 3)
-    return g_strdup_printf ("v2ray was killed by signal %d (%s)", t->exec_status, g_strsignal (t->exec_status));
-  if (t->exec_code == 1)
-    return g_strdup_printf ("v2ray exited with status %d (unit %s)", t->exec_status, t->base.unit);
-  return g_strdup_printf ("v2ray's unit %s is %s", t->base.unit, state);
-}
-
-static void
-unit_properties_cb (const char *unit, const char *iface, GVariant *changed, const char *const *invalidated,
-                    gpointer user_data)
-{
-  V2rayTunnel *t = user_data;
-  const char *state = NULL;
-  gint32 v;
-
-  if (t->destroyed)
-    return;
-  if (g_variant_lookup (changed, "ExecMainCode", "i", &v))
-    t->exec_code = v;
-  if (g_variant_lookup (changed, "ExecMainStatus", "i", &v))
-    t->exec_status = v;
-  if (!g_variant_lookup (changed, "ActiveState", "&s", &state))
-    return;
-  if (g_str_equal (state, "active") || g_str_equal (state, "activating") || g_str_equal (state, "reloading"))
-    {
-      t->started = TRUE;
-      return;
-    }
-  if (!t->started || t->exit_reason != NULL)
-    return;
-  t->exit_reason = describe_exit (t, state);
-  if (!t->ready)
-    return;
-  g_message ("vpn: %s: %s", t->base.unit, t->exit_reason);
-  unwatch (t);
-  if (t->base.exited)
-    t->base.exited (&t->base, t->exit_reason, t->base.exited_data);
-}
-
-static void
-add_prop (GVariantBuilder *b, const char *name, GVariant *value)
-{
-  g_variant_builder_add (b, "(sv)", name, value);
-}
-
 static GVariant *
 unit_properties (const char *binary, const char *profile, const char *user)
 {
@@ -264,7 +205,7 @@ unit_properties (const char *binary, const char *profile, const char *user)
   guint64 caps = ((guint64) 1 << CAP_NET_ADMIN) | ((guint64) 1 << CAP_NET_BIND_SERVICE);
 
   g_variant_builder_init (&b, G_VARIANT_TYPE ("a(sv)"));
-  add_prop (&b, "Description", g_variant_new_take_string (g_strdup_printf ("anyd proxy VPN of %s (v2ray)",
+  vpn_unit_add_prop (&b, "Description", g_variant_new_take_string (g_strdup_printf ("anyd proxy VPN of %s (v2ray)",
                                                                            profile)));
   g_variant_builder_init (&argv, G_VARIANT_TYPE ("as"));
   g_variant_builder_add (&argv, "s", binary);
@@ -272,42 +213,42 @@ unit_properties (const char *binary, const char *profile, const char *user)
   g_variant_builder_add (&argv, "s", "stdin:");
   g_variant_builder_init (&exec, G_VARIANT_TYPE ("a(sasb)"));
   g_variant_builder_add (&exec, "(sasb)", binary, &argv, FALSE);
-  add_prop (&b, "ExecStart", g_variant_builder_end (&exec));
-  add_prop (&b, "Environment", g_variant_new_strv (env, -1));
-  add_prop (&b, "User", g_variant_new_string (user));
-  add_prop (&b, "Group", g_variant_new_string (user));
-  add_prop (&b, "StandardInputFileDescriptor", g_variant_new_handle (0));
-  add_prop (&b, "StandardOutput", g_variant_new_string ("journal"));
-  add_prop (&b, "StandardError", g_variant_new_string ("inherit"));
-  add_prop (&b, "CollectMode", g_variant_new_string ("inactive-or-failed"));
-  add_prop (&b, "WorkingDirectory", g_variant_new_string ("/"));
-  add_prop (&b, "CapabilityBoundingSet", g_variant_new_uint64 (caps));
-  add_prop (&b, "AmbientCapabilities", g_variant_new_uint64 (caps));
-  add_prop (&b, "NoNewPrivileges", g_variant_new_boolean (TRUE));
-  add_prop (&b, "RestrictSUIDSGID", g_variant_new_boolean (TRUE));
-  add_prop (&b, "ProtectSystem", g_variant_new_string ("strict"));
-  add_prop (&b, "ProtectHome", g_variant_new_string ("yes"));
-  add_prop (&b, "PrivateTmp", g_variant_new_boolean (TRUE));
-  add_prop (&b, "PrivateDevices", g_variant_new_boolean (TRUE));
-  add_prop (&b, "ProtectKernelTunables", g_variant_new_boolean (TRUE));
-  add_prop (&b, "ProtectKernelModules", g_variant_new_boolean (TRUE));
-  add_prop (&b, "ProtectKernelLogs", g_variant_new_boolean (TRUE));
-  add_prop (&b, "ProtectControlGroups", g_variant_new_boolean (TRUE));
-  add_prop (&b, "ProtectClock", g_variant_new_boolean (TRUE));
-  add_prop (&b, "ProtectHostname", g_variant_new_boolean (TRUE));
-  add_prop (&b, "RestrictNamespaces", g_variant_new_uint64 (0));
-  add_prop (&b, "LockPersonality", g_variant_new_boolean (TRUE));
-  add_prop (&b, "RestrictRealtime", g_variant_new_boolean (TRUE));
-  add_prop (&b, "RestrictAddressFamilies", g_variant_new ("(b^as)", TRUE, families));
-  add_prop (&b, "SystemCallFilter", g_variant_new ("(b^as)", TRUE, syscalls));
-  add_prop (&b, "SystemCallErrorNumber", g_variant_new_int32 (EPERM));
-  add_prop (&b, "SystemCallArchitectures", g_variant_new_strv (archs, -1));
-  add_prop (&b, "UMask", g_variant_new_uint32 (0077));
-  add_prop (&b, "LimitCORE", g_variant_new_uint64 (0));
-  add_prop (&b, "LimitCORESoft", g_variant_new_uint64 (0));
+  vpn_unit_add_prop (&b, "ExecStart", g_variant_builder_end (&exec));
+  vpn_unit_add_prop (&b, "Environment", g_variant_new_strv (env, -1));
+  vpn_unit_add_prop (&b, "User", g_variant_new_string (user));
+  vpn_unit_add_prop (&b, "Group", g_variant_new_string (user));
+  vpn_unit_add_prop (&b, "StandardInputFileDescriptor", g_variant_new_handle (0));
+  vpn_unit_add_prop (&b, "StandardOutput", g_variant_new_string ("journal"));
+  vpn_unit_add_prop (&b, "StandardError", g_variant_new_string ("inherit"));
+  vpn_unit_add_prop (&b, "CollectMode", g_variant_new_string ("inactive-or-failed"));
+  vpn_unit_add_prop (&b, "WorkingDirectory", g_variant_new_string ("/"));
+  vpn_unit_add_prop (&b, "CapabilityBoundingSet", g_variant_new_uint64 (caps));
+  vpn_unit_add_prop (&b, "AmbientCapabilities", g_variant_new_uint64 (caps));
+  vpn_unit_add_prop (&b, "NoNewPrivileges", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (&b, "RestrictSUIDSGID", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (&b, "ProtectSystem", g_variant_new_string ("strict"));
+  vpn_unit_add_prop (&b, "ProtectHome", g_variant_new_string ("yes"));
+  vpn_unit_add_prop (&b, "PrivateTmp", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (&b, "PrivateDevices", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (&b, "ProtectKernelTunables", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (&b, "ProtectKernelModules", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (&b, "ProtectKernelLogs", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (&b, "ProtectControlGroups", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (&b, "ProtectClock", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (&b, "ProtectHostname", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (&b, "RestrictNamespaces", g_variant_new_uint64 (0));
+  vpn_unit_add_prop (&b, "LockPersonality", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (&b, "RestrictRealtime", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (&b, "RestrictAddressFamilies", g_variant_new ("(b^as)", TRUE, families));
+  vpn_unit_add_prop (&b, "SystemCallFilter", g_variant_new ("(b^as)", TRUE, syscalls));
+  vpn_unit_add_prop (&b, "SystemCallErrorNumber", g_variant_new_int32 (EPERM));
+  vpn_unit_add_prop (&b, "SystemCallArchitectures", g_variant_new_strv (archs, -1));
+  vpn_unit_add_prop (&b, "UMask", g_variant_new_uint32 (0077));
+  vpn_unit_add_prop (&b, "LimitCORE", g_variant_new_uint64 (0));
+  vpn_unit_add_prop (&b, "LimitCORESoft", g_variant_new_uint64 (0));
   /* a proxy for the whole host holds two sockets per connection */
-  add_prop (&b, "LimitNOFILE", g_variant_new_uint64 (NOFILE_LIMIT));
-  add_prop (&b, "LimitNOFILESoft", g_variant_new_uint64 (NOFILE_LIMIT));
+  vpn_unit_add_prop (&b, "LimitNOFILE", g_variant_new_uint64 (NOFILE_LIMIT));
+  vpn_unit_add_prop (&b, "LimitNOFILESoft", g_variant_new_uint64 (NOFILE_LIMIT));
   return g_variant_builder_end (&b);
 }
 
@@ -359,11 +300,11 @@ create_fail (GTask *task, GError *error)
   Create *cr = g_task_get_task_data (task);
   V2rayTunnel *t = cr->tunnel;
 
-  t->destroyed = TRUE;
-  unwatch (t);
+  t->plane.destroyed = TRUE;
+  vpn_unit_plane_unwatch (&t->plane);
   undo (t);
-  if (t->started)
-    anyd_systemd_run_job_async (t->systemd, t->base.unit, "stop", NULL, NULL);
+  if (t->plane.started)
+    anyd_systemd_run_job_async (t->plane.systemd, t->plane.base.unit, "stop", NULL, NULL);
   g_task_return_error (task, error);
   g_object_unref (task);
 }
@@ -392,24 +333,24 @@ ready_poll_cb (gpointer data)
   V2rayTunnel *t = cr->tunnel;
   g_autoptr(GError) error = NULL;
 
-  if (t->exit_reason != NULL)
+  if (t->plane.exit_reason != NULL)
     {
       cr->poll_id = 0;
-      create_fail (task, g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "%s", t->exit_reason));
+      create_fail (task, g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "%s", t->plane.exit_reason));
       return G_SOURCE_REMOVE;
     }
   if (port_accepts (t->port))
     {
       cr->poll_id = 0;
-      g_debug ("vpn: %s: v2ray listening after %.1f ms", t->base.unit, (g_get_monotonic_time () - cr->t0) / 1e3);
+      g_debug ("vpn: %s: v2ray listening after %.1f ms", t->plane.base.unit, (g_get_monotonic_time () - cr->t0) / 1e3);
       if (!apply_network (t, &cr->spec, &error))
         {
           g_prefix_error (&error, "setting up the proxy's traffic rules: ");
           create_fail (task, g_steal_pointer (&error));
           return G_SOURCE_REMOVE;
         }
-      t->ready = TRUE;
-      g_debug ("vpn: %s: rules in after %.1f ms", t->base.unit, (g_get_monotonic_time () - cr->t0) / 1e3);
+      t->plane.ready = TRUE;
+      g_debug ("vpn: %s: rules in after %.1f ms", t->plane.base.unit, (g_get_monotonic_time () - cr->t0) / 1e3);
       g_task_return_pointer (task, tunnel_ref (t), NULL);
       g_object_unref (task);
       return G_SOURCE_REMOVE;
@@ -433,16 +374,16 @@ started_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   GError *error = NULL;
   g_autofree char *job_result = NULL;
 
-  if (!anyd_systemd_start_transient_finish (t->systemd, res, &job_result, &error))
+  if (!anyd_systemd_start_transient_finish (t->plane.systemd, res, &job_result, &error))
     {
-      if (t->exit_reason)
-        g_prefix_error (&error, "%s; ", t->exit_reason);
+      if (t->plane.exit_reason)
+        g_prefix_error (&error, "%s; ", t->plane.exit_reason);
       g_prefix_error (&error, "starting the proxy unit: ");
       create_fail (task, error);
       return;
     }
-  t->started = TRUE;
-  g_debug ("vpn: %s: unit started after %.1f ms", t->base.unit, (g_get_monotonic_time () - cr->t0) / 1e3);
+  t->plane.started = TRUE;
+  g_debug ("vpn: %s: unit started after %.1f ms", t->plane.base.unit, (g_get_monotonic_time () - cr->t0) / 1e3);
   cr->deadline = g_get_monotonic_time () + READY_WAIT_MS * G_TIME_SPAN_MILLISECOND;
   if (ready_poll_cb (task) == G_SOURCE_CONTINUE)
     cr->poll_id = g_timeout_add (5, ready_poll_cb, task);
@@ -498,12 +439,11 @@ tested_cb (GObject *source, GAsyncResult *res, gpointer user_data)
                                       why));
       return;
     }
-  g_debug ("vpn: %s: v2ray -test passed after %.1f ms", t->base.unit, (g_get_monotonic_time () - cr->t0) / 1e3);
-  t->started = FALSE;
-  t->watch_id = anyd_systemd_watch_properties (t->systemd, t->base.unit, unit_properties_cb, tunnel_ref (t),
-                                               (GDestroyNotify) tunnel_unref);
-  anyd_systemd_start_transient_async (t->systemd, t->base.unit, unit_properties (cr->binary, cr->profile, cr->user),
-                                      cr->fds, started_cb, task);
+  g_debug ("vpn: %s: v2ray -test passed after %.1f ms", t->plane.base.unit, (g_get_monotonic_time () - cr->t0) / 1e3);
+  t->plane.started = FALSE;
+  vpn_unit_plane_watch (&t->plane);
+  anyd_systemd_start_transient_async (t->plane.systemd, t->plane.base.unit,
+                                      unit_properties (cr->binary, cr->profile, cr->user), cr->fds, started_cb, task);
   g_clear_object (&cr->fds);
 }
 
@@ -558,16 +498,9 @@ vpn_v2ray_create_async (const VpnBackendEnv *env, const char *config_dir, const 
 
   g_task_set_source_tag (task, vpn_v2ray_create_async);
   cr->t0 = g_get_monotonic_time ();
-  t->ref_count = 1;
-  t->base.backend = &vpn_backend_v2ray;
-  t->base.ifname = g_strdup ("");
-  t->base.unit = g_strdup (unit);
-  t->base.exited = exited;
-  t->base.exited_data = exited_data;
-  t->systemd = env->systemd;
-  t->bus = g_object_ref (env->bus);
+  vpn_unit_plane_init (&t->plane, &v2ray_kind, &vpn_backend_v2ray, env, unit, exited, exited_data);
+  t->plane.base.ifname = g_strdup ("");
   t->secret = g_strdup (link->secret);
-  t->exec_code = -1;
   cr->tunnel = t;
   cr->profile = g_strdup (profile);
   cr->binary = anyd_config_get_string (env->config, "vpn", VPN_CONFIG_V2RAY);
@@ -658,8 +591,8 @@ vpn_v2ray_block (VpnTunnel *tunnel)
 
   /* the table stays: marked traffic finds no inbound and is dropped */
   t->blocked = TRUE;
-  unwatch (t);
-  anyd_systemd_run_job_async (t->systemd, t->base.unit, "stop", NULL, NULL);
+  vpn_unit_plane_unwatch (&t->plane);
+  anyd_systemd_run_job_async (t->plane.systemd, t->plane.base.unit, "stop", NULL, NULL);
 }
 
 static void
@@ -667,8 +600,8 @@ v2ray_release (VpnTunnel *tunnel)
 {
   V2rayTunnel *t = (V2rayTunnel *) tunnel;
 
-  t->destroyed = TRUE;
-  unwatch (t);
+  t->plane.destroyed = TRUE;
+  vpn_unit_plane_unwatch (&t->plane);
   tunnel_unref (t);
 }
 
@@ -677,97 +610,12 @@ v2ray_destroy (VpnTunnel *tunnel)
 {
   V2rayTunnel *t = (V2rayTunnel *) tunnel;
 
-  t->destroyed = TRUE;
-  unwatch (t);
+  t->plane.destroyed = TRUE;
+  vpn_unit_plane_unwatch (&t->plane);
   undo (t);
-  anyd_systemd_run_job_async (t->systemd, t->base.unit, "stop", NULL, NULL);
-  g_dbus_connection_flush_sync (t->bus, NULL, NULL);
+  anyd_systemd_run_job_async (t->plane.systemd, t->plane.base.unit, "stop", NULL, NULL);
+  g_dbus_connection_flush_sync (t->plane.bus, NULL, NULL);
   tunnel_unref (t);
-}
-
-static void
-nudged_cb (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  g_autoptr(GError) error = NULL;
-
-  anyd_systemd_call_finish (NULL, res, &error);
-}
-
-/* A stopped transient unit is unloaded once systemd sees its cgroup empty,
- * a moment after the stop job; Ref+Unref makes it look again. */
-static void
-nudge_collection (V2rayTunnel *t)
-{
-  anyd_systemd_ref_unit_async (t->systemd, t->base.unit, TRUE, nudged_cb, NULL);
-  anyd_systemd_ref_unit_async (t->systemd, t->base.unit, FALSE, nudged_cb, NULL);
-}
-
-typedef struct {
-  V2rayTunnel *tunnel;
-  gint64       deadline;
-  guint        timer;
-} Destroy;
-
-static void
-destroy_free (Destroy *d)
-{
-  g_clear_handle_id (&d->timer, g_source_remove);
-  tunnel_unref (d->tunnel);
-  g_free (d);
-}
-
-static void unloaded_check (GTask *task);
-
-static gboolean
-unloaded_poll_cb (gpointer data)
-{
-  Destroy *d = g_task_get_task_data (data);
-
-  d->timer = 0;
-  unloaded_check (data);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-unloaded_status_cb (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  GTask *task = user_data;
-  Destroy *d = g_task_get_task_data (task);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) status = anyd_systemd_get_status_finish (NULL, res, &error);
-
-  /* NotFound: unloaded, the name is free for the next Connect */
-  if (status == NULL || g_get_monotonic_time () > d->deadline)
-    {
-      g_task_return_boolean (task, TRUE);
-      g_object_unref (task);
-      return;
-    }
-  nudge_collection (d->tunnel);
-  d->timer = g_timeout_add (50, unloaded_poll_cb, task);
-}
-
-static void
-unloaded_check (GTask *task)
-{
-  Destroy *d = g_task_get_task_data (task);
-
-  anyd_systemd_get_status_async (d->tunnel->systemd, d->tunnel->base.unit, unloaded_status_cb, task);
-}
-
-static void
-stopped_cb (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  GTask *task = user_data;
-  Destroy *d = g_task_get_task_data (task);
-  g_autoptr(GError) error = NULL;
-
-  if (!anyd_systemd_run_job_finish (d->tunnel->systemd, res, &error) &&
-      !g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
-    g_debug ("vpn: stopping %s: %s", d->tunnel->base.unit, error->message);
-  nudge_collection (d->tunnel);
-  d->deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
-  unloaded_check (task);
 }
 
 /* Rules first (traffic goes direct again at once), then the unit. */
@@ -775,23 +623,18 @@ static void
 v2ray_destroy_async (VpnTunnel *tunnel, GAsyncReadyCallback callback, gpointer user_data)
 {
   V2rayTunnel *t = (V2rayTunnel *) tunnel;
-  GTask *task = g_task_new (NULL, NULL, callback, user_data);
 
-  Destroy *d = g_new0 (Destroy, 1);
-
-  g_task_set_source_tag (task, v2ray_destroy_async);
-  d->tunnel = t;   /* the caller's reference */
-  g_task_set_task_data (task, d, (GDestroyNotify) destroy_free);
-  t->destroyed = TRUE;
-  unwatch (t);
+  t->plane.destroyed = TRUE;
+  vpn_unit_plane_unwatch (&t->plane);
   undo (t);
-  anyd_systemd_run_job_async (t->systemd, t->base.unit, "stop", stopped_cb, task);
+  vpn_unit_plane_stop_async (&t->plane, callback, user_data);
+  tunnel_unref (t);   /* the caller's reference; the stop holds its own */
 }
 
 static gboolean
 v2ray_destroy_finish (GAsyncResult *result, GError **error)
 {
-  return g_task_propagate_boolean (G_TASK (result), error);
+  return vpn_unit_plane_stop_finish (result, error);
 }
 
 /* -------------------------------------------------------------- counters */

@@ -24,6 +24,7 @@
  * on wireguard-go. */
 #include "anyd-build-config.h"
 #include "vpn-backend.h"
+#include "vpn-unit.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -47,43 +48,35 @@
 #define SYSTEMD_UNIT_IFACE "org.freedesktop.systemd1.Unit"
 
 typedef struct {
-  VpnTunnel            base;
-  gint                 ref_count;
-  gboolean             destroyed;     /* destroyed or released: report nothing more */
-  gboolean             ready;         /* handed to the caller: exits are reported */
-  gboolean             started;       /* seen activating/active: an inactive unit now has ended */
-  AnydSystemd         *systemd;
-  GDBusConnection     *bus;
-  guint                watch_id;
-  char                *exit_reason;   /* from the unit's properties, once it stopped */
-  gint                 exec_code;     /* ExecMainCode: CLD_EXITED 1, CLD_KILLED 2, CLD_DUMPED 3 */
-  gint                 exec_status;
-  char                *result;        /* Result */
+  VpnUnitPlane         plane;
   GCancellable        *cancellable;   /* cancelled by destroy */
 } WgGoTunnel;
 
 static WgGoTunnel *
 tunnel_ref (WgGoTunnel *t)
 {
-  g_atomic_int_inc (&t->ref_count);
-  return t;
+  return (WgGoTunnel *) vpn_unit_plane_ref (&t->plane);
 }
 
 static void
 tunnel_unref (WgGoTunnel *t)
 {
-  if (t == NULL || !g_atomic_int_dec_and_test (&t->ref_count))
-    return;
-  g_free (t->base.ifname);
-  g_free (t->base.unit);
-  g_free (t->base.invocation_id);
-  g_free (t->base.uapi_path);
-  g_free (t->exit_reason);
-  g_free (t->result);
-  g_clear_object (&t->bus);
-  g_clear_object (&t->cancellable);
-  g_free (t);
+  vpn_unit_plane_unref ((VpnUnitPlane *) t);
 }
+
+static void
+tunnel_free_fields (VpnUnitPlane *plane)
+{
+  g_clear_object (&((WgGoTunnel *) plane)->cancellable);
+}
+
+static const VpnUnitPlaneKind wggo_kind = {
+  .program = "wireguard-go",
+  .reason_has_result = TRUE,
+  .log_by_ifname = TRUE,
+  .wait_after_failed_stop = FALSE,
+  .free_fields = tunnel_free_fields,
+};
 
 static WgGoTunnel *
 tunnel_new (const VpnBackendEnv *env, const char *ifname, const char *unit,
@@ -91,17 +84,10 @@ tunnel_new (const VpnBackendEnv *env, const char *ifname, const char *unit,
 {
   WgGoTunnel *t = g_new0 (WgGoTunnel, 1);
 
-  t->ref_count = 1;
-  t->base.backend = &vpn_backend_wireguard_go;
-  t->base.ifname = g_strdup (ifname);
-  t->base.unit = g_strdup (unit);
-  t->base.uapi_path = g_strdup_printf (UAPI_DIR "/%s.sock", ifname);
-  t->systemd = env->systemd;
-  t->bus = g_object_ref (env->bus);
+  vpn_unit_plane_init (&t->plane, &wggo_kind, &vpn_backend_wireguard_go, env, unit, exited, exited_data);
+  t->plane.base.ifname = g_strdup (ifname);
+  t->plane.base.uapi_path = g_strdup_printf (UAPI_DIR "/%s.sock", ifname);
   t->cancellable = g_cancellable_new ();
-  t->base.exited = exited;
-  t->base.exited_data = exited_data;
-  t->exec_code = -1;
   return t;
 }
 
@@ -125,82 +111,6 @@ wggo_check (AnydConfig *config, GError **error)
 
 /* ------------------------------------------------------------ the unit */
 
-static void
-unwatch (WgGoTunnel *t)
-{
-  if (t->watch_id != 0)
-    anyd_systemd_unwatch_properties (t->systemd, t->watch_id);
-  t->watch_id = 0;
-}
-
-static char *
-describe_exit (WgGoTunnel *t, const char *state)
-{
-  if (t->exec_code == 2 || t->exec_code == 3)
-    return g_strdup_printf ("wireguard-go was killed by signal %d (%s)", t->exec_status,
-                            g_strsignal (t->exec_status));
-  if (t->exec_code == 1)
-    return g_strdup_printf ("wireguard-go exited with status %d (unit %s, result %s)", t->exec_status,
-                            t->base.unit, t->result ? t->result : "unknown");
-  return g_strdup_printf ("wireguard-go's unit %s is %s (result %s)", t->base.unit, state,
-                          t->result ? t->result : "unknown");
-}
-
-/* Every PropertiesChanged of the unit: note the exit status, and report
- * the end once the unit is no longer active. */
-static void
-unit_properties_cb (const char *unit, const char *iface, GVariant *changed, const char *const *invalidated,
-                    gpointer user_data)
-{
-  WgGoTunnel *t = user_data;
-  const char *state = NULL, *result = NULL;
-  gint32 v;
-
-  if (t->destroyed)
-    return;
-  if (g_variant_lookup (changed, "ExecMainCode", "i", &v))
-    t->exec_code = v;
-  if (g_variant_lookup (changed, "ExecMainStatus", "i", &v))
-    t->exec_status = v;
-  if (g_variant_lookup (changed, "Result", "&s", &result))
-    {
-      g_free (t->result);
-      t->result = g_strdup (result);
-    }
-  if (!g_variant_lookup (changed, "ActiveState", "&s", &state))
-    return;
-  if (g_str_equal (state, "active") || g_str_equal (state, "activating") || g_str_equal (state, "reloading"))
-    {
-      t->started = TRUE;
-      return;
-    }
-  /* a new transient unit is loaded inactive before it starts */
-  if (!t->started)
-    return;
-  if (t->exit_reason != NULL)
-    return;
-  t->exit_reason = describe_exit (t, state);
-  if (!t->ready)
-    return;   /* create/adopt report it */
-  g_message ("vpn: %s: %s", t->base.ifname, t->exit_reason);
-  unwatch (t);
-  if (t->base.exited)
-    t->base.exited (&t->base, t->exit_reason, t->base.exited_data);
-}
-
-static void
-watch_unit (WgGoTunnel *t)
-{
-  t->watch_id = anyd_systemd_watch_properties (t->systemd, t->base.unit, unit_properties_cb, tunnel_ref (t),
-                                               (GDestroyNotify) tunnel_unref);
-}
-
-static void
-add_prop (GVariantBuilder *b, const char *name, GVariant *value)
-{
-  g_variant_builder_add (b, "(sv)", name, value);
-}
-
 /* The unit: wireguard-go on the TUN fd (stdin), root with CAP_NET_ADMIN
  * only (MTU, SO_MARK for FwMark=), no home, no devices, a read-only system
  * but its UAPI directory. */
@@ -215,67 +125,50 @@ unit_properties (const char *binary, const char *ifname)
   const char *archs[] = { "native", NULL };
 
   g_variant_builder_init (&b, G_VARIANT_TYPE ("a(sv)"));
-  add_prop (&b, "Description", g_variant_new_take_string (g_strdup_printf ("anyd VPN data plane of %s", ifname)));
+  vpn_unit_add_prop (&b, "Description",
+                     g_variant_new_take_string (g_strdup_printf ("anyd VPN data plane of %s", ifname)));
   g_variant_builder_init (&argv, G_VARIANT_TYPE ("as"));
   g_variant_builder_add (&argv, "s", binary);
   g_variant_builder_add (&argv, "s", "-f");
   g_variant_builder_add (&argv, "s", ifname);
   g_variant_builder_init (&exec, G_VARIANT_TYPE ("a(sasb)"));
   g_variant_builder_add (&exec, "(sasb)", binary, &argv, FALSE);
-  add_prop (&b, "ExecStart", g_variant_builder_end (&exec));
-  add_prop (&b, "Environment", g_variant_new_strv (env, -1));
-  add_prop (&b, "StandardInputFileDescriptor", g_variant_new_handle (0));
-  add_prop (&b, "StandardOutput", g_variant_new_string ("journal"));
-  add_prop (&b, "StandardError", g_variant_new_string ("inherit"));
+  vpn_unit_add_prop (&b, "ExecStart", g_variant_builder_end (&exec));
+  vpn_unit_add_prop (&b, "Environment", g_variant_new_strv (env, -1));
+  vpn_unit_add_prop (&b, "StandardInputFileDescriptor", g_variant_new_handle (0));
+  vpn_unit_add_prop (&b, "StandardOutput", g_variant_new_string ("journal"));
+  vpn_unit_add_prop (&b, "StandardError", g_variant_new_string ("inherit"));
   /* gone from systemd once stopped, failed or not */
-  add_prop (&b, "CollectMode", g_variant_new_string ("inactive-or-failed"));
-  add_prop (&b, "WorkingDirectory", g_variant_new_string ("/"));
-  add_prop (&b, "CapabilityBoundingSet", g_variant_new_uint64 ((guint64) 1 << CAP_NET_ADMIN));
-  add_prop (&b, "AmbientCapabilities", g_variant_new_uint64 (0));
-  add_prop (&b, "NoNewPrivileges", g_variant_new_boolean (TRUE));
-  add_prop (&b, "RestrictSUIDSGID", g_variant_new_boolean (TRUE));
-  add_prop (&b, "ProtectSystem", g_variant_new_string ("strict"));
-  add_prop (&b, "ReadWritePaths", g_variant_new_strv (rw, -1));
-  add_prop (&b, "ProtectHome", g_variant_new_string ("yes"));
-  add_prop (&b, "PrivateTmp", g_variant_new_boolean (TRUE));
-  add_prop (&b, "PrivateDevices", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (&b, "CollectMode", g_variant_new_string ("inactive-or-failed"));
+  vpn_unit_add_prop (&b, "WorkingDirectory", g_variant_new_string ("/"));
+  vpn_unit_add_prop (&b, "CapabilityBoundingSet", g_variant_new_uint64 ((guint64) 1 << CAP_NET_ADMIN));
+  vpn_unit_add_prop (&b, "AmbientCapabilities", g_variant_new_uint64 (0));
+  vpn_unit_add_prop (&b, "NoNewPrivileges", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (&b, "RestrictSUIDSGID", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (&b, "ProtectSystem", g_variant_new_string ("strict"));
+  vpn_unit_add_prop (&b, "ReadWritePaths", g_variant_new_strv (rw, -1));
+  vpn_unit_add_prop (&b, "ProtectHome", g_variant_new_string ("yes"));
+  vpn_unit_add_prop (&b, "PrivateTmp", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (&b, "PrivateDevices", g_variant_new_boolean (TRUE));
   /* uid 0 may write these files whatever its capabilities */
-  add_prop (&b, "ProtectKernelTunables", g_variant_new_boolean (TRUE));
-  add_prop (&b, "ProtectControlGroups", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (&b, "ProtectKernelTunables", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (&b, "ProtectControlGroups", g_variant_new_boolean (TRUE));
   /* Not ProtectKernelModules/ProtectKernelLogs/ProtectHostname: without
    * CAP_SYS_MODULE, CAP_SYSLOG, CAP_SYS_ADMIN (and with PrivateDevices) they
    * add nothing but mounts, and every mount is start-up time of a tunnel. */
-  add_prop (&b, "ProtectClock", g_variant_new_boolean (TRUE));
-  add_prop (&b, "RestrictNamespaces", g_variant_new_uint64 (0));
-  add_prop (&b, "LockPersonality", g_variant_new_boolean (TRUE));
-  add_prop (&b, "MemoryDenyWriteExecute", g_variant_new_boolean (TRUE));
-  add_prop (&b, "RestrictRealtime", g_variant_new_boolean (TRUE));
-  add_prop (&b, "RestrictAddressFamilies", g_variant_new ("(b^as)", TRUE, families));
-  add_prop (&b, "SystemCallFilter", g_variant_new ("(b^as)", TRUE, syscalls));
-  add_prop (&b, "SystemCallErrorNumber", g_variant_new_int32 (EPERM));
-  add_prop (&b, "SystemCallArchitectures", g_variant_new_strv (archs, -1));
-  add_prop (&b, "UMask", g_variant_new_uint32 (0077));
-  add_prop (&b, "LimitCORE", g_variant_new_uint64 (0));
-  add_prop (&b, "LimitCORESoft", g_variant_new_uint64 (0));
+  vpn_unit_add_prop (&b, "ProtectClock", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (&b, "RestrictNamespaces", g_variant_new_uint64 (0));
+  vpn_unit_add_prop (&b, "LockPersonality", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (&b, "MemoryDenyWriteExecute", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (&b, "RestrictRealtime", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (&b, "RestrictAddressFamilies", g_variant_new ("(b^as)", TRUE, families));
+  vpn_unit_add_prop (&b, "SystemCallFilter", g_variant_new ("(b^as)", TRUE, syscalls));
+  vpn_unit_add_prop (&b, "SystemCallErrorNumber", g_variant_new_int32 (EPERM));
+  vpn_unit_add_prop (&b, "SystemCallArchitectures", g_variant_new_strv (archs, -1));
+  vpn_unit_add_prop (&b, "UMask", g_variant_new_uint32 (0077));
+  vpn_unit_add_prop (&b, "LimitCORE", g_variant_new_uint64 (0));
+  vpn_unit_add_prop (&b, "LimitCORESoft", g_variant_new_uint64 (0));
   return g_variant_builder_end (&b);
-}
-
-static void
-nudged_cb (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  g_autoptr(GError) error = NULL;
-
-  anyd_systemd_call_finish (NULL, res, &error);
-}
-
-/* A stopped transient unit is unloaded once systemd sees its cgroup empty,
- * which may be a moment after the stop job ended; its name is taken until
- * then.  Ref+Unref makes systemd look at it for collection again. */
-static void
-nudge_collection (WgGoTunnel *t)
-{
-  anyd_systemd_ref_unit_async (t->systemd, t->base.unit, TRUE, nudged_cb, NULL);
-  anyd_systemd_ref_unit_async (t->systemd, t->base.unit, FALSE, nudged_cb, NULL);
 }
 
 /* ---------------------------------------------------------------- create */
@@ -315,10 +208,10 @@ create_fail (GTask *task, GError *error)
   Create *cr = g_task_get_task_data (task);
   WgGoTunnel *t = cr->tunnel;
 
-  t->destroyed = TRUE;
-  unwatch (t);
-  anyd_systemd_run_job_async (t->systemd, t->base.unit, "stop", NULL, NULL);
-  unlink (t->base.uapi_path);
+  t->plane.destroyed = TRUE;
+  vpn_unit_plane_unwatch (&t->plane);
+  anyd_systemd_run_job_async (t->plane.systemd, t->plane.base.unit, "stop", NULL, NULL);
+  unlink (t->plane.base.uapi_path);
   g_task_return_error (task, error);
   g_object_unref (task);
 }
@@ -334,17 +227,17 @@ socket_poll_cb (gpointer data)
   Create *cr = g_task_get_task_data (task);
   WgGoTunnel *t = cr->tunnel;
 
-  if (t->exit_reason != NULL)
+  if (t->plane.exit_reason != NULL)
     {
       cr->poll_id = 0;
-      create_fail (task, g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "%s", t->exit_reason));
+      create_fail (task, g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "%s", t->plane.exit_reason));
       return G_SOURCE_REMOVE;
     }
-  if (socket_in_use (t->base.uapi_path))
+  if (socket_in_use (t->plane.base.uapi_path))
     {
       cr->poll_id = 0;
-      t->ready = TRUE;
-      g_debug ("vpn: %s: UAPI socket ready %.1f ms after the unit's start", t->base.ifname,
+      t->plane.ready = TRUE;
+      g_debug ("vpn: %s: UAPI socket ready %.1f ms after the unit's start", t->plane.base.ifname,
                (g_get_monotonic_time () - cr->started) / 1000.0);
       g_task_return_pointer (task, tunnel_ref (t), NULL);
       g_object_unref (task);
@@ -355,7 +248,7 @@ socket_poll_cb (gpointer data)
       cr->poll_id = 0;
       create_fail (task, g_error_new (ANYD_ERROR, ANYD_ERROR_TIMEOUT,
                                       "wireguard-go did not open its UAPI socket %s within %d s",
-                                      t->base.uapi_path, SOCKET_WAIT_MS / 1000));
+                                      t->plane.base.uapi_path, SOCKET_WAIT_MS / 1000));
       return G_SOURCE_REMOVE;
     }
   return G_SOURCE_CONTINUE;
@@ -387,12 +280,12 @@ created_props_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   Create *cr = g_task_get_task_data (task);
   WgGoTunnel *t = cr->tunnel;
   GError *error = NULL;
-  g_autoptr(GVariant) props = anyd_systemd_get_properties_finish (t->systemd, res, &error);
+  g_autoptr(GVariant) props = anyd_systemd_get_properties_finish (t->plane.systemd, res, &error);
 
-  if (props == NULL || !invocation_hex (props, &t->base.invocation_id))
+  if (props == NULL || !invocation_hex (props, &t->plane.base.invocation_id))
     {
       if (error == NULL)
-        error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "unit %s has no InvocationID", t->base.unit);
+        error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "unit %s has no InvocationID", t->plane.base.unit);
       g_prefix_error (&error, "starting the data plane: ");
       create_fail (task, error);
       return;
@@ -417,8 +310,8 @@ start_unit (GTask *task)
       create_fail (task, error);
       return;
     }
-  anyd_systemd_start_transient_async (t->systemd, t->base.unit, unit_properties (cr->binary, t->base.ifname),
-                                      fds, started_cb, task);
+  anyd_systemd_start_transient_async (t->plane.systemd, t->plane.base.unit,
+                                      unit_properties (cr->binary, t->plane.base.ifname), fds, started_cb, task);
 }
 
 
@@ -460,11 +353,11 @@ started_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   GError *error = NULL;
   g_autofree char *job_result = NULL;
 
-  if (!anyd_systemd_start_transient_finish (t->systemd, res, &job_result, &error) &&
+  if (!anyd_systemd_start_transient_finish (t->plane.systemd, res, &job_result, &error) &&
       g_error_matches (error, ANYD_ERROR, ANYD_ERROR_EXISTS) && ++cr->attempts < START_ATTEMPTS)
     {
       g_clear_error (&error);
-      nudge_collection (t);
+      vpn_unit_plane_nudge_collection (&t->plane);
       cr->poll_id = g_timeout_add (START_RETRY_MS, start_retry_cb, task);
       return;
     }
@@ -472,14 +365,14 @@ started_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     {
       /* say in which state systemd still has it */
       g_prefix_error (&error, "starting the data plane unit: ");
-      anyd_systemd_get_status_async (t->systemd, t->base.unit, exists_status_cb, task);
+      anyd_systemd_get_status_async (t->plane.systemd, t->plane.base.unit, exists_status_cb, task);
       cr->error = error;
       return;
     }
   if (error != NULL)
     {
-      if (t->exit_reason)
-        g_prefix_error (&error, "%s; ", t->exit_reason);
+      if (t->plane.exit_reason)
+        g_prefix_error (&error, "%s; ", t->plane.exit_reason);
       g_prefix_error (&error, "starting the data plane unit: ");
       create_fail (task, error);
       return;
@@ -487,10 +380,10 @@ started_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   /* the unit holds the device now: it goes when the unit's process ends */
   close (cr->tun_fd);
   cr->tun_fd = -1;
-  t->started = TRUE;
-  g_debug ("vpn: %s: unit %s started in %.1f ms", t->base.ifname, t->base.unit,
+  t->plane.started = TRUE;
+  g_debug ("vpn: %s: unit %s started in %.1f ms", t->plane.base.ifname, t->plane.base.unit,
            (g_get_monotonic_time () - cr->started) / 1000.0);
-  anyd_systemd_get_properties_async (t->systemd, t->base.unit, SYSTEMD_UNIT_IFACE, unit_names,
+  anyd_systemd_get_properties_async (t->plane.systemd, t->plane.base.unit, SYSTEMD_UNIT_IFACE, unit_names,
                                      created_props_cb, task);
 }
 
@@ -552,23 +445,23 @@ wggo_create_async (const VpnBackendEnv *env, const char *ifname, const char *mar
       goto fail;
     }
   t = tunnel_new (env, name, unit, exited, exited_data);
-  t->base.ifindex = ifindex;
+  t->plane.base.ifindex = ifindex;
   cr = g_new0 (Create, 1);
   cr->tunnel = t;
   cr->tun_fd = tun_fd;
   cr->binary = g_steal_pointer (&binary);
   g_task_set_task_data (task, cr, (GDestroyNotify) create_free);
-  if (socket_in_use (t->base.uapi_path))
+  if (socket_in_use (t->plane.base.uapi_path))
     {
-      t->destroyed = TRUE;
+      t->plane.destroyed = TRUE;
       g_task_return_new_error (task, ANYD_ERROR, ANYD_ERROR_EXISTS,
                                "another wireguard-go serves %s (an interface of that name in another "
-                               "namespace?)", t->base.uapi_path);
+                               "namespace?)", t->plane.base.uapi_path);
       g_object_unref (task);
       return;
     }
-  unlink (t->base.uapi_path);
-  watch_unit (t);
+  unlink (t->plane.base.uapi_path);
+  vpn_unit_plane_watch (&t->plane);
   cr->started = g_get_monotonic_time ();
   start_unit (task);
   return;
@@ -610,8 +503,8 @@ adopt_fail (GTask *task, GError *error)
 {
   Adopt *a = g_task_get_task_data (task);
 
-  a->tunnel->destroyed = TRUE;
-  unwatch (a->tunnel);
+  a->tunnel->plane.destroyed = TRUE;
+  vpn_unit_plane_unwatch (&a->tunnel->plane);
   g_task_return_error (task, error);
   g_object_unref (task);
 }
@@ -623,18 +516,18 @@ adopt_stats_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   Adopt *a = g_task_get_task_data (task);
   GError *error = NULL;
 
-  if (!wggo_stats_finish (&a->tunnel->base, res, &a->stats, &error))
+  if (!wggo_stats_finish (&a->tunnel->plane.base, res, &a->stats, &error))
     {
       g_prefix_error (&error, "the data plane does not answer: ");
       adopt_fail (task, error);
       return;
     }
-  if (a->tunnel->exit_reason != NULL)
+  if (a->tunnel->plane.exit_reason != NULL)
     {
-      adopt_fail (task, g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "%s", a->tunnel->exit_reason));
+      adopt_fail (task, g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "%s", a->tunnel->plane.exit_reason));
       return;
     }
-  a->tunnel->ready = TRUE;
+  a->tunnel->plane.ready = TRUE;
   g_task_return_pointer (task, tunnel_ref (a->tunnel), NULL);
   g_object_unref (task);
 }
@@ -646,7 +539,7 @@ adopt_props_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   Adopt *a = g_task_get_task_data (task);
   WgGoTunnel *t = a->tunnel;
   GError *error = NULL;
-  g_autoptr(GVariant) props = anyd_systemd_get_properties_finish (t->systemd, res, &error);
+  g_autoptr(GVariant) props = anyd_systemd_get_properties_finish (t->plane.systemd, res, &error);
   const char *state = NULL;
 
   if (props == NULL)
@@ -658,17 +551,18 @@ adopt_props_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   if (!g_variant_lookup (props, "ActiveState", "&s", &state) || !g_str_equal (state, "active"))
     {
       adopt_fail (task, g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "the data plane's unit %s is %s",
-                                     t->base.unit, state ? state : "unknown"));
+                                     t->plane.base.unit, state ? state : "unknown"));
       return;
     }
-  if (!invocation_hex (props, &t->base.invocation_id) || !g_str_equal (t->base.invocation_id, a->invocation_id))
+  if (!invocation_hex (props, &t->plane.base.invocation_id) ||
+      !g_str_equal (t->plane.base.invocation_id, a->invocation_id))
     {
       adopt_fail (task, g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
                                      "the data plane's unit %s was restarted since (another InvocationID)",
-                                     t->base.unit));
+                                     t->plane.base.unit));
       return;
     }
-  wggo_stats_async (&t->base, NULL, adopt_stats_cb, task);
+  wggo_stats_async (&t->plane.base, NULL, adopt_stats_cb, task);
 }
 
 static void
@@ -685,7 +579,7 @@ wggo_adopt_async (const VpnBackendEnv *env, const char *ifname, int ifindex, con
 
   g_task_set_source_tag (task, wggo_adopt_async);
   a->tunnel = tunnel_new (env, ifname, unit, exited, exited_data);
-  a->tunnel->base.ifindex = ifindex;
+  a->tunnel->plane.base.ifindex = ifindex;
   a->invocation_id = g_strdup (invocation_id);
   g_task_set_task_data (task, a, (GDestroyNotify) adopt_free);
 
@@ -705,8 +599,8 @@ wggo_adopt_async (const VpnBackendEnv *env, const char *ifname, int ifindex, con
                                      "interface index %d is %s now, not anyd's %s", ifindex, link->name, ifname));
       return;
     }
-  a->tunnel->started = TRUE;
-  watch_unit (a->tunnel);
+  a->tunnel->plane.started = TRUE;
+  vpn_unit_plane_watch (&a->tunnel->plane);
   anyd_systemd_get_properties_async (env->systemd, unit, SYSTEMD_UNIT_IFACE, unit_names, adopt_props_cb, task);
 }
 
@@ -729,8 +623,8 @@ wggo_release (VpnTunnel *tunnel)
 {
   WgGoTunnel *t = (WgGoTunnel *) tunnel;
 
-  t->destroyed = TRUE;
-  unwatch (t);
+  t->plane.destroyed = TRUE;
+  vpn_unit_plane_unwatch (&t->plane);
   g_cancellable_cancel (t->cancellable);
   tunnel_unref (t);
 }
@@ -745,17 +639,17 @@ wggo_destroy (VpnTunnel *tunnel)
   g_autoptr(AnydNetlink) nl = NULL;
   g_autoptr(GError) error = NULL;
 
-  t->destroyed = TRUE;
-  unwatch (t);
+  t->plane.destroyed = TRUE;
+  vpn_unit_plane_unwatch (&t->plane);
   g_cancellable_cancel (t->cancellable);
   nl = anyd_netlink_get (&error);
-  if (nl && !anyd_netlink_link_delete (nl, t->base.ifindex, &error) &&
+  if (nl && !anyd_netlink_link_delete (nl, t->plane.base.ifindex, &error) &&
       !g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
-    g_warning ("vpn: deleting %s: %s", t->base.ifname, error->message);
+    g_warning ("vpn: deleting %s: %s", t->plane.base.ifname, error->message);
   /* sent before anyd exits, though not waited for */
-  anyd_systemd_run_job_async (t->systemd, t->base.unit, "stop", NULL, NULL);
-  g_dbus_connection_flush_sync (t->bus, NULL, NULL);
-  unlink (t->base.uapi_path);
+  anyd_systemd_run_job_async (t->plane.systemd, t->plane.base.unit, "stop", NULL, NULL);
+  g_dbus_connection_flush_sync (t->plane.bus, NULL, NULL);
+  unlink (t->plane.base.uapi_path);
   tunnel_unref (t);
 }
 
@@ -763,18 +657,12 @@ typedef struct {
   WgGoTunnel  *tunnel;
   AnydNetlink *nl;
   GError      *error;
-  guint        pending;   /* the device's deletion and the unit's stop job, run side by side */
-  guint        timer;
-  gint64       deadline;  /* for the unit to be unloaded */
+  guint        pending;   /* the device's deletion and the unit's stop, run side by side */
 } Destroy;
-
-#define UNLOAD_WAIT_MS   5000
-#define UNLOAD_POLL_MS   50
 
 static void
 destroy_free (Destroy *d)
 {
-  g_clear_handle_id (&d->timer, g_source_remove);
   tunnel_unref (d->tunnel);
   g_clear_pointer (&d->nl, anyd_netlink_unref);
   g_clear_error (&d->error);
@@ -795,67 +683,12 @@ destroy_step_done (GTask *task)
   g_object_unref (task);
 }
 
-static void unloaded_check (GTask *task);
-
-static gboolean
-unloaded_poll_cb (gpointer data)
-{
-  GTask *task = data;
-  Destroy *d = g_task_get_task_data (task);
-
-  d->timer = 0;
-  unloaded_check (task);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-unloaded_status_cb (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  GTask *task = user_data;
-  Destroy *d = g_task_get_task_data (task);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) status = anyd_systemd_get_status_finish (NULL, res, &error);
-
-  /* NotFound: unloaded, the name is free for the next connection */
-  if (status == NULL || g_get_monotonic_time () > d->deadline)
-    {
-      if (status != NULL)
-        g_debug ("vpn: %s is still loaded after its stop", d->tunnel->base.unit);
-      destroy_step_done (task);
-      return;
-    }
-  nudge_collection (d->tunnel);
-  d->timer = g_timeout_add (UNLOAD_POLL_MS, unloaded_poll_cb, task);
-}
-
-static void
-unloaded_check (GTask *task)
-{
-  Destroy *d = g_task_get_task_data (task);
-
-  anyd_systemd_get_status_async (d->tunnel->systemd, d->tunnel->base.unit, unloaded_status_cb, task);
-}
-
-/* Stopped; complete once systemd unloaded the unit too (leaving nothing
- * behind, and its name free), or after a while. */
+/* Stopped, and unloaded by systemd (or after a while). */
 static void
 stopped_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
-  GTask *task = user_data;
-  Destroy *d = g_task_get_task_data (task);
-  g_autoptr(GError) error = NULL;
-
-  /* gone already (collected after wireguard-go exited): that is the goal */
-  if (!anyd_systemd_run_job_finish (d->tunnel->systemd, res, &error) &&
-      !g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
-    {
-      g_debug ("vpn: stopping %s: %s", d->tunnel->base.unit, error->message);
-      destroy_step_done (task);
-      return;
-    }
-  nudge_collection (d->tunnel);
-  d->deadline = g_get_monotonic_time () + UNLOAD_WAIT_MS * G_TIME_SPAN_MILLISECOND;
-  unloaded_check (task);
+  vpn_unit_plane_stop_finish (res, NULL);
+  destroy_step_done (user_data);
 }
 
 static void
@@ -868,7 +701,7 @@ deleted_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   if (!anyd_netlink_links_delete_finish (d->nl, res, &error) &&
       !g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
     {
-      g_prefix_error (&error, "deleting %s: ", d->tunnel->base.ifname);
+      g_prefix_error (&error, "deleting %s: ", d->tunnel->plane.base.ifname);
       d->error = error;
     }
   else
@@ -887,11 +720,11 @@ wggo_destroy_async (VpnTunnel *tunnel, GAsyncReadyCallback callback, gpointer us
   Destroy *d = g_new0 (Destroy, 1);
 
   g_task_set_source_tag (task, wggo_destroy_async);
-  t->destroyed = TRUE;
-  unwatch (t);
+  t->plane.destroyed = TRUE;
+  vpn_unit_plane_unwatch (&t->plane);
   g_cancellable_cancel (t->cancellable);
   /* at once: a dead data plane leaves it, and a live one exits when it goes */
-  unlink (t->base.uapi_path);
+  unlink (t->plane.base.uapi_path);
   d->tunnel = t;   /* the caller's reference */
   g_task_set_task_data (task, d, (GDestroyNotify) destroy_free);
   d->pending = 1;
@@ -899,9 +732,9 @@ wggo_destroy_async (VpnTunnel *tunnel, GAsyncReadyCallback callback, gpointer us
   if (d->nl != NULL)
     {
       d->pending++;
-      anyd_netlink_links_delete_async (d->nl, &t->base.ifindex, 1, 0, NULL, deleted_cb, task);
+      anyd_netlink_links_delete_async (d->nl, &t->plane.base.ifindex, 1, 0, NULL, deleted_cb, task);
     }
-  anyd_systemd_run_job_async (t->systemd, t->base.unit, "stop", stopped_cb, task);
+  vpn_unit_plane_stop_async (&t->plane, stopped_cb, task);
 }
 
 static gboolean
@@ -1066,7 +899,7 @@ uapi_transact (WgGoTunnel *t, GString *request, GCancellable *cancellable,
   GTask *task = g_task_new (NULL, cancellable, callback, user_data);
   Transaction *tx = g_new0 (Transaction, 1);
   g_autoptr(GSocketClient) client = g_socket_client_new ();
-  g_autoptr(GSocketAddress) addr = g_unix_socket_address_new (t->base.uapi_path);
+  g_autoptr(GSocketAddress) addr = g_unix_socket_address_new (t->plane.base.uapi_path);
 
   g_task_set_source_tag (task, source_tag);
   tx->tunnel = tunnel_ref (t);

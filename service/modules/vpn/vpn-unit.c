@@ -6,6 +6,7 @@
 #include "anyd-build-config.h"
 #include "vpn-unit.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "error.h"
@@ -130,6 +131,35 @@ void
 vpn_unit_add_prop (GVariantBuilder *b, const char *name, GVariant *value)
 {
   g_variant_builder_add (b, "(sv)", name, value);
+}
+
+void
+vpn_unit_add_sandbox (GVariantBuilder *b)
+{
+  const char *families[] = { "AF_UNIX", "AF_NETLINK", "AF_INET", "AF_INET6", NULL };
+  const char *syscalls[] = { "@system-service", NULL };
+  const char *archs[] = { "native", NULL };
+
+  vpn_unit_add_prop (b, "NoNewPrivileges", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (b, "RestrictSUIDSGID", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (b, "ProtectSystem", g_variant_new_string ("strict"));
+  vpn_unit_add_prop (b, "ProtectHome", g_variant_new_string ("yes"));
+  vpn_unit_add_prop (b, "PrivateTmp", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (b, "PrivateDevices", g_variant_new_boolean (TRUE));
+  /* uid 0 may write these files whatever its capabilities */
+  vpn_unit_add_prop (b, "ProtectKernelTunables", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (b, "ProtectControlGroups", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (b, "ProtectClock", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (b, "RestrictNamespaces", g_variant_new_uint64 (0));
+  vpn_unit_add_prop (b, "LockPersonality", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (b, "RestrictRealtime", g_variant_new_boolean (TRUE));
+  vpn_unit_add_prop (b, "RestrictAddressFamilies", g_variant_new ("(b^as)", TRUE, families));
+  vpn_unit_add_prop (b, "SystemCallFilter", g_variant_new ("(b^as)", TRUE, syscalls));
+  vpn_unit_add_prop (b, "SystemCallErrorNumber", g_variant_new_int32 (EPERM));
+  vpn_unit_add_prop (b, "SystemCallArchitectures", g_variant_new_strv (archs, -1));
+  vpn_unit_add_prop (b, "UMask", g_variant_new_uint32 (0077));
+  vpn_unit_add_prop (b, "LimitCORE", g_variant_new_uint64 (0));
+  vpn_unit_add_prop (b, "LimitCORESoft", g_variant_new_uint64 (0));
 }
 
 static void

@@ -58,5 +58,10 @@ gboolean      vpn_unit_plane_stop_finish (GAsyncResult *result, GError **error);
 
 /* One (sv) of a transient unit's properties. */
 void          vpn_unit_add_prop (GVariantBuilder *b, const char *name, GVariant *value);
+/* The sandbox every data plane runs in: no new privileges, read-only system,
+ * no home, private tmp and devices, kernel tunables and cgroups read-only,
+ * no namespaces, IP/netlink/unix sockets and @system-service calls only,
+ * no core dumps. A backend adds what is its own (paths, more protection). */
+void          vpn_unit_add_sandbox (GVariantBuilder *b);
 
 G_END_DECLS

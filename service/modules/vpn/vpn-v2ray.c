@@ -198,9 +198,6 @@ static GVariant *
 unit_properties (const char *binary, const char *profile, const char *user)
 {
   GVariantBuilder b, exec, argv;
-  const char *families[] = { "AF_UNIX", "AF_NETLINK", "AF_INET", "AF_INET6", NULL };
-  const char *syscalls[] = { "@system-service", NULL };
-  const char *archs[] = { "native", NULL };
   const char *env[] = { "V2RAY_LOCATION_ASSET=/usr/share/v2ray", NULL };
   guint64 caps = ((guint64) 1 << CAP_NET_ADMIN) | ((guint64) 1 << CAP_NET_BIND_SERVICE);
 
@@ -224,28 +221,10 @@ unit_properties (const char *binary, const char *profile, const char *user)
   vpn_unit_add_prop (&b, "WorkingDirectory", g_variant_new_string ("/"));
   vpn_unit_add_prop (&b, "CapabilityBoundingSet", g_variant_new_uint64 (caps));
   vpn_unit_add_prop (&b, "AmbientCapabilities", g_variant_new_uint64 (caps));
-  vpn_unit_add_prop (&b, "NoNewPrivileges", g_variant_new_boolean (TRUE));
-  vpn_unit_add_prop (&b, "RestrictSUIDSGID", g_variant_new_boolean (TRUE));
-  vpn_unit_add_prop (&b, "ProtectSystem", g_variant_new_string ("strict"));
-  vpn_unit_add_prop (&b, "ProtectHome", g_variant_new_string ("yes"));
-  vpn_unit_add_prop (&b, "PrivateTmp", g_variant_new_boolean (TRUE));
-  vpn_unit_add_prop (&b, "PrivateDevices", g_variant_new_boolean (TRUE));
-  vpn_unit_add_prop (&b, "ProtectKernelTunables", g_variant_new_boolean (TRUE));
+  vpn_unit_add_sandbox (&b);
   vpn_unit_add_prop (&b, "ProtectKernelModules", g_variant_new_boolean (TRUE));
   vpn_unit_add_prop (&b, "ProtectKernelLogs", g_variant_new_boolean (TRUE));
-  vpn_unit_add_prop (&b, "ProtectControlGroups", g_variant_new_boolean (TRUE));
-  vpn_unit_add_prop (&b, "ProtectClock", g_variant_new_boolean (TRUE));
   vpn_unit_add_prop (&b, "ProtectHostname", g_variant_new_boolean (TRUE));
-  vpn_unit_add_prop (&b, "RestrictNamespaces", g_variant_new_uint64 (0));
-  vpn_unit_add_prop (&b, "LockPersonality", g_variant_new_boolean (TRUE));
-  vpn_unit_add_prop (&b, "RestrictRealtime", g_variant_new_boolean (TRUE));
-  vpn_unit_add_prop (&b, "RestrictAddressFamilies", g_variant_new ("(b^as)", TRUE, families));
-  vpn_unit_add_prop (&b, "SystemCallFilter", g_variant_new ("(b^as)", TRUE, syscalls));
-  vpn_unit_add_prop (&b, "SystemCallErrorNumber", g_variant_new_int32 (EPERM));
-  vpn_unit_add_prop (&b, "SystemCallArchitectures", g_variant_new_strv (archs, -1));
-  vpn_unit_add_prop (&b, "UMask", g_variant_new_uint32 (0077));
-  vpn_unit_add_prop (&b, "LimitCORE", g_variant_new_uint64 (0));
-  vpn_unit_add_prop (&b, "LimitCORESoft", g_variant_new_uint64 (0));
   /* a proxy for the whole host holds two sockets per connection */
   vpn_unit_add_prop (&b, "LimitNOFILE", g_variant_new_uint64 (NOFILE_LIMIT));
   vpn_unit_add_prop (&b, "LimitNOFILESoft", g_variant_new_uint64 (NOFILE_LIMIT));

@@ -120,9 +120,6 @@ unit_properties (const char *binary, const char *ifname)
   GVariantBuilder b, exec, argv;
   const char *env[] = { "WG_TUN_FD=0", "WG_PROCESS_FOREGROUND=1", "LOG_LEVEL=error", NULL };
   const char *rw[] = { UAPI_REAL_DIR, NULL };
-  const char *families[] = { "AF_UNIX", "AF_NETLINK", "AF_INET", "AF_INET6", NULL };
-  const char *syscalls[] = { "@system-service", NULL };
-  const char *archs[] = { "native", NULL };
 
   g_variant_builder_init (&b, G_VARIANT_TYPE ("a(sv)"));
   vpn_unit_add_prop (&b, "Description",
@@ -143,31 +140,12 @@ unit_properties (const char *binary, const char *ifname)
   vpn_unit_add_prop (&b, "WorkingDirectory", g_variant_new_string ("/"));
   vpn_unit_add_prop (&b, "CapabilityBoundingSet", g_variant_new_uint64 ((guint64) 1 << CAP_NET_ADMIN));
   vpn_unit_add_prop (&b, "AmbientCapabilities", g_variant_new_uint64 (0));
-  vpn_unit_add_prop (&b, "NoNewPrivileges", g_variant_new_boolean (TRUE));
-  vpn_unit_add_prop (&b, "RestrictSUIDSGID", g_variant_new_boolean (TRUE));
-  vpn_unit_add_prop (&b, "ProtectSystem", g_variant_new_string ("strict"));
+  vpn_unit_add_sandbox (&b);
   vpn_unit_add_prop (&b, "ReadWritePaths", g_variant_new_strv (rw, -1));
-  vpn_unit_add_prop (&b, "ProtectHome", g_variant_new_string ("yes"));
-  vpn_unit_add_prop (&b, "PrivateTmp", g_variant_new_boolean (TRUE));
-  vpn_unit_add_prop (&b, "PrivateDevices", g_variant_new_boolean (TRUE));
-  /* uid 0 may write these files whatever its capabilities */
-  vpn_unit_add_prop (&b, "ProtectKernelTunables", g_variant_new_boolean (TRUE));
-  vpn_unit_add_prop (&b, "ProtectControlGroups", g_variant_new_boolean (TRUE));
   /* Not ProtectKernelModules/ProtectKernelLogs/ProtectHostname: without
    * CAP_SYS_MODULE, CAP_SYSLOG, CAP_SYS_ADMIN (and with PrivateDevices) they
    * add nothing but mounts, and every mount is start-up time of a tunnel. */
-  vpn_unit_add_prop (&b, "ProtectClock", g_variant_new_boolean (TRUE));
-  vpn_unit_add_prop (&b, "RestrictNamespaces", g_variant_new_uint64 (0));
-  vpn_unit_add_prop (&b, "LockPersonality", g_variant_new_boolean (TRUE));
   vpn_unit_add_prop (&b, "MemoryDenyWriteExecute", g_variant_new_boolean (TRUE));
-  vpn_unit_add_prop (&b, "RestrictRealtime", g_variant_new_boolean (TRUE));
-  vpn_unit_add_prop (&b, "RestrictAddressFamilies", g_variant_new ("(b^as)", TRUE, families));
-  vpn_unit_add_prop (&b, "SystemCallFilter", g_variant_new ("(b^as)", TRUE, syscalls));
-  vpn_unit_add_prop (&b, "SystemCallErrorNumber", g_variant_new_int32 (EPERM));
-  vpn_unit_add_prop (&b, "SystemCallArchitectures", g_variant_new_strv (archs, -1));
-  vpn_unit_add_prop (&b, "UMask", g_variant_new_uint32 (0077));
-  vpn_unit_add_prop (&b, "LimitCORE", g_variant_new_uint64 (0));
-  vpn_unit_add_prop (&b, "LimitCORESoft", g_variant_new_uint64 (0));
   return g_variant_builder_end (&b);
 }
 

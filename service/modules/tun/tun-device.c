@@ -98,6 +98,9 @@ tun_mtu_check (guint mtu, gboolean tap, gboolean has_ipv6, const char *field, GE
 
 /* ------------------------------------------------------------------ state */
 
+enum { SIGNAL_DELETE, SIGNAL_RENAMED, SIGNAL_REMOVED, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
 static void
 set_strv_if_changed (AnydDBusTunDevice *iface, char **now, gboolean addresses)
 {
@@ -112,11 +115,11 @@ set_strv_if_changed (AnydDBusTunDevice *iface, char **now, gboolean addresses)
     anyd_dbus_tun_device_set_routes (iface, (const char *const *) now);
 }
 
-void
-tun_device_refresh_addrs (TunDevice *dev)
+static void
+refresh_addrs (TunDevice *dev)
 {
   g_autoptr(GError) error = NULL;
-  g_auto(GStrv) addrs = anyd_netlink_addr_list (dev->module->nl, dev->ifindex, &error);
+  g_auto(GStrv) addrs = anyd_netlink_addr_list (dev->nl, dev->ifindex, &error);
 
   dev->dirty_addrs = FALSE;
   if (addrs)
@@ -125,11 +128,11 @@ tun_device_refresh_addrs (TunDevice *dev)
     g_debug ("tun: %s: %s", dev->name, error->message);
 }
 
-void
-tun_device_refresh_routes (TunDevice *dev)
+static void
+refresh_routes (TunDevice *dev)
 {
   g_autoptr(GError) error = NULL;
-  g_auto(GStrv) routes = anyd_netlink_route_list (dev->module->nl, dev->ifindex, &error);
+  g_auto(GStrv) routes = anyd_netlink_route_list (dev->nl, dev->ifindex, &error);
 
   dev->dirty_routes = FALSE;
   if (routes)
@@ -141,8 +144,8 @@ tun_device_refresh_routes (TunDevice *dev)
 void
 tun_device_refresh (TunDevice *dev)
 {
-  tun_device_refresh_addrs (dev);
-  tun_device_refresh_routes (dev);
+  refresh_addrs (dev);
+  refresh_routes (dev);
 }
 
 void
@@ -161,9 +164,70 @@ tun_device_set_config (TunDevice *dev, GArray *addrs, GArray *routes)
   set_strv_if_changed (dev->iface, (char **) r->pdata, FALSE);
 }
 
-void
-tun_device_update_link (TunDevice *dev, const AnydLinkInfo *link)
+static void export (TunDevice *dev, const AnydLinkInfo *link);
+
+gboolean
+tun_device_notify (TunDevice *dev, const AnydNetlinkEvent *ev)
 {
+  if (ev == NULL)
+    {
+      dev->dirty_link = dev->dirty_addrs = dev->dirty_routes = TRUE;
+      return TRUE;
+    }
+  if (ev->type == ANYD_NETLINK_EVENT_LINK && ev->removed)
+    {
+      g_signal_emit (dev, signals[SIGNAL_REMOVED], 0);
+      return FALSE;
+    }
+  /* Notifications may be older than what we already did (they queue up
+   * while a call runs), so they only say "look again". Our own address
+   * and route changes are in the properties already, and what the lists
+   * leave out can't change them; link changes that can flush addresses or
+   * routes mark those in sync_link(). */
+  if (ev->type != ANYD_NETLINK_EVENT_LINK && (ev->own || ev->unlisted))
+    return FALSE;
+  if (ev->type == ANYD_NETLINK_EVENT_LINK)
+    dev->dirty_link = TRUE;
+  else if (ev->type == ANYD_NETLINK_EVENT_ADDR)
+    {
+      dev->dirty_addrs = TRUE;
+      /* an address going takes the IPv4 routes through it along, silently */
+      dev->dirty_routes |= ev->removed;
+    }
+  else
+    dev->dirty_routes = TRUE;
+  return TRUE;
+}
+
+/* FALSE when it emitted "removed" or "renamed" (then all is up to date). */
+static gboolean
+sync_link (TunDevice *dev)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(AnydLinkInfo) link = anyd_netlink_link_get (dev->nl, dev->ifindex, &error);
+
+  dev->dirty_link = FALSE;
+  if (link == NULL && g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
+    {
+      g_signal_emit (dev, signals[SIGNAL_REMOVED], 0);
+      return FALSE;
+    }
+  if (link == NULL)
+    {
+      g_debug ("tun: %s: %s", dev->name, error->message);
+      return TRUE;
+    }
+  /* An alias edited by an admin changes nothing: the record keeps the
+   * device anyd's (tun-record.c). A rename moves the object: paths are
+   * "/org/anyd1/tun/<escaped-name>". */
+  if (!g_str_equal (link->name, dev->name))
+    {
+      tun_device_unexport (dev);
+      export (dev, link);
+      tun_device_refresh (dev);
+      g_signal_emit (dev, signals[SIGNAL_RENAMED], 0);
+      return FALSE;
+    }
   if (anyd_dbus_tun_device_get_mtu (dev->iface) != link->mtu)
     {
       /* below 1280 the kernel drops the IPv6 addresses */
@@ -177,38 +241,38 @@ tun_device_update_link (TunDevice *dev, const AnydLinkInfo *link)
       dev->dirty_addrs = dev->dirty_routes = TRUE;
       anyd_dbus_tun_device_set_up (dev->iface, link->up);
     }
+  return TRUE;
+}
+
+void
+tun_device_sync (TunDevice *dev)
+{
+  if (dev->dirty_link && !sync_link (dev))
+    return;
+  if (dev->dirty_addrs)
+    refresh_addrs (dev);
+  if (dev->dirty_routes)
+    refresh_routes (dev);
 }
 
 /* --------------------------------------------------------------- methods */
 
 typedef void (*DeviceOp) (TunDevice *dev, GDBusMethodInvocation *invocation);
 
-static TunDevice *
-device_for (TunModule *module, AnydDBusTunDevice *iface, GDBusMethodInvocation *invocation)
-{
-  TunDevice *dev = module->stopped ? NULL
-                 : tun_module_lookup (module, (int) anyd_dbus_tun_device_get_index (iface));
-
-  if (dev == NULL || dev->iface != iface || dev->deleting)
-    {
-      g_dbus_method_invocation_return_error (invocation, ANYD_ERROR, ANYD_ERROR_NOT_FOUND,
-                                             "device: %s no longer exists%s",
-                                             anyd_dbus_tun_device_get_name (iface),
-                                             dev && dev->deleting ? " (being deleted)" : "");
-      return NULL;
-    }
-  return dev;
-}
-
 /* Every method already passed the gate (tun.manage, and org.anyd1.manage on
- * a device another uid created: the owner rule of the table's rows). */
+ * a device another uid created: the owner rule of the table's rows). A
+ * skeleton that is no longer the device's (unexported, renamed) answers
+ * NotFound. */
 static gboolean
-run_checked (TunModule *module, AnydDBusTunDevice *iface, GDBusMethodInvocation *invocation, DeviceOp op)
+run_checked (TunDevice *dev, AnydDBusTunDevice *iface, GDBusMethodInvocation *invocation, DeviceOp op)
 {
-  TunDevice *dev = device_for (module, iface, invocation);
-
-  if (dev != NULL)
+  if (dev->iface == iface && !dev->deleting)
     op (dev, invocation);
+  else
+    g_dbus_method_invocation_return_error (invocation, ANYD_ERROR, ANYD_ERROR_NOT_FOUND,
+                                           "device: %s no longer exists%s",
+                                           anyd_dbus_tun_device_get_name (iface),
+                                           dev->iface && dev->deleting ? " (being deleted)" : "");
   return TRUE;
 }
 
@@ -241,7 +305,7 @@ op_set_mtu (TunDevice *dev, GDBusMethodInvocation *invocation)
   for (guint i = 0; addrs && addrs[i]; i++)
     has_v6 |= strchr (addrs[i], ':') != NULL;
   if (tun_mtu_check (mtu, dev->tap, has_v6, "mtu", &error) &&
-      anyd_netlink_link_set_mtu (dev->module->nl, dev->ifindex, mtu, &error))
+      anyd_netlink_link_set_mtu (dev->nl, dev->ifindex, mtu, &error))
     anyd_dbus_tun_device_set_mtu (dev->iface, mtu);
   finish (dev, invocation, "tun.set-mtu", error, what);
 }
@@ -253,7 +317,7 @@ op_set_up (TunDevice *dev, GDBusMethodInvocation *invocation)
   gboolean up;
 
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(b)", &up);
-  if (anyd_netlink_link_set_up (dev->module->nl, dev->ifindex, up, &error))
+  if (anyd_netlink_link_set_up (dev->nl, dev->ifindex, up, &error))
     {
       anyd_dbus_tun_device_set_up (dev->iface, up);
       /* Taking an IPv4 link down flushes its routes without notifications. */
@@ -280,8 +344,8 @@ op_address (TunDevice *dev, GDBusMethodInvocation *invocation, gboolean add)
         g_set_error (&error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
                      "address: IPv6 needs an MTU of at least 1280 (the device has %u)", mtu);
       else if (add)
-        anyd_netlink_addr_add (dev->module->nl, dev->ifindex, &cidr, "address", &error);
-      else if (!anyd_netlink_addr_del (dev->module->nl, dev->ifindex, &cidr, "address", &error) &&
+        anyd_netlink_addr_add (dev->nl, dev->ifindex, &cidr, "address", &error);
+      else if (!anyd_netlink_addr_del (dev->nl, dev->ifindex, &cidr, "address", &error) &&
                g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
         {
           g_clear_error (&error);
@@ -319,8 +383,8 @@ op_route (TunDevice *dev, GDBusMethodInvocation *invocation, gboolean add)
       g_autofree char *canon = anyd_route_to_string (&route);
       what = g_strdup_printf ("route=\"%s\"", canon);
       if (add)
-        anyd_netlink_route_add (dev->module->nl, dev->ifindex, &route, "route", &error);
-      else if (!anyd_netlink_route_del (dev->module->nl, dev->ifindex, &route, "route", &error) &&
+        anyd_netlink_route_add (dev->nl, dev->ifindex, &route, "route", &error);
+      else if (!anyd_netlink_route_del (dev->nl, dev->ifindex, &route, "route", &error) &&
                g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
         {
           g_clear_error (&error);
@@ -347,12 +411,8 @@ op_remove_route (TunDevice *dev, GDBusMethodInvocation *invocation)
 static void
 op_delete (TunDevice *dev, GDBusMethodInvocation *invocation)
 {
-  g_autoptr(GPtrArray) one = g_ptr_array_new ();
-  g_autofree char *what = g_strdup_printf ("device=%s", dev->name);
-
-  /* replies when the kernel is done (a grace period, off the main loop) */
-  g_ptr_array_add (one, dev);
-  tun_module_delete_devices_async (dev->module, one, invocation, "tun.delete", what);
+  /* the module deletes it and replies (a grace period, off the main loop) */
+  g_signal_emit (dev, signals[SIGNAL_DELETE], 0, invocation);
 }
 
 #define HANDLER(fn, op, ...)                                                               \
@@ -387,23 +447,54 @@ device_details (GDBusInterfaceSkeleton *skeleton, const char *method, GVariant *
 static guint32
 device_owner (GDBusInterfaceSkeleton *skeleton, gpointer user_data)
 {
-  TunModule *module = user_data;
-  AnydDBusTunDevice *iface = ANYD_DBUS_TUN_DEVICE (skeleton);
-  TunDevice *dev = module->stopped ? NULL : tun_module_lookup (module, (int) anyd_dbus_tun_device_get_index (iface));
+  TunDevice *dev = user_data;   /* the skeleton's handlers hold it */
 
-  if (dev == NULL || dev->iface != iface || dev->deleting)
+  if ((gpointer) dev->iface != (gpointer) skeleton || dev->deleting)
     return ANYD_AUTH_NO_OWNER;
   return dev->created_by;
 }
 
 /* ------------------------------------------------------------- lifetime */
 
-TunDevice *
-tun_device_new (TunModule *module, const AnydLinkInfo *link, guint32 created_by, guint32 owner,
-                guint32 group, gboolean persistent, const char *sender)
+G_DEFINE_FINAL_TYPE (TunDevice, tun_device, G_TYPE_OBJECT)
+
+static void
+tun_device_finalize (GObject *object)
 {
-  TunDevice *dev = g_new0 (TunDevice, 1);
+  TunDevice *dev = TUN_DEVICE (object);
+
+  g_warn_if_fail (dev->object == NULL);
+  anyd_netlink_unref (dev->nl);
+  g_free (dev->name);
+  g_free (dev->path);
+  g_free (dev->sender);
+  G_OBJECT_CLASS (tun_device_parent_class)->finalize (object);
+}
+
+static void
+tun_device_class_init (TunDeviceClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = tun_device_finalize;
+  signals[SIGNAL_DELETE] = g_signal_new ("delete", TUN_TYPE_DEVICE, G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                         G_TYPE_NONE, 1, G_TYPE_DBUS_METHOD_INVOCATION);
+  signals[SIGNAL_RENAMED] = g_signal_new ("renamed", TUN_TYPE_DEVICE, G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                          G_TYPE_NONE, 0);
+  signals[SIGNAL_REMOVED] = g_signal_new ("removed", TUN_TYPE_DEVICE, G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                          G_TYPE_NONE, 0);
+}
+
+static void
+tun_device_init (TunDevice *dev)
+{
+}
+
+/* A skeleton for the link's name; its handlers hold the device, so a call
+ * still in the gate after an unexport finds it (and answers NotFound). */
+static void
+export (TunDevice *dev, const AnydLinkInfo *link)
+{
   g_autofree char *escaped = g_dbus_escape_object_path (link->name);
+  const char *const empty[] = { NULL };
   static const struct { const char *signal; GCallback cb; } handlers[] = {
     { "handle-set-mtu", G_CALLBACK (handle_set_mtu) },
     { "handle-set-up", G_CALLBACK (handle_set_up) },
@@ -414,60 +505,61 @@ tun_device_new (TunModule *module, const AnydLinkInfo *link, guint32 created_by,
     { "handle-delete", G_CALLBACK (handle_delete) },
   };
 
-  dev->module = module;
-  dev->ifindex = link->ifindex;
+  g_free (dev->name);
+  g_free (dev->path);
   dev->name = g_strdup (link->name);
   dev->path = g_strdup_printf (TUN_PATH "/%s", escaped);
+  dev->iface = anyd_dbus_tun_device_skeleton_new ();
+  anyd_dbus_tun_device_set_name (dev->iface, link->name);
+  anyd_dbus_tun_device_set_index (dev->iface, (guint) link->ifindex);
+  anyd_dbus_tun_device_set_mode (dev->iface, dev->tap ? "tap" : "tun");
+  anyd_dbus_tun_device_set_mtu (dev->iface, link->mtu);
+  anyd_dbus_tun_device_set_owner (dev->iface, dev->owner);
+  anyd_dbus_tun_device_set_group (dev->iface, dev->group);
+  anyd_dbus_tun_device_set_up (dev->iface, link->up);
+  anyd_dbus_tun_device_set_persistent (dev->iface, dev->persistent);
+  anyd_dbus_tun_device_set_created_by (dev->iface, dev->created_by);
+  anyd_dbus_tun_device_set_addresses (dev->iface, empty);
+  anyd_dbus_tun_device_set_routes (dev->iface, empty);
+  anyd_auth_guard (anyd_daemon_get_auth (dev->daemon), G_DBUS_INTERFACE_SKELETON (dev->iface),
+                   device_details, NULL);
+  anyd_auth_guard_set_owner_func (G_DBUS_INTERFACE_SKELETON (dev->iface), device_owner, dev);
+  for (guint i = 0; i < G_N_ELEMENTS (handlers); i++)
+    g_signal_connect_data (dev->iface, handlers[i].signal, handlers[i].cb, g_object_ref (dev),
+                           (GClosureNotify) (void (*) (void)) g_object_unref, 0);
+  dev->object = anyd_dbus_object_skeleton_new (dev->path);
+  anyd_dbus_object_skeleton_set_tun_device (dev->object, dev->iface);
+  g_dbus_object_manager_server_export (anyd_daemon_get_object_manager (dev->daemon),
+                                       G_DBUS_OBJECT_SKELETON (dev->object));
+}
+
+TunDevice *
+tun_device_new (AnydDaemon *daemon, AnydNetlink *nl, const AnydLinkInfo *link, guint32 created_by,
+                guint32 owner, guint32 group, gboolean persistent, const char *sender)
+{
+  TunDevice *dev = g_object_new (TUN_TYPE_DEVICE, NULL);
+
+  dev->daemon = daemon;
+  dev->nl = anyd_netlink_ref (nl);
+  dev->ifindex = link->ifindex;
   dev->sender = g_strdup (sender);
   dev->created_by = created_by;
   dev->owner = owner;
   dev->group = group;
   dev->tap = link->arptype == ARPHRD_ETHER;
   dev->persistent = persistent;
-
-  anyd_limits_charge (anyd_daemon_get_limits (module->daemon), created_by, "tun");
-  dev->iface = anyd_dbus_tun_device_skeleton_new ();
-  anyd_dbus_tun_device_set_name (dev->iface, link->name);
-  anyd_dbus_tun_device_set_index (dev->iface, (guint) link->ifindex);
-  anyd_dbus_tun_device_set_mode (dev->iface, dev->tap ? "tap" : "tun");
-  anyd_dbus_tun_device_set_mtu (dev->iface, link->mtu);
-  anyd_dbus_tun_device_set_owner (dev->iface, owner);
-  anyd_dbus_tun_device_set_group (dev->iface, group);
-  anyd_dbus_tun_device_set_up (dev->iface, link->up);
-  anyd_dbus_tun_device_set_persistent (dev->iface, persistent);
-  anyd_dbus_tun_device_set_created_by (dev->iface, created_by);
-  {
-    const char *const empty[] = { NULL };
-    anyd_dbus_tun_device_set_addresses (dev->iface, empty);
-    anyd_dbus_tun_device_set_routes (dev->iface, empty);
-  }
-  anyd_auth_guard (anyd_daemon_get_auth (module->daemon), G_DBUS_INTERFACE_SKELETON (dev->iface),
-                   device_details, NULL);
-  anyd_auth_guard_set_owner_func (G_DBUS_INTERFACE_SKELETON (dev->iface), device_owner, module);
-  for (guint i = 0; i < G_N_ELEMENTS (handlers); i++)
-    g_signal_connect_data (dev->iface, handlers[i].signal, handlers[i].cb, tun_module_ref (module),
-                           (GClosureNotify) (void (*) (void)) tun_module_unref, 0);
-
-  dev->object = anyd_dbus_object_skeleton_new (dev->path);
-  anyd_dbus_object_skeleton_set_tun_device (dev->object, dev->iface);
-  g_dbus_object_manager_server_export (anyd_daemon_get_object_manager (module->daemon),
-                                       G_DBUS_OBJECT_SKELETON (dev->object));
+  export (dev, link);
   return dev;
 }
 
 void
-tun_device_free (TunDevice *dev)
+tun_device_unexport (TunDevice *dev)
 {
-  if (dev == NULL)
+  if (dev->object == NULL)
     return;
-  g_dbus_object_manager_server_unexport (anyd_daemon_get_object_manager (dev->module->daemon), dev->path);
-  /* Handlers stay connected: a call still in the gate looks the device up
-   * by index and gets NotFound. */
-  anyd_limits_release (anyd_daemon_get_limits (dev->module->daemon), dev->created_by, "tun");
+  g_dbus_object_manager_server_unexport (anyd_daemon_get_object_manager (dev->daemon), dev->path);
+  /* Handlers stay connected: they answer NotFound now (and drop their
+   * references to dev when the last call is done with the skeleton). */
   g_clear_object (&dev->object);
   g_clear_object (&dev->iface);
-  g_free (dev->name);
-  g_free (dev->path);
-  g_free (dev->sender);
-  g_free (dev);
 }

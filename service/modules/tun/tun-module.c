@@ -59,14 +59,32 @@ static const AnydOptionSpec create_options[] = {
 
 /* ---------------------------------------------------------------- module */
 
-TunModule *
+typedef struct {
+  AnydDaemon   *daemon;
+  AnydNetlink  *nl;
+  guint32       link_group;       /* anyd's devices live here; link_group + 1 = scratch */
+  guint         sub_id;
+  guint         absent_id;        /* NotFound fallback subtree */
+  guint         refresh_source;
+  guint         metrics_id;       /* anyd_metrics_add_collector */
+  gboolean      resync;           /* notifications were lost: re-list links */
+  gboolean      stopped;
+  gint          ref_count;
+  AnydDBusObjectSkeleton *object;
+  AnydDBusTun  *iface;
+  GHashTable   *devices;          /* ifindex -> TunDevice* (owned) */
+  GHashTable   *callers;          /* sender -> watch id */
+  GHashTable   *dirty;            /* ifindexes to sync on the next idle */
+} TunModule;
+
+static TunModule *
 tun_module_ref (TunModule *module)
 {
   g_atomic_int_inc (&module->ref_count);
   return module;
 }
 
-void
+static void
 tun_module_unref (TunModule *module)
 {
   if (module == NULL || !g_atomic_int_dec_and_test (&module->ref_count))
@@ -74,30 +92,94 @@ tun_module_unref (TunModule *module)
   g_free (module);
 }
 
-TunDevice *
-tun_module_lookup (TunModule *module, int ifindex)
+static TunDevice *
+lookup (TunModule *module, int ifindex)
 {
   return g_hash_table_lookup (module->devices, GINT_TO_POINTER (ifindex));
 }
 
+/* Written synchronously on the main loop: the record is a few hundred bytes
+ * on tmpfs (/run), where write, fsync and rename cost microseconds, and a
+ * Create must not reply before its device is recorded. */
 static void
-device_destroy (gpointer p)
+record_changed (TunModule *module)
 {
-  TunDevice *dev = p;
+  g_autoptr(GError) error = NULL;
 
-  if (dev->held)
-    anyd_daemon_release (dev->module->daemon);
-  tun_device_free (dev);
+  /* The mark stays a fallback, so a failed write loses nothing yet. */
+  if (!module->stopped &&
+      !tun_record_save (anyd_daemon_get_runtime_dir (module->daemon), module->devices, module->link_group, &error))
+    g_warning ("tun: recording devices: %s (ownership then rests on the alias mark alone)",
+               error->message);
 }
 
-void
-tun_module_forget (TunModule *module, int ifindex)
+/* Undo track(): out of the books and off the bus. */
+static gboolean
+untrack (gpointer key, gpointer value, gpointer user_data)
 {
-  g_hash_table_remove (module->devices, GINT_TO_POINTER (ifindex));
+  TunModule *module = user_data;
+  TunDevice *dev = value;
+
+  g_signal_handlers_disconnect_by_data (dev, module);
+  tun_device_unexport (dev);
+  anyd_limits_release (anyd_daemon_get_limits (module->daemon), dev->created_by, "tun");
+  if (!dev->persistent)
+    anyd_daemon_release (module->daemon);
+  g_object_unref (dev);
+  return TRUE;
 }
 
-gboolean
-tun_module_delete_devices (TunModule *module, GPtrArray *devices, GError **error)
+static void
+forget (TunModule *module, int ifindex)
+{
+  TunDevice *dev = lookup (module, ifindex);
+
+  if (dev && g_hash_table_steal (module->devices, GINT_TO_POINTER (ifindex)))
+    untrack (NULL, dev, module);
+}
+
+static void delete_devices_async (TunModule *module, GPtrArray *devices, GDBusMethodInvocation *invocation,
+                                  const char *action, const char *what);
+
+static void
+device_delete_cb (TunDevice *dev, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+  g_autoptr(GPtrArray) one = g_ptr_array_new ();
+  g_autofree char *what = g_strdup_printf ("device=%s", dev->name);
+
+  g_ptr_array_add (one, dev);
+  delete_devices_async (user_data, one, invocation, "tun.delete", what);
+}
+
+static void
+device_removed_cb (TunDevice *dev, gpointer user_data)
+{
+  TunModule *module = user_data;
+
+  g_message ("tun: %s was removed outside anyd", dev->name);
+  forget (module, dev->ifindex);
+  record_changed (module);
+}
+
+/* Registry, [limits] quota, and for a device that goes with its creator
+ * (not persistent) a hold on the daemon; untrack() undoes them. */
+static void
+track (TunModule *module, TunDevice *dev)
+{
+  g_hash_table_insert (module->devices, GINT_TO_POINTER (dev->ifindex), dev);
+  anyd_limits_charge (anyd_daemon_get_limits (module->daemon), dev->created_by, "tun");
+  if (!dev->persistent)
+    anyd_daemon_hold (module->daemon);
+  g_signal_connect (dev, "delete", G_CALLBACK (device_delete_cb), module);
+  g_signal_connect_swapped (dev, "renamed", G_CALLBACK (record_changed), module);
+  g_signal_connect (dev, "removed", G_CALLBACK (device_removed_cb), module);
+}
+
+/* Delete links (one batch), then forget their objects: blocking (shutdown)
+ * or on a worker thread (Delete, a creator leaving). With an invocation,
+ * reply to it when done; audit as action. */
+static gboolean
+delete_devices (TunModule *module, GPtrArray *devices, GError **error)
 {
   g_autofree int *idx = g_new (int, devices->len ? devices->len : 1);
 
@@ -106,8 +188,8 @@ tun_module_delete_devices (TunModule *module, GPtrArray *devices, GError **error
   if (!anyd_netlink_links_delete (module->nl, idx, devices->len, module->link_group + 1, error))
     return FALSE;
   for (guint i = 0; i < devices->len; i++)
-    tun_module_forget (module, idx[i]);
-  tun_module_record_changed (module);
+    forget (module, idx[i]);
+  record_changed (module);
   return TRUE;
 }
 
@@ -130,16 +212,16 @@ delete_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   for (guint i = 0; !module->stopped && i < op->ifindexes->len; i++)
     {
       int ifindex = g_array_index (op->ifindexes, int, i);
-      TunDevice *dev = tun_module_lookup (module, ifindex);
+      TunDevice *dev = lookup (module, ifindex);
       if (dev == NULL)
         continue;   /* the kernel's notification was first */
       if (error == NULL)
-        tun_module_forget (module, ifindex);
+        forget (module, ifindex);
       else
         dev->deleting = FALSE;
     }
   if (error == NULL)
-    tun_module_record_changed (module);
+    record_changed (module);
   if (error)
     g_warning ("tun: %s: %s", op->what, error->message);
   anyd_audit_action (op->caller, op->action, op->object, error, "%s", op->what);
@@ -158,9 +240,9 @@ delete_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   tun_module_unref (module);
 }
 
-void
-tun_module_delete_devices_async (TunModule *module, GPtrArray *devices, GDBusMethodInvocation *invocation,
-                                 const char *action, const char *what)
+static void
+delete_devices_async (TunModule *module, GPtrArray *devices, GDBusMethodInvocation *invocation,
+                      const char *action, const char *what)
 {
   DeleteOp *op = g_new0 (DeleteOp, 1);
 
@@ -183,50 +265,6 @@ tun_module_delete_devices_async (TunModule *module, GPtrArray *devices, GDBusMet
 
 /* ------------------------------------------------------- state following */
 
-/* Rename behind our back: the object path follows the name (paths are
- * "/org/anyd1/tun/<escaped-name>"), so the object moves. */
-static void
-rename_device (TunModule *module, TunDevice *dev, const AnydLinkInfo *link)
-{
-  TunDevice *moved = tun_device_new (module, link, dev->created_by, dev->owner, dev->group,
-                                     dev->persistent, dev->sender);
-
-  moved->held = dev->held;
-  dev->held = FALSE;
-  g_hash_table_replace (module->devices, GINT_TO_POINTER (link->ifindex), moved);
-  tun_device_refresh (moved);
-  tun_module_record_changed (module);
-}
-
-static void
-refresh_link (TunModule *module, TunDevice *dev)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(AnydLinkInfo) link = anyd_netlink_link_get (module->nl, dev->ifindex, &error);
-
-  dev->dirty_link = FALSE;
-  if (link == NULL && g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
-    {
-      g_message ("tun: %s was removed outside anyd", dev->name);
-      tun_module_forget (module, dev->ifindex);
-      tun_module_record_changed (module);
-      return;
-    }
-  if (link == NULL)
-    {
-      g_debug ("tun: %s: %s", dev->name, error->message);
-      return;
-    }
-  /* An alias edited by an admin changes nothing: the record keeps the
-   * device anyd's (tun-record.c). */
-  if (!g_str_equal (link->name, dev->name))
-    {
-      rename_device (module, dev, link);
-      return;
-    }
-  tun_device_update_link (dev, link);
-}
-
 static gboolean
 refresh_cb (gpointer user_data)
 {
@@ -242,35 +280,29 @@ refresh_cb (gpointer user_data)
       module->resync = FALSE;
       g_hash_table_iter_init (&it, module->devices);
       while (g_hash_table_iter_next (&it, &k, &v))
-        {
-          TunDevice *dev = v;
-          dev->dirty_link = dev->dirty_addrs = dev->dirty_routes = TRUE;
+        if (tun_device_notify (v, NULL))
           g_hash_table_add (todo, k);
-        }
     }
-  /* By index: refresh_link may forget or re-create devices. */
+  /* By index: a sync may make the module forget a device. */
   g_hash_table_iter_init (&it, todo);
   while (g_hash_table_iter_next (&it, &k, NULL))
     {
-      TunDevice *dev = tun_module_lookup (module, GPOINTER_TO_INT (k));
-      if (dev && dev->dirty_link)
-        refresh_link (module, dev);
-      dev = tun_module_lookup (module, GPOINTER_TO_INT (k));
-      if (dev && dev->dirty_addrs)
-        tun_device_refresh_addrs (dev);
-      if (dev && dev->dirty_routes)
-        tun_device_refresh_routes (dev);
+      TunDevice *dev = lookup (module, GPOINTER_TO_INT (k));
+      if (dev)
+        tun_device_sync (dev);
     }
   return G_SOURCE_REMOVE;
 }
 
-void
-tun_module_schedule_refresh (TunModule *module, TunDevice *dev)
+/* Sync the device of ifindex (0: only run a pending resync) on the next
+ * idle, coalesced. */
+static void
+schedule_refresh (TunModule *module, int ifindex)
 {
   if (module->stopped)
     return;
-  if (dev)
-    g_hash_table_add (module->dirty, GINT_TO_POINTER (dev->ifindex));
+  if (ifindex)
+    g_hash_table_add (module->dirty, GINT_TO_POINTER (ifindex));
   if (module->refresh_source == 0)
     module->refresh_source = g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, refresh_cb, module, NULL);
 }
@@ -284,37 +316,12 @@ netlink_event_cb (const AnydNetlinkEvent *ev, gpointer user_data)
   if (ev->type == ANYD_NETLINK_EVENT_RESYNC)
     {
       module->resync = TRUE;
-      tun_module_schedule_refresh (module, NULL);
+      schedule_refresh (module, 0);
       return;
     }
-  dev = tun_module_lookup (module, ev->ifindex);
-  if (dev == NULL)
-    return;
-  if (ev->type == ANYD_NETLINK_EVENT_LINK && ev->removed)
-    {
-      g_message ("tun: %s was removed outside anyd", dev->name);
-      tun_module_forget (module, ev->ifindex);
-      tun_module_record_changed (module);
-      return;
-    }
-  /* Notifications may be older than what we already did (they queue up
-   * while a call runs), so they only say "look again". Our own address
-   * and route changes are in the properties already, and what the lists
-   * leave out can't change them; link changes that can flush addresses or
-   * routes mark those in tun_device_update_link(). */
-  if (ev->type != ANYD_NETLINK_EVENT_LINK && (ev->own || ev->unlisted))
-    return;
-  if (ev->type == ANYD_NETLINK_EVENT_LINK)
-    dev->dirty_link = TRUE;
-  else if (ev->type == ANYD_NETLINK_EVENT_ADDR)
-    {
-      dev->dirty_addrs = TRUE;
-      /* an address going takes the IPv4 routes through it along, silently */
-      dev->dirty_routes |= ev->removed;
-    }
-  else
-    dev->dirty_routes = TRUE;
-  tun_module_schedule_refresh (module, dev);
+  dev = lookup (module, ev->ifindex);
+  if (dev && tun_device_notify (dev, ev))
+    schedule_refresh (module, ev->ifindex);
 }
 
 /* -------------------------------------------------------------- callers */
@@ -340,7 +347,7 @@ caller_vanished_cb (const char *name, gpointer user_data)
   if (doomed->len > 0)
     {
       g_autofree char *what = g_strdup_printf ("sender=%s devices=%u", name, doomed->len);
-      tun_module_delete_devices_async (module, doomed, NULL, "tun.cleanup", what);
+      delete_devices_async (module, doomed, NULL, "tun.cleanup", what);
     }
 }
 
@@ -471,7 +478,7 @@ create_device (TunModule *module, const AnydCaller *caller, const CreateRequest 
   TunDevice *dev;
   int fd, ifindex;
 
-  /* [limits] max_resources_per_uid; tun_device_new() counts the device. */
+  /* [limits] max_resources_per_uid; track() counts the device. */
   if (!anyd_limits_check (anyd_daemon_get_limits (module->daemon), caller->uid, "tun", error))
     return NULL;
   tp.name = *req->name ? req->name : "anyd%d";
@@ -516,16 +523,13 @@ create_device (TunModule *module, const AnydCaller *caller, const CreateRequest 
   link.mtu = req->mtu ? req->mtu : 1500;
   link.up = req->up;
   link.arptype = req->tap ? ARPHRD_ETHER : ARPHRD_NONE;
-  dev = tun_device_new (module, &link, caller->uid, req->owner, req->group, req->persist, caller->sender);
-  g_hash_table_insert (module->devices, GINT_TO_POINTER (ifindex), dev);
+  dev = tun_device_new (module->daemon, module->nl, &link, caller->uid, req->owner, req->group, req->persist,
+                        caller->sender);
+  track (module, dev);
   tun_device_set_config (dev, req->addrs, req->routes);
   if (!req->persist)
-    {
-      anyd_daemon_hold (module->daemon);
-      dev->held = TRUE;
-      watch_caller (module, caller->sender);
-    }
-  tun_module_record_changed (module);
+    watch_caller (module, caller->sender);
+  record_changed (module);
   if (fd_out)
     *fd_out = fd;
   else
@@ -647,7 +651,7 @@ reconcile (TunModule *module, GError **error)
 {
   g_autoptr(GPtrArray) links = anyd_netlink_link_list (module->nl, error);
   g_autoptr(GArray) leftovers = g_array_new (FALSE, FALSE, sizeof (int));
-  g_autofree char *record_path = tun_record_path (module);
+  g_autofree char *record_path = tun_record_path (anyd_daemon_get_runtime_dir (module->daemon));
   g_autoptr(GHashTable) record = tun_record_load (record_path);
   guint adopted = 0;
 
@@ -679,8 +683,8 @@ reconcile (TunModule *module, GError **error)
           g_array_append_val (leftovers, link->ifindex);
           continue;
         }
-      dev = tun_device_new (module, link, creator, owner, group, TRUE, NULL);
-      g_hash_table_insert (module->devices, GINT_TO_POINTER (link->ifindex), dev);
+      dev = tun_device_new (module->daemon, module->nl, link, creator, owner, group, TRUE, NULL);
+      track (module, dev);
       tun_device_refresh (dev);
       adopted++;
     }
@@ -695,7 +699,7 @@ reconcile (TunModule *module, GError **error)
   if (adopted || leftovers->len)
     g_message ("tun: re-adopted %u persistent device(s), removed %u left over", adopted, leftovers->len);
   /* now exactly the adopted devices (entries of vanished ones dropped) */
-  tun_module_record_changed (module);
+  record_changed (module);
   return TRUE;
 }
 
@@ -729,7 +733,7 @@ tun_start (AnydDaemon *daemon, GError **error)
   module->ref_count = 1;
   module->daemon = daemon;
   module->link_group = anyd_config_get_uint (anyd_daemon_get_config (daemon), "tun", "link_group");
-  module->devices = g_hash_table_new_full (NULL, NULL, NULL, device_destroy);
+  module->devices = g_hash_table_new (NULL, NULL);
   module->callers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   module->dirty = g_hash_table_new (NULL, NULL);
   module->nl = anyd_netlink_get (error);
@@ -781,7 +785,7 @@ tun_stop (gpointer data)
   if (doomed->len > 0)
     {
       g_autoptr(GError) error = NULL;
-      if (!tun_module_delete_devices (module, doomed, &error))
+      if (!delete_devices (module, doomed, &error))
         g_warning ("tun: removing devices on shutdown: %s", error->message);
       anyd_audit_action (NULL, "tun.cleanup", TUN_PATH, error, "shutdown devices=%u", doomed->len);
     }
@@ -792,6 +796,7 @@ tun_stop (gpointer data)
   while (g_hash_table_iter_next (&it, &k, &v))
     anyd_daemon_unwatch_name (module->daemon, GPOINTER_TO_UINT (v));
   g_hash_table_unref (module->callers);
+  g_hash_table_foreach_steal (module->devices, untrack, module);
   g_hash_table_unref (module->devices);
   g_hash_table_unref (module->dirty);
   if (module->absent_id)

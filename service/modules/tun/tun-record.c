@@ -72,9 +72,9 @@ get_id (GKeyFile *kf, const char *group, const char *key, gboolean none_ok, guin
 }
 
 char *
-tun_record_path (TunModule *module)
+tun_record_path (const char *runtime_dir)
 {
-  return g_build_filename (anyd_daemon_get_runtime_dir (module->daemon), "tun-devices", NULL);
+  return g_build_filename (runtime_dir, "tun-devices", NULL);
 }
 
 GHashTable *
@@ -141,17 +141,17 @@ tun_record_match (GHashTable *entries, const AnydLinkInfo *link)
 }
 
 gboolean
-tun_record_save (TunModule *module, GError **error)
+tun_record_save (const char *runtime_dir, GHashTable *devices, guint32 link_group, GError **error)
 {
   g_autoptr(GKeyFile) kf = g_key_file_new ();
-  g_autofree char *path = tun_record_path (module);
+  g_autofree char *path = tun_record_path (runtime_dir);
   g_autofree char *data = NULL;
   GHashTableIter it;
   gpointer v;
   gsize len;
 
   g_key_file_set_integer (kf, RECORD_GROUP, "Version", RECORD_VERSION);
-  g_hash_table_iter_init (&it, module->devices);
+  g_hash_table_iter_init (&it, devices);
   while (g_hash_table_iter_next (&it, NULL, &v))
     {
       TunDevice *dev = v;
@@ -159,30 +159,14 @@ tun_record_save (TunModule *module, GError **error)
 
       g_key_file_set_string (kf, group, "Name", dev->name);
       g_key_file_set_integer (kf, group, "Index", dev->ifindex);
-      set_id (kf, group, "LinkGroup", module->link_group);
+      set_id (kf, group, "LinkGroup", link_group);
       set_id (kf, group, "CreatedBy", dev->created_by);
       set_id (kf, group, "Owner", dev->owner);
       set_id (kf, group, "Group", dev->group);
       g_key_file_set_boolean (kf, group, "Persist", dev->persistent);
     }
   data = g_key_file_to_data (kf, &len, NULL);
-  if (!anyd_mkdir_private (anyd_daemon_get_runtime_dir (module->daemon), error))
+  if (!anyd_mkdir_private (runtime_dir, error))
     return FALSE;
   return anyd_file_write_atomic (path, data, len, 0600, error);
-}
-
-/* Written synchronously on the main loop: the record is a few hundred bytes
- * on tmpfs (/run), where write, fsync and rename cost microseconds, and a
- * Create must not reply before its device is recorded. */
-void
-tun_module_record_changed (TunModule *module)
-{
-  g_autoptr(GError) error = NULL;
-
-  if (module->stopped)
-    return;
-  /* The mark stays a fallback, so a failed write loses nothing yet. */
-  if (!tun_record_save (module, &error))
-    g_warning ("tun: recording devices: %s (ownership then rests on the alias mark alone)",
-               error->message);
 }

@@ -115,28 +115,17 @@ set_strv_if_changed (AnydDBusTunDevice *iface, char **now, gboolean addresses)
     anyd_dbus_tun_device_set_routes (iface, (const char *const *) now);
 }
 
+/* Re-read addresses (or routes) from the kernel. */
 static void
-refresh_addrs (TunDevice *dev)
+refresh_list (TunDevice *dev, gboolean addresses)
 {
   g_autoptr(GError) error = NULL;
-  g_auto(GStrv) addrs = anyd_netlink_addr_list (dev->nl, dev->ifindex, &error);
+  g_auto(GStrv) now = addresses ? anyd_netlink_addr_list (dev->nl, dev->ifindex, &error)
+                                : anyd_netlink_route_list (dev->nl, dev->ifindex, &error);
 
-  dev->dirty_addrs = FALSE;
-  if (addrs)
-    set_strv_if_changed (dev->iface, addrs, TRUE);
-  else
-    g_debug ("tun: %s: %s", dev->name, error->message);
-}
-
-static void
-refresh_routes (TunDevice *dev)
-{
-  g_autoptr(GError) error = NULL;
-  g_auto(GStrv) routes = anyd_netlink_route_list (dev->nl, dev->ifindex, &error);
-
-  dev->dirty_routes = FALSE;
-  if (routes)
-    set_strv_if_changed (dev->iface, routes, FALSE);
+  *(addresses ? &dev->dirty_addrs : &dev->dirty_routes) = FALSE;
+  if (now)
+    set_strv_if_changed (dev->iface, now, addresses);
   else
     g_debug ("tun: %s: %s", dev->name, error->message);
 }
@@ -144,8 +133,8 @@ refresh_routes (TunDevice *dev)
 void
 tun_device_refresh (TunDevice *dev)
 {
-  refresh_addrs (dev);
-  refresh_routes (dev);
+  refresh_list (dev, TRUE);
+  refresh_list (dev, FALSE);
 }
 
 void
@@ -165,28 +154,26 @@ tun_device_set_config (TunDevice *dev, GArray *addrs, GArray *routes)
 }
 
 static void export (TunDevice *dev, const AnydLinkInfo *link);
+static gboolean sync_cb (gpointer data);
 
-gboolean
+void
 tun_device_notify (TunDevice *dev, const AnydNetlinkEvent *ev)
 {
-  if (ev == NULL)
-    {
-      dev->dirty_link = dev->dirty_addrs = dev->dirty_routes = TRUE;
-      return TRUE;
-    }
-  if (ev->type == ANYD_NETLINK_EVENT_LINK && ev->removed)
+  if (ev && ev->type == ANYD_NETLINK_EVENT_LINK && ev->removed)
     {
       g_signal_emit (dev, signals[SIGNAL_REMOVED], 0);
-      return FALSE;
+      return;
     }
   /* Notifications may be older than what we already did (they queue up
    * while a call runs), so they only say "look again". Our own address
    * and route changes are in the properties already, and what the lists
    * leave out can't change them; link changes that can flush addresses or
    * routes mark those in sync_link(). */
-  if (ev->type != ANYD_NETLINK_EVENT_LINK && (ev->own || ev->unlisted))
-    return FALSE;
-  if (ev->type == ANYD_NETLINK_EVENT_LINK)
+  if (ev && ev->type != ANYD_NETLINK_EVENT_LINK && (ev->own || ev->unlisted))
+    return;
+  if (ev == NULL)
+    dev->dirty_link = dev->dirty_addrs = dev->dirty_routes = TRUE;
+  else if (ev->type == ANYD_NETLINK_EVENT_LINK)
     dev->dirty_link = TRUE;
   else if (ev->type == ANYD_NETLINK_EVENT_ADDR)
     {
@@ -196,7 +183,8 @@ tun_device_notify (TunDevice *dev, const AnydNetlinkEvent *ev)
     }
   else
     dev->dirty_routes = TRUE;
-  return TRUE;
+  if (dev->sync_source == 0 && dev->object)
+    dev->sync_source = g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, sync_cb, g_object_ref (dev), g_object_unref);
 }
 
 /* FALSE when it emitted "removed" or "renamed" (then all is up to date). */
@@ -244,30 +232,36 @@ sync_link (TunDevice *dev)
   return TRUE;
 }
 
-void
-tun_device_sync (TunDevice *dev)
+static gboolean
+sync_cb (gpointer data)
 {
+  TunDevice *dev = data;
+
+  dev->sync_source = 0;
   if (dev->dirty_link && !sync_link (dev))
-    return;
+    return G_SOURCE_REMOVE;
   if (dev->dirty_addrs)
-    refresh_addrs (dev);
+    refresh_list (dev, TRUE);
   if (dev->dirty_routes)
-    refresh_routes (dev);
+    refresh_list (dev, FALSE);
+  return G_SOURCE_REMOVE;
 }
 
 /* --------------------------------------------------------------- methods */
 
-typedef void (*DeviceOp) (TunDevice *dev, GDBusMethodInvocation *invocation);
+/* add: AddAddress/AddRoute rather than the Remove twin (else unused) */
+typedef void (*DeviceOp) (TunDevice *dev, GDBusMethodInvocation *invocation, gboolean add);
 
 /* Every method already passed the gate (tun.manage, and org.anyd1.manage on
  * a device another uid created: the owner rule of the table's rows). A
  * skeleton that is no longer the device's (unexported, renamed) answers
  * NotFound. */
 static gboolean
-run_checked (TunDevice *dev, AnydDBusTunDevice *iface, GDBusMethodInvocation *invocation, DeviceOp op)
+run_checked (TunDevice *dev, AnydDBusTunDevice *iface, GDBusMethodInvocation *invocation, DeviceOp op,
+             gboolean add)
 {
   if (dev->iface == iface && !dev->deleting)
-    op (dev, invocation);
+    op (dev, invocation, add);
   else
     g_dbus_method_invocation_return_error (invocation, ANYD_ERROR, ANYD_ERROR_NOT_FOUND,
                                            "device: %s no longer exists%s",
@@ -292,7 +286,7 @@ finish (TunDevice *dev, GDBusMethodInvocation *invocation, const char *action, G
 }
 
 static void
-op_set_mtu (TunDevice *dev, GDBusMethodInvocation *invocation)
+op_set_mtu (TunDevice *dev, GDBusMethodInvocation *invocation, gboolean add)
 {
   GError *error = NULL;
   g_autofree char *what = NULL;
@@ -311,7 +305,7 @@ op_set_mtu (TunDevice *dev, GDBusMethodInvocation *invocation)
 }
 
 static void
-op_set_up (TunDevice *dev, GDBusMethodInvocation *invocation)
+op_set_up (TunDevice *dev, GDBusMethodInvocation *invocation, gboolean add)
 {
   GError *error = NULL;
   gboolean up;
@@ -358,18 +352,6 @@ op_address (TunDevice *dev, GDBusMethodInvocation *invocation, gboolean add)
 }
 
 static void
-op_add_address (TunDevice *dev, GDBusMethodInvocation *invocation)
-{
-  op_address (dev, invocation, TRUE);
-}
-
-static void
-op_remove_address (TunDevice *dev, GDBusMethodInvocation *invocation)
-{
-  op_address (dev, invocation, FALSE);
-}
-
-static void
 op_route (TunDevice *dev, GDBusMethodInvocation *invocation, gboolean add)
 {
   GError *error = NULL;
@@ -397,41 +379,24 @@ op_route (TunDevice *dev, GDBusMethodInvocation *invocation, gboolean add)
 }
 
 static void
-op_add_route (TunDevice *dev, GDBusMethodInvocation *invocation)
-{
-  op_route (dev, invocation, TRUE);
-}
-
-static void
-op_remove_route (TunDevice *dev, GDBusMethodInvocation *invocation)
-{
-  op_route (dev, invocation, FALSE);
-}
-
-static void
-op_delete (TunDevice *dev, GDBusMethodInvocation *invocation)
+op_delete (TunDevice *dev, GDBusMethodInvocation *invocation, gboolean add)
 {
   /* the module deletes it and replies (a grace period, off the main loop) */
   g_signal_emit (dev, signals[SIGNAL_DELETE], 0, invocation);
 }
 
-#define HANDLER(fn, op, ...)                                                               \
+#define HANDLER(fn, op, add, ...)                                                          \
   static gboolean fn (AnydDBusTunDevice *iface, GDBusMethodInvocation *invocation,        \
-                      __VA_ARGS__, gpointer user_data)                                    \
-  { return run_checked (user_data, iface, invocation, op); }
+                      __VA_ARGS__ gpointer user_data)                                     \
+  { return run_checked (user_data, iface, invocation, op, add); }
 
-HANDLER (handle_set_mtu, op_set_mtu, guint mtu)
-HANDLER (handle_set_up, op_set_up, gboolean up)
-HANDLER (handle_add_address, op_add_address, const char *a)
-HANDLER (handle_remove_address, op_remove_address, const char *a)
-HANDLER (handle_add_route, op_add_route, const char *r)
-HANDLER (handle_remove_route, op_remove_route, const char *r)
-
-static gboolean
-handle_delete (AnydDBusTunDevice *iface, GDBusMethodInvocation *invocation, gpointer user_data)
-{
-  return run_checked (user_data, iface, invocation, op_delete);
-}
+HANDLER (handle_set_mtu, op_set_mtu, FALSE, guint mtu,)
+HANDLER (handle_set_up, op_set_up, FALSE, gboolean up,)
+HANDLER (handle_add_address, op_address, TRUE, const char *a,)
+HANDLER (handle_remove_address, op_address, FALSE, const char *a,)
+HANDLER (handle_add_route, op_route, TRUE, const char *r,)
+HANDLER (handle_remove_route, op_route, FALSE, const char *r,)
+HANDLER (handle_delete, op_delete, FALSE)
 
 /* polkit detail "device" = the object's device name. */
 static void
@@ -558,6 +523,7 @@ tun_device_unexport (TunDevice *dev)
   if (dev->object == NULL)
     return;
   g_dbus_object_manager_server_unexport (anyd_daemon_get_object_manager (dev->daemon), dev->path);
+  g_clear_handle_id (&dev->sync_source, g_source_remove);
   /* Handlers stay connected: they answer NotFound now (and drop their
    * references to dev when the last call is done with the skeleton). */
   g_clear_object (&dev->object);

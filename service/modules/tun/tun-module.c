@@ -65,16 +65,13 @@ typedef struct {
   guint32       link_group;       /* anyd's devices live here; link_group + 1 = scratch */
   guint         sub_id;
   guint         absent_id;        /* NotFound fallback subtree */
-  guint         refresh_source;
   guint         metrics_id;       /* anyd_metrics_add_collector */
-  gboolean      resync;           /* notifications were lost: re-list links */
   gboolean      stopped;
   gint          ref_count;
   AnydDBusObjectSkeleton *object;
   AnydDBusTun  *iface;
   GHashTable   *devices;          /* ifindex -> TunDevice* (owned) */
   GHashTable   *callers;          /* sender -> watch id */
-  GHashTable   *dirty;            /* ifindexes to sync on the next idle */
 } TunModule;
 
 static TunModule *
@@ -265,63 +262,21 @@ delete_devices_async (TunModule *module, GPtrArray *devices, GDBusMethodInvocati
 
 /* ------------------------------------------------------- state following */
 
-static gboolean
-refresh_cb (gpointer user_data)
-{
-  TunModule *module = user_data;
-  g_autoptr(GHashTable) todo = g_steal_pointer (&module->dirty);
-  GHashTableIter it;
-  gpointer k, v;
-
-  module->refresh_source = 0;
-  module->dirty = g_hash_table_new (NULL, NULL);
-  if (module->resync)
-    {
-      module->resync = FALSE;
-      g_hash_table_iter_init (&it, module->devices);
-      while (g_hash_table_iter_next (&it, &k, &v))
-        if (tun_device_notify (v, NULL))
-          g_hash_table_add (todo, k);
-    }
-  /* By index: a sync may make the module forget a device. */
-  g_hash_table_iter_init (&it, todo);
-  while (g_hash_table_iter_next (&it, &k, NULL))
-    {
-      TunDevice *dev = lookup (module, GPOINTER_TO_INT (k));
-      if (dev)
-        tun_device_sync (dev);
-    }
-  return G_SOURCE_REMOVE;
-}
-
-/* Sync the device of ifindex (0: only run a pending resync) on the next
- * idle, coalesced. */
-static void
-schedule_refresh (TunModule *module, int ifindex)
-{
-  if (module->stopped)
-    return;
-  if (ifindex)
-    g_hash_table_add (module->dirty, GINT_TO_POINTER (ifindex));
-  if (module->refresh_source == 0)
-    module->refresh_source = g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, refresh_cb, module, NULL);
-}
-
 static void
 netlink_event_cb (const AnydNetlinkEvent *ev, gpointer user_data)
 {
   TunModule *module = user_data;
-  TunDevice *dev;
+  GHashTableIter it;
+  gpointer dev;
 
   if (ev->type == ANYD_NETLINK_EVENT_RESYNC)
     {
-      module->resync = TRUE;
-      schedule_refresh (module, 0);
-      return;
+      g_hash_table_iter_init (&it, module->devices);
+      while (g_hash_table_iter_next (&it, NULL, &dev))
+        tun_device_notify (dev, NULL);
     }
-  dev = lookup (module, ev->ifindex);
-  if (dev && tun_device_notify (dev, ev))
-    schedule_refresh (module, ev->ifindex);
+  else if ((dev = lookup (module, ev->ifindex)))
+    tun_device_notify (dev, ev);
 }
 
 /* -------------------------------------------------------------- callers */
@@ -735,7 +690,6 @@ tun_start (AnydDaemon *daemon, GError **error)
   module->link_group = anyd_config_get_uint (anyd_daemon_get_config (daemon), "tun", "link_group");
   module->devices = g_hash_table_new (NULL, NULL);
   module->callers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  module->dirty = g_hash_table_new (NULL, NULL);
   module->nl = anyd_netlink_get (error);
   if (module->nl == NULL)
     goto fail;
@@ -791,14 +745,12 @@ tun_stop (gpointer data)
     }
   module->stopped = TRUE;
   g_clear_handle_id (&module->metrics_id, anyd_metrics_remove_collector);
-  g_clear_handle_id (&module->refresh_source, g_source_remove);
   g_hash_table_iter_init (&it, module->callers);
   while (g_hash_table_iter_next (&it, &k, &v))
     anyd_daemon_unwatch_name (module->daemon, GPOINTER_TO_UINT (v));
   g_hash_table_unref (module->callers);
   g_hash_table_foreach_steal (module->devices, untrack, module);
   g_hash_table_unref (module->devices);
-  g_hash_table_unref (module->dirty);
   if (module->absent_id)
     g_dbus_connection_unregister_subtree (anyd_daemon_get_connection (module->daemon), module->absent_id);
   if (module->object)

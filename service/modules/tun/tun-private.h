@@ -40,9 +40,10 @@ struct _TunDevice {
   gboolean                tap;
   gboolean                persistent;
   gboolean                deleting;    /* a deletion is in flight */
-  gboolean                dirty_addrs;   /* to re-read in tun_device_sync(): */
+  gboolean                dirty_addrs;   /* to re-read on the next idle: */
   gboolean                dirty_routes;
   gboolean                dirty_link;    /* name, MTU, up */
+  guint                   sync_source;
   AnydDBusObjectSkeleton *object;      /* NULL once unexported */
   AnydDBusTunDevice      *iface;
 };
@@ -55,12 +56,10 @@ TunDevice *tun_device_new (AnydDaemon *daemon, AnydNetlink *nl, const AnydLinkIn
 void       tun_device_unexport (TunDevice *dev);
 /* Re-read addresses and routes from the kernel into the properties. */
 void       tun_device_refresh (TunDevice *dev);
-/* What a netlink event (NULL: events were lost) means: TRUE when
- * tun_device_sync() should run (the caller coalesces); emits "removed"
- * when the link went. */
-gboolean   tun_device_notify (TunDevice *dev, const AnydNetlinkEvent *ev);
-/* Re-read the dirty parts; may emit "removed" or "renamed". */
-void       tun_device_sync (TunDevice *dev);
+/* A netlink event on the link (NULL: events were lost): emits "removed" when
+ * the link went, else re-reads what it may have changed on the next idle
+ * (coalesced), which may emit "removed" or "renamed". */
+void       tun_device_notify (TunDevice *dev, const AnydNetlinkEvent *ev);
 /* Addresses/Routes properties from what Create configured (AnydCidr, AnydRoute). */
 void       tun_device_set_config (TunDevice *dev, GArray *addrs, GArray *routes);
 /* MTU bounds of the device type (kernel: tun 68..65535, tap 68..65521). */

@@ -43,7 +43,7 @@ struct _TunDevice {
   gboolean                dirty_addrs;   /* to re-read on the next idle: */
   gboolean                dirty_routes;
   gboolean                dirty_link;    /* name, MTU, up */
-  guint                   sync_source;
+  guint                   sync_source;   /* the pending re-read */
   AnydDBusObjectSkeleton *object;      /* NULL once unexported */
   AnydDBusTunDevice      *iface;
 };

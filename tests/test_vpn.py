@@ -325,7 +325,7 @@ def _(sb):
         assert sig.states(path)[-2:] == ['disconnecting', 'disconnected'], sig.states(path)
         nothing_left('wg-test')
         assert not vpnpeer.ping(TUN_PEER4, timeout=1)
-        expect_error('NotFound', disconnect, sb, 'wg-test', contains='not connected')
+        expect_error('NotFound', disconnect, sb, 'wg-test', contains="VPN profile 'wg-test' is not connected")
     finally:
         sig.close()
 
@@ -403,7 +403,8 @@ def _(sb):
     links = vpnpeer.links()
     for call in (lambda: connect(sb, 'lonely'),
                  lambda: sb.call(ALLOWED, path, PROFILE_IFACE, 'Connect')):
-        expect_error('Failed', call, contains=['lonely', 'no [Peer]'])
+        e = expect_error('Failed', call, contains=["VPN profile 'lonely'", 'no [Peer]'])
+        assert 'VpnProfile' not in e.message and 'Update' not in e.message, e.message
     assert vpnpeer.links() == links, vpnpeer.links()
     assert not [o for o in managed(sb) if o.startswith('/org/anyd1/vpn/connections/')]
     assert not wggo_pids()
@@ -709,7 +710,7 @@ def _(sb):
     assert profile_path('wg-gone') not in managed(sb)
     assert not os.path.exists(os.path.join(STATE, 'wg-gone.profile'))
     nothing_left('wg-gone')
-    expect_error('NotFound', connect, sb, 'wg-gone')
+    expect_error('NotFound', connect, sb, 'wg-gone', contains="no VPN profile 'wg-gone'")
 
 
 # ---------------------------------------------- stop, crash, restart

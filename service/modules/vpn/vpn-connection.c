@@ -589,7 +589,7 @@ transition (VpnConnection *c, State to, AnydError code, const char *reason)
       hold (c, TRUE);
       if (c->connecting)
         {
-          error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "profile %s was disconnected while coming up",
+          error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "VPN profile '%s' was disconnected while coming up",
                                c->profile_name);
           answer (c, &c->connecting, error);
         }
@@ -965,7 +965,7 @@ setup_network (VpnConnection *c, GError **error)
             continue;
           if (g_error_matches (local, ANYD_ERROR, ANYD_ERROR_EXISTS))
             g_set_error (error, ANYD_ERROR, ANYD_ERROR_EXISTS,
-                         "AllowedIPs: a route to %s already exists (another interface routes it)", text);
+                         "AllowedIPs: a route to %s already exists; another interface routes it", text);
           else
             g_propagate_error (error, g_steal_pointer (&local));
           return FALSE;
@@ -1344,7 +1344,7 @@ vpn_connection_start (VpnModule *module, VpnProfile *profile, const AnydCaller *
       /* wg-quick brings such an interface up to have peers added later; a
        * connection here has nothing to connect to and nothing could add one */
       error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
-                           "profile %s has no [Peer] section: add a peer (VpnProfile.Update) before connecting",
+                           "VPN profile '%s' has no [Peer] section; add a peer to its configuration before connecting",
                            profile->name);
       reply (NULL, error, user_data);
       return NULL;
@@ -1359,7 +1359,7 @@ vpn_connection_start (VpnModule *module, VpnProfile *profile, const AnydCaller *
       while (g_hash_table_iter_next (&it, NULL, (gpointer *) &other))
         if (other->config->link != NULL)
           {
-            error = g_error_new (ANYD_ERROR, ANYD_ERROR_BUSY, "profile %s: the proxy profile %s is connected; "
+            error = g_error_new (ANYD_ERROR, ANYD_ERROR_BUSY, "VPN profile '%s': the proxy profile '%s' is connected; "
                                  "disconnect it first", profile->name, other->profile_name);
             reply (NULL, error, user_data);
             return NULL;
@@ -1374,7 +1374,7 @@ vpn_connection_start (VpnModule *module, VpnProfile *profile, const AnydCaller *
   if (g_hash_table_contains (module->claimed, profile->name))
     {
       error = g_error_new (ANYD_ERROR, ANYD_ERROR_BUSY,
-                           "profile %s: anyd is taking over its connection from before a restart; try again",
+                           "VPN profile '%s': anyd is taking over its connection from before a restart; try again",
                            profile->name);
       reply (NULL, error, user_data);
       return NULL;

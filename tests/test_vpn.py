@@ -584,6 +584,39 @@ def _(sb):
         sig.close()
 
 
+@vcase('a failed connection names no interface: Interface is cleared (PropertiesChanged), vpn status shows none')
+def _(sb):
+    changed = []
+    sid = sb.bus.signal_subscribe('org.anyd1', 'org.freedesktop.DBus.Properties', 'PropertiesChanged', None,
+                                  CONN_IFACE, 0, lambda *a: changed.append((a[2], a[5].unpack()[1])))
+    sb.bus_call('GetId')    # the bus has the match rule once this returns
+    sig = Signals(sb)
+    try:
+        import_profile(sb, 'wg-stale', good_profile('wg-stale', endpoint='192.0.2.99:51820'))
+        path = connect(sb, 'wg-stale')
+        # answered while connecting: the device of this attempt is up
+        assert props(sb, path)['Interface'] == 'wg-stale', props(sb, path)
+        sig.wait(path, 'failed', timeout=15)
+        nothing_left('wg-stale')
+        p = props(sb, path)
+        assert p['State'] == 'failed' and p['Interface'] == '', p
+        wait_until(lambda: (sig.pump(), any(cp == path and ch.get('Interface') == '' for cp, ch in changed))[1],
+                   5, what='PropertiesChanged clearing Interface of %s' % path)
+        rc, out, err = sb.client(ALLOWED, '--json', 'vpn', 'status', 'wg-stale')
+        st = json.loads(out)
+        assert rc == 0 and len(st) == 1 and st[0]['state'] == 'failed', (rc, out, err)
+        assert st[0]['interface'] in ('', None), st
+        rc, out, err = sb.client(ALLOWED, '--terse', '--fields=profile,state,interface', 'vpn', 'status',
+                                 'wg-stale')
+        assert rc == 0 and out == 'wg-stale:failed:\n', (rc, out, err)
+    finally:
+        sb.bus.signal_unsubscribe(sid)
+        sig.close()
+    disconnect(sb, 'wg-stale')
+    sb.call(ALLOWED, profile_path('wg-stale'), PROFILE_IFACE, 'Delete')
+    nothing_left('wg-stale')
+
+
 @vcase('a missing wireguard-go makes Connect answer Disabled')
 def _(sb):
     sb.write_config(CONFIG + 'wireguard_go=/nonexistent/wireguard-go\n')

@@ -354,13 +354,24 @@ destroyed_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 
 /* After DNS: rules now, the device (with its addresses and routes) and the
  * data plane off the main loop. */
+/* The data plane leaves the connection: Interface names it no longer (a
+ * failed connection stays exported until Disconnect and must not show the
+ * device of the attempt). */
+static VpnTunnel *
+steal_tunnel (VpnConnection *c)
+{
+  if (!c->gone)
+    anyd_dbus_vpn_connection_set_interface (iface (c), "");
+  return g_steal_pointer (&c->tunnel);
+}
+
 static void
 teardown_network (VpnConnection *c)
 {
   delete_rules (c);
   if (c->tunnel)
     {
-      VpnTunnel *t = g_steal_pointer (&c->tunnel);
+      VpnTunnel *t = steal_tunnel (c);
       t->backend->destroy_async (t, destroyed_cb, connection_ref (c));
     }
   else
@@ -427,7 +438,7 @@ teardown_sync (VpnConnection *c)
   delete_rules (c);
   if (c->tunnel)
     {
-      VpnTunnel *t = g_steal_pointer (&c->tunnel);
+      VpnTunnel *t = steal_tunnel (c);
       t->backend->destroy (t);
     }
 }

@@ -264,9 +264,9 @@ run_checked (TunDevice *dev, AnydDBusTunDevice *iface, GDBusMethodInvocation *in
     op (dev, invocation, add);
   else
     g_dbus_method_invocation_return_error (invocation, ANYD_ERROR, ANYD_ERROR_NOT_FOUND,
-                                           "device: %s no longer exists%s",
-                                           anyd_dbus_tun_device_get_name (iface),
-                                           dev->iface && dev->deleting ? " (being deleted)" : "");
+                                           dev->iface && dev->deleting ? "TUN device '%s' is being deleted"
+                                                                       : "TUN device '%s' no longer exists",
+                                           anyd_dbus_tun_device_get_name (iface));
   return TRUE;
 }
 

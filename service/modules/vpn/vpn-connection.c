@@ -354,13 +354,24 @@ destroyed_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 
 /* After DNS: rules now, the device (with its addresses and routes) and the
  * data plane off the main loop. */
+/* The data plane leaves the connection: Interface names it no longer (a
+ * failed connection stays exported until Disconnect and must not show the
+ * device of the attempt). */
+static VpnTunnel *
+steal_tunnel (VpnConnection *c)
+{
+  if (!c->gone)
+    anyd_dbus_vpn_connection_set_interface (iface (c), "");
+  return g_steal_pointer (&c->tunnel);
+}
+
 static void
 teardown_network (VpnConnection *c)
 {
   delete_rules (c);
   if (c->tunnel)
     {
-      VpnTunnel *t = g_steal_pointer (&c->tunnel);
+      VpnTunnel *t = steal_tunnel (c);
       t->backend->destroy_async (t, destroyed_cb, connection_ref (c));
     }
   else
@@ -427,7 +438,7 @@ teardown_sync (VpnConnection *c)
   delete_rules (c);
   if (c->tunnel)
     {
-      VpnTunnel *t = g_steal_pointer (&c->tunnel);
+      VpnTunnel *t = steal_tunnel (c);
       t->backend->destroy (t);
     }
 }
@@ -589,7 +600,7 @@ transition (VpnConnection *c, State to, AnydError code, const char *reason)
       hold (c, TRUE);
       if (c->connecting)
         {
-          error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "profile %s was disconnected while coming up",
+          error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "VPN profile '%s' was disconnected while coming up",
                                c->profile_name);
           answer (c, &c->connecting, error);
         }
@@ -965,7 +976,7 @@ setup_network (VpnConnection *c, GError **error)
             continue;
           if (g_error_matches (local, ANYD_ERROR, ANYD_ERROR_EXISTS))
             g_set_error (error, ANYD_ERROR, ANYD_ERROR_EXISTS,
-                         "AllowedIPs: a route to %s already exists (another interface routes it)", text);
+                         "AllowedIPs: a route to %s already exists; another interface routes it", text);
           else
             g_propagate_error (error, g_steal_pointer (&local));
           return FALSE;
@@ -1344,7 +1355,7 @@ vpn_connection_start (VpnModule *module, VpnProfile *profile, const AnydCaller *
       /* wg-quick brings such an interface up to have peers added later; a
        * connection here has nothing to connect to and nothing could add one */
       error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
-                           "profile %s has no [Peer] section: add a peer (VpnProfile.Update) before connecting",
+                           "VPN profile '%s' has no [Peer] section; add a peer to its configuration before connecting",
                            profile->name);
       reply (NULL, error, user_data);
       return NULL;
@@ -1359,7 +1370,7 @@ vpn_connection_start (VpnModule *module, VpnProfile *profile, const AnydCaller *
       while (g_hash_table_iter_next (&it, NULL, (gpointer *) &other))
         if (other->config->link != NULL)
           {
-            error = g_error_new (ANYD_ERROR, ANYD_ERROR_BUSY, "profile %s: the proxy profile %s is connected; "
+            error = g_error_new (ANYD_ERROR, ANYD_ERROR_BUSY, "VPN profile '%s': the proxy profile '%s' is connected; "
                                  "disconnect it first", profile->name, other->profile_name);
             reply (NULL, error, user_data);
             return NULL;
@@ -1374,7 +1385,7 @@ vpn_connection_start (VpnModule *module, VpnProfile *profile, const AnydCaller *
   if (g_hash_table_contains (module->claimed, profile->name))
     {
       error = g_error_new (ANYD_ERROR, ANYD_ERROR_BUSY,
-                           "profile %s: anyd is taking over its connection from before a restart; try again",
+                           "VPN profile '%s': anyd is taking over its connection from before a restart; try again",
                            profile->name);
       reply (NULL, error, user_data);
       return NULL;

@@ -127,7 +127,7 @@ vpn_module_lookup_profile (VpnModule *module, const char *name, GError **error)
   if (profile == NULL)
     {
       g_autofree char *shown = g_strescape (name, NULL);
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "profile: no VPN profile named \"%.64s\"", shown);
+      g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "no VPN profile '%.64s'", shown);
     }
   return profile;
 }
@@ -152,7 +152,7 @@ check_name (const char *name, GError **error)
     {
       g_autofree char *shown = g_strescape (name, NULL);
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                   "name: \"%.64s\" is not a profile name (1-%d characters of A-Z a-z 0-9 _ = + . -, "
+                   "name: '%.64s' is not a profile name (1-%d characters of A-Z a-z 0-9 _ = + . -, "
                    "not starting with . or -)", shown, VPN_PROFILE_NAME_MAX);
       return FALSE;
     }
@@ -166,7 +166,7 @@ check_request (VpnModule *module, const char *name, GVariant *options, GError **
     return FALSE;
   if (g_hash_table_contains (module->profiles, name))
     {
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_EXISTS, "name: a profile named %s exists already", name);
+      g_set_error (error, ANYD_ERROR, ANYD_ERROR_EXISTS, "name: VPN profile '%s' already exists", name);
       return FALSE;
     }
   return TRUE;
@@ -525,7 +525,7 @@ handle_disconnect (AnydDBusVpn *iface, GDBusMethodInvocation *invocation, const 
   if (c == NULL)
     {
       anyd_invocation_return_error (invocation, g_error_new (ANYD_ERROR, ANYD_ERROR_NOT_FOUND,
-                                                             "profile: %s is not connected", name));
+                                                             "VPN profile '%s' is not connected", name));
       return TRUE;
     }
   vpn_connection_disconnect (c, anyd_caller_from_invocation (invocation), "", disconnect_done_cb, invocation);

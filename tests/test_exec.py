@@ -741,6 +741,11 @@ def _(sb):
     rc, out, err = sb.client(ALLOWED, '--json', 'exec', 'run', '--', 'sh', '-c', 'exit 2')
     import json
     assert rc == 2 and json.loads(out)['reason'] == 'exited', (rc, out, err)
+    # the typed call (fds in its list) is traced like any other
+    rc, out, err = sb.client(ALLOWED, '--verbose', 'exec', 'run', '--', '/bin/true')
+    assert rc == 0, (rc, out, err)
+    assert "anyd-client: call org.anyd1.Exec.Run on /org/anyd1/exec (['/bin/true'], {" in err, err
+    assert "anyd-client: reply (objectpath '/org/anyd1/exec/processes/" in err, err
 
 
 @case('anyd-client exec run: Ctrl+C goes to the command, which decides (here: exit 42)')

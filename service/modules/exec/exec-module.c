@@ -304,6 +304,7 @@ typedef struct {
   ExecRequest           *req;
   ExecProcess           *p;            /* a reference */
   GVariant              *props;        /* a(sv), sunk */
+  GUnixFDList           *caller_fds;   /* Run: the fds sent with the call */
   GUnixFDList           *fds;          /* what the unit gets, until sent */
   int                    master;       /* RunPty: the pty master, -1 */
   guint32                uid;          /* the user it runs as */
@@ -319,6 +320,7 @@ start_call_free (StartCall *c)
   exec_request_free (c->req);
   g_clear_pointer (&c->p, exec_process_unref);
   g_clear_pointer (&c->props, g_variant_unref);
+  g_clear_object (&c->caller_fds);
   g_clear_object (&c->fds);
   if (c->master >= 0)
     close (c->master);
@@ -380,17 +382,15 @@ lookup_user (const char *name, guint32 uid, struct passwd *pw, char **buf, GErro
   return TRUE;
 }
 
-/* Take the caller's fds out of the message (so none stays open in anyd
- * longer than the unit start needs) and put the ones named by the
+/* Take the caller's fds out of the call's list (so none stays open in
+ * anyd longer than the unit start needs) and put the ones named by the
  * options into the list for systemd. */
 static gboolean
 take_stdio_fds (StartCall *c, gint index_out[3], GError **error)
 {
   static const char *const names[] = { "stdin", "stdout", "stderr" };
-  GDBusMessage *msg = g_dbus_method_invocation_get_message (c->invocation);
-  GUnixFDList *in = g_dbus_message_get_unix_fd_list (msg);
   gint n = 0;
-  g_autofree gint *fds = in != NULL ? g_unix_fd_list_steal_fds (in, &n) : NULL;
+  g_autofree gint *fds = c->caller_fds != NULL ? g_unix_fd_list_steal_fds (c->caller_fds, &n) : NULL;
   gboolean ok = TRUE;
 
   c->fds = g_unix_fd_list_new ();
@@ -723,7 +723,7 @@ ensure_slice_then_start (StartCall *c)
 }
 
 static void
-start_run (ExecModule *m, GDBusMethodInvocation *invocation, gboolean pty)
+start_run (ExecModule *m, GDBusMethodInvocation *invocation, GUnixFDList *fd_list, gboolean pty)
 {
   g_autoptr(StartCall) c = g_new0 (StartCall, 1);
   g_autofree char *pwbuf = NULL;
@@ -739,6 +739,7 @@ start_run (ExecModule *m, GDBusMethodInvocation *invocation, gboolean pty)
   c->invocation = invocation;
   c->caller = anyd_caller_ref (anyd_caller_from_invocation (invocation));
   c->master = -1;
+  c->caller_fds = fd_list != NULL ? g_object_ref (fd_list) : NULL;
   c->req = exec_request_parse (g_dbus_method_invocation_get_parameters (invocation), pty,
                                &m->policy, TRUE, &error);
   if (c->req == NULL || !exec_request_allowed (c->req, &m->policy, m->allow_origin, &error) ||
@@ -796,10 +797,10 @@ start_run (ExecModule *m, GDBusMethodInvocation *invocation, gboolean pty)
 }
 
 static gboolean
-handle_run (AnydDBusExec *skeleton, GDBusMethodInvocation *invocation, const char *const *argv,
-            GVariant *options, gpointer user_data)
+handle_run (AnydDBusExec *skeleton, GDBusMethodInvocation *invocation, GUnixFDList *fd_list,
+            const char *const *argv, GVariant *options, gpointer user_data)
 {
-  start_run (user_data, invocation, FALSE);
+  start_run (user_data, invocation, fd_list, FALSE);
   return TRUE;
 }
 
@@ -807,7 +808,7 @@ static gboolean
 handle_run_pty (AnydDBusExec *skeleton, GDBusMethodInvocation *invocation, const char *const *argv,
                 GVariant *options, gpointer user_data)
 {
-  start_run (user_data, invocation, TRUE);
+  start_run (user_data, invocation, NULL, TRUE);
   return TRUE;
 }
 

@@ -34,7 +34,6 @@
 #include "common.h"
 
 #define EXEC_PATH      ANYD_CLIENT_PATH "/exec"
-#define EXEC_IFACE     "org.anyd1.Exec"
 #define PROCESS_IFACE  "org.anyd1.ExecProcess"
 #define PROCESSES_PATH EXEC_PATH "/processes/"
 
@@ -355,13 +354,15 @@ run_pipes (AnydClientContext *ctx, char **cmd, GVariant *options)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(AnydExec) exec = NULL;
+  g_autoptr(GVariant) call_options = NULL;
+  g_autofree char *path = NULL;
   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   Session s = { .ctx = ctx, .loop = loop, .master = -1 };
   GVariantDict d;
   int relay_from[3] = { -1, -1, -1 };   /* our end of a relay pipe, by stdio index */
   guint sigint, sigterm;
-  const char *path;
+  gboolean ok;
   int status;
 
   g_variant_dict_init (&d, options);
@@ -383,13 +384,16 @@ run_pipes (AnydClientContext *ctx, char **cmd, GVariant *options)
         close (give);
     }
   watch_exit (&s);
-  /* Not the typed proxy: Run's descriptors travel inside the options
-   * (a{sv} of h), so its generated call has no descriptor list. */
-  reply = anyd_client_call (ctx, EXEC_PATH, EXEC_IFACE, "Run",
-                            g_variant_new ("(^as@a{sv})", cmd, g_variant_dict_end (&d)),
-                            G_VARIANT_TYPE ("(o)"), fds, NULL, &error);
+  call_options = g_variant_ref_sink (g_variant_dict_end (&d)); /* kept for a retry */
+  exec = exec_proxy (ctx, &error);
+  /* the fds travel as handles inside the options (Run's UnixFD annotation) */
+  ok = exec != NULL &&
+       ANYD_CLIENT_TYPED_CALL (ctx, exec, &error,
+                               anyd_exec_call_run_sync (exec, (const char *const *) cmd, call_options,
+                                                        ANYD_CLIENT_CALL_ARGS (ctx), fds, &path,
+                                                        NULL, NULL, &error));
   g_clear_object (&fds);
-  if (reply == NULL)
+  if (!ok)
     {
       unwatch_exit (&s);
       for (int i = 0; i < 3; i++)
@@ -397,7 +401,6 @@ run_pipes (AnydClientContext *ctx, char **cmd, GVariant *options)
           close (relay_from[i]);
       return anyd_client_fail (ctx, error);
     }
-  g_variant_get (reply, "(&o)", &path);
   start_wait (&s, path);
   if (relay_from[1] >= 0)
     relay (&s, relay_from[1], 1);

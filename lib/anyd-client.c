@@ -547,6 +547,15 @@ MODULE_GETTER (AnydVault, vault)
  */
 MODULE_GETTER (AnydServices, services)
 
+/**
+ * anyd_client_get_exec:
+ * @client: an #AnydClient
+ *
+ * Returns: (transfer full) (nullable): the org.anyd1.Exec proxy, or %NULL if
+ *   the module is not enabled
+ */
+MODULE_GETTER (AnydExec, exec)
+
 /* The object anyd names @name below @parent ("…/" with the slash) */
 static AnydObject *
 get_named_object (AnydClient *client, const char *parent, const char *name)

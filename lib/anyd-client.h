@@ -40,6 +40,7 @@ AnydTun            *anyd_client_get_tun                (AnydClient *client);
 AnydVpn            *anyd_client_get_vpn                (AnydClient *client);
 AnydVault          *anyd_client_get_vault              (AnydClient *client);
 AnydServices       *anyd_client_get_services           (AnydClient *client);
+AnydExec           *anyd_client_get_exec               (AnydClient *client);
 AnydTunDevice      *anyd_client_get_tun_device         (AnydClient *client, const char *name);
 AnydVpnProfile     *anyd_client_get_vpn_profile        (AnydClient *client, const char *name);
 

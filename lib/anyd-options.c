@@ -5,6 +5,8 @@
  * common cases. */
 #include "anyd-options.h"
 
+#include <gio/gunixfdlist.h>
+
 /**
  * AnydOptions:
  *
@@ -135,6 +137,37 @@ anyd_options_set_handle (AnydOptions *options, const char *key, gint32 fd_index)
 }
 
 /**
+ * anyd_options_set_fd:
+ * @options: an #AnydOptions
+ * @key: the option's name, e.g. "stdout"
+ * @fd_list: the #GUnixFDList to send with the call
+ * @fd: a file descriptor; @fd_list gets a duplicate, @fd stays the caller's
+ * @error: return location for a #GError
+ *
+ * Appends @fd to @fd_list and sets @key to its index (D-Bus type h): the
+ * stdin, stdout and stderr of org.anyd1.Exec.Run, whose generated
+ * anyd_exec_call_run() takes @fd_list.
+ *
+ * Returns: %TRUE, or %FALSE with @error set if @fd could not be duplicated
+ */
+gboolean
+anyd_options_set_fd (AnydOptions *options, const char *key, GUnixFDList *fd_list, int fd,
+                     GError **error)
+{
+  gint index;
+
+  g_return_val_if_fail (ANYD_IS_OPTIONS (options), FALSE);
+  g_return_val_if_fail (key != NULL, FALSE);
+  g_return_val_if_fail (G_IS_UNIX_FD_LIST (fd_list), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  index = g_unix_fd_list_append (fd_list, fd, error);
+  if (index < 0)
+    return FALSE;
+  anyd_options_set_handle (options, key, index);
+  return TRUE;
+}
+
+/**
  * anyd_options_remove:
  * @options: an #AnydOptions
  * @key: an option's name
@@ -261,8 +294,9 @@ anyd_options_new_vault_put (const char *content_type)
  * @user: (nullable): the user to run as, or %NULL for the caller
  * @timeout_ms: kill the command after this long, 0 for no limit
  *
- * Options for org.anyd1.Exec.Run and RunPty; add "env", "sandbox",
- * "stdin"… with the setters.
+ * Options for org.anyd1.Exec.Run and RunPty; add "env", "sandbox"… with
+ * the setters, and Run's "stdin", "stdout", "stderr" with
+ * anyd_options_set_fd().
  *
  * Returns: (transfer full): the options
  */

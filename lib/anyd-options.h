@@ -2,7 +2,7 @@
 /* Builders for the a{sv} options dictionaries of the API. */
 #pragma once
 
-#include <glib-object.h>
+#include <gio/gio.h>
 
 G_BEGIN_DECLS
 
@@ -16,6 +16,8 @@ void         anyd_options_set_uint32   (AnydOptions *options, const char *key, g
 void         anyd_options_set_uint64   (AnydOptions *options, const char *key, guint64 value);
 void         anyd_options_set_strv     (AnydOptions *options, const char *key, const char *const *value);
 void         anyd_options_set_handle   (AnydOptions *options, const char *key, gint32 fd_index);
+gboolean     anyd_options_set_fd       (AnydOptions *options, const char *key, GUnixFDList *fd_list,
+                                        int fd, GError **error);
 void         anyd_options_remove       (AnydOptions *options, const char *key);
 gboolean     anyd_options_contains     (AnydOptions *options, const char *key);
 GVariant    *anyd_options_end          (AnydOptions *options);

@@ -5,6 +5,10 @@
  * (against a fake org.anyd1 on a private bus of GTestDBus). */
 #include "anyd.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+#include <gio/gunixfdlist.h>
+
 static void
 test_error_names (void)
 {
@@ -154,6 +158,36 @@ test_options (void)
   anyd_options_remove (o, "owner");
   again = g_variant_ref_sink (anyd_options_end (o));
   g_assert_cmpuint (g_variant_n_children (again), ==, 4);
+}
+
+/* set_fd: the list gets a duplicate, the option its index; a bad fd is an error. */
+static void
+test_options_fd (void)
+{
+  g_autoptr(AnydOptions) o = anyd_options_new_exec (NULL, NULL, 0);
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  g_autoptr(GVariant) v = NULL;
+  g_autoptr(GError) error = NULL;
+  gint32 h = -1;
+  int p[2];
+
+  g_assert_no_errno (pipe (p));
+  g_assert_true (anyd_options_set_fd (o, "stdin", fds, p[0], &error));
+  g_assert_no_error (error);
+  g_assert_true (anyd_options_set_fd (o, "stdout", fds, p[1], &error));
+  g_assert_cmpint (fcntl (4000, F_GETFD), <, 0);   /* not open */
+  g_assert_false (anyd_options_set_fd (o, "stderr", fds, 4000, &error));
+  g_assert_nonnull (error);
+  g_assert_true (error->domain == G_IO_ERROR);
+  g_assert_false (anyd_options_contains (o, "stderr"));
+  g_assert_cmpint (g_unix_fd_list_get_length (fds), ==, 2);
+  v = g_variant_ref_sink (anyd_options_end (o));
+  g_assert_true (g_variant_lookup (v, "stdout", "h", &h));
+  g_assert_cmpint (h, ==, 1);
+  /* the list holds its own copies */
+  close (p[0]);
+  close (p[1]);
+  g_assert_cmpint (fcntl (g_unix_fd_list_peek_fds (fds, NULL)[1], F_GETFD), >=, 0);
 }
 
 /* ---- interactive flag against a fake org.anyd1 ------------------------------ */
@@ -311,6 +345,7 @@ main (int argc, char **argv)
   g_test_add_func ("/libanyd/enums", test_enums);
   g_test_add_func ("/libanyd/escape", test_escape);
   g_test_add_func ("/libanyd/options", test_options);
+  g_test_add_func ("/libanyd/options/fd", test_options_fd);
   g_test_add_func ("/libanyd/interactive", test_interactive);
   return g_test_run ();
 }

@@ -342,7 +342,43 @@ def _(sb):
     _, out, _ = run_output(sb, ROOT, ['/usr/bin/id', '-u'])
     assert out.strip() == '0', out
     expect_error(NOT_AUTHORIZED, run, sb, ALLOWED, ['/usr/bin/id'], user='root')
-    expect_error(INVALID, run, sb, ROOT, ['/usr/bin/id'], user='no-such-user-x')
+    # looked up off the main loop (NSS may be slow); the error names the field
+    e = expect_error(INVALID, run, sb, ROOT, ['/usr/bin/id'], user='no-such-user-x')
+    assert e.message == "user: no user 'no-such-user-x'", e.message
+    e = expect_error(INVALID, run, sb, ROOT, ['/usr/bin/id'], user='3999999')
+    assert e.message == "user: no user '3999999'", e.message
+
+
+@case('a user lookup that hangs (NSS on a dead LDAP server) holds up no other call')
+def _(sb):
+    import subprocess
+    sd()
+    shim = os.path.join(anydtest.builddir(), 'tests', 'anyd-test-slow-getpw.so')
+    cue = os.path.join(anydtest.WORK, 'slow-getpw')
+    os.makedirs(cue, exist_ok=True)
+    for name in ('waiting', 'release'):
+        if os.path.exists(os.path.join(cue, name)):
+            os.unlink(os.path.join(cue, name))
+    # a sanitizer build needs its runtime first in LD_PRELOAD
+    ldd = subprocess.run(['ldd', sb.anyd_path], stdout=subprocess.PIPE, text=True).stdout
+    preload = [l.split()[2] for l in ldd.splitlines()
+               if ('libasan' in l or 'libubsan' in l) and '=>' in l] + [shim]
+    sb.restart_anyd(env={'LD_PRELOAD': ' '.join(preload), 'ANYD_TEST_SLOW_DIR': cue})
+    try:
+        slow = sb.conn(ROOT).call_async(EXEC, IFACE, 'Run', '(asa{sv})',
+                                        (['/usr/bin/id'], opts(user='anyd-test-slow-user')))
+        wait_until(lambda: os.path.exists(os.path.join(cue, 'waiting')), 20,
+                   what='anyd to look the user up')
+        # the lookup hangs until released: whatever answers now, the main loop did
+        status, out, _ = run_output(sb, ALLOWED, ['/bin/echo', 'not held up'])
+        assert status == ('exited', 0, 0) and out == 'not held up\n', (status, out)
+        assert not slow.done()
+        open(os.path.join(cue, 'release'), 'w').close()
+        e = expect_error(INVALID, slow.wait_full, 30)
+        assert e.message == "user: no user 'anyd-test-slow-user'", e.message
+    finally:
+        open(os.path.join(cue, 'release'), 'w').close()
+        sb.restart_anyd()
 
 
 @case('env: loader and interpreter variables refused when running as another user')
@@ -741,6 +777,11 @@ def _(sb):
     rc, out, err = sb.client(ALLOWED, '--json', 'exec', 'run', '--', 'sh', '-c', 'exit 2')
     import json
     assert rc == 2 and json.loads(out)['reason'] == 'exited', (rc, out, err)
+    # the typed call (fds in its list) is traced like any other
+    rc, out, err = sb.client(ALLOWED, '--verbose', 'exec', 'run', '--', '/bin/true')
+    assert rc == 0, (rc, out, err)
+    assert "anyd-client: call org.anyd1.Exec.Run on /org/anyd1/exec (['/bin/true'], {" in err, err
+    assert "anyd-client: reply (objectpath '/org/anyd1/exec/processes/" in err, err
 
 
 @case('anyd-client exec run: Ctrl+C goes to the command, which decides (here: exit 42)')

@@ -205,6 +205,9 @@ def _(sb):
     assert read_file(sb, NOBODY, R + '/private', user='root') == b'root only\n'
     assert read_file(sb, NOBODY, R + '/private', user='0') == b'root only\n'   # by uid
     expect_error('NotAuthorized', read_file, sb, ROOT, R + '/private', user='65534')
+    for user in ('no-such-user-q', '3999999'):
+        e = expect_error('InvalidArgument', read_file, sb, ROOT, R + '/public', user=user)
+        assert e.message == "user: no user '%s'" % user, e.message
     # a file nobody may not replace, in a directory nobody may write
     expect_error('NotAuthorized', write_file, sb, ROOT, R + '/udir/roots', b'x', user='nobody')
     assert open(R + '/udir/roots', 'rb').read() == b'root\'s\n'

@@ -186,6 +186,37 @@ except GLib.Error as e:
     assert got == ['NOT_AUTHORIZED_CAN_OBTAIN'], got
 
 
+@case('Exec.Run through the typed proxy: a pipe as stdout and stderr in a Gio.UnixFDList')
+def _(sb):
+    got = py(sb, ALLOWED, '''
+import os, select, time
+exe = client.get_exec()
+r, w = os.pipe()
+fds = Gio.UnixFDList.new()
+opts = Anyd.Options.new_exec('/', None, 20000)
+opts.set_fd('stdout', fds, w)
+opts.set_handle('stderr', fds.append(w))    # the same pipe, by index
+os.close(w)                                 # the list holds its own copies
+path, _ = exe.call_run_sync(['/bin/sh', '-c', 'echo "$0 $1"; echo to-stderr >&2; id -un', 'hello', 'lib'],
+                            opts.end(), Gio.DBusCallFlags.NONE, -1, fds, None)
+del fds                                     # only the command holds the write end now
+data, chunk, deadline = b'', None, time.monotonic() + 20
+while time.monotonic() < deadline:
+    if select.select([r], [], [], 1)[0]:
+        chunk = os.read(r, 4096)
+        if not chunk:
+            break
+        data += chunk
+proc = Anyd.ExecProcessProxy.new_sync(client.get_connection(), Gio.DBusProxyFlags.NONE,
+                                      'org.anyd1', path, None)
+out({'path': path, 'output': data.decode(), 'eof': chunk == b'',
+     'status': list(proc.call_wait_sync(Gio.DBusCallFlags.NONE, -1, None))})
+''')
+    assert got[0]['path'].startswith('/org/anyd1/exec/processes/'), got
+    assert got[0]['output'] == 'hello lib\nto-stderr\nnobody\n' and got[0]['eof'], got
+    assert got[0]['status'] == ['exited', 0, 0], got
+
+
 @case('GJS loads the typelib too', needs_anyd=True)
 def _(sb):
     gjs = shutil.which('gjs')

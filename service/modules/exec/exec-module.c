@@ -18,12 +18,12 @@
 #include "metrics.h"
 #include "anyd-limits.h"
 #include "names.h"
+#include "users.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -304,6 +304,7 @@ typedef struct {
   ExecRequest           *req;
   ExecProcess           *p;            /* a reference */
   GVariant              *props;        /* a(sv), sunk */
+  GUnixFDList           *caller_fds;   /* Run: the fds sent with the call */
   GUnixFDList           *fds;          /* what the unit gets, until sent */
   int                    master;       /* RunPty: the pty master, -1 */
   guint32                uid;          /* the user it runs as */
@@ -319,6 +320,7 @@ start_call_free (StartCall *c)
   exec_request_free (c->req);
   g_clear_pointer (&c->p, exec_process_unref);
   g_clear_pointer (&c->props, g_variant_unref);
+  g_clear_object (&c->caller_fds);
   g_clear_object (&c->fds);
   if (c->master >= 0)
     close (c->master);
@@ -353,44 +355,15 @@ fail_start (StartCall *c, GError *error)
   start_call_free (c);
 }
 
-static gboolean
-lookup_user (const char *name, guint32 uid, struct passwd *pw, char **buf, GError **error)
-{
-  long size = sysconf (_SC_GETPW_R_SIZE_MAX);
-  struct passwd *res = NULL;
-  guint64 number;
-  int r;
-
-  *buf = g_malloc (size > 0 ? (gsize) size : 16384);
-  if (name != NULL && g_ascii_string_to_unsigned (name, 10, 0, G_MAXUINT32 - 1, &number, NULL))
-    r = getpwuid_r ((uid_t) number, pw, *buf, size > 0 ? (gsize) size : 16384, &res);
-  else if (name != NULL)
-    r = getpwnam_r (name, pw, *buf, size > 0 ? (gsize) size : 16384, &res);
-  else
-    r = getpwuid_r (uid, pw, *buf, size > 0 ? (gsize) size : 16384, &res);
-  if (r != 0 || res == NULL)
-    {
-      if (name != NULL)
-        g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "user: no user '%s'", name);
-      else
-        g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                     "user: uid %u has no user account to run the command as", uid);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-/* Take the caller's fds out of the message (so none stays open in anyd
- * longer than the unit start needs) and put the ones named by the
+/* Take the caller's fds out of the call's list (so none stays open in
+ * anyd longer than the unit start needs) and put the ones named by the
  * options into the list for systemd. */
 static gboolean
 take_stdio_fds (StartCall *c, gint index_out[3], GError **error)
 {
   static const char *const names[] = { "stdin", "stdout", "stderr" };
-  GDBusMessage *msg = g_dbus_method_invocation_get_message (c->invocation);
-  GUnixFDList *in = g_dbus_message_get_unix_fd_list (msg);
   gint n = 0;
-  g_autofree gint *fds = in != NULL ? g_unix_fd_list_steal_fds (in, &n) : NULL;
+  g_autofree gint *fds = c->caller_fds != NULL ? g_unix_fd_list_steal_fds (c->caller_fds, &n) : NULL;
   gboolean ok = TRUE;
 
   c->fds = g_unix_fd_list_new ();
@@ -417,12 +390,11 @@ take_stdio_fds (StartCall *c, gint index_out[3], GError **error)
 
 /* RunPty: a new pty; the slave, owned by the target user, goes to the unit. */
 static gboolean
-open_pty (StartCall *c, const struct passwd *pw, char **tty_path, GError **error)
+open_pty (StartCall *c, const AnydUser *user, char **tty_path, GError **error)
 {
   struct winsize ws = { .ws_row = c->req->rows ? c->req->rows : 24,
                         .ws_col = c->req->columns ? c->req->columns : 80 };
   char name[64];
-  struct group *tty_group;
   int slave;
 
   c->master = posix_openpt (O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -438,11 +410,10 @@ open_pty (StartCall *c, const struct passwd *pw, char **tty_path, GError **error
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "cannot open %s: %s", name, g_strerror (errno));
       return FALSE;
     }
-  /* systemd does not chown passed fds: the user must own its terminal. */
-  tty_group = getgrnam ("tty");
-  /* fchmod first: once the user owns it, anyd (no CAP_FOWNER) may not. */
+  /* systemd does not chown passed fds: the user must own its terminal.
+   * fchmod first: once the user owns it, anyd (no CAP_FOWNER) may not. */
   if (fchmod (slave, 0620) < 0 ||
-      fchown (slave, pw->pw_uid, tty_group ? tty_group->gr_gid : pw->pw_gid) < 0 ||
+      fchown (slave, user->uid, c->m->tty_gid >= 0 ? (gid_t) c->m->tty_gid : user->gid) < 0 ||
       ioctl (c->master, TIOCSWINSZ, &ws) < 0)
     {
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "cannot set up %s: %s", name, g_strerror (errno));
@@ -467,7 +438,7 @@ slice_name (guint32 uid)
 }
 
 static GVariant *
-build_properties (StartCall *c, const struct passwd *pw, guint64 id, const gint fd_index[3],
+build_properties (StartCall *c, const AnydUser *user, guint64 id, const gint fd_index[3],
                   const char *tty_path)
 {
   static const char *const std_names[] = { "StandardInput", "StandardOutput", "StandardError" };
@@ -496,8 +467,8 @@ build_properties (StartCall *c, const struct passwd *pw, guint64 id, const gint 
         add_prop (&b, std_names[i], g_variant_new_string ("null"));
     }
   /* The manager runs as root: User=root would only cost a lookup. */
-  if (pw->pw_uid != 0)
-    add_prop (&b, "User", g_variant_new_string (pw->pw_name));
+  if (user->uid != 0)
+    add_prop (&b, "User", g_variant_new_string (user->name));
   /* "-~": the user's home, or / when it has none. */
   add_prop (&b, "WorkingDirectory", g_variant_new_string (r->cwd ? r->cwd : "-~"));
   g_variant_builder_init (&env, G_VARIANT_TYPE ("as"));
@@ -722,28 +693,39 @@ ensure_slice_then_start (StartCall *c)
   anyd_systemd_set_unit_properties_async (m->systemd, slice, g_variant_builder_end (&b), slice_set_cb, c);
 }
 
+/* The user is known (looked up in a thread: NSS may wait on the network):
+ * the remaining checks, the fds or pty, then the unit. */
 static void
-start_run (ExecModule *m, GDBusMethodInvocation *invocation, gboolean pty)
+user_looked_up_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
-  g_autoptr(StartCall) c = g_new0 (StartCall, 1);
-  g_autofree char *pwbuf = NULL;
+  g_autoptr(StartCall) c = user_data;
+  ExecModule *m = c->m;
+  g_autoptr(AnydUser) user = anyd_user_lookup_finish (res, NULL);
   g_autofree char *tty_path = NULL;
   g_autofree char *unit = NULL;
   GError *error = NULL;
-  struct passwd pw;
   gint fd_index[3] = { -1, -1, -1 };
   ExecInfo info = { 0 };
+  gboolean pty = c->req->pty;
   guint64 id;
 
-  c->m = exec_module_ref (m);
-  c->invocation = invocation;
-  c->caller = anyd_caller_ref (anyd_caller_from_invocation (invocation));
-  c->master = -1;
-  c->req = exec_request_parse (g_dbus_method_invocation_get_parameters (invocation), pty,
-                               &m->policy, TRUE, &error);
-  if (c->req == NULL || !exec_request_allowed (c->req, &m->policy, m->allow_origin, &error) ||
-      !lookup_user (c->req->user, c->caller->uid, &pw, &pwbuf, &error) ||
-      (pw.pw_uid != c->caller->uid && !exec_request_check_env_for_other_user (c->req, &error)))
+  if (user == NULL)
+    {
+      if (c->req->user != NULL)
+        error = g_error_new (ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "user: no user '%s'",
+                             c->req->user);
+      else
+        error = g_error_new (ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
+                             "user: uid %u has no user account to run the command as", c->caller->uid);
+      fail_start (g_steal_pointer (&c), error);
+      return;
+    }
+  if (m->stopped)
+    {
+      fail_start (g_steal_pointer (&c), g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "anyd is stopping"));
+      return;
+    }
+  if (user->uid != c->caller->uid && !exec_request_check_env_for_other_user (c->req, &error))
     {
       fail_start (g_steal_pointer (&c), error);
       return;
@@ -763,7 +745,7 @@ start_run (ExecModule *m, GDBusMethodInvocation *invocation, gboolean pty)
       fail_start (g_steal_pointer (&c), error);
       return;
     }
-  if (!(pty ? open_pty (c, &pw, &tty_path, &error) : take_stdio_fds (c, fd_index, &error)))
+  if (!(pty ? open_pty (c, user, &tty_path, &error) : take_stdio_fds (c, fd_index, &error)))
     {
       fail_start (g_steal_pointer (&c), error);
       return;
@@ -776,7 +758,7 @@ start_run (ExecModule *m, GDBusMethodInvocation *invocation, gboolean pty)
   info.argv = g_strdupv (c->req->argv);
   info.command = g_strdup (c->req->command);
   info.command_line = g_strdup (c->req->command_line);
-  info.user = g_strdup (pw.pw_name);
+  info.user = g_strdup (user->name);
   info.cwd = g_strdup (c->req->cwd ? c->req->cwd : "");
   info.sandbox = g_strdup (c->req->sandbox);
   info.pty = pty;
@@ -790,16 +772,41 @@ start_run (ExecModule *m, GDBusMethodInvocation *invocation, gboolean pty)
       fail_start (g_steal_pointer (&c), error);
       return;
     }
-  c->uid = pw.pw_uid;
-  c->props = build_properties (c, &pw, id, fd_index, tty_path);
+  c->uid = user->uid;
+  c->props = build_properties (c, user, id, fd_index, tty_path);
   ensure_slice_then_start (g_steal_pointer (&c));
 }
 
-static gboolean
-handle_run (AnydDBusExec *skeleton, GDBusMethodInvocation *invocation, const char *const *argv,
-            GVariant *options, gpointer user_data)
+static void
+start_run (ExecModule *m, GDBusMethodInvocation *invocation, GUnixFDList *fd_list, gboolean pty)
 {
-  start_run (user_data, invocation, FALSE);
+  g_autoptr(StartCall) c = g_new0 (StartCall, 1);
+  GError *error = NULL;
+  const char *user;
+  guint32 uid;
+
+  c->m = exec_module_ref (m);
+  c->invocation = invocation;
+  c->caller = anyd_caller_ref (anyd_caller_from_invocation (invocation));
+  c->master = -1;
+  c->caller_fds = fd_list != NULL ? g_object_ref (fd_list) : NULL;
+  c->req = exec_request_parse (g_dbus_method_invocation_get_parameters (invocation), pty,
+                               &m->policy, TRUE, &error);
+  if (c->req == NULL || !exec_request_allowed (c->req, &m->policy, m->allow_origin, &error))
+    {
+      fail_start (g_steal_pointer (&c), error);
+      return;
+    }
+  user = c->req->user;   /* (c is stolen in the same call) */
+  uid = c->caller->uid;
+  anyd_user_lookup_async (user, uid, user_looked_up_cb, g_steal_pointer (&c));
+}
+
+static gboolean
+handle_run (AnydDBusExec *skeleton, GDBusMethodInvocation *invocation, GUnixFDList *fd_list,
+            const char *const *argv, GVariant *options, gpointer user_data)
+{
+  start_run (user_data, invocation, fd_list, FALSE);
   return TRUE;
 }
 
@@ -807,7 +814,7 @@ static gboolean
 handle_run_pty (AnydDBusExec *skeleton, GDBusMethodInvocation *invocation, const char *const *argv,
                 GVariant *options, gpointer user_data)
 {
-  start_run (user_data, invocation, TRUE);
+  start_run (user_data, invocation, NULL, TRUE);
   return TRUE;
 }
 
@@ -982,6 +989,17 @@ collect_metrics (AnydMetricsWriter *writer, gpointer user_data)
   anyd_metrics_sample (writer, "anyd_resources", running, "module", "exec", NULL);
 }
 
+/* The group of pty slaves. Looked up once at start, before the main loop
+ * runs (the tty group is a local one; user lookups go to a thread). */
+static gint64
+lookup_tty_gid (void)
+{
+  struct group gr, *res = NULL;
+  char buf[16384];
+
+  return getgrnam_r ("tty", &gr, buf, sizeof buf, &res) == 0 && res != NULL ? (gint64) res->gr_gid : -1;
+}
+
 static gpointer
 exec_start (AnydDaemon *daemon, GError **error)
 {
@@ -994,6 +1012,7 @@ exec_start (AnydDaemon *daemon, GError **error)
   m->slices_set = g_hash_table_new (NULL, NULL);
   /* Unit names stay unique across restarts of anyd. */
   m->next_id = (guint64) g_get_real_time () / 1000;
+  m->tty_gid = lookup_tty_gid ();
   apply_config (m, anyd_daemon_get_config (daemon));
   m->systemd = anyd_systemd_new (anyd_daemon_get_connection (daemon), &callbacks, m);
 

@@ -36,6 +36,7 @@ struct _ExecModule {
   GHashTable             *slices_set;   /* uid -> TRUE: slice limits applied */
   guint64                 next_id;
   guint                   metrics_id;   /* the live-process gauge's collector */
+  gint64                  tty_gid;      /* group of pty slaves, -1: the user's own */
   gboolean                stopped;
 };
 

@@ -21,6 +21,7 @@
 #include "error.h"
 #include "names.h"
 #include "systemd.h"
+#include "users.h"
 #include "util.h"
 #include "anyd-dbus.h"
 
@@ -28,7 +29,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -635,59 +635,27 @@ fail:
 
 /* ------------------------------------------------------------------ users */
 
-/* The passwd lookup may go to the network (NSS), so it runs in a thread,
- * on its own copy of what it needs (the Transfer stays on the main thread). */
-typedef struct {
-  char    *user;    /* NULL: look up uid */
-  guint32  uid;
-} Lookup;
-
-static void
-lookup_free (Lookup *l)
-{
-  g_free (l->user);
-  g_free (l);
-}
-
-static void
-lookup_user_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
-{
-  Lookup *l = task_data;
-  struct passwd pw, *result = NULL;
-  guint64 id;
-  char buf[4096];
-  int r;
-
-  if (l->user == NULL)
-    r = getpwuid_r (l->uid, &pw, buf, sizeof buf, &result);
-  else if (g_ascii_string_to_unsigned (l->user, 10, 0, G_MAXUINT32 - 1, &id, NULL))
-    r = getpwuid_r ((uid_t) id, &pw, buf, sizeof buf, &result);   /* "65534" */
-  else
-    r = getpwnam_r (l->user, &pw, buf, sizeof buf, &result);
-  if (result == NULL && l->user == NULL)
-    g_task_return_new_error (task, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                             "user: the caller's uid %u has no user entry%s%s", l->uid,
-                             r ? ": " : "", r ? g_strerror (r) : "");
-  else if (result == NULL)
-    g_task_return_new_error (task, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                             "user: no user '%s'", l->user);
-  else
-    g_task_return_pointer (task, g_strdup (pw.pw_name), g_free);
-}
-
 static void
 lookup_user_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   g_autoptr(Transfer) t = user_data;
-  g_autoptr(GError) error = NULL;
-  char *name = g_task_propagate_pointer (G_TASK (res), &error);
+  int r = 0;
+  g_autoptr(AnydUser) user = anyd_user_lookup_finish (res, &r);
 
-  if (name == NULL)
+  if (user == NULL && t->user == NULL)
     {
-      finish_error (t, g_steal_pointer (&error));
+      finish_error (t, g_error_new (ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
+                                    "user: the caller's uid %u has no user entry%s%s", t->caller->uid,
+                                    r ? ": " : "", r ? g_strerror (r) : ""));
       return;
     }
-  t->user_name = name;
+  if (user == NULL)
+    {
+      finish_error (t, g_error_new (ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
+                                    "user: no user '%s'", t->user));
+      return;
+    }
+  t->user_name = g_steal_pointer (&user->name);
   if (t->m->stopped)
     {
       finish_error (t, g_error_new_literal (ANYD_ERROR, ANYD_ERROR_FAILED, "anyd is stopping"));
@@ -716,8 +684,6 @@ begin (FilesModule *m, AnydDBusFiles *skeleton, GDBusMethodInvocation *invocatio
 {
   AnydCaller *caller = anyd_caller_from_invocation (invocation);
   g_autoptr(GError) error = NULL;
-  g_autoptr(GTask) task = NULL;
-  Lookup *lookup;
   Transfer *t;
   guint64 u64;
   guint32 u32;
@@ -815,12 +781,8 @@ begin (FilesModule *m, AnydDBusFiles *skeleton, GDBusMethodInvocation *invocatio
   t->counted = TRUE;
   anyd_daemon_hold (m->daemon);
 
-  lookup = g_new0 (Lookup, 1);
-  lookup->user = g_strdup (t->user);
-  lookup->uid = caller->uid;
-  task = g_task_new (NULL, NULL, lookup_user_cb, t);
-  g_task_set_task_data (task, lookup, (GDestroyNotify) lookup_free);
-  g_task_run_in_thread (task, lookup_user_thread);
+  /* NSS may ask the network: in a thread */
+  anyd_user_lookup_async (t->user, caller->uid, lookup_user_cb, t);
   return;
 
 fail:

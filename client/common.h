@@ -186,25 +186,38 @@ gboolean anyd_client_typed_end (AnydClientContext *ctx, gpointer proxy, gboolean
     anyd_client_typed_end (ctx, proxy, anyd_typed_ok_, error);                \
   })
 
-/* org.freedesktop.DBus.Properties.GetAll -> a{sv}. */
+/* Reads go through libanyd: a new AnydClient (its object manager client
+ * and Manager proxy) loaded now, so every read is fresh (a cached client
+ * only follows PropertiesChanged while a main loop runs).  Traced with
+ * --verbose; --timeout (default: the D-Bus default, 25 s) bounds it.
+ * module, if not NULL: fails with "the MODULE module is not enabled in
+ * anyd" (exit code 1) unless Manager.Modules lists it, for listings, which
+ * would otherwise just show nothing.  anyd not running is an error. */
+struct _AnydClient *anyd_client_snapshot (AnydClientContext *ctx, const char *module, GError **error);
+
+/* The interface proxies (GDBusProxy, full references) of interface among a
+ * snapshot's objects, sorted by object path (numbered paths by number). */
+GList *anyd_client_snapshot_list (struct _AnydClient *client, const char *interface);
+
+/* A proxy's cached properties as an a{sv} (sorted by name), as
+ * Properties.GetAll gives them.  Never floating. */
+GVariant *anyd_client_proxy_properties (GDBusProxy *proxy);
+
+/* A snapshot's properties of interface on object_path -> a{sv}; a missing
+ * object is NotFound, or "not enabled" below a module that is off. */
 GVariant *anyd_client_get_properties (AnydClientContext *ctx,
                                       const char        *object_path,
                                       const char        *interface,
                                       GError           **error);
 
-/* org.freedesktop.DBus.Properties.Get -> the value (not wrapped in v). */
+/* One property of a snapshot (the value, not wrapped in v). */
 GVariant *anyd_client_get_property (AnydClientContext *ctx,
                                     const char        *object_path,
                                     const char        *interface,
                                     const char        *property,
                                     GError           **error);
 
-/* ObjectManager.GetManagedObjects on /org/anyd1 -> a{oa{sa{sv}}}. */
-GVariant *anyd_client_get_managed_objects (AnydClientContext *ctx, GError **error);
-
-/* Fails with "the MODULE module is not enabled in anyd" (exit code 1)
- * unless Manager.Modules lists module; for listings read through the
- * object manager, which would otherwise just show nothing. */
+/* anyd_client_snapshot (ctx, module, error) without keeping the snapshot. */
 gboolean anyd_client_require_module (AnydClientContext *ctx, const char *module, GError **error);
 
 /* Runs loop until it quits or SIGINT/SIGTERM/SIGHUP arrives (for monitor

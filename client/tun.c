@@ -472,24 +472,17 @@ static int
 cmd_list (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) objects = anyd_client_get_managed_objects (ctx, &error);
+  g_autoptr(AnydClient) client = anyd_client_snapshot (ctx, "tun", &error);
   g_autoptr(GPtrArray) devs = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
-  GVariantIter it;
-  GVariant *ifaces;
-  const char *path;
+  GList *proxies;
 
-  if (objects == NULL || !anyd_client_require_module (ctx, "tun", &error))
+  if (client == NULL)
     return anyd_client_fail (ctx, error);
-  g_variant_iter_init (&it, objects);
-  while (g_variant_iter_next (&it, "{&o@a{sa{sv}}}", &path, &ifaces))
-    {
-      GVariant *props = g_variant_lookup_value (ifaces, DEV_IFACE, G_VARIANT_TYPE_VARDICT);
-      if (props && g_str_has_prefix (path, TUN_PATH "/"))
-        g_ptr_array_add (devs, props);
-      else if (props)
-        g_variant_unref (props);
-      g_variant_unref (ifaces);
-    }
+  proxies = anyd_client_snapshot_list (client, DEV_IFACE);
+  for (GList *l = proxies; l != NULL; l = l->next)
+    if (g_str_has_prefix (g_dbus_proxy_get_object_path (l->data), TUN_PATH "/"))
+      g_ptr_array_add (devs, anyd_client_proxy_properties (l->data));
+  g_list_free_full (proxies, g_object_unref);
   g_ptr_array_sort (devs, compare_names);
 
   if (ctx->json)

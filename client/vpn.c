@@ -90,30 +90,31 @@ objects_clear (Objects *o)
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Objects, objects_clear)
 
+static void
+add_objects (GVariantBuilder *b, AnydClient *client, const char *interface)
+{
+  GList *proxies = anyd_client_snapshot_list (client, interface);
+
+  for (GList *l = proxies; l != NULL; l = l->next)
+    {
+      g_autoptr(GVariant) props = anyd_client_proxy_properties (l->data);
+      g_variant_builder_add (b, "{o@a{sv}}", g_dbus_proxy_get_object_path (l->data), props);
+    }
+  g_list_free_full (proxies, g_object_unref);
+}
+
 static gboolean
 get_objects (AnydClientContext *ctx, Objects *out, GError **error)
 {
-  g_autoptr(GVariant) all = anyd_client_get_managed_objects (ctx, error);
+  g_autoptr(AnydClient) client = anyd_client_snapshot (ctx, "vpn", error);
   GVariantBuilder p, c;
-  GVariantIter iter;
-  const char *path;
-  GVariant *ifaces;
 
-  if (all == NULL || !anyd_client_require_module (ctx, "vpn", error))
+  if (client == NULL)
     return FALSE;
   g_variant_builder_init (&p, G_VARIANT_TYPE ("a{oa{sv}}"));
   g_variant_builder_init (&c, G_VARIANT_TYPE ("a{oa{sv}}"));
-  g_variant_iter_init (&iter, all);
-  while (g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", &path, &ifaces))
-    {
-      g_autoptr(GVariant) owned = ifaces;
-      g_autoptr(GVariant) props = NULL;
-
-      if ((props = g_variant_lookup_value (ifaces, PROFILE_IFACE, G_VARIANT_TYPE_VARDICT)))
-        g_variant_builder_add (&p, "{o@a{sv}}", path, props);
-      else if ((props = g_variant_lookup_value (ifaces, CONN_IFACE, G_VARIANT_TYPE_VARDICT)))
-        g_variant_builder_add (&c, "{o@a{sv}}", path, props);
-    }
+  add_objects (&p, client, PROFILE_IFACE);
+  add_objects (&c, client, CONN_IFACE);
   out->profiles = g_variant_ref_sink (g_variant_builder_end (&p));
   out->connections = g_variant_ref_sink (g_variant_builder_end (&c));
   return TRUE;

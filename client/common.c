@@ -1315,7 +1315,9 @@ anyd_client_print_json_line (GVariant *value)
 
 struct _AnydClientTable {
   guint n_columns;
-  GPtrArray *headers; /* NULL for a plain table */
+  GPtrArray *headers; /* as shown (translated); NULL for a plain table */
+  GPtrArray *names;   /* as given (untranslated): the headers, or a plain
+                         table's row labels; --fields matches these too */
   GPtrArray *rows;    /* of char ** (n_columns each) */
 };
 
@@ -1332,10 +1334,14 @@ anyd_client_table_new (const char *first_header, ...)
   va_list ap;
 
   table->headers = g_ptr_array_new_with_free_func (g_free);
+  table->names = g_ptr_array_new_with_free_func (g_free);
   table->rows = g_ptr_array_new_with_free_func (free_row);
   va_start (ap, first_header);
   for (const char *h = first_header; h != NULL; h = va_arg (ap, const char *))
-    g_ptr_array_add (table->headers, g_strdup (h));
+    {
+      g_ptr_array_add (table->names, g_strdup (h));
+      g_ptr_array_add (table->headers, g_strdup (g_dpgettext2 (NULL, "column", h)));
+    }
   va_end (ap);
   table->n_columns = table->headers->len;
   return table;
@@ -1347,6 +1353,7 @@ anyd_client_table_new_plain (guint n_columns)
   AnydClientTable *table = g_new0 (AnydClientTable, 1);
 
   table->n_columns = n_columns;
+  table->names = g_ptr_array_new_with_free_func (g_free);
   table->rows = g_ptr_array_new_with_free_func (free_row);
   return table;
 }
@@ -1358,6 +1365,13 @@ anyd_client_table_add_rowv (AnydClientTable *table, const char *const *cells)
 
   for (guint i = 0; i < table->n_columns; i++)
     row[i] = g_utf8_make_valid (cells[i] ? cells[i] : "-", -1);
+  if (table->headers == NULL && table->n_columns > 0)
+    {
+      /* a plain table's label: shown translated, matched either way
+       * (gettext ("") would be the catalogue's header) */
+      g_ptr_array_add (table->names, row[0]);
+      row[0] = g_strdup (row[0][0] != '\0' ? _(row[0]) : row[0]);
+    }
   g_ptr_array_add (table->rows, row);
 }
 
@@ -1484,6 +1498,19 @@ print_row (GString *out, char **cells, const gsize *widths, const guint *cols, g
   g_string_append_c (out, '\n');
 }
 
+/* Does a --fields name mean the field called name (untranslated) and shown
+ * as shown (translated)?  Either way, in any case: "COMMAND" works in every
+ * language, and so does what the user sees. */
+static gboolean
+field_matches (const char *want, const char *name, const char *shown)
+{
+  g_autofree char *want_key = field_key (want);
+  g_autofree char *name_key = field_key (name);
+  g_autofree char *shown_key = field_key (shown);
+
+  return g_str_equal (want_key, name_key) || g_str_equal (want_key, shown_key);
+}
+
 /* --fields for a table with headers: the chosen columns, in the order given.
  * An unknown name is a usage error: NULL, and main() exits with 2. */
 static guint *
@@ -1501,24 +1528,21 @@ choose_columns (AnydClientTable *table, guint *n_out)
     }
   for (guint f = 0; style.fields[f] != NULL; f++)
     {
-      g_autofree char *want = field_key (style.fields[f]);
       gboolean found = FALSE;
 
       for (guint i = 0; i < table->n_columns && !found; i++)
-        {
-          g_autofree char *have = field_key (table->headers->pdata[i]);
-          if (g_str_equal (want, have))
-            {
-              cols[n++] = i;
-              found = TRUE;
-            }
-        }
+        if (field_matches (style.fields[f], table->names->pdata[i], table->headers->pdata[i]))
+          {
+            cols[n++] = i;
+            found = TRUE;
+          }
       if (!found)
         {
+          /* the names that work in every language */
           g_autoptr(GString) names = g_string_new (NULL);
           for (guint i = 0; i < table->n_columns; i++)
             {
-              g_autofree char *k = field_key (table->headers->pdata[i]);
+              g_autofree char *k = field_key (table->names->pdata[i]);
               g_string_append_printf (names, "%s%s", i ? "," : "", k);
             }
           fflush (stdout);
@@ -1534,19 +1558,15 @@ choose_columns (AnydClientTable *table, guint *n_out)
 
 /* A plain "Label:  value" table: --fields picks rows by label. */
 static gboolean
-row_wanted (char **row)
+row_wanted (AnydClientTable *table, guint r)
 {
-  g_autofree char *have = NULL;
+  char **row = table->rows->pdata[r];
 
   if (style.fields == NULL)
     return TRUE;
-  have = field_key (row[0]);
   for (guint f = 0; style.fields[f] != NULL; f++)
-    {
-      g_autofree char *want = field_key (style.fields[f]);
-      if (g_str_equal (want, have))
-        return TRUE;
-    }
+    if (field_matches (style.fields[f], table->names->pdata[r], row[0]))
+      return TRUE;
   return FALSE;
 }
 
@@ -1567,7 +1587,7 @@ anyd_client_table_print (AnydClientTable *table)
   for (guint r = 0; r < table->rows->len; r++)
     {
       char **row = table->rows->pdata[r];
-      if (table->headers == NULL && !row_wanted (row))
+      if (table->headers == NULL && !row_wanted (table, r))
         continue;
       for (guint i = 0; i < table->n_columns; i++)
         widths[i] = MAX (widths[i], (gsize) g_utf8_strlen (row[i], -1));
@@ -1579,12 +1599,13 @@ anyd_client_table_print (AnydClientTable *table)
     {
       char **row = table->rows->pdata[r];
 
-      if (table->headers == NULL && !row_wanted (row))
+      if (table->headers == NULL && !row_wanted (table, r))
         continue;
       if (table->headers == NULL && style.terse)
         {
-          /* "label:value", the label as --fields names it */
-          g_autofree char *key = field_key (row[0]);
+          /* "label:value", the label as --fields names it in every
+           * language, so scripts need not care about the locale */
+          g_autofree char *key = field_key (table->names->pdata[r]);
           char *cells[3] = { key, row[1], NULL };
           guint two[2] = { 0, 1 };
           print_row (out, table->n_columns >= 2 ? cells : row, widths, two, MIN (table->n_columns, 2), FALSE);
@@ -1602,6 +1623,7 @@ anyd_client_table_free (AnydClientTable *table)
     return;
   if (table->headers != NULL)
     g_ptr_array_unref (table->headers);
+  g_ptr_array_unref (table->names);
   g_ptr_array_unref (table->rows);
   g_free (table);
 }

@@ -276,10 +276,14 @@ void anyd_client_output_init (AnydClientContext *ctx);
 gboolean anyd_client_output_failed (void);
 
 /* Human output: a table with aligned columns.  Headers (upper case, e.g.
- * "NAME") are given NULL-terminated; anyd_client_table_new_plain() makes a
- * table without a header line ("Key:  value" lists).  add_row takes exactly
- * one const char * per column (copied; NULL prints "-").  The last column
- * is not padded. */
+ * "NAME") are given NULL-terminated and untranslated, marked
+ * NC_("column", "NAME"): the table shows them translated, and --fields
+ * takes the untranslated name (in any language) or the translated one, in
+ * any case.  anyd_client_table_new_plain() makes a table without a header
+ * line ("Key:  value" lists); there the first cell of each row is an
+ * untranslated label marked N_("Version:"), shown translated and matched by
+ * --fields as headers are.  add_row takes exactly one const char * per
+ * column (copied; NULL prints "-").  The last column is not padded. */
 typedef struct _AnydClientTable AnydClientTable;
 AnydClientTable *anyd_client_table_new (const char *first_header, ...) G_GNUC_NULL_TERMINATED;
 AnydClientTable *anyd_client_table_new_plain (guint n_columns);

@@ -716,8 +716,9 @@ cmd_ps (AnydClientContext *ctx, int argc, char **argv)
   if (client == NULL)
     return anyd_client_fail (ctx, error);
   g_variant_builder_init (&json, G_VARIANT_TYPE ("aa{sv}"));
-  table = anyd_client_table_new (_("ID"), _("STATE"), _("REASON"), _("STATUS"), _("USER"), _("BY"),
-                                 _("COMMAND"), NULL);
+  table = anyd_client_table_new (NC_("column", "ID"), NC_("column", "STATE"), NC_("column", "REASON"),
+                                 NC_("column", "STATUS"), NC_("column", "USER"), NC_("column", "BY"),
+                                 NC_("column", "COMMAND"), NULL);
   proxies = anyd_client_snapshot_list (client, PROCESS_IFACE);
   for (GList *l = proxies; l != NULL; l = l->next)
     {

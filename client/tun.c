@@ -182,7 +182,7 @@ print_device (GVariant *props)
   for (guint i = 0; i < G_N_ELEMENTS (rows); i++)
     {
       g_autofree char *v = prop_text (props, rows[i].key);
-      anyd_client_table_add_row (t, _(rows[i].label), v);
+      anyd_client_table_add_row (t, rows[i].label, v);
     }
   anyd_client_table_print (t);
 }
@@ -495,9 +495,11 @@ cmd_list (AnydClientContext *ctx, int argc, char **argv)
       return ANYD_CLIENT_EXIT_OK;
     }
   {
-    g_autoptr(AnydClientTable) t = anyd_client_table_new (_("NAME"), _("INDEX"), _("MODE"), _("MTU"), _("UP"),
-                                                          _("PERSISTENT"), _("OWNER"), _("ADDRESSES"),
-                                                          _("ROUTES"), NULL);
+    g_autoptr(AnydClientTable) t = anyd_client_table_new (NC_("column", "NAME"), NC_("column", "INDEX"),
+                                                          NC_("column", "MODE"), NC_("column", "MTU"),
+                                                          NC_("column", "UP"), NC_("column", "PERSISTENT"),
+                                                          NC_("column", "OWNER"), NC_("column", "ADDRESSES"),
+                                                          NC_("column", "ROUTES"), NULL);
     for (guint i = 0; i < devs->len; i++)
       {
         char *cells[G_N_ELEMENTS (columns)] = { NULL };

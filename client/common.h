@@ -203,14 +203,18 @@ GList *anyd_client_snapshot_list (struct _AnydClient *client, const char *interf
  * Properties.GetAll gives them.  Never floating. */
 GVariant *anyd_client_proxy_properties (GDBusProxy *proxy);
 
-/* A snapshot's properties of interface on object_path -> a{sv}; a missing
- * object is NotFound, or "not enabled" below a module that is off. */
+/* The properties of interface on object_path -> a{sv}, from libanyd's
+ * generated proxy made now (its GetAll: fresh; traced, --timeout as
+ * above).  A missing object is anyd's own NotFound if it says one
+ * ("device: anyd has no device named …"), else NotFound in the user's
+ * words, or "not enabled" below a module that is off. */
 GVariant *anyd_client_get_properties (AnydClientContext *ctx,
                                       const char        *object_path,
                                       const char        *interface,
                                       GError           **error);
 
-/* One property of a snapshot (the value, not wrapped in v). */
+/* One property, read as anyd_client_get_properties() reads them (the value,
+ * not wrapped in v). */
 GVariant *anyd_client_get_property (AnydClientContext *ctx,
                                     const char        *object_path,
                                     const char        *interface,

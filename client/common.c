@@ -158,6 +158,10 @@ trace_call (AnydClientContext *ctx, const char *path, const char *interface,
               interactive ? " [interactive]" : "");
 }
 
+/* The one raw call left, for anyd_client_call(), which only exec's Run
+ * uses: Run's descriptors travel inside its options (a{sv} of h), so its
+ * generated call has no descriptor list.  Property and object reads go
+ * through libanyd (anyd_client_snapshot). */
 static GVariant *
 call_raw (AnydClientContext  *ctx,
           const char         *object_path,
@@ -279,27 +283,6 @@ is_module_root (const char *path)
   return rest[0] != '\0' && strchr (rest, '/') == NULL;
 }
 
-/* Does object_path carry interface?  Asked only after an error, through
- * Introspect (which GDBus answers for any path), so we need not rely on the
- * wording of GDBus's messages, which are translated. */
-static gboolean
-object_has_interface (AnydClientContext *ctx, const char *object_path, const char *interface)
-{
-  g_autoptr(GVariant) reply = NULL;
-  g_autoptr(GDBusNodeInfo) node = NULL;
-  const char *xml;
-
-  reply = g_dbus_connection_call_sync (ctx->bus, ANYD_CLIENT_BUS_NAME, object_path,
-                                       "org.freedesktop.DBus.Introspectable", "Introspect",
-                                       NULL, G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_NONE,
-                                       -1, NULL, NULL);
-  if (reply == NULL)
-    return TRUE; /* cannot tell: keep the original error */
-  g_variant_get (reply, "(&s)", &xml);
-  node = g_dbus_node_info_new_for_xml (xml, NULL);
-  return node == NULL || g_dbus_node_info_lookup_interface (node, interface) != NULL;
-}
-
 /* What a missing object was, in the user's words: "no VPN profile 'x'". */
 static char *
 describe_missing (const char *path)
@@ -324,17 +307,20 @@ describe_missing (const char *path)
   return g_strdup (_("no such thing in anyd"));
 }
 
+static void set_missing_error (AnydClient *client, const char *path, GError **error);
+
 /* An object that is not exported gives "UnknownMethod: Object does not
- * exist at path …" (or "No such interface …").  Make that readable: a
- * module root that is missing means the module is not enabled (exit code 1);
- * anything deeper is a thing that does not exist (NotFound, exit 4).  No
- * object paths or method names reach the user. */
+ * exist at path …" (or "No such interface …").  Make that readable (see
+ * set_missing_error): no object paths or method names reach the user.
+ * Whether the object is there is asked of libanyd's object manager, so we
+ * need not rely on the wording of GDBus's messages, which are translated. */
 static void
 explain_missing_object (AnydClientContext *ctx, const char *path, const char *interface,
                         GError **error)
 {
   g_autofree char *name = NULL;
-  g_autofree char *message = NULL;
+  g_autoptr(AnydClient) client = NULL;
+  g_autoptr(GDBusInterface) iface = NULL;
 
   if (error == NULL || *error == NULL || ctx->bus == NULL || g_str_equal (path, ANYD_CLIENT_PATH))
     return;
@@ -345,52 +331,22 @@ explain_missing_object (AnydClientContext *ctx, const char *path, const char *in
         g_str_equal (name, DBUS_ERROR_PREFIX "UnknownInterface") ||
         g_str_equal (name, DBUS_ERROR_PREFIX "InvalidArgs")))
     return;
-  if (object_has_interface (ctx, path, interface))
+  client = anyd_client_snapshot (ctx, NULL, NULL);
+  if (client == NULL)
+    return; /* cannot tell: keep the original error */
+  iface = g_dbus_object_manager_get_interface (anyd_client_get_object_manager (client), path, interface);
+  if (iface != NULL)
     return;
-
-  if (is_module_root (path))
-    {
-      const char *module = path + strlen (ANYD_CLIENT_PATH "/");
-      message = g_strdup_printf (_("the %s module is not enabled in anyd"), module);
-      g_clear_error (error);
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, message);
-    }
-  else
-    {
-      /* /org/anyd1/tun/x when the tun module is off: say that */
-      g_autofree char *module = g_strndup (path + strlen (ANYD_CLIENT_PATH "/"),
-                                           strcspn (path + strlen (ANYD_CLIENT_PATH "/"), "/"));
-      g_autoptr(GError) module_error = NULL;
-
-      if (g_str_has_prefix (path, ANYD_CLIENT_PATH "/") &&
-          !anyd_client_require_module (ctx, module, &module_error) &&
-          g_error_matches (module_error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED))
-        {
-          g_clear_error (error);
-          g_propagate_error (error, g_steal_pointer (&module_error));
-          return;
-        }
-      message = describe_missing (path);
-      g_clear_error (error);
-      *error = g_dbus_error_new_for_dbus_error (ANYD_CLIENT_ERROR_PREFIX "NotFound", message);
-    }
+  g_clear_error (error);
+  set_missing_error (client, path, error);
 }
 
 gboolean
 anyd_client_require_module (AnydClientContext *ctx, const char *module, GError **error)
 {
-  g_autoptr(GVariant) modules = anyd_client_get_property (ctx, ANYD_CLIENT_PATH, ANYD_CLIENT_IFACE_MANAGER,
-                                                          "Modules", error);
-  g_autofree const char **names = NULL;
+  g_autoptr(AnydClient) client = anyd_client_snapshot (ctx, module, error);
 
-  if (modules == NULL)
-    return FALSE;
-  names = g_variant_get_strv (modules, NULL);
-  if (g_strv_contains (names, module))
-    return TRUE;
-  g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-               _("the %s module is not enabled in anyd"), module);
-  return FALSE;
+  return client != NULL;
 }
 
 /* polkit could have asked for a password but no agent answered: if we
@@ -466,6 +422,11 @@ trace_filter (GDBusConnection *connection, GDBusMessage *message,
 
   if (!g_atomic_int_get (&ctx->tracing))
     return message;
+  /* the bus's own calls (GetNameOwner, AddMatch) made for libanyd's
+   * object manager are not anyd's */
+  if (!incoming && type == G_DBUS_MESSAGE_TYPE_METHOD_CALL &&
+      g_strcmp0 (g_dbus_message_get_destination (message), "org.freedesktop.DBus") == 0)
+    return message;
   if (!incoming && type == G_DBUS_MESSAGE_TYPE_METHOD_CALL)
     {
       gboolean interactive = (g_dbus_message_get_flags (message) &
@@ -484,12 +445,24 @@ trace_filter (GDBusConnection *connection, GDBusMessage *message,
   return message;
 }
 
-void
-anyd_client_typed_begin (AnydClientContext *ctx)
+static void
+trace_begin (AnydClientContext *ctx)
 {
   if (ctx->verbose && ctx->trace_filter == 0 && ctx->bus != NULL)
     ctx->trace_filter = g_dbus_connection_add_filter (ctx->bus, trace_filter, ctx, NULL);
   g_atomic_int_set (&ctx->tracing, 1);
+}
+
+static void
+trace_end (AnydClientContext *ctx)
+{
+  g_atomic_int_set (&ctx->tracing, 0);
+}
+
+void
+anyd_client_typed_begin (AnydClientContext *ctx)
+{
+  trace_begin (ctx);
 }
 
 gboolean
@@ -507,7 +480,7 @@ anyd_client_typed_retry (AnydClientContext *ctx, GError **error)
 gboolean
 anyd_client_typed_end (AnydClientContext *ctx, gpointer proxy, gboolean ok, GError **error)
 {
-  g_atomic_int_set (&ctx->tracing, 0);
+  trace_end (ctx);
   if (!ok)
     explain_missing_object (ctx, g_dbus_proxy_get_object_path (G_DBUS_PROXY (proxy)),
                             g_dbus_proxy_get_interface_name (G_DBUS_PROXY (proxy)), error);
@@ -549,27 +522,283 @@ anyd_client_call (AnydClientContext  *ctx,
   return NULL;
 }
 
-/* Property and object-manager reads are public and never wait on polkit:
- * they keep the D-Bus default timeout unless --timeout is given. */
-static GVariant *
-properties_call (AnydClientContext  *ctx,
-                 const char         *object_path,
-                 const char         *interface,
-                 const char         *method,
-                 GVariant           *params,
-                 const GVariantType *reply_type,
-                 GError            **error)
-{
-  g_autoptr(GVariant) reply = NULL;
+/* ---- reads: libanyd's object manager -------------------------------- */
 
-  reply = call_raw (ctx, object_path, "org.freedesktop.DBus.Properties", method, params,
-                    reply_type, NULL, NULL, G_DBUS_CALL_FLAGS_NONE, ctx->timeout_ms, error);
-  if (reply == NULL)
+/* --timeout for reads: the object manager client and GDBusProxy make their
+ * calls with the default timeout and take only a GCancellable, so a thread
+ * cancels that when the time is up. */
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  gboolean done;
+  gint64 deadline;
+  GCancellable *cancellable;
+} Deadline;
+
+static gpointer
+deadline_thread (gpointer data)
+{
+  Deadline *d = data;
+
+  g_mutex_lock (&d->lock);
+  while (!d->done)
+    if (!g_cond_wait_until (&d->cond, &d->lock, d->deadline))
+      {
+        if (!d->done)
+          g_cancellable_cancel (d->cancellable);
+        break;
+      }
+  g_mutex_unlock (&d->lock);
+  return NULL;
+}
+
+/* Starts a read: traced with --verbose; returns the cancellable that
+ * --timeout cancels (NULL without --timeout: the D-Bus default applies). */
+static GCancellable *
+read_begin (AnydClientContext *ctx, Deadline *d, GThread **timer)
+{
+  *timer = NULL;
+  trace_begin (ctx);
+  if (ctx->timeout_ms < 0)
+    return NULL;
+  g_mutex_init (&d->lock);
+  g_cond_init (&d->cond);
+  d->done = FALSE;
+  d->deadline = g_get_monotonic_time () + (gint64) ctx->timeout_ms * G_TIME_SPAN_MILLISECOND;
+  d->cancellable = g_cancellable_new ();
+  *timer = g_thread_new ("anyd-client-timeout", deadline_thread, d);
+  return d->cancellable;
+}
+
+/* Ends it; FALSE with a timeout error if --timeout ran out (the object
+ * manager and GDBusProxy's property loading drop some errors, so a
+ * cancelled read counts even when it seemed to succeed). */
+static gboolean
+read_end (AnydClientContext *ctx, Deadline *d, GThread *timer, GError **error)
+{
+  gboolean cancelled;
+
+  trace_end (ctx);
+  if (timer == NULL)
+    return TRUE;
+  g_mutex_lock (&d->lock);
+  d->done = TRUE;
+  g_cond_signal (&d->cond);
+  g_mutex_unlock (&d->lock);
+  g_thread_join (timer);
+  g_mutex_clear (&d->lock);
+  g_cond_clear (&d->cond);
+  cancelled = g_cancellable_is_cancelled (d->cancellable);
+  g_clear_object (&d->cancellable);
+  if (cancelled)
+    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                         g_dgettext ("glib20", "Timeout was reached"));
+  return !cancelled;
+}
+
+/* anyd has no owner on the bus after GDBus tried to activate it (the
+ * object manager and proxies wait for one instead of failing). */
+static void
+set_not_running_error (GError **error)
+{
+  g_autofree char *message = g_strdup_printf ("The name %s was not provided by any .service files",
+                                              ANYD_CLIENT_BUS_NAME);
+
+  g_propagate_error (error, g_dbus_error_new_for_dbus_error (DBUS_ERROR_PREFIX "ServiceUnknown", message));
+}
+
+/* Where a missing object or interface of a read leaves the user: a module
+ * root that is missing, or anything below a module that is off, means the
+ * module is not enabled (exit code 1); anything else does not exist
+ * (NotFound, exit 4).  No object paths reach the user. */
+static void
+set_missing_error (AnydClient *client, const char *path, GError **error)
+{
+  g_autofree char *message = NULL;
+
+  if (g_str_has_prefix (path, ANYD_CLIENT_PATH "/"))
     {
-      explain_missing_object (ctx, object_path, interface, error);
+      const char *rest = path + strlen (ANYD_CLIENT_PATH "/");
+      g_autofree char *module = g_strndup (rest, strcspn (rest, "/"));
+
+      if (is_module_root (path) || !anyd_client_has_module (client, module))
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                       _("the %s module is not enabled in anyd"), module);
+          return;
+        }
+    }
+  message = describe_missing (path);
+  g_propagate_error (error, g_dbus_error_new_for_dbus_error (ANYD_CLIENT_ERROR_PREFIX "NotFound",
+                                                             message));
+}
+
+AnydClient *
+anyd_client_snapshot (AnydClientContext *ctx, const char *module, GError **error)
+{
+  GDBusConnection *bus = anyd_client_get_bus (ctx, error);
+  g_autoptr(GError) local_error = NULL;
+  g_autoptr(AnydClient) client = NULL;
+  g_autofree char *owner = NULL;
+  GCancellable *cancellable;
+  GThread *timer;
+  Deadline d;
+
+  if (bus == NULL)
+    return NULL;
+  cancellable = read_begin (ctx, &d, &timer);
+  client = anyd_client_new_for_connection_sync (bus, cancellable, &local_error);
+  if (!read_end (ctx, &d, timer, error))
+    return NULL;
+  if (client == NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
       return NULL;
     }
-  return g_variant_get_child_value (reply, 0);
+  /* the flag belongs to the connection: keep --no-ask-password meaning no */
+  anyd_client_set_allow_interactive_authorization (client, ctx->ask_password);
+
+  owner = g_dbus_object_manager_client_get_name_owner (
+    G_DBUS_OBJECT_MANAGER_CLIENT (anyd_client_get_object_manager (client)));
+  if (owner == NULL)
+    {
+      set_not_running_error (error);
+      return NULL;
+    }
+  if (module != NULL && !anyd_client_has_module (client, module))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                   _("the %s module is not enabled in anyd"), module);
+      return NULL;
+    }
+  return g_steal_pointer (&client);
+}
+
+static int
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+GVariant *
+anyd_client_proxy_properties (GDBusProxy *proxy)
+{
+  g_auto(GStrv) names = g_dbus_proxy_get_cached_property_names (proxy);
+  GVariantBuilder b;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  /* the cache is a hash table: give the dictionary a stable order */
+  if (names != NULL)
+    qsort (names, g_strv_length (names), sizeof (char *), compare_strings);
+  for (guint i = 0; names != NULL && names[i] != NULL; i++)
+    {
+      g_autoptr(GVariant) value = g_dbus_proxy_get_cached_property (proxy, names[i]);
+      if (value != NULL)
+        g_variant_builder_add (&b, "{sv}", names[i], value);
+    }
+  return g_variant_ref_sink (g_variant_builder_end (&b));
+}
+
+/* Object paths in a stable order; numbered objects (exec's processes) by
+ * number. */
+static int
+compare_paths (const char *a, const char *b)
+{
+  const char *ta = strrchr (a, '/') + 1, *tb = strrchr (b, '/') + 1;
+  size_t la = strlen (ta), lb = strlen (tb);
+
+  if (ta - a == tb - b && strncmp (a, b, ta - a) == 0 && la != lb &&
+      strspn (ta, "0123456789") == la && strspn (tb, "0123456789") == lb)
+    return la < lb ? -1 : 1;
+  return strcmp (a, b);
+}
+
+static int
+compare_proxies (gconstpointer a, gconstpointer b)
+{
+  return compare_paths (g_dbus_proxy_get_object_path ((GDBusProxy *) a),
+                        g_dbus_proxy_get_object_path ((GDBusProxy *) b));
+}
+
+GList *
+anyd_client_snapshot_list (AnydClient *client, const char *interface)
+{
+  GList *objects = g_dbus_object_manager_get_objects (anyd_client_get_object_manager (client));
+  GList *found = NULL;
+
+  for (GList *l = objects; l != NULL; l = l->next)
+    {
+      GDBusInterface *iface = g_dbus_object_get_interface (l->data, interface);
+      if (iface != NULL)
+        found = g_list_prepend (found, iface);
+    }
+  g_list_free_full (objects, g_object_unref);
+  return g_list_sort (found, compare_proxies);
+}
+
+/* libanyd's generated proxy for interface on object_path, its properties
+ * loaded now (GetAll), so they are fresh; an error as the user should
+ * read it if anyd does not have the object. */
+static GDBusProxy *
+load_proxy (AnydClientContext *ctx, const char *object_path, const char *interface, GError **error)
+{
+  GDBusConnection *bus = anyd_client_get_bus (ctx, error);
+  g_autoptr(GError) local_error = NULL;
+  g_autoptr(GDBusProxy) proxy = NULL;
+  g_autofree char *owner = NULL;
+  g_auto(GStrv) names = NULL;
+  GCancellable *cancellable;
+  GThread *timer;
+  Deadline d;
+
+  if (bus == NULL)
+    return NULL;
+  cancellable = read_begin (ctx, &d, &timer);
+  /* Signals are not connected: nothing updates the cache afterwards. */
+  proxy = g_initable_new (anyd_object_manager_client_get_proxy_type (NULL, object_path, interface, NULL),
+                          cancellable, &local_error,
+                          "g-flags", G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
+                          "g-name", ANYD_CLIENT_BUS_NAME,
+                          "g-connection", bus,
+                          "g-object-path", object_path,
+                          "g-interface-name", interface,
+                          NULL);
+  if (!read_end (ctx, &d, timer, error))
+    return NULL;
+  if (proxy == NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return NULL;
+    }
+  owner = g_dbus_proxy_get_name_owner (proxy);
+  if (owner == NULL)
+    {
+      set_not_running_error (error);
+      return NULL;
+    }
+  names = g_dbus_proxy_get_cached_property_names (proxy);
+  if (names == NULL || names[0] == NULL)
+    {
+      /* GDBusProxy drops the error of its GetAll: ask once more, through
+       * the proxy, for anyd's own answer ("device: anyd has no device
+       * named …"), or the bus's, explained.  A reply means the object is
+       * there and has no properties; its content is the (empty) cache. */
+      g_autoptr(GVariant) reply = NULL;
+
+      cancellable = read_begin (ctx, &d, &timer);
+      reply = g_dbus_proxy_call_sync (proxy, "org.freedesktop.DBus.Properties.GetAll",
+                                      g_variant_new ("(s)", interface), G_DBUS_CALL_FLAGS_NONE,
+                                      ctx->timeout_ms, cancellable, &local_error);
+      if (!read_end (ctx, &d, timer, error))
+        return NULL;
+      if (reply == NULL)
+        {
+          explain_missing_object (ctx, object_path, interface, &local_error);
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return NULL;
+        }
+    }
+  return g_steal_pointer (&proxy);
 }
 
 GVariant *
@@ -578,8 +807,9 @@ anyd_client_get_properties (AnydClientContext *ctx,
                             const char        *interface,
                             GError           **error)
 {
-  return properties_call (ctx, object_path, interface, "GetAll",
-                          g_variant_new ("(s)", interface), G_VARIANT_TYPE ("(a{sv})"), error);
+  g_autoptr(GDBusProxy) proxy = load_proxy (ctx, object_path, interface, error);
+
+  return proxy != NULL ? anyd_client_proxy_properties (proxy) : NULL;
 }
 
 GVariant *
@@ -589,26 +819,16 @@ anyd_client_get_property (AnydClientContext *ctx,
                           const char        *property,
                           GError           **error)
 {
-  g_autoptr(GVariant) boxed = properties_call (ctx, object_path, interface, "Get",
-                                               g_variant_new ("(ss)", interface, property),
-                                               G_VARIANT_TYPE ("(v)"), error);
+  g_autoptr(GDBusProxy) proxy = load_proxy (ctx, object_path, interface, error);
+  GVariant *value;
 
-  return boxed != NULL ? g_variant_get_variant (boxed) : NULL;
-}
-
-GVariant *
-anyd_client_get_managed_objects (AnydClientContext *ctx, GError **error)
-{
-  g_autoptr(GVariant) reply = NULL;
-  GVariant *objects;
-
-  reply = call_raw (ctx, ANYD_CLIENT_PATH, "org.freedesktop.DBus.ObjectManager",
-                    "GetManagedObjects", NULL, G_VARIANT_TYPE ("(a{oa{sa{sv}}})"),
-                    NULL, NULL, G_DBUS_CALL_FLAGS_NONE, ctx->timeout_ms, error);
-  if (reply == NULL)
+  if (proxy == NULL)
     return NULL;
-  g_variant_get (reply, "(@a{oa{sa{sv}}})", &objects);
-  return objects;
+  value = g_dbus_proxy_get_cached_property (proxy, property);
+  if (value == NULL)
+    g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
+                 "No such property “%s”", property);
+  return value;
 }
 
 typedef struct {
@@ -1095,7 +1315,9 @@ anyd_client_print_json_line (GVariant *value)
 
 struct _AnydClientTable {
   guint n_columns;
-  GPtrArray *headers; /* NULL for a plain table */
+  GPtrArray *headers; /* as shown (translated); NULL for a plain table */
+  GPtrArray *names;   /* as given (untranslated): the headers, or a plain
+                         table's row labels; --fields matches these too */
   GPtrArray *rows;    /* of char ** (n_columns each) */
 };
 
@@ -1112,10 +1334,14 @@ anyd_client_table_new (const char *first_header, ...)
   va_list ap;
 
   table->headers = g_ptr_array_new_with_free_func (g_free);
+  table->names = g_ptr_array_new_with_free_func (g_free);
   table->rows = g_ptr_array_new_with_free_func (free_row);
   va_start (ap, first_header);
   for (const char *h = first_header; h != NULL; h = va_arg (ap, const char *))
-    g_ptr_array_add (table->headers, g_strdup (h));
+    {
+      g_ptr_array_add (table->names, g_strdup (h));
+      g_ptr_array_add (table->headers, g_strdup (g_dpgettext2 (NULL, "column", h)));
+    }
   va_end (ap);
   table->n_columns = table->headers->len;
   return table;
@@ -1127,6 +1353,7 @@ anyd_client_table_new_plain (guint n_columns)
   AnydClientTable *table = g_new0 (AnydClientTable, 1);
 
   table->n_columns = n_columns;
+  table->names = g_ptr_array_new_with_free_func (g_free);
   table->rows = g_ptr_array_new_with_free_func (free_row);
   return table;
 }
@@ -1138,6 +1365,13 @@ anyd_client_table_add_rowv (AnydClientTable *table, const char *const *cells)
 
   for (guint i = 0; i < table->n_columns; i++)
     row[i] = g_utf8_make_valid (cells[i] ? cells[i] : "-", -1);
+  if (table->headers == NULL && table->n_columns > 0)
+    {
+      /* a plain table's label: shown translated, matched either way
+       * (gettext ("") would be the catalogue's header) */
+      g_ptr_array_add (table->names, row[0]);
+      row[0] = g_strdup (row[0][0] != '\0' ? _(row[0]) : row[0]);
+    }
   g_ptr_array_add (table->rows, row);
 }
 
@@ -1264,6 +1498,19 @@ print_row (GString *out, char **cells, const gsize *widths, const guint *cols, g
   g_string_append_c (out, '\n');
 }
 
+/* Does a --fields name mean the field called name (untranslated) and shown
+ * as shown (translated)?  Either way, in any case: "COMMAND" works in every
+ * language, and so does what the user sees. */
+static gboolean
+field_matches (const char *want, const char *name, const char *shown)
+{
+  g_autofree char *want_key = field_key (want);
+  g_autofree char *name_key = field_key (name);
+  g_autofree char *shown_key = field_key (shown);
+
+  return g_str_equal (want_key, name_key) || g_str_equal (want_key, shown_key);
+}
+
 /* --fields for a table with headers: the chosen columns, in the order given.
  * An unknown name is a usage error: NULL, and main() exits with 2. */
 static guint *
@@ -1281,24 +1528,21 @@ choose_columns (AnydClientTable *table, guint *n_out)
     }
   for (guint f = 0; style.fields[f] != NULL; f++)
     {
-      g_autofree char *want = field_key (style.fields[f]);
       gboolean found = FALSE;
 
       for (guint i = 0; i < table->n_columns && !found; i++)
-        {
-          g_autofree char *have = field_key (table->headers->pdata[i]);
-          if (g_str_equal (want, have))
-            {
-              cols[n++] = i;
-              found = TRUE;
-            }
-        }
+        if (field_matches (style.fields[f], table->names->pdata[i], table->headers->pdata[i]))
+          {
+            cols[n++] = i;
+            found = TRUE;
+          }
       if (!found)
         {
+          /* the names that work in every language */
           g_autoptr(GString) names = g_string_new (NULL);
           for (guint i = 0; i < table->n_columns; i++)
             {
-              g_autofree char *k = field_key (table->headers->pdata[i]);
+              g_autofree char *k = field_key (table->names->pdata[i]);
               g_string_append_printf (names, "%s%s", i ? "," : "", k);
             }
           fflush (stdout);
@@ -1314,19 +1558,15 @@ choose_columns (AnydClientTable *table, guint *n_out)
 
 /* A plain "Label:  value" table: --fields picks rows by label. */
 static gboolean
-row_wanted (char **row)
+row_wanted (AnydClientTable *table, guint r)
 {
-  g_autofree char *have = NULL;
+  char **row = table->rows->pdata[r];
 
   if (style.fields == NULL)
     return TRUE;
-  have = field_key (row[0]);
   for (guint f = 0; style.fields[f] != NULL; f++)
-    {
-      g_autofree char *want = field_key (style.fields[f]);
-      if (g_str_equal (want, have))
-        return TRUE;
-    }
+    if (field_matches (style.fields[f], table->names->pdata[r], row[0]))
+      return TRUE;
   return FALSE;
 }
 
@@ -1347,7 +1587,7 @@ anyd_client_table_print (AnydClientTable *table)
   for (guint r = 0; r < table->rows->len; r++)
     {
       char **row = table->rows->pdata[r];
-      if (table->headers == NULL && !row_wanted (row))
+      if (table->headers == NULL && !row_wanted (table, r))
         continue;
       for (guint i = 0; i < table->n_columns; i++)
         widths[i] = MAX (widths[i], (gsize) g_utf8_strlen (row[i], -1));
@@ -1359,12 +1599,13 @@ anyd_client_table_print (AnydClientTable *table)
     {
       char **row = table->rows->pdata[r];
 
-      if (table->headers == NULL && !row_wanted (row))
+      if (table->headers == NULL && !row_wanted (table, r))
         continue;
       if (table->headers == NULL && style.terse)
         {
-          /* "label:value", the label as --fields names it */
-          g_autofree char *key = field_key (row[0]);
+          /* "label:value", the label as --fields names it in every
+           * language, so scripts need not care about the locale */
+          g_autofree char *key = field_key (table->names->pdata[r]);
           char *cells[3] = { key, row[1], NULL };
           guint two[2] = { 0, 1 };
           print_row (out, table->n_columns >= 2 ? cells : row, widths, two, MIN (table->n_columns, 2), FALSE);
@@ -1382,6 +1623,7 @@ anyd_client_table_free (AnydClientTable *table)
     return;
   if (table->headers != NULL)
     g_ptr_array_unref (table->headers);
+  g_ptr_array_unref (table->names);
   g_ptr_array_unref (table->rows);
   g_free (table);
 }

@@ -186,25 +186,42 @@ gboolean anyd_client_typed_end (AnydClientContext *ctx, gpointer proxy, gboolean
     anyd_client_typed_end (ctx, proxy, anyd_typed_ok_, error);                \
   })
 
-/* org.freedesktop.DBus.Properties.GetAll -> a{sv}. */
+/* Reads go through libanyd: a new AnydClient (its object manager client
+ * and Manager proxy) loaded now, so every read is fresh (a cached client
+ * only follows PropertiesChanged while a main loop runs).  Traced with
+ * --verbose; --timeout (default: the D-Bus default, 25 s) bounds it.
+ * module, if not NULL: fails with "the MODULE module is not enabled in
+ * anyd" (exit code 1) unless Manager.Modules lists it, for listings, which
+ * would otherwise just show nothing.  anyd not running is an error. */
+struct _AnydClient *anyd_client_snapshot (AnydClientContext *ctx, const char *module, GError **error);
+
+/* The interface proxies (GDBusProxy, full references) of interface among a
+ * snapshot's objects, sorted by object path (numbered paths by number). */
+GList *anyd_client_snapshot_list (struct _AnydClient *client, const char *interface);
+
+/* A proxy's cached properties as an a{sv} (sorted by name), as
+ * Properties.GetAll gives them.  Never floating. */
+GVariant *anyd_client_proxy_properties (GDBusProxy *proxy);
+
+/* The properties of interface on object_path -> a{sv}, from libanyd's
+ * generated proxy made now (its GetAll: fresh; traced, --timeout as
+ * above).  A missing object is anyd's own NotFound if it says one
+ * ("device: anyd has no device named …"), else NotFound in the user's
+ * words, or "not enabled" below a module that is off. */
 GVariant *anyd_client_get_properties (AnydClientContext *ctx,
                                       const char        *object_path,
                                       const char        *interface,
                                       GError           **error);
 
-/* org.freedesktop.DBus.Properties.Get -> the value (not wrapped in v). */
+/* One property, read as anyd_client_get_properties() reads them (the value,
+ * not wrapped in v). */
 GVariant *anyd_client_get_property (AnydClientContext *ctx,
                                     const char        *object_path,
                                     const char        *interface,
                                     const char        *property,
                                     GError           **error);
 
-/* ObjectManager.GetManagedObjects on /org/anyd1 -> a{oa{sa{sv}}}. */
-GVariant *anyd_client_get_managed_objects (AnydClientContext *ctx, GError **error);
-
-/* Fails with "the MODULE module is not enabled in anyd" (exit code 1)
- * unless Manager.Modules lists module; for listings read through the
- * object manager, which would otherwise just show nothing. */
+/* anyd_client_snapshot (ctx, module, error) without keeping the snapshot. */
 gboolean anyd_client_require_module (AnydClientContext *ctx, const char *module, GError **error);
 
 /* Runs loop until it quits or SIGINT/SIGTERM/SIGHUP arrives (for monitor
@@ -263,10 +280,14 @@ void anyd_client_output_init (AnydClientContext *ctx);
 gboolean anyd_client_output_failed (void);
 
 /* Human output: a table with aligned columns.  Headers (upper case, e.g.
- * "NAME") are given NULL-terminated; anyd_client_table_new_plain() makes a
- * table without a header line ("Key:  value" lists).  add_row takes exactly
- * one const char * per column (copied; NULL prints "-").  The last column
- * is not padded. */
+ * "NAME") are given NULL-terminated and untranslated, marked
+ * NC_("column", "NAME"): the table shows them translated, and --fields
+ * takes the untranslated name (in any language) or the translated one, in
+ * any case.  anyd_client_table_new_plain() makes a table without a header
+ * line ("Key:  value" lists); there the first cell of each row is an
+ * untranslated label marked N_("Version:"), shown translated and matched by
+ * --fields as headers are.  add_row takes exactly one const char * per
+ * column (copied; NULL prints "-").  The last column is not padded. */
 typedef struct _AnydClientTable AnydClientTable;
 AnydClientTable *anyd_client_table_new (const char *first_header, ...) G_GNUC_NULL_TERMINATED;
 AnydClientTable *anyd_client_table_new_plain (guint n_columns);

@@ -102,22 +102,17 @@ takes_value (const GOptionEntry *e)
 static void
 offer_objects (AnydClientContext *ctx, const char *cur, const char *interface)
 {
-  g_autoptr(GVariant) objects = anyd_client_get_managed_objects (ctx, NULL);
-  GVariantIter iter;
-  GVariant *ifaces;
+  g_autoptr(AnydClient) client = anyd_client_snapshot (ctx, NULL, NULL);
+  GList *proxies = client ? anyd_client_snapshot_list (client, interface) : NULL;
 
-  if (objects == NULL)
-    return;
-  g_variant_iter_init (&iter, objects);
-  while (g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", NULL, &ifaces))
+  for (GList *l = proxies; l != NULL; l = l->next)
     {
-      g_autoptr(GVariant) owned = ifaces;
-      g_autoptr(GVariant) props = g_variant_lookup_value (ifaces, interface, G_VARIANT_TYPE_VARDICT);
-      const char *name;
+      g_autoptr(GVariant) name = g_dbus_proxy_get_cached_property (l->data, "Name");
 
-      if (props != NULL && g_variant_lookup (props, "Name", "&s", &name))
-        offer (cur, name);
+      if (name != NULL && g_variant_is_of_type (name, G_VARIANT_TYPE_STRING))
+        offer (cur, g_variant_get_string (name, NULL));
     }
+  g_list_free_full (proxies, g_object_unref);
 }
 
 /* Secret names (keys FALSE) or key names from the vault. */

@@ -711,30 +711,27 @@ static int
 cmd_ps (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) objects = anyd_client_get_managed_objects (ctx, &error);
+  g_autoptr(AnydClient) client = anyd_client_snapshot (ctx, NULL, &error);
   g_autoptr(AnydClientTable) table = NULL;
   GVariantBuilder json;
-  GVariantIter iter;
-  const char *path;
-  GVariant *ifaces;
+  GList *proxies;
 
-  if (objects == NULL)
+  if (client == NULL)
     return anyd_client_fail (ctx, error);
   g_variant_builder_init (&json, G_VARIANT_TYPE ("aa{sv}"));
-  table = anyd_client_table_new (_("ID"), _("STATE"), _("REASON"), _("STATUS"), _("USER"), _("BY"),
-                                 _("COMMAND"), NULL);
-  g_variant_iter_init (&iter, objects);
-  while (g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", &path, &ifaces))
+  table = anyd_client_table_new (NC_("column", "ID"), NC_("column", "STATE"), NC_("column", "REASON"),
+                                 NC_("column", "STATUS"), NC_("column", "USER"), NC_("column", "BY"),
+                                 NC_("column", "COMMAND"), NULL);
+  proxies = anyd_client_snapshot_list (client, PROCESS_IFACE);
+  for (GList *l = proxies; l != NULL; l = l->next)
     {
-      g_autoptr(GVariant) owned = ifaces;
-      g_autoptr(GVariant) props = g_variant_lookup_value (ifaces, PROCESS_IFACE, G_VARIANT_TYPE ("a{sv}"));
+      const char *path = g_dbus_proxy_get_object_path (l->data);
+      g_autoptr(GVariant) props = anyd_client_proxy_properties (l->data);
       g_autofree const char **pargv = NULL;
       g_autofree char *cmdline = NULL, *status = NULL, *by = NULL;
       gint32 code = -1, sig = 0;
       guint32 uid = 0;
 
-      if (props == NULL)
-        continue;
       if (ctx->json)
         {
           GVariantDict d;
@@ -755,6 +752,7 @@ cmd_ps (AnydClientContext *ctx, int argc, char **argv)
                                  prop_str (props, "Reason"), status, prop_str (props, "User"), by,
                                  cmdline);
     }
+  g_list_free_full (proxies, g_object_unref);
   if (ctx->json)
     {
       anyd_client_print_json (g_variant_builder_end (&json));

@@ -91,7 +91,8 @@ cmd_list (AnydClientContext *ctx, int argc, char **argv)
     return anyd_client_fail (ctx, error);
 
   g_variant_builder_init (&json, G_VARIANT_TYPE ("aa{sv}"));
-  table = anyd_client_table_new (_("UNIT"), _("ACTIVE"), _("SUB"), _("MAIN PID"), _("RESULT"), NULL);
+  table = anyd_client_table_new (NC_("column", "UNIT"), NC_("column", "ACTIVE"), NC_("column", "SUB"),
+                                 NC_("column", "MAIN PID"), NC_("column", "RESULT"), NULL);
   for (guint i = 0; units[i] != NULL; i++)
     {
       g_autoptr(GError) unit_error = NULL;
@@ -168,11 +169,11 @@ cmd_status (AnydClientContext *ctx, int argc, char **argv)
   active = g_strdup_printf ("%s (%s)", lookup_str (status, "ActiveState") ?: "?",
                             lookup_str (status, "SubState") ?: "?");
   table = anyd_client_table_new_plain (2);
-  anyd_client_table_add_row (table, _("Unit:"), argv[1]);
-  anyd_client_table_add_row (table, _("Active:"), active);
-  anyd_client_table_add_row (table, _("Main PID:"), pid);
-  anyd_client_table_add_row (table, _("Result:"), lookup_str (status, "Result"));
-  anyd_client_table_add_row (table, _("Since:"), since);
+  anyd_client_table_add_row (table, N_("Unit:"), argv[1]);
+  anyd_client_table_add_row (table, N_("Active:"), active);
+  anyd_client_table_add_row (table, N_("Main PID:"), pid);
+  anyd_client_table_add_row (table, N_("Result:"), lookup_str (status, "Result"));
+  anyd_client_table_add_row (table, N_("Since:"), since);
   anyd_client_table_print (table);
   return ANYD_CLIENT_EXIT_OK;
 }

@@ -124,9 +124,9 @@ cmd_status (AnydClientContext *ctx, int argc, char **argv)
   }
 
   table = anyd_client_table_new_plain (2);
-  anyd_client_table_add_row (table, _("Version:"), version);
-  anyd_client_table_add_row (table, _("Modules:"), modules_text);
-  anyd_client_table_add_row (table, _("Caller:"), caller_text);
+  anyd_client_table_add_row (table, N_("Version:"), version);
+  anyd_client_table_add_row (table, N_("Modules:"), modules_text);
+  anyd_client_table_add_row (table, N_("Caller:"), caller_text);
   anyd_client_table_print (table);
   g_clear_pointer (&table, anyd_client_table_free);
 
@@ -142,7 +142,8 @@ cmd_status (AnydClientContext *ctx, int argc, char **argv)
 
   descriptions = action_descriptions (ctx);
   g_print ("\n");
-  table = anyd_client_table_new (_("ACTION"), _("ALLOWED"), _("FOR"), NULL);
+  table = anyd_client_table_new (NC_("column", "ACTION"), NC_("column", "ALLOWED"), NC_("column", "FOR"),
+                                 NULL);
   for (guint i = 0; i < ids->len; i++)
     {
       const char *what = g_hash_table_lookup (descriptions, ids->pdata[i]);

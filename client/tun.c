@@ -182,7 +182,7 @@ print_device (GVariant *props)
   for (guint i = 0; i < G_N_ELEMENTS (rows); i++)
     {
       g_autofree char *v = prop_text (props, rows[i].key);
-      anyd_client_table_add_row (t, _(rows[i].label), v);
+      anyd_client_table_add_row (t, rows[i].label, v);
     }
   anyd_client_table_print (t);
 }
@@ -472,24 +472,17 @@ static int
 cmd_list (AnydClientContext *ctx, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) objects = anyd_client_get_managed_objects (ctx, &error);
+  g_autoptr(AnydClient) client = anyd_client_snapshot (ctx, "tun", &error);
   g_autoptr(GPtrArray) devs = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
-  GVariantIter it;
-  GVariant *ifaces;
-  const char *path;
+  GList *proxies;
 
-  if (objects == NULL || !anyd_client_require_module (ctx, "tun", &error))
+  if (client == NULL)
     return anyd_client_fail (ctx, error);
-  g_variant_iter_init (&it, objects);
-  while (g_variant_iter_next (&it, "{&o@a{sa{sv}}}", &path, &ifaces))
-    {
-      GVariant *props = g_variant_lookup_value (ifaces, DEV_IFACE, G_VARIANT_TYPE_VARDICT);
-      if (props && g_str_has_prefix (path, TUN_PATH "/"))
-        g_ptr_array_add (devs, props);
-      else if (props)
-        g_variant_unref (props);
-      g_variant_unref (ifaces);
-    }
+  proxies = anyd_client_snapshot_list (client, DEV_IFACE);
+  for (GList *l = proxies; l != NULL; l = l->next)
+    if (g_str_has_prefix (g_dbus_proxy_get_object_path (l->data), TUN_PATH "/"))
+      g_ptr_array_add (devs, anyd_client_proxy_properties (l->data));
+  g_list_free_full (proxies, g_object_unref);
   g_ptr_array_sort (devs, compare_names);
 
   if (ctx->json)
@@ -502,9 +495,11 @@ cmd_list (AnydClientContext *ctx, int argc, char **argv)
       return ANYD_CLIENT_EXIT_OK;
     }
   {
-    g_autoptr(AnydClientTable) t = anyd_client_table_new (_("NAME"), _("INDEX"), _("MODE"), _("MTU"), _("UP"),
-                                                          _("PERSISTENT"), _("OWNER"), _("ADDRESSES"),
-                                                          _("ROUTES"), NULL);
+    g_autoptr(AnydClientTable) t = anyd_client_table_new (NC_("column", "NAME"), NC_("column", "INDEX"),
+                                                          NC_("column", "MODE"), NC_("column", "MTU"),
+                                                          NC_("column", "UP"), NC_("column", "PERSISTENT"),
+                                                          NC_("column", "OWNER"), NC_("column", "ADDRESSES"),
+                                                          NC_("column", "ROUTES"), NULL);
     for (guint i = 0; i < devs->len; i++)
       {
         char *cells[G_N_ELEMENTS (columns)] = { NULL };

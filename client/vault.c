@@ -403,8 +403,9 @@ cmd_list (AnydClientContext *ctx, int argc, char **argv)
       return ANYD_CLIENT_EXIT_OK;
     }
 
-  table = anyd_client_table_new (_("NAME"), _("VERSION"), _("UPDATED"), _("BY"), _("CREATED"),
-                                 _("CONTENT TYPE"), NULL);
+  table = anyd_client_table_new (NC_("column", "NAME"), NC_("column", "VERSION"), NC_("column", "UPDATED"),
+                                 NC_("column", "BY"), NC_("column", "CREATED"), NC_("column", "CONTENT TYPE"),
+                                 NULL);
   g_variant_iter_init (&iter, list);
   while (g_variant_iter_next (&iter, "(&su@a{sv})", &name, &version, &meta))
     {
@@ -473,13 +474,13 @@ cmd_show (AnydClientContext *ctx, int argc, char **argv)
       cby = created_by != G_MAXUINT32 ? describe_uid (ctx, created_by) : NULL;
       uby = updated_by != G_MAXUINT32 ? describe_uid (ctx, updated_by) : NULL;
       table = anyd_client_table_new_plain (2);
-      anyd_client_table_add_row (table, _("Name:"), name);
-      anyd_client_table_add_row (table, _("Version:"), ver);
-      anyd_client_table_add_row (table, _("Created:"), cre);
-      anyd_client_table_add_row (table, _("Created by:"), cby);
-      anyd_client_table_add_row (table, _("Updated:"), upd);
-      anyd_client_table_add_row (table, _("Updated by:"), uby);
-      anyd_client_table_add_row (table, _("Content type:"), ctype && *ctype ? ctype : NULL);
+      anyd_client_table_add_row (table, N_("Name:"), name);
+      anyd_client_table_add_row (table, N_("Version:"), ver);
+      anyd_client_table_add_row (table, N_("Created:"), cre);
+      anyd_client_table_add_row (table, N_("Created by:"), cby);
+      anyd_client_table_add_row (table, N_("Updated:"), upd);
+      anyd_client_table_add_row (table, N_("Updated by:"), uby);
+      anyd_client_table_add_row (table, N_("Content type:"), ctype && *ctype ? ctype : NULL);
       anyd_client_table_print (table);
       return ANYD_CLIENT_EXIT_OK;
     }
@@ -604,7 +605,7 @@ cmd_list_keys (AnydClientContext *ctx, int argc, char **argv)
       anyd_client_print_json (g_variant_builder_end (&b));
       return ANYD_CLIENT_EXIT_OK;
     }
-  table = anyd_client_table_new (_("NAME"), _("TYPE"), _("VERSION"), NULL);
+  table = anyd_client_table_new (NC_("column", "NAME"), NC_("column", "TYPE"), NC_("column", "VERSION"), NULL);
   g_variant_iter_init (&iter, list);
   while (g_variant_iter_next (&iter, "(&s&su)", &name, &type, &version))
     {

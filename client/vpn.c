@@ -90,30 +90,31 @@ objects_clear (Objects *o)
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Objects, objects_clear)
 
+static void
+add_objects (GVariantBuilder *b, AnydClient *client, const char *interface)
+{
+  GList *proxies = anyd_client_snapshot_list (client, interface);
+
+  for (GList *l = proxies; l != NULL; l = l->next)
+    {
+      g_autoptr(GVariant) props = anyd_client_proxy_properties (l->data);
+      g_variant_builder_add (b, "{o@a{sv}}", g_dbus_proxy_get_object_path (l->data), props);
+    }
+  g_list_free_full (proxies, g_object_unref);
+}
+
 static gboolean
 get_objects (AnydClientContext *ctx, Objects *out, GError **error)
 {
-  g_autoptr(GVariant) all = anyd_client_get_managed_objects (ctx, error);
+  g_autoptr(AnydClient) client = anyd_client_snapshot (ctx, "vpn", error);
   GVariantBuilder p, c;
-  GVariantIter iter;
-  const char *path;
-  GVariant *ifaces;
 
-  if (all == NULL || !anyd_client_require_module (ctx, "vpn", error))
+  if (client == NULL)
     return FALSE;
   g_variant_builder_init (&p, G_VARIANT_TYPE ("a{oa{sv}}"));
   g_variant_builder_init (&c, G_VARIANT_TYPE ("a{oa{sv}}"));
-  g_variant_iter_init (&iter, all);
-  while (g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", &path, &ifaces))
-    {
-      g_autoptr(GVariant) owned = ifaces;
-      g_autoptr(GVariant) props = NULL;
-
-      if ((props = g_variant_lookup_value (ifaces, PROFILE_IFACE, G_VARIANT_TYPE_VARDICT)))
-        g_variant_builder_add (&p, "{o@a{sv}}", path, props);
-      else if ((props = g_variant_lookup_value (ifaces, CONN_IFACE, G_VARIANT_TYPE_VARDICT)))
-        g_variant_builder_add (&c, "{o@a{sv}}", path, props);
-    }
+  add_objects (&p, client, PROFILE_IFACE);
+  add_objects (&c, client, CONN_IFACE);
   out->profiles = g_variant_ref_sink (g_variant_builder_end (&p));
   out->connections = g_variant_ref_sink (g_variant_builder_end (&c));
   return TRUE;
@@ -417,7 +418,9 @@ cmd_list (AnydClientContext *ctx, int argc, char **argv)
   if (!get_objects (ctx, &o, &error))
     return anyd_client_fail (ctx, error);
   g_variant_builder_init (&out, G_VARIANT_TYPE ("aa{sv}"));
-  table = anyd_client_table_new (_("NAME"), _("ADDRESSES"), _("ENDPOINTS"), _("AUTOCONNECT"), _("STATE"), NULL);
+  table = anyd_client_table_new (NC_("column", "NAME"), NC_("column", "ADDRESSES"),
+                                 NC_("column", "ENDPOINTS"), NC_("column", "AUTOCONNECT"),
+                                 NC_("column", "STATE"), NULL);
   g_variant_iter_init (&iter, o.profiles);
   while (g_variant_iter_next (&iter, "{&o@a{sv}}", &path, &props))
     {
@@ -458,15 +461,15 @@ add_connection_rows (AnydClientTable *table, GVariant *conn)
   hs_text = anyd_client_format_timestamp (hs);
   since_text = anyd_client_format_timestamp (since);
   addrs = format_prop (conn, "Addresses");
-  anyd_client_table_add_row (table, _("State:"), lookup_str (conn, "State"));
-  anyd_client_table_add_row (table, _("Since:"), since_text);
-  anyd_client_table_add_row (table, _("Interface:"), lookup_str (conn, "Interface"));
-  anyd_client_table_add_row (table, _("Addresses:"), addrs);
-  anyd_client_table_add_row (table, _("Received:"), rx_text);
-  anyd_client_table_add_row (table, _("Sent:"), tx_text);
-  anyd_client_table_add_row (table, _("Latest handshake:"), hs_text);
+  anyd_client_table_add_row (table, N_("State:"), lookup_str (conn, "State"));
+  anyd_client_table_add_row (table, N_("Since:"), since_text);
+  anyd_client_table_add_row (table, N_("Interface:"), lookup_str (conn, "Interface"));
+  anyd_client_table_add_row (table, N_("Addresses:"), addrs);
+  anyd_client_table_add_row (table, N_("Received:"), rx_text);
+  anyd_client_table_add_row (table, N_("Sent:"), tx_text);
+  anyd_client_table_add_row (table, N_("Latest handshake:"), hs_text);
   if (*lookup_str (conn, "LastError"))
-    anyd_client_table_add_row (table, _("Last error:"), lookup_str (conn, "LastError"));
+    anyd_client_table_add_row (table, N_("Last error:"), lookup_str (conn, "LastError"));
 }
 
 static int
@@ -498,10 +501,10 @@ cmd_show (AnydClientContext *ctx, int argc, char **argv)
   addrs = format_prop (props, "Addresses");
   autoc = format_prop (props, "AutoConnect");
   table = anyd_client_table_new_plain (2);
-  anyd_client_table_add_row (table, _("Profile:"), lookup_str (props, "Name"));
-  anyd_client_table_add_row (table, _("Type:"), lookup_str (props, "Type"));
-  anyd_client_table_add_row (table, _("Addresses:"), addrs);
-  anyd_client_table_add_row (table, _("Autoconnect:"), autoc);
+  anyd_client_table_add_row (table, N_("Profile:"), lookup_str (props, "Name"));
+  anyd_client_table_add_row (table, N_("Type:"), lookup_str (props, "Type"));
+  anyd_client_table_add_row (table, N_("Addresses:"), addrs);
+  anyd_client_table_add_row (table, N_("Autoconnect:"), autoc);
   peers = g_variant_lookup_value (props, "Peers", G_VARIANT_TYPE ("aa{sv}"));
   for (gsize i = 0; peers && i < g_variant_n_children (peers); i++)
     {
@@ -512,15 +515,15 @@ cmd_show (AnydClientContext *ctx, int argc, char **argv)
 
       g_variant_lookup (peer, "PersistentKeepalive", "u", &keepalive);
       ka = keepalive ? g_strdup_printf (_("every %u s"), keepalive) : g_strdup (_("off"));
-      anyd_client_table_add_row (table, _("Peer:"), lookup_str (peer, "PublicKey"));
-      anyd_client_table_add_row (table, _("  Endpoint:"), lookup_str (peer, "Endpoint"));
-      anyd_client_table_add_row (table, _("  Allowed IPs:"), allowed);
-      anyd_client_table_add_row (table, _("  Keepalive:"), ka);
+      anyd_client_table_add_row (table, N_("Peer:"), lookup_str (peer, "PublicKey"));
+      anyd_client_table_add_row (table, N_("  Endpoint:"), lookup_str (peer, "Endpoint"));
+      anyd_client_table_add_row (table, N_("  Allowed IPs:"), allowed);
+      anyd_client_table_add_row (table, N_("  Keepalive:"), ka);
     }
   if (conn)
     add_connection_rows (table, conn);
   else
-    anyd_client_table_add_row (table, _("State:"), "disconnected");
+    anyd_client_table_add_row (table, N_("State:"), "disconnected");
   anyd_client_table_print (table);
   return ANYD_CLIENT_EXIT_OK;
 }
@@ -548,8 +551,9 @@ cmd_status (AnydClientContext *ctx, int argc, char **argv)
         return anyd_client_fail (ctx, error);
     }
   g_variant_builder_init (&out, G_VARIANT_TYPE ("aa{sv}"));
-  table = anyd_client_table_new (_("PROFILE"), _("STATE"), _("SINCE"), _("INTERFACE"), _("RECEIVED"), _("SENT"),
-                                 _("HANDSHAKE"), _("NOTE"), NULL);
+  table = anyd_client_table_new (NC_("column", "PROFILE"), NC_("column", "STATE"), NC_("column", "SINCE"),
+                                 NC_("column", "INTERFACE"), NC_("column", "RECEIVED"), NC_("column", "SENT"),
+                                 NC_("column", "HANDSHAKE"), NC_("column", "NOTE"), NULL);
   g_variant_iter_init (&iter, o.connections);
   while (g_variant_iter_next (&iter, "{&o@a{sv}}", &path, &props))
     {

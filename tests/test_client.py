@@ -7,6 +7,9 @@
 
 import json
 import os
+import re
+import shutil
+import subprocess
 import sys
 import time
 
@@ -223,6 +226,76 @@ def _(sb):
     assert rc == EXIT_NOT_AUTHORIZED, (rc, out)
     text = out.decode(errors='replace')
     assert 'anyd-client: ' in text and 'Got unexpected EOF' not in text, text
+
+
+def mount_german_catalogue(sb):
+    """Puts the built German catalogue where anyd-client looks for it
+    (LOCALEDIR) through an overlay in the sandbox's own mount namespace, so
+    nothing outside changes.  Returns the overlay's mount point."""
+    with open(os.path.join(sb.builddir, 'config.h')) as f:
+        m = re.search(r'#define LOCALEDIR "([^"]+)"', f.read())
+    mo = os.path.join(sb.builddir, 'po', 'de', 'LC_MESSAGES', 'anyd.mo')
+    if m is None or not os.path.exists(mo):
+        raise Skip('no built German catalogue')
+    target = os.path.join(m.group(1), 'de', 'LC_MESSAGES')
+    base = target
+    while not os.path.isdir(base):
+        base = os.path.dirname(base)
+    if base.count('/') < 2:
+        raise Skip('LOCALEDIR %s is too close to /' % m.group(1))
+    work = os.path.join(anydtest.WORK, 'locale-overlay')
+    for d in ('upper', 'work'):
+        os.makedirs(os.path.join(work, d), exist_ok=True)
+    r = subprocess.run(['mount', '-t', 'overlay', 'anyd-test-locale', '-o',
+                        'lowerdir=%s,upperdir=%s/upper,workdir=%s/work' % (base, work, work), base],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise Skip('cannot overlay %s: %s' % (base, r.stderr.strip()))
+    os.makedirs(target, exist_ok=True)
+    shutil.copy(mo, os.path.join(target, 'anyd.mo'))
+    return base
+
+
+@case('--fields takes the untranslated column names under a German locale')
+def _(sb):
+    base = mount_german_catalogue(sb)
+    # C.UTF-8 is always there; LANGUAGE picks the catalogue (de_DE need not be generated)
+    german = {'LANG': 'C.UTF-8', 'LANGUAGE': 'de'}
+    try:
+        # COMMAND (exec ps) and TYPE are also usage words, which German
+        # translates: the column headers show "BEFEHL" and "TYP"
+        rc, out, err = sb.run_as(ALLOWED, [sb.client_binary(), 'vault', 'create-key', 'c-de', 'sign'])
+        assert rc == 0, (rc, out, err)
+        rc, out, err = sb.run_as(ALLOWED, [sb.client_binary(), 'vault', 'list-keys'], env=german)
+        assert rc == EXIT_OK, (rc, out, err)
+        header = out.splitlines()[0].split()
+        if 'TYPE' in header:
+            raise Skip('the German catalogue is not used: %r' % out)
+        assert header == ['NAME', 'TYP', 'VERSION'], out
+        for fields in ('TYPE,name', 'type,NAME', 'Typ,name'):
+            rc, out, err = sb.run_as(ALLOWED, [sb.client_binary(), '--fields', fields, 'vault', 'list-keys'],
+                                     env=german)
+            assert rc == EXIT_OK and err == '', (fields, rc, out, err)
+            lines = out.splitlines()
+            assert lines[0].split() == ['TYP', 'NAME'] and lines[1].split() == ['sign', 'c-de'], (fields, out)
+        # an unknown name lists the names that work in every language
+        rc, out, err = sb.run_as(ALLOWED, [sb.client_binary(), '--fields', 'nosuch', 'vault', 'list-keys'],
+                                 env=german)
+        assert rc == EXIT_USAGE and 'name,type,version' in err, (rc, out, err)
+        sb.run_as(ALLOWED, [sb.client_binary(), 'vault', 'delete-key', 'c-de'])
+        # "Label:" rows too: German shows "Aktiv:" for "Up:"; -t prints the
+        # name that works in every language
+        rc, out, err = sb.run_as(ALLOWED, [sb.client_binary(), 'tun', 'create', 'c-de', '--mtu', '1400'])
+        assert rc == 0, (rc, out, err)
+        rc, out, err = sb.run_as(ALLOWED, [sb.client_binary(), 'tun', 'show', 'c-de'], env=german)
+        assert rc == EXIT_OK and '\nAktiv:' in out, (rc, out, err)
+        for fields in ('mtu,up', 'MTU,Aktiv'):
+            rc, out, err = sb.run_as(ALLOWED, [sb.client_binary(), '-t', '--fields', fields, 'tun', 'show', 'c-de'],
+                                     env=german)
+            assert (rc, out, err) == (EXIT_OK, 'mtu:1400\nup:nein\n', ''), (fields, rc, out, err)
+        sb.run_as(ALLOWED, [sb.client_binary(), 'tun', 'delete', 'c-de'])
+    finally:
+        subprocess.run(['umount', base], check=False)
 
 
 if __name__ == '__main__':

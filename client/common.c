@@ -158,46 +158,6 @@ trace_call (AnydClientContext *ctx, const char *path, const char *interface,
               interactive ? " [interactive]" : "");
 }
 
-/* The one raw call left, for anyd_client_call(), which only exec's Run
- * uses: Run's descriptors travel inside its options (a{sv} of h), so its
- * generated call has no descriptor list.  Property and object reads go
- * through libanyd (anyd_client_snapshot). */
-static GVariant *
-call_raw (AnydClientContext  *ctx,
-          const char         *object_path,
-          const char         *interface,
-          const char         *method,
-          GVariant           *params,
-          const GVariantType *reply_type,
-          GUnixFDList        *fd_list_in,
-          GUnixFDList       **fd_list_out,
-          GDBusCallFlags      flags,
-          int                 timeout_ms,
-          GError            **error)
-{
-  GDBusConnection *bus;
-  g_autoptr(GVariant) reply = NULL;
-
-  bus = anyd_client_get_bus (ctx, error);
-  if (bus == NULL)
-    return NULL;
-
-  if (ctx->verbose)
-    trace_call (ctx, object_path, interface, method, params,
-                (flags & G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION) != 0);
-
-  reply = g_dbus_connection_call_with_unix_fd_list_sync (bus, ANYD_CLIENT_BUS_NAME, object_path,
-                                                         interface, method, params, reply_type,
-                                                         flags, timeout_ms, fd_list_in,
-                                                         fd_list_out, NULL, error);
-  if (ctx->verbose && reply != NULL)
-    {
-      g_autofree char *text = g_variant_print (reply, TRUE);
-      g_printerr ("anyd-client: reply %s\n", text);
-    }
-  return g_steal_pointer (&reply);
-}
-
 /* Registers a polkit text agent for this process, as udisksctl does.
  * Not as a "fallback" agent (pkexec's option): we only get here after no
  * agent answered, and polkitd ignores a fallback agent altogether when the
@@ -485,41 +445,6 @@ anyd_client_typed_end (AnydClientContext *ctx, gpointer proxy, gboolean ok, GErr
     explain_missing_object (ctx, g_dbus_proxy_get_object_path (G_DBUS_PROXY (proxy)),
                             g_dbus_proxy_get_interface_name (G_DBUS_PROXY (proxy)), error);
   return ok;
-}
-
-GVariant *
-anyd_client_call (AnydClientContext  *ctx,
-                  const char         *object_path,
-                  const char         *interface,
-                  const char         *method,
-                  GVariant           *params,
-                  const GVariantType *reply_type,
-                  GUnixFDList        *fd_list_in,
-                  GUnixFDList       **fd_list_out,
-                  GError            **error)
-{
-  g_autoptr(GVariant) args = params ? g_variant_ref_sink (params) : NULL;
-  g_autoptr(GError) local_error = NULL;
-  GDBusCallFlags flags = anyd_client_call_flags (ctx);
-  int timeout = anyd_client_call_timeout (ctx);
-  GVariant *reply;
-
-  reply = call_raw (ctx, object_path, interface, method, args, reply_type,
-                    fd_list_in, fd_list_out, flags, timeout, &local_error);
-  if (reply != NULL)
-    return reply;
-
-  if (retry_with_agent (ctx, &local_error))
-    {
-      reply = call_raw (ctx, object_path, interface, method, args, reply_type,
-                        fd_list_in, fd_list_out, flags, timeout, &local_error);
-      if (reply != NULL)
-        return reply;
-    }
-
-  explain_missing_object (ctx, object_path, interface, &local_error);
-  g_propagate_error (error, g_steal_pointer (&local_error));
-  return NULL;
 }
 
 /* ---- reads: libanyd's object manager -------------------------------- */

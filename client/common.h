@@ -9,8 +9,7 @@
  * main.c parses the global options, finds the group and the command, parses
  * the command's own options, checks the number of arguments and calls the
  * handler.  Handlers call methods through libanyd's generated proxies
- * (anyd_client_proxy_new() and ANYD_CLIENT_TYPED_CALL below; anyd_client_call()
- * only where the generated call cannot carry the arguments), read properties
+ * (anyd_client_proxy_new() and ANYD_CLIENT_TYPED_CALL below), read properties
  * through the property helpers below, and print through the JSON / table
  * helpers, so --json, --no-ask-password, --timeout, --host, --verbose and the
  * polkit text agent work the same everywhere.
@@ -133,22 +132,6 @@ int anyd_client_monitor_module (AnydClientContext *ctx, const char *module);
  * remote command. flags: "-xT" for the bus bridge, "-t" for a terminal. */
 GPtrArray *anyd_client_ssh_argv (AnydClientContext *ctx, const char *flags, GError **error);
 
-/* Call a method on org.anyd1.  params is consumed if floating (as in
- * g_dbus_connection_call).  Sends ALLOW_INTERACTIVE_AUTHORIZATION unless
- * --no-ask-password; on NotAuthorizedCanObtain, when stdin is a terminal and
- * the bus is local, registers a polkit text agent for this process and
- * retries once.  Uses --timeout (no timeout by default).  fd_list_in and
- * fd_list_out may be NULL. */
-GVariant *anyd_client_call (AnydClientContext  *ctx,
-                            const char         *object_path,
-                            const char         *interface,
-                            const char         *method,
-                            GVariant           *params,
-                            const GVariantType *reply_type,
-                            GUnixFDList        *fd_list_in,
-                            GUnixFDList       **fd_list_out,
-                            GError            **error);
-
 /* ---- typed calls (libanyd's generated proxies) -------------------------- */
 
 /* A generated proxy (proxy_type, e.g. ANYD_TYPE_TUN_PROXY, with its
@@ -160,7 +143,8 @@ gpointer anyd_client_proxy_new (AnydClientContext  *ctx,
                                 const char         *object_path,
                                 GError            **error);
 
-/* The call flags and timeout of anyd_client_call(), for the generated
+/* The call flags (interactive unless --no-ask-password) and timeout
+ * (--timeout) of every call, for the generated
  * anyd_*_call_*_sync () functions' call_flags and timeout_msec. */
 GDBusCallFlags anyd_client_call_flags (AnydClientContext *ctx);
 int anyd_client_call_timeout (AnydClientContext *ctx);
@@ -168,8 +152,7 @@ int anyd_client_call_timeout (AnydClientContext *ctx);
 
 /* ANYD_CLIENT_TYPED_CALL (ctx, proxy, error, call) runs call, a generated
  * anyd_*_call_*_sync (…, ANYD_CLIENT_CALL_ARGS (ctx), …, error) returning
- * gboolean, as anyd_client_call() runs its call: traced with --verbose,
- * retried once after registering the polkit text agent on
+ * gboolean: traced with --verbose, retried once after registering the polkit text agent on
  * NotAuthorizedCanObtain, a missing object explained.  call is evaluated
  * a second time for the retry (out arguments are only set on success).
  * error must not be NULL.  Evaluates to the call's result. */

@@ -1232,6 +1232,19 @@ def interface_files():
                                          'org.anyd1.*.xml')))
 
 
+def module_names():
+    """The modules this tree builds: $ANYD_MODULES (tests/meson.build sets it
+    from anyd_module_names), else that list read from
+    service/modules/meson.build (a test run by hand)."""
+    env = os.environ.get('ANYD_MODULES')
+    if env is not None:
+        return [m for m in env.split(':') if m]
+    with open(os.path.join(srcdir(), 'service', 'modules', 'meson.build')) as f:
+        text = f.read()
+    body = re.search(r'^anyd_module_names\s*=\s*\[(.*?)\]', text, re.M | re.S).group(1)
+    return re.findall(r"'([^']+)'", re.sub(r'#.*', '', body))
+
+
 def policy_actions(path):
     """Action ids declared in a .policy file."""
     import xml.etree.ElementTree as ET

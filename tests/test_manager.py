@@ -27,7 +27,7 @@ NOT_AUTHORIZED = (E + 'NotAuthorized', E + 'NotAuthorizedCanObtain',
                   E + 'AuthorizationDismissed')
 WHO = {ROOT: 'root', ALLOWED: 'allowed', DENIED: 'denied', CHALLENGE: 'needs-password'}
 EXPECTED_ANSWER = {ROOT: 'yes', ALLOWED: 'yes', DENIED: 'no', CHALLENGE: 'challenge'}
-KNOWN_MODULES = {'tun', 'vpn', 'vault', 'services', 'exec', 'files'}
+KNOWN_MODULES = set(anydtest.module_names())
 
 
 def reload_as(sb, uid, **kw):

@@ -3,7 +3,7 @@
 #
 # v2ray-bench: the proxy VPN through anyd against baselines measured in the
 # same run, with the same v2ray, server and namespaces as
-# tests/test_vpn_v2ray.py (VMess profile):
+# tests/vpn/test_vpn_v2ray.py (VMess profile):
 #
 #   connect: Connect (D-Bus, as the allowed uid, through polkit) until the
 #            first byte from the internet namespace's TCP echo
@@ -34,6 +34,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tests'))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tests', 'vpn'))
 import anydtest  # noqa: E402
 import test_vpn_v2ray as w  # noqa: E402
 

@@ -5,7 +5,9 @@
  *
  *   const AnydClientGroup anyd_client_group_<file> = { … };
  *
- * and is listed once in client/meson.build (anyd_client_group_names).
+ * A module's group is the file named after the module (client/<module>.c,
+ * found from anyd_module_names); the daemon's own groups are listed in
+ * client/meson.build (anyd_client_group_names).
  * main.c parses the global options, finds the group and the command, parses
  * the command's own options, checks the number of arguments and calls the
  * handler.  Handlers call methods through libanyd's generated proxies

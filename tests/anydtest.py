@@ -90,7 +90,7 @@ SANDBOX_ENV = 'ANYD_TEST_SANDBOX'
 WORK = '/run/anyd-test'             # on the sandbox's tmpfs /run
 TEST_RULES_NAME = '10-anyd-test.rules'
 PYTHON = '/usr/bin/python3'         # not the pyenv one on PATH: it has no gi
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.abspath(__file__))   # tests/ (also for tests in tests/<module>/)
 
 SANITIZER_RE = re.compile(r'(ERROR: AddressSanitizer|ERROR: LeakSanitizer|'
                           r'runtime error:|SUMMARY: UndefinedBehaviorSanitizer|'
@@ -165,6 +165,11 @@ def wait_until(pred, timeout=10.0, interval=0.02, what='condition'):
         if time.monotonic() > deadline:
             raise TimeoutError('timed out after %.1fs waiting for %s' % (timeout, what))
         time.sleep(interval)
+
+
+def slow(sb):
+    """Time factor for waits and time limits: sanitizer builds run slower."""
+    return 3.0 if sb.sanitized() else 1.0
 
 
 # ---- namespaces -------------------------------------------------------------
@@ -1225,6 +1230,19 @@ def describe_interface(iface):
 def interface_files():
     return sorted(glob.glob(os.path.join(srcdir(), 'data', 'dbus-1', 'interfaces',
                                          'org.anyd1.*.xml')))
+
+
+def module_names():
+    """The modules this tree builds: $ANYD_MODULES (tests/meson.build sets it
+    from anyd_module_names), else that list read from
+    service/modules/meson.build (a test run by hand)."""
+    env = os.environ.get('ANYD_MODULES')
+    if env is not None:
+        return [m for m in env.split(':') if m]
+    with open(os.path.join(srcdir(), 'service', 'modules', 'meson.build')) as f:
+        text = f.read()
+    body = re.search(r'^anyd_module_names\s*=\s*\[(.*?)\]', text, re.M | re.S).group(1)
+    return re.findall(r"'([^']+)'", re.sub(r'#.*', '', body))
 
 
 def policy_actions(path):

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import anydtest  # noqa: E402
 from anydtest import (ALLOWED, CHALLENGE, DENIED, MANAGER_IFACE, MANAGER_PATH,  # noqa: E402
-                      ROOT, WORK, DBusError, case, expect_error, user_name, wait_until)
+                      ROOT, WORK, DBusError, case, expect_error, slow, user_name, wait_until)
 from gi.repository import Gio, GLib  # noqa: E402
 
 MANAGE = 'org.anyd1.manage'
@@ -65,10 +65,6 @@ AGENT_XML = '''
 def diag(text):
     for line in str(text).splitlines():
         print('# ' + line)
-
-
-def slow(sb):
-    return 3.0 if sb.sanitized() else 1.0
 
 
 def reload(c, **kw):

@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # `meson install` into a DESTDIR produces the tree a distribution packages:
-# compare the installed file list with tests/installed-files.txt (globs, one
-# per line; every pattern must match at least one file and every file must
-# be matched), and check modes of what must not be world-writable.
+# compare the installed file list with tests/installed-files.txt and each
+# module's tests/<module>/installed-files.txt (globs, one per line; every
+# pattern must match at least one file and every file must be matched), and
+# check modes of what must not be world-writable.
 
 import fnmatch
 import os
@@ -35,8 +36,14 @@ with tempfile.TemporaryDirectory(prefix='anyd-destdir-') as dest:
     # Derived from the module list (tests/meson.build passes it).
     patterns += ['*/share/dbus-1/interfaces/' + x
                  for x in os.environ.get('ANYD_INTERFACE_FILES', '').split(':') if x]
-    patterns += ['*/share/polkit-1/actions/org.anyd1.%s.policy' % m
-                 for m in os.environ.get('ANYD_MODULES', '').split(':') if m]
+    modules = [m for m in os.environ.get('ANYD_MODULES', '').split(':') if m]
+    patterns += ['*/share/polkit-1/actions/org.anyd1.%s.policy' % m for m in modules]
+    # What a module installs besides: tests/<module>/installed-files.txt.
+    for m in modules:
+        extra = os.path.join(here, m, 'installed-files.txt')
+        if os.path.exists(extra):
+            with open(extra) as f:
+                patterns += [l.strip() for l in f if l.strip() and not l.startswith('#')]
     unmatched_files = [f for f in files if not any(fnmatch.fnmatch(f, p) for p in patterns)]
     unused = [p for p in patterns if not any(fnmatch.fnmatch(f, p) for f in files)]
     case('every installed file is expected', not unmatched_files,

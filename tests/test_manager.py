@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import anydtest  # noqa: E402
 from anydtest import (ALLOWED, BUS_NAME, CHALLENGE, DENIED, MANAGER_IFACE,  # noqa: E402
-                      MANAGER_PATH, ROOT, DBusError, case, expect_error, wait_until)
+                      MANAGER_PATH, ROOT, DBusError, case, expect_error, slow, wait_until)
 from gi.repository import Gio, GLib  # noqa: E402
 
 MANAGE = 'org.anyd1.manage'
@@ -27,12 +27,7 @@ NOT_AUTHORIZED = (E + 'NotAuthorized', E + 'NotAuthorizedCanObtain',
                   E + 'AuthorizationDismissed')
 WHO = {ROOT: 'root', ALLOWED: 'allowed', DENIED: 'denied', CHALLENGE: 'needs-password'}
 EXPECTED_ANSWER = {ROOT: 'yes', ALLOWED: 'yes', DENIED: 'no', CHALLENGE: 'challenge'}
-KNOWN_MODULES = {'tun', 'vpn', 'vault', 'services', 'exec', 'files'}
-
-
-def slow(sb):
-    """Time factor: sanitizer builds run slower."""
-    return 3.0 if sb.sanitized() else 1.0
+KNOWN_MODULES = set(anydtest.module_names())
 
 
 def reload_as(sb, uid, **kw):

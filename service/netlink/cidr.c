@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Strict text parsers for addresses, routes and interface names (fuzzed:
- * tests/tun-fuzz-cidr.c); see cidr.h. */
+ * tests/tun/tun-fuzz-cidr.c); see cidr.h. */
 #include "cidr.h"
 #include "error.h"
 

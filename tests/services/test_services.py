@@ -13,11 +13,11 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: anydtest
 
 import anydtest  # noqa: E402
 from anydtest import (ALLOWED, CHALLENGE, DENIED, ROOT, DBusError, Skip, case,  # noqa: E402
-                      expect_error)
+                      expect_error, slow)
 from systemd_sandbox import SignalCollector, SystemdManager  # noqa: E402
 
 PATH = '/org/anyd1/services'
@@ -50,10 +50,6 @@ UNITS = {
 }
 
 SYSTEMD = None
-
-
-def slow(sb):
-    return 3.0 if sb.sanitized() else 1.0
 
 
 def diag(text):

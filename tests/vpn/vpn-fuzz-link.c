@@ -7,7 +7,7 @@
  * context, and a generated config is JSON that names the link's server.
  *
  * Built two ways: linked into test-vpn-link (which replays
- * tests/vpn-link-corpus/ and mutations of it in every build), and with
+ * tests/vpn/corpus/link/ and mutations of it in every build), and with
  * -Dfuzzing=true as the libFuzzer binary fuzz-vpn-link. */
 #include "anyd-build-config.h"
 

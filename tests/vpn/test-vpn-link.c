@@ -3,7 +3,7 @@
  * form, refusals naming their field and never the secret, subscriptions
  * (base64 and plain, bad lines, caps), names from labels, the generated
  * v2ray config (checked by Debian's v2ray -test when it is installed), and
- * the corpus tests/vpn-link-corpus/ replayed with mutations through the
+ * the corpus tests/vpn/corpus/link/ replayed with mutations through the
  * fuzz target's checks. */
 #include "anyd-build-config.h"
 
@@ -310,7 +310,7 @@ test_generate (void)
 static void
 test_corpus (void)
 {
-  g_autofree char *dir = g_test_build_filename (G_TEST_DIST, "vpn-link-corpus", NULL);
+  g_autofree char *dir = g_test_build_filename (G_TEST_DIST, "corpus", "link", NULL);
   g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
   const char *file;
   guint n = 0;

@@ -17,9 +17,9 @@ import time
 
 from gi.repository import GLib
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: anydtest
 import anydtest  # noqa: E402
-from anydtest import ALLOWED, CHALLENGE, DENIED, ROOT, DBusError, Skip, case, wait_until  # noqa: E402
+from anydtest import ALLOWED, CHALLENGE, DENIED, ROOT, DBusError, Skip, case, slow, wait_until  # noqa: E402
 from anydtest import expect_anyd_error as expect_error  # noqa: E402
 import vpnpeer  # noqa: E402
 from vpnpeer import TUN_PEER4, TUN_PEER6  # noqa: E402
@@ -128,7 +128,7 @@ def nothing_left(ifname, rules=True):
     wait_until(lambda: not wggo_pids(ifname), 5, what='no wireguard-go of %s left' % ifname)
     try:
         # systemd may keep a stopped unit loaded a while on a loaded machine
-        wait_until(lambda: not units(ifname), 15 if anydtest_sb().sanitized() else 5, what='no unit of %s left' % ifname)
+        wait_until(lambda: not units(ifname), 5 * slow(anydtest_sb()), what='no unit of %s left' % ifname)
     except TimeoutError:
         _, out = anydtest_sb().systemctl('list-units', '--all', '--plain', '--no-legend', 'anyd-vpn-*',
                                          check=False)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* GTest: the vault's formats (service/modules/vault/vault-record.c) —
  * names, record encode/decode, sealing, Encrypt/Decrypt — and the fuzz
- * corpus (tests/vault-corpus/) run through the fuzz entry points, so every
+ * corpus (tests/vault/corpus/) run through the fuzz entry points, so every
  * build exercises the parsers the libFuzzer targets fuzz.
  *
  *   vault-record-test --write-corpus DIR   writes the seed files */
@@ -352,7 +352,7 @@ test_buf_variant (void)
 static void
 run_corpus (const char *sub, int (*fn) (const uint8_t *, size_t))
 {
-  g_autofree char *dir = g_test_build_filename (G_TEST_DIST, "vault-corpus", sub, NULL);
+  g_autofree char *dir = g_test_build_filename (G_TEST_DIST, "corpus", sub, NULL);
   g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
   const char *name;
   guint n = 0;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The CIDR/route/name parsers of service/netlink/cidr.c: expected answers, and
- * every input of the fuzz corpus (tests/corpus/tun-cidr/) run through the
+ * every input of the fuzz corpus (tests/tun/corpus/cidr/) run through the
  * fuzz target's checks, so the normal build exercises what fuzzing found. */
 #include "netlink.h"
 #include "error.h"
@@ -118,7 +118,7 @@ test_error_quoting (void)
 static void
 test_corpus (void)
 {
-  g_autofree char *dir = g_test_build_filename (G_TEST_DIST, "corpus", "tun-cidr", NULL);
+  g_autofree char *dir = g_test_build_filename (G_TEST_DIST, "corpus", "cidr", NULL);
   g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
   const char *name;
   guint n = 0;

@@ -18,11 +18,11 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: anydtest
 
 import anydtest  # noqa: E402
 from anydtest import (ALLOWED, CHALLENGE, DENIED, ROOT, DBusError, case,  # noqa: E402
-                      expect_error, wait_until)
+                      expect_error, slow, wait_until)
 from gi.repository import GLib  # noqa: E402
 
 PATH = '/org/anyd1/vault'
@@ -108,10 +108,6 @@ def is_temp_file(name):
 def record_files(sb, kind='secrets'):
     return sorted(f for f in glob.glob(os.path.join(vault_dir(sb), kind, '*'))
                   if not is_temp_file(os.path.basename(f)))
-
-
-def slow(sb):
-    return 3.0 if sb.sanitized() else 1.0
 
 
 _sodium = None

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libFuzzer target: the vault's on-disk record parser (-Dfuzzing=true).
- *   build-fuzz/tests/vault-fuzz-record tests/vault-corpus/record */
+ *   build-fuzz/tests/vault/vault-fuzz-record tests/vault/corpus/record */
 #include "vault-fuzz.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);

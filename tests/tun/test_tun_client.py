@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: anydtest
 
 import anydtest  # noqa: E402
 from anydtest import ALLOWED, CHALLENGE, DENIED, Skip, case, wait_until  # noqa: E402

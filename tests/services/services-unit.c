@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Unit tests of the services module's pure logic: unit-name rules and
  * normalisation, the allowlist and its patterns; then the fuzz target
- * (services-fuzz-unit.c) over tests/services-corpus/ and over inputs
+ * (services-fuzz-unit.c) over tests/services/corpus/unit/ and over inputs
  * derived from it, so the normal build exercises the fuzzed code. */
 #include <glib.h>
 #include <stdint.h>
@@ -202,7 +202,7 @@ run_input (const guint8 *data, gsize len)
 static void
 test_corpus (void)
 {
-  const char *dir = g_test_get_filename (G_TEST_DIST, "services-corpus", NULL);
+  const char *dir = g_test_get_filename (G_TEST_DIST, "corpus", "unit", NULL);
   g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
   g_autoptr(GRand) rand = g_rand_new_with_seed (20261123);
   g_autoptr(GPtrArray) inputs = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);

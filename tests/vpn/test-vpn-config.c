@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Unit tests of the vpn module's pure parts: keys, the wg-quick parser and
  * writer, UAPI requests and replies, profile records.  Also replays the
- * fuzz corpus (tests/vpn-corpus/) and deterministic mutations of it through
+ * fuzz corpus (tests/vpn/corpus/config/) and deterministic mutations of it through
  * the fuzz target's checks, so every build exercises the parsers. */
 #include "anyd-build-config.h"
 
@@ -497,7 +497,7 @@ test_runtime (void)
 static void
 test_corpus (void)
 {
-  g_autofree char *dir = g_test_build_filename (G_TEST_DIST, "vpn-corpus", NULL);
+  g_autofree char *dir = g_test_build_filename (G_TEST_DIST, "corpus", "config", NULL);
   g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
   g_autoptr(GRand) rand = g_rand_new_with_seed (20261123);
   const char *f;

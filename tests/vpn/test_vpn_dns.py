@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: anydtest
 import anydtest  # noqa: E402
 from anydtest import ALLOWED, ROOT, Skip, case, wait_until  # noqa: E402
 import vpnpeer  # noqa: E402
@@ -90,7 +90,7 @@ def queries(which):
 
 def start_responder(addr, which, answer):
     p = subprocess.Popen(['ip', 'netns', 'exec', vpnpeer.NETNS, sys.executable,
-                          os.path.join(os.path.dirname(os.path.abspath(__file__)), 'vpnpeer.py'),
+                          os.path.join(anydtest.HERE, 'vpnpeer.py'),
                           'dns', addr, '%s/dns-%s.log' % (WORK, which), answer],
                          stdin=subprocess.DEVNULL, start_new_session=True)
     time.sleep(0.2)

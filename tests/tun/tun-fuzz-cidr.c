@@ -2,7 +2,7 @@
 /* libFuzzer target for the CIDR, route and interface-name parsers of
  * service/netlink/cidr.c (built with -Dfuzzing=true, clang). Besides "no crash",
  * it checks that whatever parses prints canonically and parses back to the
- * same value. Seeds: tests/corpus/tun-cidr/. */
+ * same value. Seeds: tests/tun/corpus/cidr/. */
 #include "netlink.h"
 #include <stdlib.h>
 #include <string.h>

@@ -7,7 +7,7 @@
  * trip through the canonical writer unchanged, and so must every record.
  *
  * Built two ways: linked into test-vpn-config (which replays
- * tests/vpn-corpus/ and mutations of it in every build), and with
+ * tests/vpn/corpus/config/ and mutations of it in every build), and with
  * -Dfuzzing=true as the libFuzzer binary fuzz-vpn-config. */
 #include "anyd-build-config.h"
 

@@ -17,7 +17,7 @@ import sys
 import time
 import traceback
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: anydtest
 import anydtest  # noqa: E402
 from anydtest import Skip, Tap  # noqa: E402
 

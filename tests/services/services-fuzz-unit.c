@@ -7,7 +7,7 @@
  *   odd:  the text split at '\n' is an allowlist; the names after a '\t'
  *         on each line are probed against it.
  * Built as a libFuzzer target with -Dfuzzing=true (clang); the GTest
- * services-unit runs the same function over tests/services-corpus/. */
+ * services-unit runs the same function over tests/services/corpus/unit/. */
 #include <glib.h>
 #include <stdint.h>
 #include <string.h>

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: anydtest
 import anydtest  # noqa: E402
 from anydtest import ALLOWED, CHALLENGE, DENIED, ROOT, DBusError, Skip, case, wait_until  # noqa: E402
 from anydtest import expect_anyd_error as expect_error  # noqa: E402
@@ -323,7 +323,7 @@ def start_world(sb, extra_servers=()):
     p = subprocess.Popen(['ip', 'netns', 'exec', 'v2peer', V2RAY, '-config', path], stdin=subprocess.DEVNULL,
                          stdout=log, stderr=log, start_new_session=True)
     sb.procs.append(p)
-    dns = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'vpnpeer.py')
+    dns = os.path.join(anydtest.HERE, 'vpnpeer.py')   # tests/
     for netns, argv in (('v2net', [dns, 'dns', NET4, WORK + '/dns-net.log', '10.20.30.40']),
                         ('v2peer', [dns, 'dns', LAN_DNS, WORK + '/dns-lan.log', '192.0.2.99'])):
         sb.procs.append(subprocess.Popen(['ip', 'netns', 'exec', netns, sys.executable] + argv,

@@ -353,7 +353,7 @@ def _(sb):
 def _(sb):
     import subprocess
     sd()
-    shim = os.path.join(anydtest.builddir(), 'tests', 'anyd-test-slow-getpw.so')
+    shim = os.path.join(anydtest.builddir(), 'tests', 'exec', 'anyd-test-slow-getpw.so')
     cue = os.path.join(anydtest.WORK, 'slow-getpw')
     os.makedirs(cue, exist_ok=True)
     for name in ('waiting', 'release'):

@@ -288,7 +288,7 @@ def vcase(name, needs_anyd=True):
 
 def start_world(sb, extra_servers=()):
     """The user anyd-v2ray, the three namespaces, the v2ray server, the echo
-    and DNS servers (also used by bench/v2ray-bench.py)."""
+    and DNS servers (also used by bench/vpn/v2ray-bench.py)."""
     # the user v2ray runs as, known only inside this mount namespace
     for f, line in (('passwd', 'anyd-v2ray:x:991:991::/nonexistent:/usr/sbin/nologin\n'),
                     ('group', 'anyd-v2ray:x:991:\n')):

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vault-bench: calls per second of one method on the system bus, from N
  * callers at once (N threads, each with its own bus connection, each
- * making one synchronous call after another).  Run by bench/vault_bench.py
+ * making one synchronous call after another).  Run by bench/vault/vault_bench.py
  * inside the test sandbox; prints one JSON line:
  *   {"method": …, "callers": N, "calls": …, "seconds": …, "calls_per_s": …,
  *    "mean_us": …, "p50_us": …, "p99_us": …, "errors": …}

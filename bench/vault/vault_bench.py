@@ -14,7 +14,7 @@
 # The target: vault latency <= 1.5 x the bare call's.
 #
 #   meson test -C build --benchmark --suite vault      (or run this file as root)
-#   VAULT_BENCH_SECONDS=3 bench/vault_bench.py --builddir build
+#   VAULT_BENCH_SECONDS=3 bench/vault/vault_bench.py --builddir build
 
 import json
 import os
@@ -22,7 +22,7 @@ import shutil
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tests'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), 'tests'))  # tests/: anydtest
 
 import anydtest  # noqa: E402
 from anydtest import ALLOWED  # noqa: E402
@@ -41,7 +41,7 @@ def main():
         sys.exit(0)
     sb = anydtest.Sandbox(name='bench-vault')
     with sb:
-        src = os.path.join(sb.builddir, 'bench', 'vault-bench')
+        src = os.path.join(sb.builddir, 'bench', 'vault', 'vault-bench')
         exe = os.path.join(anydtest.WORK, 'bin', 'vault-bench')
         shutil.copy(src, exe)
         os.chmod(exe, 0o755)

@@ -16,7 +16,7 @@
 #
 # Target (issue 7): anyd <= 1.1x systemctl's own time.
 #
-#   /usr/bin/python3 bench/services-bench.py [--rounds N] [--builddir DIR]
+#   /usr/bin/python3 bench/services/services-bench.py [--rounds N] [--builddir DIR]
 #   meson test -C build --benchmark --suite services -v
 
 import argparse
@@ -27,7 +27,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tests'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), 'tests'))  # tests/: anydtest
 
 import anydtest  # noqa: E402
 from anydtest import ALLOWED, ROOT  # noqa: E402

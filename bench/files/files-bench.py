@@ -17,7 +17,7 @@
 #
 # Targets (issue 16): 1 and 2 >= 0.8x cat; 3 <= 1.2x a run of /bin/true.
 #
-#   /usr/bin/python3 bench/files-bench.py [--rounds N] [--builddir DIR]
+#   /usr/bin/python3 bench/files/files-bench.py [--rounds N] [--builddir DIR]
 #   meson test -C build --benchmark --suite files -v
 
 import argparse
@@ -29,7 +29,7 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tests'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), 'tests'))  # tests/: anydtest
 
 import anydtest  # noqa: E402
 from anydtest import ROOT  # noqa: E402

@@ -21,7 +21,7 @@
 # Targets: connect <= 0.5x the script, throughput >= 0.8x SOCKS, DNS
 # latency <= 1.2x direct.
 #
-#   sudo /usr/bin/python3 bench/v2ray-bench.py [ROUNDS]     (default 10)
+#   sudo /usr/bin/python3 bench/vpn/v2ray-bench.py [ROUNDS]     (default 10)
 
 import json
 import os
@@ -33,8 +33,8 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tests'))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tests', 'vpn'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), 'tests'))  # tests/: anydtest
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), 'tests', 'vpn'))  # test_vpn_v2ray
 import anydtest  # noqa: E402
 import test_vpn_v2ray as w  # noqa: E402
 

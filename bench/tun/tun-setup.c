@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* bench/tun-setup: how fast anyd sets up and tears down TUN devices, against
+/* bench/tun/tun-setup: how fast anyd sets up and tears down TUN devices, against
  * baselines measured in the same run (issue 4):
  *
  *   floor     create + MTU + IPv4 + IPv6 address + up + route, straight
@@ -17,9 +17,9 @@
  *
  * It must run as root inside the test sandbox (private network namespace,
  * private system bus, real polkitd, anyd from the build tree), which
- * bench/tun-bench.py provides:
+ * bench/tun/tun-bench.py provides:
  *   meson test -C build --benchmark --suite tun -v
- * or by hand inside `scripts/sandbox`:  build/bench/tun-setup [--count N] [--bulk N]
+ * or by hand inside `scripts/sandbox`:  build/bench/tun/tun-setup [--count N] [--bulk N]
  */
 #include "netlink.h"
 #include "error.h"
@@ -361,7 +361,7 @@ main (int argc, char **argv)
     }
   if (geteuid () != 0)
     {
-      fprintf (stderr, "tun-setup: run as root inside the test sandbox (see the top of bench/tun-setup.c)\n");
+      fprintf (stderr, "tun-setup: run as root inside the test sandbox (see the top of bench/tun/tun-setup.c)\n");
       return 77;
     }
   nl = anyd_netlink_get (&error);

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# Runs bench/tun-setup (argv[1], default build/bench/tun-setup) as root
+# Runs bench/tun/tun-setup (argv[1], default build/bench/tun/tun-setup) as root
 # inside the sandbox of tests/anydtest.py (private network namespace, bus,
 # polkitd, anyd from the build tree) and prints its report as TAP comments.
 # Extra arguments after the binary go to it (e.g. --count 100 --bulk 50).
@@ -11,13 +11,13 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, '..', 'tests'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), 'tests'))  # tests/: anydtest
 
 import anydtest  # noqa: E402
 from anydtest import case  # noqa: E402
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-    os.environ.get('ANYD_BUILDDIR', os.path.join(HERE, '..', 'build')), 'bench', 'tun-setup')
+    anydtest.builddir(), 'bench', 'tun', 'tun-setup')
 ARGS = sys.argv[2:]
 
 

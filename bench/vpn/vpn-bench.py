@@ -21,7 +21,7 @@
 # Prints medians and ratios; the targets are connect <= 0.5x wg-quick,
 # disconnect <= 1.5x the kernel's delete and re-adoption <= 2x a plain start.
 #
-#   sudo /usr/bin/python3 bench/vpn-bench.py [ROUNDS]       (default 15)
+#   sudo /usr/bin/python3 bench/vpn/vpn-bench.py [ROUNDS]       (default 15)
 
 import os
 import socket
@@ -32,7 +32,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tests'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), 'tests'))  # tests/: anydtest
 import anydtest  # noqa: E402
 import vpnpeer  # noqa: E402
 

@@ -15,7 +15,7 @@
 #      the same command writing to a plain pipe (target >= 0.9x);
 #   4. 8 callers x 50 runs at once: throughput, p50/p99, none lost.
 #
-#   /usr/bin/python3 bench/exec-bench.py [--rounds N]
+#   /usr/bin/python3 bench/exec/exec-bench.py [--rounds N]
 #   meson test -C build --benchmark --suite exec -v
 
 import argparse
@@ -28,7 +28,7 @@ import time
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tests'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), 'tests'))  # tests/: anydtest
 
 import anydtest  # noqa: E402
 from anydtest import ALLOWED, ROOT  # noqa: E402

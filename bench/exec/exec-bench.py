@@ -152,8 +152,7 @@ def data_through(sb, conn, size):
     """Seconds from start to EOF for `size` bytes written by dd to a passed fd."""
     rd, wr = os.pipe()
     argv = ['/usr/bin/dd', 'if=/dev/zero', 'bs=1M', 'count=%d' % (size // MIB), 'status=none']
-    t0 = time.perf_counter()
-    path = conn.call(EXEC, IFACE, 'Run', '(asa{sv})',
+    conn.call(EXEC, IFACE, 'Run', '(asa{sv})',
                      (argv, {'stdout': GLib.Variant('h', 0), 'sandbox': GLib.Variant('s', 'none')}),
                      fds=[wr])
     os.close(wr)
@@ -188,7 +187,6 @@ def data_systemd(bus, size):
 
 def data_plain(size):
     rd, wr = os.pipe()
-    t0 = time.perf_counter()
     p = subprocess.Popen(['/usr/bin/dd', 'if=/dev/zero', 'bs=1M', 'count=%d' % (size // MIB),
                           'status=none'], stdout=wr, stdin=subprocess.DEVNULL)
     os.close(wr)

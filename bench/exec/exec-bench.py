@@ -153,8 +153,8 @@ def data_through(sb, conn, size):
     rd, wr = os.pipe()
     argv = ['/usr/bin/dd', 'if=/dev/zero', 'bs=1M', 'count=%d' % (size // MIB), 'status=none']
     conn.call(EXEC, IFACE, 'Run', '(asa{sv})',
-                     (argv, {'stdout': GLib.Variant('h', 0), 'sandbox': GLib.Variant('s', 'none')}),
-                     fds=[wr])
+              (argv, {'stdout': GLib.Variant('h', 0), 'sandbox': GLib.Variant('s', 'none')}),
+              fds=[wr])
     os.close(wr)
     n, dt = read_timed(rd)
     os.close(rd)

@@ -9,14 +9,14 @@
 #include "anyd-dbus.h"
 #include "exec-request.h"
 
-#define EXEC_PATH           "/org/anyd1/exec"
-#define EXEC_PROCESSES_PATH EXEC_PATH "/processes"
-#define EXEC_IFACE          "org.anyd1.Exec"
-#define EXEC_PROCESS_IFACE  "org.anyd1.ExecProcess"
-#define EXEC_ACTION_RUN     "org.anyd1.exec.run"
-#define EXEC_ACTION_MANAGE  "org.anyd1.exec.manage"
-#define EXEC_UNIT_PREFIX    "anyd-exec-"
-#define EXEC_STOP_TIMEOUT_US (5 * G_USEC_PER_SEC)
+#define EXEC_PATH               "/org/anyd1/exec"
+#define EXEC_PROCESSES_PATH     EXEC_PATH "/processes"
+#define EXEC_IFACE              "org.anyd1.Exec"
+#define EXEC_PROCESS_IFACE      "org.anyd1.ExecProcess"
+#define ANYD_ACTION_EXEC_RUN    "org.anyd1.exec.run"
+#define ANYD_ACTION_EXEC_MANAGE "org.anyd1.exec.manage"
+#define EXEC_UNIT_PREFIX        "anyd-exec-"
+#define EXEC_STOP_TIMEOUT_US    (5 * G_USEC_PER_SEC)
 
 /* What a process records for polkit details and the audit; also written to
  * the unit (LogExtraFields) so a restarted anyd can adopt it again. */

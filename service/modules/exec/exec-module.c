@@ -54,16 +54,35 @@ static const AnydConfigKey exec_config_keys[] = {
 };
 
 static const AnydAuthRule exec_auth_rules[] = {
-  { EXEC_IFACE,         "Run",    EXEC_ACTION_RUN, NULL, -1, NULL },
-  { EXEC_IFACE,         "RunPty", EXEC_ACTION_RUN, NULL, -1, NULL },
+  { EXEC_IFACE,         "Run",    ANYD_ACTION_EXEC_RUN, NULL, -1, NULL },
+  { EXEC_IFACE,         "RunPty", ANYD_ACTION_EXEC_RUN, NULL, -1, NULL },
   /* on a process another uid started, also exec.manage (process_owner) */
-  { EXEC_PROCESS_IFACE, "Kill",   EXEC_ACTION_RUN, NULL, -1, NULL, ANYD_AUTH_OWNER_MANAGE, EXEC_ACTION_MANAGE },
-  { EXEC_PROCESS_IFACE, "Stop",   EXEC_ACTION_RUN, NULL, -1, NULL, ANYD_AUTH_OWNER_MANAGE, EXEC_ACTION_MANAGE },
-  { EXEC_PROCESS_IFACE, "Wait",   EXEC_ACTION_RUN, NULL, -1, NULL, ANYD_AUTH_OWNER_MANAGE, EXEC_ACTION_MANAGE },
+  { EXEC_PROCESS_IFACE, "Kill",   ANYD_ACTION_EXEC_RUN, NULL, -1, NULL, ANYD_AUTH_OWNER_MANAGE, ANYD_ACTION_EXEC_MANAGE },
+  { EXEC_PROCESS_IFACE, "Stop",   ANYD_ACTION_EXEC_RUN, NULL, -1, NULL, ANYD_AUTH_OWNER_MANAGE, ANYD_ACTION_EXEC_MANAGE },
+  { EXEC_PROCESS_IFACE, "Wait",   ANYD_ACTION_EXEC_RUN, NULL, -1, NULL, ANYD_AUTH_OWNER_MANAGE, ANYD_ACTION_EXEC_MANAGE },
   ANYD_AUTH_RULES_END
 };
 
-ExecModule *
+typedef struct {
+  AnydDaemon             *daemon;
+  AnydSystemd            *systemd;
+  AnydDBusObjectSkeleton *object;
+  AnydDBusExec           *skeleton;
+  ExecPolicy              policy;
+  char                   *allow_origin;
+  guint                   max_processes;
+  guint                   keep_exited_s;
+  guint64                 slice_memory_max;
+  guint64                 slice_tasks_max;
+  GHashTable             *processes;    /* unit name -> ExecProcess* (a reference): track() */
+  GHashTable             *slices_set;   /* uid -> TRUE: slice limits applied */
+  guint64                 next_id;
+  guint                   metrics_id;   /* the live-process gauge's collector */
+  gint64                  tty_gid;      /* group of pty slaves, -1: the user's own */
+  gboolean                stopped;
+} ExecModule;
+
+static ExecModule *
 exec_module_ref (ExecModule *m)
 {
   return g_rc_box_acquire (m);
@@ -86,7 +105,7 @@ module_clear (ExecModule *m)
   g_hash_table_unref (m->slices_set);
 }
 
-void
+static void
 exec_module_unref (ExecModule *m)
 {
   g_rc_box_release_full (m, (GDestroyNotify) module_clear);
@@ -210,6 +229,8 @@ apply_config (ExecModule *m, AnydConfig *config)
   g_autofree char *memory = anyd_config_get_string (config, "exec", "slice_memory_max");
   guint64 memory_max = 0;
   guint64 tasks_max = anyd_config_get_uint (config, "exec", "slice_tasks_max");
+  GHashTableIter it;
+  gpointer value;
 
   policy_clear (&m->policy);
   m->policy.allow = canonical_allow (allow);
@@ -219,6 +240,10 @@ apply_config (ExecModule *m, AnydConfig *config)
   m->allow_origin = g_strdup (anyd_config_get_origin (config, "exec", "allow"));
   m->max_processes = anyd_config_get_uint (config, "exec", "max_processes");
   m->keep_exited_s = anyd_config_get_uint (config, "exec", "keep_exited_s");
+  /* read at the exit: also for the processes running now */
+  g_hash_table_iter_init (&it, m->processes);
+  while (g_hash_table_iter_next (&it, NULL, &value))
+    ((ExecProcess *) value)->keep_exited_s = m->keep_exited_s;
   parse_size (memory, &memory_max);
   if (memory_max != m->slice_memory_max || tasks_max != m->slice_tasks_max)
     g_hash_table_remove_all (m->slices_set);   /* apply the new limits on the next run */
@@ -295,6 +320,64 @@ exec_precheck (GDBusInterfaceSkeleton *skeleton, const char *method, GVariant *p
   return exec_request_allowed (req, &m->policy, m->allow_origin, error);
 }
 
+/* ------------------------------------------------------------------ books */
+
+/* A process holds one of its creator's [limits] resources while it runs. */
+static void
+release_quota (ExecModule *m, ExecProcess *p)
+{
+  anyd_limits_release (anyd_daemon_get_limits (m->daemon), p->info.creator_uid, "exec");
+}
+
+static void
+process_exited_cb (ExecProcess *p, gpointer user_data)
+{
+  release_quota (user_data, p);
+}
+
+/* Undo track(): out of the books (it is off the bus already). */
+static void
+process_removed_cb (ExecProcess *p, gpointer user_data)
+{
+  ExecModule *m = user_data;
+
+  g_signal_handlers_disconnect_by_data (p, m);
+  if (!p->exited)
+    release_quota (m, p);
+  g_hash_table_remove (m->processes, p->unit);
+  anyd_daemon_release (m->daemon);
+}
+
+/* Registry, [limits] quota (the caller was checked: anyd_limits_check) and
+ * a hold on the daemon, until the process is removed. */
+static ExecProcess *
+track (ExecModule *m, ExecProcess *p)
+{
+  g_hash_table_insert (m->processes, g_strdup (p->unit), g_object_ref (p));
+  anyd_limits_charge (anyd_daemon_get_limits (m->daemon), p->info.creator_uid, "exec");
+  anyd_daemon_hold (m->daemon);
+  g_signal_connect (p, "exited", G_CALLBACK (process_exited_cb), m);
+  g_signal_connect (p, "removed", G_CALLBACK (process_removed_cb), m);
+  return p;
+}
+
+/* Running (or starting) processes created by uid. */
+static guint
+count_running (ExecModule *m, guint32 uid)
+{
+  GHashTableIter it;
+  gpointer value;
+  guint n = 0;
+
+  g_hash_table_iter_init (&it, m->processes);
+  while (g_hash_table_iter_next (&it, NULL, &value))
+    {
+      ExecProcess *p = value;
+      n += !p->exited && !p->removed && p->info.creator_uid == uid;
+    }
+  return n;
+}
+
 /* ------------------------------------------------------------------ Run */
 
 typedef struct {
@@ -318,7 +401,7 @@ start_call_free (StartCall *c)
   exec_module_unref (c->m);
   anyd_caller_unref (c->caller);
   exec_request_free (c->req);
-  g_clear_pointer (&c->p, exec_process_unref);
+  g_clear_object (&c->p);
   g_clear_pointer (&c->props, g_variant_unref);
   g_clear_object (&c->caller_fds);
   g_clear_object (&c->fds);
@@ -731,7 +814,7 @@ user_looked_up_cb (GObject *source, GAsyncResult *res, gpointer user_data)
       return;
     }
   if (c->caller->uid != 0 && m->max_processes != 0 &&
-      exec_module_count_running (m, c->caller->uid) >= m->max_processes)
+      count_running (m, c->caller->uid) >= m->max_processes)
     {
       error = g_error_new (ANYD_ERROR, ANYD_ERROR_BUSY,
                            "max_processes: uid %u already runs %u commands, the most [exec] max_processes allows",
@@ -765,7 +848,8 @@ user_looked_up_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   info.keep_running = c->req->keep_running;
   info.creator_uid = c->caller->uid;
   info.creator_sender = g_strdup (c->caller->sender);
-  c->p = exec_process_new (m, id, unit, &info, c->caller);
+  c->p = track (m, exec_process_new (m->daemon, m->systemd, m->keep_exited_s, id, unit, &info,
+                                        c->caller));
   if (c->p->props_watch == 0)
     {
       error = g_error_new (ANYD_ERROR, ANYD_ERROR_BUSY, "too many processes are watched; try later");
@@ -910,11 +994,11 @@ adopt_props_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   info.creator_sender = extra_field (fields, "ANYD_EXEC_SENDER", "");
   creator = anyd_caller_new (info.creator_sender, info.creator_uid, 0);
   m->next_id = MAX (m->next_id, id + 1);
-  p = exec_process_new (m, id, a->unit, &info, creator);
+  p = track (m, exec_process_new (m->daemon, m->systemd, m->keep_exited_s, id, a->unit, &info, creator));
   anyd_systemd_ref_unit_async (m->systemd, a->unit, TRUE, adopt_ref_cb, NULL);
   exec_process_started (p, started, TRUE);
   g_message ("exec: adopted %s (%s, uid %u)", a->unit, p->info.command, p->info.creator_uid);
-  exec_process_unref (p);
+  g_object_unref (p);
 }
 
 static void
@@ -1008,7 +1092,7 @@ exec_start (AnydDaemon *daemon, GError **error)
 
   m->daemon = daemon;
   m->processes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                        (GDestroyNotify) exec_process_unref);
+                                        g_object_unref);
   m->slices_set = g_hash_table_new (NULL, NULL);
   /* Unit names stay unique across restarts of anyd. */
   m->next_id = (guint64) g_get_real_time () / 1000;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The exec module's own structures, shared by its two files:
- * exec-module.c (org.anyd1.Exec: Run, RunPty, config, re-adoption) and
+/* The exec module's shared types: exec-module.c (org.anyd1.Exec: Run,
+ * RunPty, config, re-adoption, and the books on its processes) and
  * exec-process.c (org.anyd1.ExecProcess: one command's life). */
 #pragma once
 #include "module.h"
@@ -9,36 +9,14 @@
 #include "anyd-dbus.h"
 #include "exec-request.h"
 
-#define EXEC_PATH           "/org/anyd1/exec"
-#define EXEC_PROCESSES_PATH EXEC_PATH "/processes"
-#define EXEC_IFACE          "org.anyd1.Exec"
-#define EXEC_PROCESS_IFACE  "org.anyd1.ExecProcess"
-#define EXEC_ACTION_RUN     "org.anyd1.exec.run"
-#define EXEC_ACTION_MANAGE  "org.anyd1.exec.manage"
-#define EXEC_UNIT_PREFIX    "anyd-exec-"
-#define EXEC_STOP_TIMEOUT_US (5 * G_USEC_PER_SEC)
-
-typedef struct _ExecModule  ExecModule;
-typedef struct _ExecProcess ExecProcess;
-
-struct _ExecModule {
-  AnydDaemon             *daemon;
-  AnydSystemd            *systemd;
-  AnydDBusObjectSkeleton *object;
-  AnydDBusExec           *skeleton;
-  ExecPolicy              policy;
-  char                   *allow_origin;
-  guint                   max_processes;
-  guint                   keep_exited_s;
-  guint64                 slice_memory_max;
-  guint64                 slice_tasks_max;
-  GHashTable             *processes;    /* unit name -> ExecProcess* (a reference) */
-  GHashTable             *slices_set;   /* uid -> TRUE: slice limits applied */
-  guint64                 next_id;
-  guint                   metrics_id;   /* the live-process gauge's collector */
-  gint64                  tty_gid;      /* group of pty slaves, -1: the user's own */
-  gboolean                stopped;
-};
+#define EXEC_PATH               "/org/anyd1/exec"
+#define EXEC_PROCESSES_PATH     EXEC_PATH "/processes"
+#define EXEC_IFACE              "org.anyd1.Exec"
+#define EXEC_PROCESS_IFACE      "org.anyd1.ExecProcess"
+#define ANYD_ACTION_EXEC_RUN    "org.anyd1.exec.run"
+#define ANYD_ACTION_EXEC_MANAGE "org.anyd1.exec.manage"
+#define EXEC_UNIT_PREFIX        "anyd-exec-"
+#define EXEC_STOP_TIMEOUT_US    (5 * G_USEC_PER_SEC)
 
 /* What a process records for polkit details and the audit; also written to
  * the unit (LogExtraFields) so a restarted anyd can adopt it again. */
@@ -55,15 +33,27 @@ typedef struct {
   char      *creator_sender;
 } ExecInfo;
 
+/* One command, on the bus at EXEC_PROCESSES_PATH/<id> once started. It
+ * knows nothing of the module: it follows its unit, answers its methods and
+ * signals what the module keeps books on (registry, daemon hold, [limits]):
+ *   "exited"   the command ended (State is "exited" now)
+ *   "removed"  off the bus for good (exec_process_remove()); emitted once
+ * The module may set keep_exited_s (a Reload) and reads the rest. */
+#define EXEC_TYPE_PROCESS (exec_process_get_type ())
+G_DECLARE_FINAL_TYPE (ExecProcess, exec_process, EXEC, PROCESS, GObject)
+
 struct _ExecProcess {
-  ExecModule             *module;       /* a reference */
+  GObject                 parent;
+  AnydDaemon             *daemon;
+  AnydSystemd            *systemd;      /* the module's; used until removed */
+  guint                   keep_exited_s;
   char                   *unit;
   char                   *path;
   guint64                 id;
   ExecInfo                info;
   AnydCaller             *creator;
-  AnydDBusObjectSkeleton *object;
-  AnydDBusExecProcess    *iface;
+  AnydDBusObjectSkeleton *object;       /* NULL once removed */
+  AnydDBusExecProcess    *iface;        /* NULL once removed */
   guint                   props_watch;
   guint                   name_watch;
   guint                   expire_source;
@@ -73,7 +63,6 @@ struct _ExecProcess {
   gboolean                reading_exit;
   gboolean                stop_requested;
   gboolean                kill_requested;
-  gboolean                counted;      /* holds one of its creator's [limits] resources */
   gboolean                removed;
   gint64                  started_mono; /* for the runtime in the audit */
   /* ExecMain* of the Service interface as PropertiesChanged reported them,
@@ -87,24 +76,16 @@ struct _ExecProcess {
   GPtrArray              *waiters;      /* GDBusMethodInvocation* of Wait() */
 };
 
-ExecModule  *exec_module_ref (ExecModule *m);
-void         exec_module_unref (ExecModule *m);
-
 void         exec_info_clear (ExecInfo *info);
 
-/* A process object for unit (not exported yet); added to m->processes. */
-ExecProcess *exec_process_new (ExecModule *m, guint64 id, const char *unit, ExecInfo *info,
-                               AnydCaller *creator);
-ExecProcess *exec_process_ref (ExecProcess *p);
-void         exec_process_unref (ExecProcess *p);
+/* A process object for unit (not exported yet), watching the unit's
+ * properties (props_watch 0: too many watches). Takes info's contents. */
+ExecProcess *exec_process_new (AnydDaemon *daemon, AnydSystemd *systemd, guint keep_exited_s,
+                               guint64 id, const char *unit, ExecInfo *info, AnydCaller *creator);
 /* The start job finished: export, watch the creator's name, handle an exit
  * reported meanwhile. check_state: also ask systemd (adoption, where the
  * watch came after the unit's last changes). */
 void         exec_process_started (ExecProcess *p, guint64 started_at_us, gboolean check_state);
-/* Take it out of the module (unexport, unwatch, fail waiters with error). */
+/* Off the bus for good (unexport, unwatch, fail waiters with why), then
+ * "removed". Also after the keep_exited_s of an exited process. */
 void         exec_process_remove (ExecProcess *p, const char *why);
-/* The systemd property watch callback (installed before the start). */
-void         exec_process_on_properties (const char *unit, const char *iface, GVariant *changed,
-                                         const char *const *invalidated, gpointer user_data);
-/* Number of running (or starting) processes created by uid. */
-guint        exec_module_count_running (ExecModule *m, guint32 uid);

@@ -5,11 +5,14 @@
  * and collected by systemd once inactive and unreferenced
  * (CollectMode=inactive-or-failed), so its ExecMainCode/ExecMainStatus
  * can still be read after the command ended: that, not Result, is the
- * exit status (a SIGHUP kill reads Result=success). */
+ * exit status (a SIGHUP kill reads Result=success).
+ *
+ * It knows nothing of the module: it is given the daemon, the systemd
+ * client and keep_exited_s, and signals "exited" and "removed" for the
+ * module's books (exec-private.h). */
 #include "exec-private.h"
 #include "audit.h"
 #include "metrics.h"
-#include "anyd-limits.h"
 #include "error.h"
 
 #include <signal.h>
@@ -35,42 +38,8 @@ exec_info_clear (ExecInfo *info)
   g_clear_pointer (&info->creator_sender, g_free);
 }
 
-ExecProcess *
-exec_process_ref (ExecProcess *p)
-{
-  return g_rc_box_acquire (p);
-}
-
-static void
-process_clear (ExecProcess *p)
-{
-  g_free (p->unit);
-  g_free (p->path);
-  g_free (p->result);
-  g_free (p->active_state);
-  exec_info_clear (&p->info);
-  anyd_caller_unref (p->creator);
-  g_clear_object (&p->object);
-  g_clear_object (&p->iface);
-  g_ptr_array_unref (p->waiters);
-  exec_module_unref (p->module);
-}
-
-void
-exec_process_unref (ExecProcess *p)
-{
-  g_rc_box_release_full (p, (GDestroyNotify) process_clear);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (ExecProcess, exec_process_unref)
-
-static ExecProcess *
-lookup (ExecModule *m, AnydDBusExecProcess *iface)
-{
-  ExecProcess *p = m->stopped ? NULL
-                 : g_hash_table_lookup (m->processes, anyd_dbus_exec_process_get_unit (iface));
-
-  return p != NULL && p->iface == iface && !p->removed ? p : NULL;
-}
+enum { SIGNAL_EXITED, SIGNAL_REMOVED, N_SIGNALS };
+static guint signals[N_SIGNALS];
 
 /* ------------------------------------------------------------------ exit */
 
@@ -116,23 +85,15 @@ unref_unit_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     g_debug ("exec: UnrefUnit %s: %s", unit, error->message);
 }
 
-/* A process holds one of its creator's [limits] resources while it runs. */
-static void
-release_quota (ExecProcess *p)
-{
-  if (!p->counted)
-    return;
-  p->counted = FALSE;
-  anyd_limits_release (anyd_daemon_get_limits (p->module->daemon), p->info.creator_uid, "exec");
-}
-
 static void
 finish_exit (ExecProcess *p, const char *reason, gint code, gint sig, guint64 exited_at)
 {
   gint64 runtime_ms = p->started_mono ? (g_get_monotonic_time () - p->started_mono) / 1000 : -1;
 
   p->exited = TRUE;
-  release_quota (p);
+  /* First, so the module's books (the creator's [limits] resource) are
+   * settled before anyone hears of the exit and runs the next command. */
+  g_signal_emit (p, signals[SIGNAL_EXITED], 0);
   /* systemd's own start time: the job's end may come after a quick exit. */
   if (p->main_start_ts != 0)
     anyd_dbus_exec_process_set_started_at (p->iface, p->main_start_ts);
@@ -151,16 +112,15 @@ finish_exit (ExecProcess *p, const char *reason, gint code, gint sig, guint64 ex
                      "unit=%s reason=%s exit_code=%d signal=%d runtime_ms=%" G_GINT64_FORMAT,
                      p->unit, reason, code, sig, runtime_ms);
 
-  anyd_systemd_unwatch_properties (p->module->systemd, p->props_watch);
+  anyd_systemd_unwatch_properties (p->systemd, p->props_watch);
   p->props_watch = 0;
   if (p->name_watch != 0)
-    anyd_daemon_unwatch_name (p->module->daemon, p->name_watch);
+    anyd_daemon_unwatch_name (p->daemon, p->name_watch);
   p->name_watch = 0;
   /* Our reference was the last: systemd collects the unit. */
-  anyd_systemd_ref_unit_async (p->module->systemd, p->unit, FALSE, unref_unit_cb, g_strdup (p->unit));
-  p->expire_source = g_timeout_add_seconds_full (G_PRIORITY_DEFAULT, MAX (p->module->keep_exited_s, 0),
-                                                 expire_cb, exec_process_ref (p),
-                                                 (GDestroyNotify) exec_process_unref);
+  anyd_systemd_ref_unit_async (p->systemd, p->unit, FALSE, unref_unit_cb, g_strdup (p->unit));
+  p->expire_source = g_timeout_add_seconds_full (G_PRIORITY_DEFAULT, p->keep_exited_s,
+                                                 expire_cb, g_object_ref (p), g_object_unref);
 }
 
 static const char *
@@ -242,8 +202,8 @@ read_exit (ExecProcess *p)
       return;
     }
   p->reading_exit = TRUE;
-  anyd_systemd_get_properties_async (p->module->systemd, p->unit, SYSTEMD_SERVICE_IFACE, names,
-                                     exit_props_cb, exec_process_ref (p));
+  anyd_systemd_get_properties_async (p->systemd, p->unit, SYSTEMD_SERVICE_IFACE, names,
+                                     exit_props_cb, g_object_ref (p));
 }
 
 static gboolean
@@ -252,9 +212,9 @@ is_down (const char *active_state)
   return g_strcmp0 (active_state, "inactive") == 0 || g_strcmp0 (active_state, "failed") == 0;
 }
 
-void
-exec_process_on_properties (const char *unit, const char *iface, GVariant *changed,
-                            const char *const *invalidated, gpointer user_data)
+static void
+on_properties (const char *unit, const char *iface, GVariant *changed, const char *const *invalidated,
+               gpointer user_data)
 {
   ExecProcess *p = user_data;
   const char *active = NULL;
@@ -314,7 +274,7 @@ creator_vanished_cb (const char *name, gpointer user_data)
     return;
   g_debug ("exec: %s: its creator %s left the bus; stopping it", p->unit, name);
   p->stop_requested = TRUE;
-  anyd_systemd_run_job_async (p->module->systemd, p->unit, "stop", stop_done_cb, exec_process_ref (p));
+  anyd_systemd_run_job_async (p->systemd, p->unit, "stop", stop_done_cb, g_object_ref (p));
 }
 
 /* ------------------------------------------------------------------ methods */
@@ -335,12 +295,10 @@ fill_details (ExecProcess *p, GHashTable *details)
 /* Every method passed the gate: exec.run, and exec.manage on a process
  * another uid started (the owner rule of the table's rows, process_owner). */
 static gboolean
-run_checked (ExecModule *m, AnydDBusExecProcess *iface, GDBusMethodInvocation *invocation,
+run_checked (ExecProcess *p, AnydDBusExecProcess *iface, GDBusMethodInvocation *invocation,
              ProcessOp op)
 {
-  ExecProcess *p = lookup (m, iface);
-
-  if (p == NULL || p->removed)
+  if (p->removed || p->iface != iface)
     g_dbus_method_invocation_return_error (invocation, ANYD_ERROR, ANYD_ERROR_NOT_FOUND,
                                            "process: no longer exists");
   else
@@ -367,7 +325,7 @@ kill_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     anyd_invocation_return_error (k->invocation, error);
   else
     g_dbus_method_invocation_return_value (k->invocation, NULL);
-  exec_process_unref (k->p);
+  g_object_unref (k->p);
   g_free (k);
 }
 
@@ -392,10 +350,10 @@ op_kill (ExecProcess *p, GDBusMethodInvocation *invocation)
     }
   p->kill_requested = TRUE;
   k = g_new0 (KillCall, 1);
-  k->p = exec_process_ref (p);
+  k->p = g_object_ref (p);
   k->invocation = invocation;
   k->sig = sig;
-  anyd_systemd_kill_unit_async (p->module->systemd, p->unit, sig, kill_done_cb, k);
+  anyd_systemd_kill_unit_async (p->systemd, p->unit, sig, kill_done_cb, k);
 }
 
 static void
@@ -413,7 +371,7 @@ op_stop (ExecProcess *p, GDBusMethodInvocation *invocation)
   if (p->stop_requested)
     return;
   p->stop_requested = TRUE;
-  anyd_systemd_run_job_async (p->module->systemd, p->unit, "stop", stop_done_cb, exec_process_ref (p));
+  anyd_systemd_run_job_async (p->systemd, p->unit, "stop", stop_done_cb, g_object_ref (p));
 }
 
 static void
@@ -448,53 +406,75 @@ static void
 process_details (GDBusInterfaceSkeleton *skeleton, const char *method, GVariant *parameters,
                  GHashTable *details, gpointer user_data)
 {
-  ExecProcess *p = lookup (user_data, ANYD_DBUS_EXEC_PROCESS (skeleton));
+  ExecProcess *p = user_data;   /* the skeleton's handlers hold it */
 
-  if (p != NULL)
+  if (!p->removed && (gpointer) p->iface == (gpointer) skeleton)
     fill_details (p, details);
 }
 
 static guint32
 process_owner (GDBusInterfaceSkeleton *skeleton, gpointer user_data)
 {
-  ExecProcess *p = lookup (user_data, ANYD_DBUS_EXEC_PROCESS (skeleton));
+  ExecProcess *p = user_data;
 
-  return p != NULL ? p->info.creator_uid : ANYD_AUTH_NO_OWNER;
+  return !p->removed && (gpointer) p->iface == (gpointer) skeleton ? p->info.creator_uid
+                                                                   : ANYD_AUTH_NO_OWNER;
 }
 
 /* ------------------------------------------------------------------ lifetime */
 
-guint
-exec_module_count_running (ExecModule *m, guint32 uid)
-{
-  GHashTableIter it;
-  gpointer value;
-  guint n = 0;
+G_DEFINE_FINAL_TYPE (ExecProcess, exec_process, G_TYPE_OBJECT)
 
-  g_hash_table_iter_init (&it, m->processes);
-  while (g_hash_table_iter_next (&it, NULL, &value))
-    {
-      ExecProcess *p = value;
-      n += !p->exited && !p->removed && p->info.creator_uid == uid;
-    }
-  return n;
+static void
+exec_process_finalize (GObject *object)
+{
+  ExecProcess *p = EXEC_PROCESS (object);
+
+  g_warn_if_fail (p->iface == NULL);
+  g_free (p->unit);
+  g_free (p->path);
+  g_free (p->result);
+  g_free (p->active_state);
+  exec_info_clear (&p->info);
+  anyd_caller_unref (p->creator);
+  g_clear_object (&p->object);
+  g_clear_object (&p->iface);
+  g_ptr_array_unref (p->waiters);
+  G_OBJECT_CLASS (exec_process_parent_class)->finalize (object);
 }
 
-ExecProcess *
-exec_process_new (ExecModule *m, guint64 id, const char *unit, ExecInfo *info, AnydCaller *creator)
+static void
+exec_process_class_init (ExecProcessClass *klass)
 {
-  ExecProcess *p = g_rc_box_new0 (ExecProcess);
+  G_OBJECT_CLASS (klass)->finalize = exec_process_finalize;
+  signals[SIGNAL_EXITED] = g_signal_new ("exited", EXEC_TYPE_PROCESS, G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                                         NULL, G_TYPE_NONE, 0);
+  signals[SIGNAL_REMOVED] = g_signal_new ("removed", EXEC_TYPE_PROCESS, G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                                          NULL, G_TYPE_NONE, 0);
+}
+
+static void
+exec_process_init (ExecProcess *p)
+{
+}
+
+/* The skeleton's handlers hold the process, so a call still in the gate
+ * after exec_process_remove() finds it (and answers NotFound). */
+ExecProcess *
+exec_process_new (AnydDaemon *daemon, AnydSystemd *systemd, guint keep_exited_s, guint64 id,
+                  const char *unit, ExecInfo *info, AnydCaller *creator)
+{
+  ExecProcess *p = g_object_new (EXEC_TYPE_PROCESS, NULL);
   static const struct { const char *signal; GCallback cb; } handlers[] = {
     { "handle-kill", G_CALLBACK (handle_kill) },
     { "handle-stop", G_CALLBACK (handle_stop) },
     { "handle-wait", G_CALLBACK (handle_wait) },
   };
 
-  p->module = exec_module_ref (m);
+  p->daemon = daemon;
+  p->systemd = systemd;
+  p->keep_exited_s = keep_exited_s;
   p->id = id;
-  /* the caller was checked before (exec_module: anyd_limits_check) */
-  anyd_limits_charge (anyd_daemon_get_limits (m->daemon), info->creator_uid, "exec");
-  p->counted = TRUE;
   p->unit = g_strdup (unit);
   p->path = g_strdup_printf (EXEC_PROCESSES_PATH "/%" G_GUINT64_FORMAT, id);
   p->info = *info;
@@ -511,70 +491,67 @@ exec_process_new (ExecModule *m, guint64 id, const char *unit, ExecInfo *info, A
   anyd_dbus_exec_process_set_state (p->iface, "running");
   anyd_dbus_exec_process_set_reason (p->iface, "");
   anyd_dbus_exec_process_set_exit_code (p->iface, -1);
-  anyd_auth_guard (anyd_daemon_get_auth (m->daemon), G_DBUS_INTERFACE_SKELETON (p->iface),
-                   process_details, m);
-  anyd_auth_guard_set_owner_func (G_DBUS_INTERFACE_SKELETON (p->iface), process_owner, m);
+  anyd_auth_guard (anyd_daemon_get_auth (daemon), G_DBUS_INTERFACE_SKELETON (p->iface),
+                   process_details, p);
+  anyd_auth_guard_set_owner_func (G_DBUS_INTERFACE_SKELETON (p->iface), process_owner, p);
   for (guint i = 0; i < G_N_ELEMENTS (handlers); i++)
-    g_signal_connect_data (p->iface, handlers[i].signal, handlers[i].cb, exec_module_ref (m),
-                           (GClosureNotify) (void (*) (void)) exec_module_unref, 0);
+    g_signal_connect_data (p->iface, handlers[i].signal, handlers[i].cb, g_object_ref (p),
+                           (GClosureNotify) (void (*) (void)) g_object_unref, 0);
   p->object = anyd_dbus_object_skeleton_new (p->path);
   anyd_dbus_object_skeleton_set_exec_process (p->object, p->iface);
 
-  g_hash_table_insert (m->processes, g_strdup (unit), exec_process_ref (p));
-  anyd_daemon_hold (m->daemon);
   /* Before the unit exists, so no change of it can be missed. */
-  p->props_watch = anyd_systemd_watch_properties (m->systemd, unit, exec_process_on_properties,
-                                                  exec_process_ref (p),
-                                                  (GDestroyNotify) exec_process_unref);
+  p->props_watch = anyd_systemd_watch_properties (systemd, unit, on_properties, g_object_ref (p),
+                                                  g_object_unref);
   return p;
 }
 
 void
 exec_process_started (ExecProcess *p, guint64 started_at_us, gboolean check_state)
 {
-  ExecModule *m = p->module;
-
+  g_return_if_fail (!p->removed);
   p->started = TRUE;
   p->started_mono = g_get_monotonic_time ();
   anyd_dbus_exec_process_set_started_at (p->iface, started_at_us);
-  g_dbus_object_manager_server_export (anyd_daemon_get_object_manager (m->daemon),
+  g_dbus_object_manager_server_export (anyd_daemon_get_object_manager (p->daemon),
                                        G_DBUS_OBJECT_SKELETON (p->object));
   p->exported = TRUE;
   if (!p->info.keep_running && p->info.creator_sender != NULL && p->info.creator_sender[0] != '\0')
-    p->name_watch = anyd_daemon_watch_name (m->daemon, p->info.creator_sender, creator_vanished_cb,
-                                            exec_process_ref (p), (GDestroyNotify) exec_process_unref);
+    p->name_watch = anyd_daemon_watch_name (p->daemon, p->info.creator_sender, creator_vanished_cb,
+                                            g_object_ref (p), g_object_unref);
   /* Ended while the start job's answer was on its way: the signals said
    * so (down, with an exit time: not the unit merely being loaded). */
   if (is_down (p->active_state) && p->main_exit_ts != 0)
     read_exit (p);
   else if (check_state)
-    anyd_systemd_get_status_async (m->systemd, p->unit, first_status_cb, exec_process_ref (p));
+    anyd_systemd_get_status_async (p->systemd, p->unit, first_status_cb, g_object_ref (p));
 }
 
 void
 exec_process_remove (ExecProcess *p, const char *why)
 {
-  g_autoptr(ExecProcess) hold = exec_process_ref (p);
-  ExecModule *m = p->module;
+  g_autoptr(ExecProcess) hold = g_object_ref (p);
 
   if (p->removed)
     return;
   p->removed = TRUE;
-  release_quota (p);
   if (why != NULL)
     {
       g_autoptr(GError) error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "%s", why);
       reply_waiters (p, error);
     }
-  anyd_systemd_unwatch_properties (m->systemd, p->props_watch);
+  anyd_systemd_unwatch_properties (p->systemd, p->props_watch);
   p->props_watch = 0;
   if (p->name_watch != 0)
-    anyd_daemon_unwatch_name (m->daemon, p->name_watch);
+    anyd_daemon_unwatch_name (p->daemon, p->name_watch);
   p->name_watch = 0;
   g_clear_handle_id (&p->expire_source, g_source_remove);
   if (p->exported)
-    g_dbus_object_manager_server_unexport (anyd_daemon_get_object_manager (m->daemon), p->path);
+    g_dbus_object_manager_server_unexport (anyd_daemon_get_object_manager (p->daemon), p->path);
   p->exported = FALSE;
-  g_hash_table_remove (m->processes, p->unit);
-  anyd_daemon_release (m->daemon);
+  /* Handlers stay connected and answer NotFound; they drop their
+   * references to p when the last call is done with the skeleton. */
+  g_clear_object (&p->object);
+  g_clear_object (&p->iface);
+  g_signal_emit (p, signals[SIGNAL_REMOVED], 0);
 }

@@ -37,10 +37,10 @@
 #include <glib-unix.h>
 #include <linux/capability.h>
 
-#define FILES_PATH         ANYD_DBUS_PATH "/files"
-#define FILES_IFACE        "org.anyd1.Files"
-#define FILES_ACTION_READ  "org.anyd1.files.read"
-#define FILES_ACTION_WRITE "org.anyd1.files.write"
+#define FILES_PATH              ANYD_DBUS_PATH "/files"
+#define FILES_IFACE             "org.anyd1.Files"
+#define ANYD_ACTION_FILES_READ  "org.anyd1.files.read"
+#define ANYD_ACTION_FILES_WRITE "org.anyd1.files.write"
 
 /* Pipe capacity asked for the data pipe of a read: files up to this size
  * are read completely (and checked) before the reply. */
@@ -62,8 +62,8 @@ static const AnydConfigKey files_config_keys[] = {
 
 /* Details (path, user) come from files_details(). */
 static const AnydAuthRule files_auth_rules[] = {
-  { FILES_IFACE, "ReadFile",  FILES_ACTION_READ,  NULL, -1, NULL },
-  { FILES_IFACE, "WriteFile", FILES_ACTION_WRITE, NULL, -1, NULL },
+  { FILES_IFACE, "ReadFile",  ANYD_ACTION_FILES_READ,  NULL, -1, NULL },
+  { FILES_IFACE, "WriteFile", ANYD_ACTION_FILES_WRITE, NULL, -1, NULL },
   ANYD_AUTH_RULES_END
 };
 

@@ -124,6 +124,8 @@ def main():
                            'ANYD_BENCH_RESULTS': a.results or ''})
         if os.environ.get('ANYD_BENCH_NO_LIMITS'):    # a baseline anyd without [limits]
             env['ANYD_BENCH_NO_LIMITS'] = '1'
+        if os.environ.get('ANYD_BENCH_PERF_DIR'):     # call-path: perf profiles of anyd
+            env['ANYD_BENCH_PERF_DIR'] = os.environ['ANYD_BENCH_PERF_DIR']
         sys.stdout.flush()
         rc = subprocess.call(prog, env=env)
     sys.stdout.flush()

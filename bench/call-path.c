@@ -740,6 +740,32 @@ measure_instructions (Inner *in, Target t, guint k, guint n)
   return (ir[1] - ir[0]) / n;
 }
 
+/* With $ANYD_BENCH_PERF_DIR: one more 8-caller round of target t (not
+ * counted) under `perf record -g -p ANYD`, to DIR/perf-TARGET.data; read it
+ * with `perf report -i DIR/perf-TARGET.data --no-children`. */
+static void
+perf_profile (Inner *in, Target t, double secs)
+{
+  g_autofree char *out = g_strdup_printf ("%s/perf-%s.data", g_getenv ("ANYD_BENCH_PERF_DIR"), target_names[t]);
+  g_autofree char *pid = g_strdup_printf ("%d", in->anyd);
+  const char *argv[] = { "perf", "record", "-q", "-g", "-o", out, "-p", pid, NULL };
+  g_autoptr(GError) error = NULL;
+  GPid perf;
+
+  if (!g_spawn_async (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH,
+                      NULL, NULL, &perf, &error))
+    {
+      g_print ("(perf: %s)\n", error->message);
+      return;
+    }
+  g_usleep (300000);   /* perf attaches */
+  in->seconds = secs;
+  measure_tput (in, N_CLIENTS, NOBODY, t, 1);
+  kill (perf, SIGINT);
+  waitpid (perf, NULL, 0);
+  g_print ("(perf profile of anyd, 8 callers, %s: %s)\n", target_names[t], out);
+}
+
 /* A 16-byte secret for Vault.Get, stored once (the vault keeps it). */
 static void
 store_bench_secret (Inner *in)
@@ -805,6 +831,9 @@ measure_gate_cost (Inner *in, GateCost *gc, guint calls)
         tputs[i]->err += t.err;
       }
   in->seconds = secs;
+  if (g_getenv ("ANYD_BENCH_PERF_DIR") != NULL)
+    for (guint i = 0; i < G_N_ELEMENTS (targets); i++)
+      perf_profile (in, targets[i], secs);
 
   if (g_find_program_in_path ("valgrind") == NULL)
     {

@@ -8,36 +8,52 @@
 #include <stdio.h>
 #include <unistd.h>
 
-/* Formatting is on every authorized call's path: plain appends, no printf. */
+/* Formatting is on every authorized call's path: plain appends, no
+ * printf, whole runs of ordinary characters at a time. A byte's class:
+ * 0 as is, 1 quoted (space), 2 escaped (quote, backslash, control). */
+static const guint8 byte_class[256] = {
+  [1] = 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+  [' '] = 1, ['"'] = 2, ['\\'] = 2,
+};
+
 static void
 append_field (GString *line, const char *key, const char *value)
 {
-  gboolean quote = *value == '\0';
+  static const char hex[] = "0123456789abcdef";
+  const guchar *v = (const guchar *) value;
+  const guchar *p = v;
 
-  for (const char *p = value; *p && !quote; p++)
-    if (*p == ' ' || *p == '"' || *p == '\\' || (guchar) *p < 0x20)
-      quote = TRUE;
   if (line->len > 0)
     g_string_append_c (line, ' ');
   g_string_append (line, key);
   g_string_append_c (line, '=');
-  if (!quote)
+  while (*p != '\0' && byte_class[*p] == 0)
+    p++;
+  if (*p == '\0' && p != v)
     {
-      g_string_append (line, value);
+      g_string_append_len (line, value, p - v);
       return;
     }
   g_string_append_c (line, '"');
-  for (const char *p = value; *p; p++)
+  for (p = v;;)
     {
+      const guchar *run = p;
+
+      while (*p != '\0' && byte_class[*p] < 2)
+        p++;
+      g_string_append_len (line, (const char *) run, p - run);
+      if (*p == '\0')
+        break;
+      g_string_append_c (line, '\\');
       if (*p == '"' || *p == '\\')
-        {
-          g_string_append_c (line, '\\');
-          g_string_append_c (line, *p);
-        }
-      else if ((guchar) *p < 0x20)
-        g_string_append_printf (line, "\\x%02x", (guchar) *p);
+        g_string_append_c (line, (char) *p);
       else
-        g_string_append_c (line, *p);
+        {
+          g_string_append_c (line, 'x');
+          g_string_append_c (line, hex[*p >> 4]);
+          g_string_append_c (line, hex[*p & 0xf]);
+        }
+      p++;
     }
   g_string_append_c (line, '"');
 }
@@ -62,6 +78,21 @@ journal_field (GString *buf, struct iovec *iov, guint *n, const char *key, const
   (*n)++;
 }
 
+/* "%u" into buf (16 bytes), without printf. */
+static void
+format_uint (char *buf, guint32 v)
+{
+  char tmp[16];
+  guint n = 0, i = 0;
+
+  do
+    tmp[n++] = (char) ('0' + v % 10);
+  while ((v /= 10) != 0);
+  while (n > 0)
+    buf[i++] = tmp[--n];
+  buf[i] = '\0';
+}
+
 void
 anyd_audit (const AnydAuditRecord *r)
 {
@@ -71,8 +102,8 @@ anyd_audit (const AnydAuditRecord *r)
 
   if (r->caller != NULL)
     {
-      g_snprintf (uid, sizeof uid, "%u", r->caller->uid);
-      g_snprintf (pid, sizeof pid, "%u", r->caller->pid);
+      format_uint (uid, r->caller->uid);
+      format_uint (pid, r->caller->pid);
     }
   message = g_string_sized_new (128);
   g_string_append (message, r->action ? r->action : "-");

@@ -6,7 +6,29 @@
 #include <systemd/sd-journal.h>
 #include <sys/uio.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
+
+/* g_string_append_len without the call when the string has room (it
+ * always has: the buffers below are sized for a whole record). */
+static inline void
+put_len (GString *s, const char *p, gsize n)
+{
+  if (G_LIKELY (s->len + n < s->allocated_len))
+    {
+      memcpy (s->str + s->len, p, n);
+      s->len += n;
+      s->str[s->len] = '\0';
+    }
+  else
+    g_string_append_len (s, p, (gssize) n);
+}
+
+static inline void
+put (GString *s, const char *p)
+{
+  put_len (s, p, strlen (p));
+}
 
 /* Formatting is on every authorized call's path: plain appends, no
  * printf, whole runs of ordinary characters at a time. A byte's class:
@@ -25,13 +47,13 @@ append_field (GString *line, const char *key, const char *value)
 
   if (line->len > 0)
     g_string_append_c (line, ' ');
-  g_string_append (line, key);
+  put (line, key);
   g_string_append_c (line, '=');
   while (*p != '\0' && byte_class[*p] == 0)
     p++;
   if (*p == '\0' && p != v)
     {
-      g_string_append_len (line, value, p - v);
+      put_len (line, value, (gsize) (p - v));
       return;
     }
   g_string_append_c (line, '"');
@@ -41,7 +63,7 @@ append_field (GString *line, const char *key, const char *value)
 
       while (*p != '\0' && byte_class[*p] < 2)
         p++;
-      g_string_append_len (line, (const char *) run, p - run);
+      put_len (line, (const char *) run, (gsize) (p - run));
       if (*p == '\0')
         break;
       g_string_append_c (line, '\\');
@@ -71,9 +93,9 @@ static void
 journal_field (GString *buf, struct iovec *iov, guint *n, const char *key, const char *value)
 {
   iov[*n].iov_base = GSIZE_TO_POINTER (buf->len);
-  g_string_append (buf, key);
+  put (buf, key);
   g_string_append_c (buf, '=');
-  g_string_append (buf, value ? value : "");
+  put (buf, value ? value : "");
   iov[*n].iov_len = buf->len - GPOINTER_TO_SIZE (iov[*n].iov_base);
   (*n)++;
 }
@@ -105,19 +127,19 @@ anyd_audit (const AnydAuditRecord *r)
       format_uint (uid, r->caller->uid);
       format_uint (pid, r->caller->pid);
     }
-  message = g_string_sized_new (128);
-  g_string_append (message, r->action ? r->action : "-");
+  message = g_string_sized_new (256);
+  put (message, r->action ? r->action : "-");
   if (r->caller != NULL)
     {
-      g_string_append (message, " by uid ");
-      g_string_append (message, uid);
+      put (message, " by uid ");
+      put (message, uid);
     }
-  g_string_append (message, ": ");
-  g_string_append (message, r->result ? r->result : "-");
+  put (message, ": ");
+  put (message, r->result ? r->result : "-");
   if (r->message != NULL)
     {
-      g_string_append (message, ": ");
-      g_string_append (message, r->message);
+      put (message, ": ");
+      put (message, r->message);
     }
 
   if (use_journal < 0)
@@ -125,7 +147,7 @@ anyd_audit (const AnydAuditRecord *r)
 
   if (use_journal)
     {
-      g_autoptr(GString) buf = g_string_sized_new (512);
+      g_autoptr(GString) buf = g_string_sized_new (1024);
       struct iovec iov[12];
       guint n = 0;
 
@@ -147,7 +169,7 @@ anyd_audit (const AnydAuditRecord *r)
     }
 
   {
-    g_autoptr(GString) line = g_string_sized_new (384);
+    g_autoptr(GString) line = g_string_sized_new (1024);
     append_opt (line, "MESSAGE_ID", r->message_id);
     append_opt (line, "ANYD_ACTION", r->action);
     if (r->caller != NULL)

@@ -117,7 +117,9 @@ def main():
     rc = 1
     with sb:
         sb.add_bus_policy('anyd-bench-echo.conf', ECHO_POLICY)
-        env = sb.anyd_env({'ANYD_BENCH_ANYD': sb.anyd_path,
+        # $ANYD_BENCH_ANYD: another anyd binary (e.g. one built from an older
+        # commit, for before/after) with this tree's policies and config
+        env = sb.anyd_env({'ANYD_BENCH_ANYD': os.environ.get('ANYD_BENCH_ANYD') or sb.anyd_path,
                            'ANYD_BENCH_CONFDIR': sb.confdir,
                            'ANYD_BENCH_LOGDIR': sb.logdir,
                            'ANYD_BENCH_BUS': '%s (%s)' % (a.bus, bus_version(a.bus)),

@@ -10,7 +10,8 @@
 #include <unistd.h>
 
 /* g_string_append_len without the call when the string has room (it
- * always has: the buffers below are sized for a whole record). */
+ * mostly has: the buffers below are sized for a usual record, 600 bytes,
+ * which GString rounds to a 1 KiB block, still in malloc's thread cache). */
 static inline void
 put_len (GString *s, const char *p, gsize n)
 {
@@ -127,7 +128,7 @@ anyd_audit (const AnydAuditRecord *r)
       format_uint (uid, r->caller->uid);
       format_uint (pid, r->caller->pid);
     }
-  message = g_string_sized_new (256);
+  message = g_string_sized_new (128);
   put (message, r->action ? r->action : "-");
   if (r->caller != NULL)
     {
@@ -147,7 +148,7 @@ anyd_audit (const AnydAuditRecord *r)
 
   if (use_journal)
     {
-      g_autoptr(GString) buf = g_string_sized_new (1024);
+      g_autoptr(GString) buf = g_string_sized_new (600);
       struct iovec iov[12];
       guint n = 0;
 
@@ -169,7 +170,7 @@ anyd_audit (const AnydAuditRecord *r)
     }
 
   {
-    g_autoptr(GString) line = g_string_sized_new (1024);
+    g_autoptr(GString) line = g_string_sized_new (600);
     append_opt (line, "MESSAGE_ID", r->message_id);
     append_opt (line, "ANYD_ACTION", r->action);
     if (r->caller != NULL)

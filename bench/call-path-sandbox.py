@@ -117,13 +117,17 @@ def main():
     rc = 1
     with sb:
         sb.add_bus_policy('anyd-bench-echo.conf', ECHO_POLICY)
-        env = sb.anyd_env({'ANYD_BENCH_ANYD': sb.anyd_path,
+        # $ANYD_BENCH_ANYD: another anyd binary (e.g. one built from an older
+        # commit, for before/after) with this tree's policies and config
+        env = sb.anyd_env({'ANYD_BENCH_ANYD': os.environ.get('ANYD_BENCH_ANYD') or sb.anyd_path,
                            'ANYD_BENCH_CONFDIR': sb.confdir,
                            'ANYD_BENCH_LOGDIR': sb.logdir,
                            'ANYD_BENCH_BUS': '%s (%s)' % (a.bus, bus_version(a.bus)),
                            'ANYD_BENCH_RESULTS': a.results or ''})
         if os.environ.get('ANYD_BENCH_NO_LIMITS'):    # a baseline anyd without [limits]
             env['ANYD_BENCH_NO_LIMITS'] = '1'
+        if os.environ.get('ANYD_BENCH_PERF_DIR'):     # call-path: perf profiles of anyd
+            env['ANYD_BENCH_PERF_DIR'] = os.environ['ANYD_BENCH_PERF_DIR']
         sys.stdout.flush()
         rc = subprocess.call(prog, env=env)
     sys.stdout.flush()

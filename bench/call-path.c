@@ -19,7 +19,23 @@
  * throughput cases run in interleaved rounds so that changing background
  * load hits all of them alike, and the server's CPU time per call (from
  * /proc/PID/task/TID/schedstat, so independent of other load) shows what
- * the gate itself costs next to the echo server. */
+ * the gate itself costs next to the echo server.
+ *
+ * Gate cost (Core v2 issue, §8), also alone with --only gate-cost: a
+ * cached gated call against the cheapest public one, all as uid 65534 —
+ * Properties.Get Manager.Version vs Vault.Get of a 16-byte secret (and
+ * Vault.ListKeys, the gate with an empty handler): 8 synchronous caller
+ * processes per call in rotating rounds (calls/s ratio), the same 8
+ * processes each alternating the two calls, warm single-caller medians
+ * (interleaved rounds, and one caller alternating the two), and anyd's
+ * instructions per call from callgrind, (Ir at k+N calls - Ir at k)/N, for
+ * the public call, the cached gated call and Vault.Get (needs valgrind;
+ * skipped when it is not installed; a "CALLGRIND ..." line sums them up).
+ * Two environment variables help find where the time goes:
+ *   ANYD_BENCH_PERF_DIR=DIR  one more 8-caller round per call under
+ *                            `perf record -g -p ANYD` (DIR/perf-TARGET.data)
+ *   ANYD_BENCH_ANYD=PATH     measure that anyd binary (say, one built from
+ *                            an older commit) with this tree's policies */
 #include <gio/gio.h>
 #include <glib-unix.h>
 #include <polkit/polkit.h>
@@ -48,6 +64,7 @@
 #define TPUT_ROUNDS 2
 #define FLOOD_ROUNDS 3
 #define WARM_UP     20
+#define ALT_ROUNDS  4
 
 typedef enum { T_ECHO, T_PUBLIC, T_GATED, T_PROP, T_VAULT_GET, T_VAULT_LIST, T_METRICS } Target;
 static const char *const target_names[] = { "echo", "public", "gated", "prop", "vault-get", "vault-list",
@@ -249,6 +266,8 @@ print_samples (GArray *us)
  *   cold N - -              first call of N fresh connections
  *   tput SECONDS INFLIGHT MAX  calls/s (INFLIGHT 1: synchronous calls)
  *   idle - - -              connect, print name and pid, wait for EOF
+ *   alt SECONDS - -         alternate Properties.Get Version and TARGET,
+ *                           sequentially: calls, seconds and median per kind
  *   calls N - -             N sequential calls right away, then exit */
 static int
 client_main (int argc, char **argv)
@@ -314,11 +333,37 @@ client_main (int argc, char **argv)
       return 0;
     }
   for (guint i = 0; i < WARM_UP; i++)   /* warm up: credentials and decision cached */
-    call_once (conn, target);
+    {
+      call_once (conn, target);
+      if (g_str_equal (kind, "alt"))
+        call_once (conn, T_PROP);
+    }
   g_print ("ready\n");
   wait_go ();
 
-  if (g_str_equal (kind, "lat"))
+  if (g_str_equal (kind, "alt"))
+    {
+      /* the issue's case: one process, a public and a gated call in turn */
+      g_autoptr(GArray) us_pub = g_array_new (FALSE, FALSE, sizeof (double));
+      double end = now_s () + g_ascii_strtod (argv[5], NULL), secs[2] = { 0, 0 };
+      guint ok[2] = { 0, 0 }, err = 0;
+
+      for (guint i = 0; now_s () < end; i++)
+        {
+          guint k = i % 2;   /* 0: public, 1: target */
+          double t0 = now_s (), dt;
+          gboolean good = call_once (conn, k ? target : T_PROP);
+
+          dt = now_s () - t0;
+          secs[k] += dt;
+          ok[k] += good;
+          err += !good;
+          g_array_append_vals (k ? us : us_pub, (double[]) { dt * 1e6 }, 1);
+        }
+      g_print ("alt ok_pub=%u ok_gated=%u err=%u secs_pub=%.5f secs_gated=%.5f med_pub=%.1f med_gated=%.1f\n",
+               ok[0], ok[1], err, secs[0], secs[1], stats_of (us_pub).med, stats_of (us).med);
+    }
+  else if (g_str_equal (kind, "lat"))
     {
       guint n = (guint) atoi (argv[5]);
       double end = now_s () + g_ascii_strtod (argv[6], NULL);
@@ -740,6 +785,32 @@ measure_instructions (Inner *in, Target t, guint k, guint n)
   return (ir[1] - ir[0]) / n;
 }
 
+/* With $ANYD_BENCH_PERF_DIR: one more 8-caller round of target t (not
+ * counted) under `perf record -g -p ANYD`, to DIR/perf-TARGET.data; read it
+ * with `perf report -i DIR/perf-TARGET.data --no-children`. */
+static void
+perf_profile (Inner *in, Target t, double secs)
+{
+  g_autofree char *out = g_strdup_printf ("%s/perf-%s.data", g_getenv ("ANYD_BENCH_PERF_DIR"), target_names[t]);
+  g_autofree char *pid = g_strdup_printf ("%d", in->anyd);
+  const char *argv[] = { "perf", "record", "-q", "-g", "-o", out, "-p", pid, NULL };
+  g_autoptr(GError) error = NULL;
+  GPid perf;
+
+  if (!g_spawn_async (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH,
+                      NULL, NULL, &perf, &error))
+    {
+      g_print ("(perf: %s)\n", error->message);
+      return;
+    }
+  g_usleep (1000000);   /* perf attaches (slowly on a loaded VM) */
+  in->seconds = secs;
+  measure_tput (in, N_CLIENTS, NOBODY, t, 1);
+  kill (perf, SIGINT);
+  waitpid (perf, NULL, 0);
+  g_print ("(perf profile of anyd, 8 callers, %s: %s)\n", target_names[t], out);
+}
+
 /* A 16-byte secret for Vault.Get, stored once (the vault keeps it). */
 static void
 store_bench_secret (Inner *in)
@@ -765,10 +836,44 @@ store_bench_secret (Inner *in)
     }
 }
 
+/* The issue's case: n processes, each alternating Properties.Get Version
+ * and target t synchronously for in->seconds; per kind, calls/s of the
+ * time spent in that kind's calls, summed over the processes (the same
+ * number of calls of each, so the ratio is that of the mean round trips
+ * under this load). With n = 1, the medians: single-caller latency. */
+typedef struct {
+  double rate_pub, rate_gated, med_pub, med_gated;
+  guint  err;
+} Alt;
+
+static Alt
+measure_alt (Inner *in, guint n, Target t, double secs)
+{
+  g_autofree char *s = g_strdup_printf ("%.2f", secs);
+  g_auto(GStrv) lines = run_clients (in, n, "alt", NOBODY, t, s, "-", "-");
+  g_autoptr(GArray) mp = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GArray) mg = g_array_new (FALSE, FALSE, sizeof (double));
+  Alt a = { 0, 0, 0, 0, 0 };
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      a.rate_pub += field (lines[i], "ok_pub") / MAX (field (lines[i], "secs_pub"), 1e-9);
+      a.rate_gated += field (lines[i], "ok_gated") / MAX (field (lines[i], "secs_gated"), 1e-9);
+      a.err += (guint) field (lines[i], "err");
+      g_array_append_vals (mp, (double[]) { field (lines[i], "med_pub") }, 1);
+      g_array_append_vals (mg, (double[]) { field (lines[i], "med_gated") }, 1);
+    }
+  a.med_pub = stats_of (mp).med;
+  a.med_gated = stats_of (mg).med;
+  return a;
+}
+
 typedef struct {
   double prop, gated, vault_get, reload;       /* instructions per call */
   Stats  lat_prop, lat_gated, lat_vault;       /* uid 65534, warm, sequential */
   Tput   tput_prop, tput_gated, tput_vault;    /* 8 sync clients */
+  Alt    alt8, alt1;                           /* the issue's case */
+  Stats  alt8_ratio, alt1_ratio;               /* over rounds */
 } GateCost;
 
 /* The gated call against the cheapest public one: instructions per call
@@ -806,6 +911,35 @@ measure_gate_cost (Inner *in, GateCost *gc, guint calls)
       }
   in->seconds = secs;
 
+  /* the issue's case, in ALT_ROUNDS rounds alternating with the single
+   * caller's, so that changing background load hits both alike */
+  {
+    Alt a8 = { 0 }, a1 = { 0 };
+    g_autoptr(GArray) r8 = g_array_new (FALSE, FALSE, sizeof (double));
+    g_autoptr(GArray) r1 = g_array_new (FALSE, FALSE, sizeof (double));
+
+    for (guint r = 0; r < ALT_ROUNDS; r++)
+      {
+        Alt x = measure_alt (in, N_CLIENTS, T_VAULT_GET, secs / ALT_ROUNDS);
+        Alt y = measure_alt (in, 1, T_VAULT_GET, secs / ALT_ROUNDS);
+        g_array_append_vals (r8, (double[]) { x.rate_gated / MAX (x.rate_pub, 1) }, 1);
+        g_array_append_vals (r1, (double[]) { y.med_gated / MAX (y.med_pub, 1) }, 1);
+        a8.rate_pub += x.rate_pub / ALT_ROUNDS;
+        a8.rate_gated += x.rate_gated / ALT_ROUNDS;
+        a8.err += x.err + y.err;
+        a1.med_pub += y.med_pub / ALT_ROUNDS;
+        a1.med_gated += y.med_gated / ALT_ROUNDS;
+      }
+    gc->alt8 = a8;
+    gc->alt1 = a1;
+    gc->alt8_ratio = stats_of (r8);
+    gc->alt1_ratio = stats_of (r1);
+  }
+
+  if (g_getenv ("ANYD_BENCH_PERF_DIR") != NULL)
+    for (guint i = 0; i < G_N_ELEMENTS (targets); i++)
+      perf_profile (in, targets[i], secs);
+
   if (g_find_program_in_path ("valgrind") == NULL)
     {
       g_print ("\n(valgrind not installed: no instruction counts)\n");
@@ -828,6 +962,16 @@ measure_gate_cost (Inner *in, GateCost *gc, guint calls)
            gc->tput_prop.rate, gc->tput_gated.rate, gc->tput_gated.rate / MAX (gc->tput_prop.rate, 1),
            gc->tput_vault.rate, gc->tput_vault.rate / MAX (gc->tput_prop.rate, 1),
            gc->tput_prop.err + gc->tput_gated.err + gc->tput_vault.err ? "   (errors!)" : "");
+  g_print ("the issue's case, %u rounds: %u processes each alternating Properties.Get Version and Vault.Get (16 bytes)\n"
+           "  gated/public throughput x%.2f (Properties.Get %.0f calls/s, Vault.Get %.0f; rounds x%.2f..x%.2f)%s\n"
+           "  one such caller, median round trip: Properties.Get %.0f us, Vault.Get %.0f us, x%.2f "
+           "(rounds x%.2f..x%.2f)\n",
+           ALT_ROUNDS, N_CLIENTS, gc->alt8.rate_gated / MAX (gc->alt8.rate_pub, 1), gc->alt8.rate_pub,
+           gc->alt8.rate_gated, gc->alt8_ratio.min, gc->alt8_ratio.p99,
+           gc->alt8.err ? "   (errors!)" : "", gc->alt1.med_pub, gc->alt1.med_gated,
+           gc->alt1.med_gated / MAX (gc->alt1.med_pub, 1), gc->alt1_ratio.min, gc->alt1_ratio.p99);
+  result (in, "alt8_ratio", gc->alt8.rate_gated / MAX (gc->alt8.rate_pub, 1));
+  result (in, "alt1_ratio", gc->alt1.med_gated / MAX (gc->alt1.med_pub, 1));
   g_print ("anyd instructions per call (callgrind, (Ir at N+k - Ir at k)/N, N=500, k=50, all threads)\n");
   g_print ("  %-52s %10.0f\n", "Properties.Get Manager.Version (public)", gc->prop);
   g_print ("  %-52s %10.0f  x%.2f\n", "Vault.ListKeys (gated, cached, empty answer)", gc->gated,
@@ -839,6 +983,7 @@ measure_gate_cost (Inner *in, GateCost *gc, guint calls)
   g_print ("  %-52s %10.0f  x%.2f\n", "Manager.Reload (gated, cached; re-reads the configuration)", gc->reload,
            gc->reload / MAX (gc->prop, 1));
   result (in, "ir_vault_get", gc->vault_get);
+  g_print ("CALLGRIND ir_public=%.0f ir_gated_cached=%.0f ir_vault_get=%.0f\n", gc->prop, gc->gated, gc->vault_get);
   result (in, "ir_reload", gc->reload);
   result_stats (in, "prop_nobody", gc->lat_prop);
   result_stats (in, "vault_get_nobody", gc->lat_vault);
@@ -1201,6 +1346,8 @@ static double v_gc_tput (GHashTable *h, gpointer d) { return get (h, "tput_vault
 static double v_gc_lat (GHashTable *h, gpointer d) { return get (h, "vault_get_nobody_med") / MAX (get (h, "prop_nobody_med"), 1); }
 static double v_gc_tput_list (GHashTable *h, gpointer d) { return get (h, "tput_gated_list_sync") / MAX (get (h, "tput_prop_sync"), 1); }
 static double v_gc_lat_list (GHashTable *h, gpointer d) { return get (h, "gated_nobody_med") / MAX (get (h, "prop_nobody_med"), 1); }
+static double v_alt8 (GHashTable *h, gpointer d) { return get (h, "alt8_ratio"); }
+static double v_alt1 (GHashTable *h, gpointer d) { return get (h, "alt1_ratio"); }
 static double v_gc_ir (GHashTable *h, gpointer d) { return get (h, "ir_gated") / MAX (get (h, "ir_prop"), 1); }
 static double v_gc_ir_vault (GHashTable *h, gpointer d) { return get (h, "ir_vault_get") / MAX (get (h, "ir_prop"), 1); }
 static gboolean ge_0_9 (double v) { return v >= 0.9; }
@@ -1316,8 +1463,10 @@ outer_main (int argc, char **argv)
 
   g_print ("\n== gate cost targets: a cached gated call against a public one; ratios within one bus run ==\n");
   target_row ("8 sync callers, Vault.Get calls/s / Properties.Get calls/s", ">= 0.9x", res, buses, v_gc_tput, NULL, ge_0_9);
+  target_row ("  the same, each caller alternating the two calls", ">= 0.9x", res, buses, v_alt8, NULL, ge_0_9);
   target_row ("  the same for Vault.ListKeys (the gate, an empty handler)", ">= 0.9x", res, buses, v_gc_tput_list, NULL, ge_0_9);
   target_row ("warm Vault.Get latency / Properties.Get (median)", "<= 1.1x", res, buses, v_gc_lat, NULL, le_1_1);
+  target_row ("  the same, one caller alternating the two calls", "<= 1.1x", res, buses, v_alt1, NULL, le_1_1);
   target_row ("  the same for Vault.ListKeys", "<= 1.1x", res, buses, v_gc_lat_list, NULL, le_1_1);
   target_row ("instructions per cached gated call (ListKeys) / public call", "<= 1.3x", res, buses, v_gc_ir, NULL, le_1_3);
   target_row ("instructions per Vault.Get / public call (for reference)", "", res, buses, v_gc_ir_vault, NULL, any);

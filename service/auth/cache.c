@@ -51,6 +51,20 @@ anyd_auth_sorted_keys (GHashTable *details, const char **stack, guint max, guint
   return keys;
 }
 
+/* "%zu:" into num (24 bytes), without printf: this is on every gated call. */
+static const char *
+length_prefix (char *num, gsize len)
+{
+  char *p = num + 23;
+
+  *p = '\0';
+  *--p = ':';
+  do
+    *--p = (char) ('0' + len % 10);
+  while ((len /= 10) != 0);
+  return p;
+}
+
 /* An unambiguous text for (action, details): keys sorted, lengths spelled
  * out so no value can fake a separator. */
 char *
@@ -68,11 +82,9 @@ anyd_auth_decision_key (const char *action_id, GHashTable *details)
       char num[24];
 
       g_string_append_c (s, '\x1f');
-      g_snprintf (num, sizeof num, "%zu:", strlen (keys[i]));
-      g_string_append (s, num);
+      g_string_append (s, length_prefix (num, strlen (keys[i])));
       g_string_append (s, keys[i]);
-      g_snprintf (num, sizeof num, "%zu:", strlen (v));
-      g_string_append (s, num);
+      g_string_append (s, length_prefix (num, strlen (v)));
       g_string_append (s, v);
     }
   if (keys != stack)

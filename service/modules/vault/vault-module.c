@@ -79,9 +79,8 @@ typedef struct {
 static char *
 audit_object (const char *kind, const char *name)
 {
-  if (!vault_name_check (name, "name", NULL))
-    return g_strdup_printf ("%s:(invalid name)", kind);
-  return g_strdup_printf ("%s:%s", kind, name);
+  /* g_strconcat: on every call's path, no printf */
+  return g_strconcat (kind, ":", vault_name_check (name, "name", NULL) ? name : "(invalid name)", NULL);
 }
 
 /* Audit the outcome (never a value), then answer with error. */

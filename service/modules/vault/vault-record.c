@@ -23,15 +23,28 @@
 
 /* ------------------------------------------------------------------ buffers */
 
-/* Recycled capacities: 1 KiB to 64 KiB; POOL_DEPTH buffers each at most,
- * so the pool holds well under 1 MiB of locked memory. */
-#define POOL_MIN_SHIFT 10
-#define POOL_CLASSES   7
-#define POOL_DEPTH     4
+/* Recycled capacities: 1 KiB to 64 KiB; pool_depth () buffers each at
+ * most, so the pool holds well under 1 MiB of locked memory. A miss costs
+ * sodium_malloc's mmap, mprotects and mlock, and sodium_free's munmap:
+ * TLB shootdowns across anyd's threads, tens of µs on a VM. Every Get and
+ * Decrypt takes two small buffers (the opened record, the reply's copy),
+ * and the reply's lives until GDBus has written it, so with many callers
+ * more than a handful are out at once: the 1 KiB class is deep enough for
+ * the bus's pending replies of a busy caller set (POOL_SMALL_DEPTH). */
+#define POOL_MIN_SHIFT   10
+#define POOL_CLASSES     7
+#define POOL_SMALL_DEPTH 64
+#define POOL_DEPTH       4
 
 static GMutex    pool_lock;
-static guint8   *pool[POOL_CLASSES][POOL_DEPTH];
+static guint8   *pool[POOL_CLASSES][POOL_SMALL_DEPTH];
 static guint     pool_n[POOL_CLASSES];
+
+static guint
+pool_depth (gint c)
+{
+  return c == 0 ? POOL_SMALL_DEPTH : POOL_DEPTH;
+}
 
 static gint
 pool_class (gsize capacity)
@@ -93,7 +106,7 @@ vault_buf_free (VaultBuf *buf)
     {
       sodium_memzero (buf->data, buf->capacity);
       g_mutex_lock (&pool_lock);
-      if (pool_n[c] < POOL_DEPTH)
+      if (pool_n[c] < pool_depth (c))
         {
           pool[c][pool_n[c]++] = buf->data;
           buf->data = NULL;

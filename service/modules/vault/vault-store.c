@@ -38,6 +38,8 @@
 typedef struct {
   VaultKind     kind;
   char         *id;           /* hex; the file name and the table key */
+  guint8        bin_id[VAULT_ID_LEN];  /* id, decoded once (the AEAD's aad) */
+  gboolean      has_bin_id;
   char         *path;
   char         *corrupt;      /* why the file does not open, or NULL */
   dev_t         dev;          /* the file as loaded, to notice changes */
@@ -207,20 +209,22 @@ seal (VaultStore *s, VaultKind kind, const char *hex, const VaultBuf *plain)
   return sealed;
 }
 
+/* hex: the id as a file name (NULL: all zero), unless bin_id is given. */
 static VaultBuf *
-unseal (VaultStore *s, VaultKind kind, const char *hex, GBytes *sealed, GError **error)
+unseal (VaultStore *s, VaultKind kind, const char *hex, const guint8 *bin_id, GBytes *sealed,
+        GError **error)
 {
   guint8 id[VAULT_ID_LEN] = { 0 };
   gsize len;
   const guint8 *data = g_bytes_get_data (sealed, &len);
   VaultBuf *plain;
 
-  if (hex != NULL && !id_from_hex (hex, id))
+  if (bin_id == NULL && hex != NULL && !id_from_hex (hex, id))
     {
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "entry is corrupt: bad file name");
       return NULL;
     }
-  plain = vault_envelope_open (kind, id, open_key (s, s->record_key), data, len, error);
+  plain = vault_envelope_open (kind, bin_id ? bin_id : id, open_key (s, s->record_key), data, len, error);
   return plain;
 }
 
@@ -229,10 +233,10 @@ unseal (VaultStore *s, VaultKind kind, const char *hex, GBytes *sealed, GError *
  * name inside is compared with the one looked up (expect_name) instead of
  * hashing it again. */
 static VaultRecord *
-open_record (VaultStore *s, VaultKind kind, const char *hex, GBytes *sealed,
+open_record (VaultStore *s, VaultKind kind, const char *hex, const guint8 *bin_id, GBytes *sealed,
              const char *expect_name, GError **error)
 {
-  VaultBuf *plain = unseal (s, kind, hex, sealed, error);
+  VaultBuf *plain = unseal (s, kind, hex, bin_id, sealed, error);
   g_autoptr(VaultRecord) r = NULL;
   char expect[VAULT_ID_LEN * 2 + 1];
 
@@ -335,6 +339,7 @@ entry_load (VaultStore *s, VaultKind kind, const char *hex)
 
   e->kind = kind;
   e->id = g_strdup (hex);
+  e->has_bin_id = id_from_hex (hex, e->bin_id);
   e->path = g_build_filename (s->kind_dir[kind_index (kind)], hex, NULL);
 
   fd = open (e->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -351,7 +356,7 @@ entry_load (VaultStore *s, VaultKind kind, const char *hex)
     {
       entry_set_identity (e, &st);
       e->sealed = read_fd (fd, VAULT_RECORD_MAX, &error);
-      if (e->sealed != NULL && (record = open_record (s, kind, hex, e->sealed, NULL, &error)) != NULL)
+      if (e->sealed != NULL && (record = open_record (s, kind, hex, NULL, e->sealed, NULL, &error)) != NULL)
         entry_fill (e, record);
     }
   if (fd >= 0)
@@ -583,7 +588,7 @@ load_master_key (VaultStore *s, const char *credentials_dir)
     if (g_file_get_contents (meta_path, &data, &len, &error))
       {
         meta = g_bytes_new (data, len);
-        meta_plain = unseal (s, VAULT_KIND_META, NULL, meta, &error);
+        meta_plain = unseal (s, VAULT_KIND_META, NULL, NULL, meta, &error);
         if (meta_plain == NULL || !vault_meta_decode (meta_plain, &created, &error))
           s->locked = g_strdup_printf ("the master key from %s does not open this vault; "
                                        "was the key changed? %s: %s", s->key_source, meta_path, error->message);
@@ -760,7 +765,7 @@ vault_store_get (VaultStore *s, const char *name, guint32 version, guint32 *out_
 
   if (!check_unlocked (s, error) || (e = lookup_usable (s, VAULT_KIND_SECRET, name, error)) == NULL)
     return NULL;
-  r = open_record (s, VAULT_KIND_SECRET, e->id, e->sealed, name, error);
+  r = open_record (s, VAULT_KIND_SECRET, e->id, e->has_bin_id ? e->bin_id : NULL, e->sealed, name, error);
   if (r == NULL)
     return NULL;
   v = version == 0 ? vault_record_newest (r) : vault_record_find (r, version);
@@ -1080,7 +1085,7 @@ op_prepare (VaultStore *s, Op *op, GError **error)
       e = lookup_usable (s, op->kind, op->name, error);
       if (e == NULL)
         return FALSE;
-      r = open_record (s, op->kind, e->id, e->sealed, op->name, error);
+      r = open_record (s, op->kind, e->id, e->has_bin_id ? e->bin_id : NULL, e->sealed, op->name, error);
       if (r == NULL)
         return FALSE;
       if (vault_record_newest (r)->version == G_MAXUINT32)
@@ -1152,6 +1157,7 @@ op_commit (VaultStore *s, Op *op)
   e = g_new0 (Entry, 1);
   e->kind = op->kind;
   e->id = g_strdup (op->id);
+  e->has_bin_id = id_from_hex (e->id, e->bin_id);
   e->path = g_strdup (op->path);
   e->sealed = g_bytes_ref (op->sealed);
   if (lstat (e->path, &st) == 0)

@@ -521,8 +521,7 @@ read_end (AnydClientContext *ctx, Deadline *d, GThread *timer, GError **error)
   return !cancelled;
 }
 
-/* anyd has no owner on the bus after GDBus tried to activate it (the
- * object manager and proxies wait for one instead of failing). */
+/* The bus said anyd was started, yet it has no owner (it exited at once). */
 static void
 set_not_running_error (GError **error)
 {
@@ -530,6 +529,31 @@ set_not_running_error (GError **error)
                                               ANYD_CLIENT_BUS_NAME);
 
   g_propagate_error (error, g_dbus_error_new_for_dbus_error (DBUS_ERROR_PREFIX "ServiceUnknown", message));
+}
+
+/* anyd has no owner on the bus after GDBus tried to activate it: the
+ * object manager and proxies drop the activation's error and carry on
+ * without an owner.  Ask the bus to start anyd ourselves to learn why:
+ * ServiceUnknown (nothing activatable: "anyd is not running"), or the
+ * failure of the start (Spawn.ChildExited, Spawn.ExecFailed, …).  TRUE if
+ * the bus says anyd is (now) there: read again. */
+static gboolean
+start_or_explain (AnydClientContext *ctx, GDBusConnection *bus, GError **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) local_error = NULL;
+
+  reply = g_dbus_connection_call_sync (bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                       "org.freedesktop.DBus", "StartServiceByName",
+                                       g_variant_new ("(su)", ANYD_CLIENT_BUS_NAME, 0),
+                                       G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE,
+                                       ctx->timeout_ms, NULL, &local_error);
+  if (reply != NULL)
+    return TRUE;
+  if (ctx->verbose)
+    g_printerr ("anyd-client: StartServiceByName %s: %s\n", ANYD_CLIENT_BUS_NAME, local_error->message);
+  g_propagate_error (error, g_steal_pointer (&local_error));
+  return FALSE;
 }
 
 /* Where a missing object or interface of a read leaves the user: a module
@@ -558,8 +582,8 @@ set_missing_error (AnydClient *client, const char *path, GError **error)
                                                              message));
 }
 
-AnydClient *
-anyd_client_snapshot (AnydClientContext *ctx, const char *module, GError **error)
+static AnydClient *
+snapshot (AnydClientContext *ctx, const char *module, gboolean retry, GError **error)
 {
   GDBusConnection *bus = anyd_client_get_bus (ctx, error);
   g_autoptr(GError) local_error = NULL;
@@ -587,7 +611,10 @@ anyd_client_snapshot (AnydClientContext *ctx, const char *module, GError **error
     G_DBUS_OBJECT_MANAGER_CLIENT (anyd_client_get_object_manager (client)));
   if (owner == NULL)
     {
-      set_not_running_error (error);
+      if (retry && start_or_explain (ctx, bus, error))
+        return snapshot (ctx, module, FALSE, error);
+      if (error != NULL && *error == NULL)
+        set_not_running_error (error);
       return NULL;
     }
   if (module != NULL && !anyd_client_has_module (client, module))
@@ -597,6 +624,12 @@ anyd_client_snapshot (AnydClientContext *ctx, const char *module, GError **error
       return NULL;
     }
   return g_steal_pointer (&client);
+}
+
+AnydClient *
+anyd_client_snapshot (AnydClientContext *ctx, const char *module, GError **error)
+{
+  return snapshot (ctx, module, TRUE, error);
 }
 
 static int
@@ -665,7 +698,8 @@ anyd_client_snapshot_list (AnydClient *client, const char *interface)
  * loaded now (GetAll), so they are fresh; an error as the user should
  * read it if anyd does not have the object. */
 static GDBusProxy *
-load_proxy (AnydClientContext *ctx, const char *object_path, const char *interface, GError **error)
+load_proxy (AnydClientContext *ctx, const char *object_path, const char *interface,
+            gboolean retry, GError **error)
 {
   GDBusConnection *bus = anyd_client_get_bus (ctx, error);
   g_autoptr(GError) local_error = NULL;
@@ -698,7 +732,10 @@ load_proxy (AnydClientContext *ctx, const char *object_path, const char *interfa
   owner = g_dbus_proxy_get_name_owner (proxy);
   if (owner == NULL)
     {
-      set_not_running_error (error);
+      if (retry && start_or_explain (ctx, bus, error))
+        return load_proxy (ctx, object_path, interface, FALSE, error);
+      if (error != NULL && *error == NULL)
+        set_not_running_error (error);
       return NULL;
     }
   names = g_dbus_proxy_get_cached_property_names (proxy);
@@ -732,7 +769,7 @@ anyd_client_get_properties (AnydClientContext *ctx,
                             const char        *interface,
                             GError           **error)
 {
-  g_autoptr(GDBusProxy) proxy = load_proxy (ctx, object_path, interface, error);
+  g_autoptr(GDBusProxy) proxy = load_proxy (ctx, object_path, interface, TRUE, error);
 
   return proxy != NULL ? anyd_client_proxy_properties (proxy) : NULL;
 }
@@ -744,7 +781,7 @@ anyd_client_get_property (AnydClientContext *ctx,
                           const char        *property,
                           GError           **error)
 {
-  g_autoptr(GDBusProxy) proxy = load_proxy (ctx, object_path, interface, error);
+  g_autoptr(GDBusProxy) proxy = load_proxy (ctx, object_path, interface, TRUE, error);
   GVariant *value;
 
   if (proxy == NULL)
@@ -930,6 +967,10 @@ anyd_client_fail (AnydClientContext *ctx, const GError *error)
       g_str_equal (name, DBUS_ERROR_PREFIX "NameHasNoOwner"))
     message = g_strdup_printf (_("anyd is not running: %s is not on the system bus and cannot be activated"),
                                ANYD_CLIENT_BUS_NAME);
+  else if (g_str_has_prefix (name, DBUS_ERROR_PREFIX "Spawn.") ||
+           g_str_equal (name, DBUS_ERROR_PREFIX "TimedOut"))
+    /* activatable, but starting it failed: say why, not "not running" */
+    message = g_strdup_printf (_("anyd could not be started: %s"), copy->message);
   else if (g_str_equal (name, DBUS_ERROR_PREFIX "NoReply") ||
            g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
     message = g_strdup_printf (_("anyd did not answer in time: %s"), copy->message);

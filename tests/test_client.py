@@ -153,6 +153,31 @@ def _(sb):
     sb.start_anyd()
 
 
+@case('anyd-client when anyd cannot be started: the activation\'s failure, not "not running"')
+def _(sb):
+    sb.stop_anyd()
+    assert not sb.has_owner('org.anyd1')
+    try:
+        # nothing activatable: "not running"
+        rc, out, err = client(sb, ALLOWED, 'status', timeout=30)
+        assert rc == EXIT_FAILURE and one_error_line(err) and 'anyd is not running' in err, (rc, out, err)
+        # activatable, but its Exec= fails: the bus's reason, for reads
+        # (status, listings, properties: the object manager and proxies
+        # drop it) and calls alike
+        sb.install_activation(cmd='exit 3')
+        for args in (['status'], ['tun', 'list'], ['tun', 'show', 'x'], ['--json', 'status'], ['reload']):
+            rc, out, err = client(sb, ROOT, *args, timeout=30)
+            assert rc == EXIT_FAILURE, (args, rc, out, err)
+            if args[0] == '--json':
+                assert json.loads(out)['error'] == 'org.freedesktop.DBus.Error.Spawn.ChildExited', out
+                continue
+            assert one_error_line(err), (args, err)
+            assert 'not running' not in err and 'anyd could not be started' in err and '3' in err, (args, err)
+    finally:
+        sb.remove_activation()
+        sb.start_anyd()
+
+
 @case('vpn status NAME of an unknown profile: exit 4, one line without a D-Bus path')
 def _(sb):
     rc, out, err = client(sb, ALLOWED, '--no-ask-password', 'status')

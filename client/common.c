@@ -1367,6 +1367,7 @@ static struct {
   gboolean terse;      /* --terse: no header, no padding, ':'-separated */
   gboolean color;      /* --color, resolved */
   gboolean failed;     /* a table was not printed: unknown --fields name */
+  gboolean untranslated; /* --terse or --json: values as is, for scripts */
 } style;
 
 gboolean
@@ -1385,6 +1386,7 @@ anyd_client_output_init (AnydClientContext *ctx)
     style.fields = g_strsplit (ctx->fields, ",", -1);
   style.no_legend = ctx->no_legend;
   style.terse = ctx->terse;
+  style.untranslated = ctx->terse || ctx->json;
   if (ctx->color == ANYD_CLIENT_COLOR_AUTO)
     style.color = isatty (STDOUT_FILENO) && g_getenv ("NO_COLOR") == NULL &&
                   !(term != NULL && g_str_equal (term, "dumb")) && !ctx->terse;
@@ -1598,13 +1600,19 @@ anyd_client_table_free (AnydClientTable *table)
 /* Formatting                                                             */
 /* ---------------------------------------------------------------------- */
 
+const char *
+anyd_client_value_word (const char *word)
+{
+  return style.untranslated ? word : _(word);
+}
+
 char *
 anyd_client_format_value (GVariant *value)
 {
   switch (g_variant_classify (value))
     {
     case G_VARIANT_CLASS_BOOLEAN:
-      return g_strdup (g_variant_get_boolean (value) ? _("yes") : _("no"));
+      return g_strdup (anyd_client_value_word (g_variant_get_boolean (value) ? N_("yes") : N_("no")));
     case G_VARIANT_CLASS_STRING:
     case G_VARIANT_CLASS_OBJECT_PATH:
     case G_VARIANT_CLASS_SIGNATURE:
@@ -1653,7 +1661,7 @@ anyd_client_format_timestamp (guint64 usec)
   g_autoptr(GDateTime) dt = NULL;
 
   if (usec == 0)
-    return g_strdup (_("never"));
+    return g_strdup (anyd_client_value_word (N_("never")));
   dt = g_date_time_new_from_unix_local ((gint64) (usec / G_USEC_PER_SEC));
   if (dt == NULL)
     return g_strdup_printf ("%" G_GUINT64_FORMAT, usec);
@@ -1663,5 +1671,8 @@ anyd_client_format_timestamp (guint64 usec)
 char *
 anyd_client_format_bytes (guint64 bytes)
 {
+  /* g_format_size() is translated and uses the locale's decimal mark */
+  if (style.untranslated)
+    return g_strdup_printf ("%" G_GUINT64_FORMAT, bytes);
   return g_format_size_full (bytes, G_FORMAT_SIZE_IEC_UNITS);
 }

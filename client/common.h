@@ -283,9 +283,15 @@ void anyd_client_table_print (AnydClientTable *table);
 void anyd_client_table_free (AnydClientTable *table);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnydClientTable, anyd_client_table_free)
 
-/* Formatting for human output (all return newly allocated strings). */
+/* A word (or format) shown as a value: "yes", "no", "never", a state,
+ * marked N_().  Translated for people; as is with --terse and --json, so
+ * scripts get the same output in every locale (as nmcli -t). */
+const char *anyd_client_value_word (const char *word) G_GNUC_FORMAT (1);
+
+/* Formatting for human output (all return newly allocated strings); values
+ * stay untranslated with --terse and --json (anyd_client_value_word). */
 char *anyd_client_format_value (GVariant *value);      /* as -> "a, b", b -> yes/no, … */
 char *anyd_client_format_timestamp (guint64 usec);     /* µs since epoch, 0 -> "never" */
-char *anyd_client_format_bytes (guint64 bytes);        /* "1.5 MiB" */
+char *anyd_client_format_bytes (guint64 bytes);        /* "1.5 MiB"; --terse: "1572864" */
 
 G_END_DECLS

@@ -314,10 +314,22 @@ def _(sb):
         assert rc == 0, (rc, out, err)
         rc, out, err = sb.run_as(ALLOWED, [sb.client_binary(), 'tun', 'show', 'c-de'], env=german)
         assert rc == EXIT_OK and '\nAktiv:' in out, (rc, out, err)
+        assert re.search(r'^Aktiv: +nein$', out, re.M), out   # the detail view stays translated
+        # -t: keys and values for scripts, the same in every locale (as nmcli -t)
         for fields in ('mtu,up', 'MTU,Aktiv'):
             rc, out, err = sb.run_as(ALLOWED, [sb.client_binary(), '-t', '--fields', fields, 'tun', 'show', 'c-de'],
                                      env=german)
-            assert (rc, out, err) == (EXIT_OK, 'mtu:1400\nup:nein\n', ''), (fields, rc, out, err)
+            assert (rc, out, err) == (EXIT_OK, 'mtu:1400\nup:no\n', ''), (fields, rc, out, err)
+        rc, out, err = sb.run_as(ALLOWED, [sb.client_binary(), 'tun', 'list'], env=german)
+        assert rc == EXIT_OK and re.search(r'^c-de .* nein ', out, re.M), out
+        rc, out, err = sb.run_as(ALLOWED, [sb.client_binary(), '-t', '--fields', 'name,up,persistent', 'tun', 'list'],
+                                 env=german)
+        assert (rc, err) == (EXIT_OK, '') and 'c-de:no:yes' in out.splitlines(), (rc, out, err)
+        rc, out, err = sb.run_as(ALLOWED, [sb.client_binary(), '--json', 'tun', 'show', 'c-de'], env=german)
+        assert rc == EXIT_OK and json.loads(out)['up'] is False, (rc, out, err)
+        # status: the ALLOWED column says yes/no/… as is
+        rc, out, err = sb.run_as(ALLOWED, [sb.client_binary(), 'status'], env=german)
+        assert rc == EXIT_OK and re.search(r'^org\.anyd1\.\S+ +ja ', out, re.M), out
         sb.run_as(ALLOWED, [sb.client_binary(), 'tun', 'delete', 'c-de'])
     finally:
         subprocess.run(['umount', base], check=False)

@@ -1368,6 +1368,11 @@ static struct {
   gboolean color;      /* --color, resolved */
   gboolean failed;     /* a table was not printed: unknown --fields name */
   gboolean untranslated; /* --terse or --json: values as is, for scripts */
+  /* A command may print several tables (status: "Label:" rows, then
+   * ACTION…): --fields names fields of any of them.  The fields of the
+   * tables printed so far, as given and as shown: */
+  GPtrArray *seen_names, *seen_shown;
+  gboolean printed;    /* a table printed a line */
 } style;
 
 gboolean
@@ -1382,6 +1387,11 @@ anyd_client_output_init (AnydClientContext *ctx)
   const char *term = g_getenv ("TERM");
 
   g_clear_pointer (&style.fields, g_strfreev);
+  g_clear_pointer (&style.seen_names, g_ptr_array_unref);
+  g_clear_pointer (&style.seen_shown, g_ptr_array_unref);
+  style.seen_names = g_ptr_array_new_with_free_func (g_free);
+  style.seen_shown = g_ptr_array_new_with_free_func (g_free);
+  style.printed = FALSE;
   if (ctx->fields != NULL)
     style.fields = g_strsplit (ctx->fields, ",", -1);
   style.no_legend = ctx->no_legend;
@@ -1479,8 +1489,36 @@ field_matches (const char *want, const char *name, const char *shown)
   return g_str_equal (want_key, name_key) || g_str_equal (want_key, shown_key);
 }
 
-/* --fields for a table with headers: the chosen columns, in the order given.
- * An unknown name is a usage error: NULL, and main() exits with 2. */
+/* Was a --fields name a field of a table printed before? */
+static gboolean
+field_seen (const char *want)
+{
+  for (guint i = 0; style.seen_names != NULL && i < style.seen_names->len; i++)
+    if (field_matches (want, style.seen_names->pdata[i], style.seen_shown->pdata[i]))
+      return TRUE;
+  return FALSE;
+}
+
+/* Remembers a printed table's fields (its columns, or its row labels). */
+static void
+remember_fields (AnydClientTable *table)
+{
+  if (style.fields == NULL || style.seen_names == NULL)
+    return;
+  for (guint i = 0; i < table->names->len; i++)
+    {
+      g_ptr_array_add (style.seen_names, g_strdup (table->names->pdata[i]));
+      if (table->headers != NULL)
+        g_ptr_array_add (style.seen_shown, g_strdup (table->headers->pdata[i]));
+      else
+        g_ptr_array_add (style.seen_shown, g_strdup (((char **) table->rows->pdata[i])[0]));
+    }
+}
+
+/* --fields for a table with headers: the chosen columns, in the order given
+ * (none: the table is not printed).  A name that is neither a column here
+ * nor a field of a table printed before (status's "Label:" rows) is a
+ * usage error: NULL, and main() exits with 2. */
 static guint *
 choose_columns (AnydClientTable *table, guint *n_out)
 {
@@ -1504,14 +1542,19 @@ choose_columns (AnydClientTable *table, guint *n_out)
             cols[n++] = i;
             found = TRUE;
           }
-      if (!found)
+      if (!found && !field_seen (style.fields[f]))
         {
           /* the names that work in every language */
           g_autoptr(GString) names = g_string_new (NULL);
+          for (guint i = 0; style.seen_names != NULL && i < style.seen_names->len; i++)
+            {
+              g_autofree char *k = field_key (style.seen_names->pdata[i]);
+              g_string_append_printf (names, "%s%s", names->len ? "," : "", k);
+            }
           for (guint i = 0; i < table->n_columns; i++)
             {
               g_autofree char *k = field_key (table->names->pdata[i]);
-              g_string_append_printf (names, "%s%s", i ? "," : "", k);
+              g_string_append_printf (names, "%s%s", names->len ? "," : "", k);
             }
           fflush (stdout);
           g_printerr (_("anyd-client: unknown field '%s' (fields: %s)\n"), style.fields[f], names->str);
@@ -1538,8 +1581,8 @@ row_wanted (AnydClientTable *table, guint r)
   return FALSE;
 }
 
-void
-anyd_client_table_print (AnydClientTable *table)
+static void
+table_print (AnydClientTable *table, gboolean separate)
 {
   g_autofree gsize *widths = g_new0 (gsize, table->n_columns + 1);
   g_autoptr(GString) out = g_string_new (NULL);
@@ -1549,6 +1592,9 @@ anyd_client_table_print (AnydClientTable *table)
   cols = choose_columns (table, &n_cols);
   if (cols == NULL)
     return;
+  remember_fields (table);
+  if (n_cols == 0)
+    return; /* --fields chose none of its columns */
   if (table->headers != NULL)
     for (guint i = 0; i < table->n_columns; i++)
       widths[i] = g_utf8_strlen (table->headers->pdata[i], -1);
@@ -1581,7 +1627,24 @@ anyd_client_table_print (AnydClientTable *table)
         }
       print_row (out, row, widths, cols, n_cols, FALSE);
     }
+  if (out->len == 0)
+    return;
+  if (separate && style.printed && !style.terse)
+    fputc ('\n', stdout);
+  style.printed = TRUE;
   fputs (out->str, stdout); /* UTF-8 as is, like the JSON */
+}
+
+void
+anyd_client_table_print (AnydClientTable *table)
+{
+  table_print (table, FALSE);
+}
+
+void
+anyd_client_table_print_next (AnydClientTable *table)
+{
+  table_print (table, TRUE);
 }
 
 void

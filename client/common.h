@@ -280,6 +280,12 @@ void anyd_client_table_add_row (AnydClientTable *table, ...);
 void anyd_client_table_add_rowv (AnydClientTable *table, const char *const *cells);
 guint anyd_client_table_get_n_rows (AnydClientTable *table);
 void anyd_client_table_print (AnydClientTable *table);
+/* A further table of the same command (status: "Label:" rows, then
+ * ACTION…): after a blank line if a table printed before (not with
+ * --terse).  --fields may name fields of any of the command's tables: a
+ * table with headers shows those it has and is left out if it has none;
+ * a name no table printed so far knows is the usage error. */
+void anyd_client_table_print_next (AnydClientTable *table);
 void anyd_client_table_free (AnydClientTable *table);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnydClientTable, anyd_client_table_free)
 

@@ -141,7 +141,6 @@ cmd_status (AnydClientContext *ctx, int argc, char **argv)
   g_ptr_array_sort (ids, compare_strings);
 
   descriptions = action_descriptions (ctx);
-  g_print ("\n");
   table = anyd_client_table_new (NC_("column", "ACTION"), NC_("column", "ALLOWED"), NC_("column", "FOR"),
                                  NULL);
   for (guint i = 0; i < ids->len; i++)
@@ -150,7 +149,7 @@ cmd_status (AnydClientContext *ctx, int argc, char **argv)
       g_variant_lookup (actions, ids->pdata[i], "&s", &answer);
       anyd_client_table_add_row (table, ids->pdata[i], describe_answer (answer), what ? what : "");
     }
-  anyd_client_table_print (table);
+  anyd_client_table_print_next (table);
   return ANYD_CLIENT_EXIT_OK;
 }
 

@@ -178,6 +178,30 @@ def _(sb):
         sb.start_anyd()
 
 
+@case('--fields with status: the labelled rows and the ACTION table both take it')
+def _(sb):
+    rc, out, err = client(sb, ALLOWED, 'status')
+    assert rc == EXIT_OK and re.search(r'^ACTION +ALLOWED', out, re.M), (rc, out, err)
+    version = re.search(r'^Version: +(\S+)$', out, re.M).group(1)
+    # a field of the labelled rows only: the ACTION table is left out
+    rc, out, err = client(sb, ALLOWED, '--fields', 'version', 'status')
+    assert (rc, err) == (EXIT_OK, '') and out.split() == ['Version:', version], (rc, out, err)
+    # a field of each: both, one blank line between
+    rc, out, err = client(sb, ALLOWED, '--fields', 'version,action', 'status')
+    assert (rc, err) == (EXIT_OK, ''), (rc, out, err)
+    lines = out.splitlines()
+    assert lines[0].split() == ['Version:', version] and lines[1] == '' and lines[2] == 'ACTION', lines
+    assert all(l.startswith('org.anyd1.') for l in lines[3:]) and len(lines) > 3, lines
+    # a column only; --terse: no blank line, no header
+    rc, out, err = client(sb, ALLOWED, '-t', '--fields', 'action,allowed', 'status')
+    assert (rc, err) == (EXIT_OK, '') and out, (rc, out, err)
+    assert all(re.match(r'^org\.anyd1\.[^:]+:(yes|no|after authentication)$', l) for l in out.splitlines()), out
+    # a field no table has: a usage error naming the fields of both
+    rc, out, err = client(sb, ALLOWED, '--fields', 'nosuch', 'status')
+    assert rc == EXIT_USAGE and "unknown field 'nosuch'" in err, (rc, out, err)
+    assert 'version,modules,caller,action,allowed,for' in err, err
+
+
 @case('vpn status NAME of an unknown profile: exit 4, one line without a D-Bus path')
 def _(sb):
     rc, out, err = client(sb, ALLOWED, '--no-ask-password', 'status')
@@ -330,6 +354,10 @@ def _(sb):
         # status: the ALLOWED column says yes/no/… as is
         rc, out, err = sb.run_as(ALLOWED, [sb.client_binary(), 'status'], env=german)
         assert rc == EXIT_OK and re.search(r'^org\.anyd1\.\S+ +ja ', out, re.M), out
+        rc, out, err = sb.run_as(ALLOWED, [sb.client_binary(), '-t', '--fields', 'action,allowed', 'status'],
+                                 env=german)
+        assert rc == EXIT_OK and re.search(r'^org\.anyd1\.[^:]+:yes$', out, re.M), (rc, out, err)
+        assert not re.search(r':(ja|nein)$', out, re.M), out
         sb.run_as(ALLOWED, [sb.client_binary(), 'tun', 'delete', 'c-de'])
     finally:
         subprocess.run(['umount', base], check=False)

@@ -126,7 +126,7 @@ GDBusConnection *anyd_client_get_bus (AnydClientContext *ctx, GError **error);
  * says.  Owned by ctx. */
 struct _AnydClient *anyd_client_get_lib (AnydClientContext *ctx, GError **error);
 
-/* Watches one module's events until Ctrl-C (tun monitor, services monitor). */
+/* Watches one module's events until Ctrl-C (tun, services, exec monitor). */
 int anyd_client_monitor_module (AnydClientContext *ctx, const char *module);
 
 /* ssh's argv up to and including the host of --host [USER@]HOST[:PORT]

@@ -521,8 +521,7 @@ read_end (AnydClientContext *ctx, Deadline *d, GThread *timer, GError **error)
   return !cancelled;
 }
 
-/* anyd has no owner on the bus after GDBus tried to activate it (the
- * object manager and proxies wait for one instead of failing). */
+/* The bus said anyd was started, yet it has no owner (it exited at once). */
 static void
 set_not_running_error (GError **error)
 {
@@ -530,6 +529,31 @@ set_not_running_error (GError **error)
                                               ANYD_CLIENT_BUS_NAME);
 
   g_propagate_error (error, g_dbus_error_new_for_dbus_error (DBUS_ERROR_PREFIX "ServiceUnknown", message));
+}
+
+/* anyd has no owner on the bus after GDBus tried to activate it: the
+ * object manager and proxies drop the activation's error and carry on
+ * without an owner.  Ask the bus to start anyd ourselves to learn why:
+ * ServiceUnknown (nothing activatable: "anyd is not running"), or the
+ * failure of the start (Spawn.ChildExited, Spawn.ExecFailed, …).  TRUE if
+ * the bus says anyd is (now) there: read again. */
+static gboolean
+start_or_explain (AnydClientContext *ctx, GDBusConnection *bus, GError **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) local_error = NULL;
+
+  reply = g_dbus_connection_call_sync (bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                       "org.freedesktop.DBus", "StartServiceByName",
+                                       g_variant_new ("(su)", ANYD_CLIENT_BUS_NAME, 0),
+                                       G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE,
+                                       ctx->timeout_ms, NULL, &local_error);
+  if (reply != NULL)
+    return TRUE;
+  if (ctx->verbose)
+    g_printerr ("anyd-client: StartServiceByName %s: %s\n", ANYD_CLIENT_BUS_NAME, local_error->message);
+  g_propagate_error (error, g_steal_pointer (&local_error));
+  return FALSE;
 }
 
 /* Where a missing object or interface of a read leaves the user: a module
@@ -558,8 +582,8 @@ set_missing_error (AnydClient *client, const char *path, GError **error)
                                                              message));
 }
 
-AnydClient *
-anyd_client_snapshot (AnydClientContext *ctx, const char *module, GError **error)
+static AnydClient *
+snapshot (AnydClientContext *ctx, const char *module, gboolean retry, GError **error)
 {
   GDBusConnection *bus = anyd_client_get_bus (ctx, error);
   g_autoptr(GError) local_error = NULL;
@@ -587,7 +611,10 @@ anyd_client_snapshot (AnydClientContext *ctx, const char *module, GError **error
     G_DBUS_OBJECT_MANAGER_CLIENT (anyd_client_get_object_manager (client)));
   if (owner == NULL)
     {
-      set_not_running_error (error);
+      if (retry && start_or_explain (ctx, bus, error))
+        return snapshot (ctx, module, FALSE, error);
+      if (error != NULL && *error == NULL)
+        set_not_running_error (error);
       return NULL;
     }
   if (module != NULL && !anyd_client_has_module (client, module))
@@ -597,6 +624,12 @@ anyd_client_snapshot (AnydClientContext *ctx, const char *module, GError **error
       return NULL;
     }
   return g_steal_pointer (&client);
+}
+
+AnydClient *
+anyd_client_snapshot (AnydClientContext *ctx, const char *module, GError **error)
+{
+  return snapshot (ctx, module, TRUE, error);
 }
 
 static int
@@ -665,7 +698,8 @@ anyd_client_snapshot_list (AnydClient *client, const char *interface)
  * loaded now (GetAll), so they are fresh; an error as the user should
  * read it if anyd does not have the object. */
 static GDBusProxy *
-load_proxy (AnydClientContext *ctx, const char *object_path, const char *interface, GError **error)
+load_proxy (AnydClientContext *ctx, const char *object_path, const char *interface,
+            gboolean retry, GError **error)
 {
   GDBusConnection *bus = anyd_client_get_bus (ctx, error);
   g_autoptr(GError) local_error = NULL;
@@ -698,7 +732,10 @@ load_proxy (AnydClientContext *ctx, const char *object_path, const char *interfa
   owner = g_dbus_proxy_get_name_owner (proxy);
   if (owner == NULL)
     {
-      set_not_running_error (error);
+      if (retry && start_or_explain (ctx, bus, error))
+        return load_proxy (ctx, object_path, interface, FALSE, error);
+      if (error != NULL && *error == NULL)
+        set_not_running_error (error);
       return NULL;
     }
   names = g_dbus_proxy_get_cached_property_names (proxy);
@@ -732,7 +769,7 @@ anyd_client_get_properties (AnydClientContext *ctx,
                             const char        *interface,
                             GError           **error)
 {
-  g_autoptr(GDBusProxy) proxy = load_proxy (ctx, object_path, interface, error);
+  g_autoptr(GDBusProxy) proxy = load_proxy (ctx, object_path, interface, TRUE, error);
 
   return proxy != NULL ? anyd_client_proxy_properties (proxy) : NULL;
 }
@@ -744,7 +781,7 @@ anyd_client_get_property (AnydClientContext *ctx,
                           const char        *property,
                           GError           **error)
 {
-  g_autoptr(GDBusProxy) proxy = load_proxy (ctx, object_path, interface, error);
+  g_autoptr(GDBusProxy) proxy = load_proxy (ctx, object_path, interface, TRUE, error);
   GVariant *value;
 
   if (proxy == NULL)
@@ -930,6 +967,10 @@ anyd_client_fail (AnydClientContext *ctx, const GError *error)
       g_str_equal (name, DBUS_ERROR_PREFIX "NameHasNoOwner"))
     message = g_strdup_printf (_("anyd is not running: %s is not on the system bus and cannot be activated"),
                                ANYD_CLIENT_BUS_NAME);
+  else if (g_str_has_prefix (name, DBUS_ERROR_PREFIX "Spawn.") ||
+           g_str_equal (name, DBUS_ERROR_PREFIX "TimedOut"))
+    /* activatable, but starting it failed: say why, not "not running" */
+    message = g_strdup_printf (_("anyd could not be started: %s"), copy->message);
   else if (g_str_equal (name, DBUS_ERROR_PREFIX "NoReply") ||
            g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
     message = g_strdup_printf (_("anyd did not answer in time: %s"), copy->message);
@@ -1326,6 +1367,12 @@ static struct {
   gboolean terse;      /* --terse: no header, no padding, ':'-separated */
   gboolean color;      /* --color, resolved */
   gboolean failed;     /* a table was not printed: unknown --fields name */
+  gboolean untranslated; /* --terse or --json: values as is, for scripts */
+  /* A command may print several tables (status: "Label:" rows, then
+   * ACTION…): --fields names fields of any of them.  The fields of the
+   * tables printed so far, as given and as shown: */
+  GPtrArray *seen_names, *seen_shown;
+  gboolean printed;    /* a table printed a line */
 } style;
 
 gboolean
@@ -1340,10 +1387,16 @@ anyd_client_output_init (AnydClientContext *ctx)
   const char *term = g_getenv ("TERM");
 
   g_clear_pointer (&style.fields, g_strfreev);
+  g_clear_pointer (&style.seen_names, g_ptr_array_unref);
+  g_clear_pointer (&style.seen_shown, g_ptr_array_unref);
+  style.seen_names = g_ptr_array_new_with_free_func (g_free);
+  style.seen_shown = g_ptr_array_new_with_free_func (g_free);
+  style.printed = FALSE;
   if (ctx->fields != NULL)
     style.fields = g_strsplit (ctx->fields, ",", -1);
   style.no_legend = ctx->no_legend;
   style.terse = ctx->terse;
+  style.untranslated = ctx->terse || ctx->json;
   if (ctx->color == ANYD_CLIENT_COLOR_AUTO)
     style.color = isatty (STDOUT_FILENO) && g_getenv ("NO_COLOR") == NULL &&
                   !(term != NULL && g_str_equal (term, "dumb")) && !ctx->terse;
@@ -1436,8 +1489,36 @@ field_matches (const char *want, const char *name, const char *shown)
   return g_str_equal (want_key, name_key) || g_str_equal (want_key, shown_key);
 }
 
-/* --fields for a table with headers: the chosen columns, in the order given.
- * An unknown name is a usage error: NULL, and main() exits with 2. */
+/* Was a --fields name a field of a table printed before? */
+static gboolean
+field_seen (const char *want)
+{
+  for (guint i = 0; style.seen_names != NULL && i < style.seen_names->len; i++)
+    if (field_matches (want, style.seen_names->pdata[i], style.seen_shown->pdata[i]))
+      return TRUE;
+  return FALSE;
+}
+
+/* Remembers a printed table's fields (its columns, or its row labels). */
+static void
+remember_fields (AnydClientTable *table)
+{
+  if (style.fields == NULL || style.seen_names == NULL)
+    return;
+  for (guint i = 0; i < table->names->len; i++)
+    {
+      g_ptr_array_add (style.seen_names, g_strdup (table->names->pdata[i]));
+      if (table->headers != NULL)
+        g_ptr_array_add (style.seen_shown, g_strdup (table->headers->pdata[i]));
+      else
+        g_ptr_array_add (style.seen_shown, g_strdup (((char **) table->rows->pdata[i])[0]));
+    }
+}
+
+/* --fields for a table with headers: the chosen columns, in the order given
+ * (none: the table is not printed).  A name that is neither a column here
+ * nor a field of a table printed before (status's "Label:" rows) is a
+ * usage error: NULL, and main() exits with 2. */
 static guint *
 choose_columns (AnydClientTable *table, guint *n_out)
 {
@@ -1461,14 +1542,19 @@ choose_columns (AnydClientTable *table, guint *n_out)
             cols[n++] = i;
             found = TRUE;
           }
-      if (!found)
+      if (!found && !field_seen (style.fields[f]))
         {
           /* the names that work in every language */
           g_autoptr(GString) names = g_string_new (NULL);
+          for (guint i = 0; style.seen_names != NULL && i < style.seen_names->len; i++)
+            {
+              g_autofree char *k = field_key (style.seen_names->pdata[i]);
+              g_string_append_printf (names, "%s%s", names->len ? "," : "", k);
+            }
           for (guint i = 0; i < table->n_columns; i++)
             {
               g_autofree char *k = field_key (table->names->pdata[i]);
-              g_string_append_printf (names, "%s%s", i ? "," : "", k);
+              g_string_append_printf (names, "%s%s", names->len ? "," : "", k);
             }
           fflush (stdout);
           g_printerr (_("anyd-client: unknown field '%s' (fields: %s)\n"), style.fields[f], names->str);
@@ -1495,8 +1581,8 @@ row_wanted (AnydClientTable *table, guint r)
   return FALSE;
 }
 
-void
-anyd_client_table_print (AnydClientTable *table)
+static void
+table_print (AnydClientTable *table, gboolean separate)
 {
   g_autofree gsize *widths = g_new0 (gsize, table->n_columns + 1);
   g_autoptr(GString) out = g_string_new (NULL);
@@ -1506,6 +1592,9 @@ anyd_client_table_print (AnydClientTable *table)
   cols = choose_columns (table, &n_cols);
   if (cols == NULL)
     return;
+  remember_fields (table);
+  if (n_cols == 0)
+    return; /* --fields chose none of its columns */
   if (table->headers != NULL)
     for (guint i = 0; i < table->n_columns; i++)
       widths[i] = g_utf8_strlen (table->headers->pdata[i], -1);
@@ -1538,7 +1627,24 @@ anyd_client_table_print (AnydClientTable *table)
         }
       print_row (out, row, widths, cols, n_cols, FALSE);
     }
+  if (out->len == 0)
+    return;
+  if (separate && style.printed && !style.terse)
+    fputc ('\n', stdout);
+  style.printed = TRUE;
   fputs (out->str, stdout); /* UTF-8 as is, like the JSON */
+}
+
+void
+anyd_client_table_print (AnydClientTable *table)
+{
+  table_print (table, FALSE);
+}
+
+void
+anyd_client_table_print_next (AnydClientTable *table)
+{
+  table_print (table, TRUE);
 }
 
 void
@@ -1557,13 +1663,19 @@ anyd_client_table_free (AnydClientTable *table)
 /* Formatting                                                             */
 /* ---------------------------------------------------------------------- */
 
+const char *
+anyd_client_value_word (const char *word)
+{
+  return style.untranslated ? word : _(word);
+}
+
 char *
 anyd_client_format_value (GVariant *value)
 {
   switch (g_variant_classify (value))
     {
     case G_VARIANT_CLASS_BOOLEAN:
-      return g_strdup (g_variant_get_boolean (value) ? _("yes") : _("no"));
+      return g_strdup (anyd_client_value_word (g_variant_get_boolean (value) ? N_("yes") : N_("no")));
     case G_VARIANT_CLASS_STRING:
     case G_VARIANT_CLASS_OBJECT_PATH:
     case G_VARIANT_CLASS_SIGNATURE:
@@ -1612,7 +1724,7 @@ anyd_client_format_timestamp (guint64 usec)
   g_autoptr(GDateTime) dt = NULL;
 
   if (usec == 0)
-    return g_strdup (_("never"));
+    return g_strdup (anyd_client_value_word (N_("never")));
   dt = g_date_time_new_from_unix_local ((gint64) (usec / G_USEC_PER_SEC));
   if (dt == NULL)
     return g_strdup_printf ("%" G_GUINT64_FORMAT, usec);
@@ -1622,5 +1734,8 @@ anyd_client_format_timestamp (guint64 usec)
 char *
 anyd_client_format_bytes (guint64 bytes)
 {
+  /* g_format_size() is translated and uses the locale's decimal mark */
+  if (style.untranslated)
+    return g_strdup_printf ("%" G_GUINT64_FORMAT, bytes);
   return g_format_size_full (bytes, G_FORMAT_SIZE_IEC_UNITS);
 }

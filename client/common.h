@@ -126,7 +126,7 @@ GDBusConnection *anyd_client_get_bus (AnydClientContext *ctx, GError **error);
  * says.  Owned by ctx. */
 struct _AnydClient *anyd_client_get_lib (AnydClientContext *ctx, GError **error);
 
-/* Watches one module's events until Ctrl-C (tun monitor, services monitor). */
+/* Watches one module's events until Ctrl-C (tun, services, exec monitor). */
 int anyd_client_monitor_module (AnydClientContext *ctx, const char *module);
 
 /* ssh's argv up to and including the host of --host [USER@]HOST[:PORT]
@@ -280,12 +280,24 @@ void anyd_client_table_add_row (AnydClientTable *table, ...);
 void anyd_client_table_add_rowv (AnydClientTable *table, const char *const *cells);
 guint anyd_client_table_get_n_rows (AnydClientTable *table);
 void anyd_client_table_print (AnydClientTable *table);
+/* A further table of the same command (status: "Label:" rows, then
+ * ACTION…): after a blank line if a table printed before (not with
+ * --terse).  --fields may name fields of any of the command's tables: a
+ * table with headers shows those it has and is left out if it has none;
+ * a name no table printed so far knows is the usage error. */
+void anyd_client_table_print_next (AnydClientTable *table);
 void anyd_client_table_free (AnydClientTable *table);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnydClientTable, anyd_client_table_free)
 
-/* Formatting for human output (all return newly allocated strings). */
+/* A word (or format) shown as a value: "yes", "no", "never", a state,
+ * marked N_().  Translated for people; as is with --terse and --json, so
+ * scripts get the same output in every locale (as nmcli -t). */
+const char *anyd_client_value_word (const char *word) G_GNUC_FORMAT (1);
+
+/* Formatting for human output (all return newly allocated strings); values
+ * stay untranslated with --terse and --json (anyd_client_value_word). */
 char *anyd_client_format_value (GVariant *value);      /* as -> "a, b", b -> yes/no, … */
 char *anyd_client_format_timestamp (guint64 usec);     /* µs since epoch, 0 -> "never" */
-char *anyd_client_format_bytes (guint64 bytes);        /* "1.5 MiB" */
+char *anyd_client_format_bytes (guint64 bytes);        /* "1.5 MiB"; --terse: "1572864" */
 
 G_END_DECLS

@@ -832,6 +832,12 @@ cmd_wait (AnydClientContext *ctx, int argc, char **argv)
   return exit_status (reason, code, sig);
 }
 
+static int
+cmd_monitor (AnydClientContext *ctx, int argc, char **argv)
+{
+  return anyd_client_monitor_module (ctx, "exec");
+}
+
 static const AnydClientCommand exec_commands[] = {
   { "run", N_("[OPTIONS] -- COMMAND [ARG…]"),
     N_("Run a command as a sandboxed unit on this terminal's stdio; exits with its status"),
@@ -841,6 +847,7 @@ static const AnydClientCommand exec_commands[] = {
   { "kill", N_("ID"), N_("Send a signal to every process of a command"), cmd_kill, 1, 1, kill_entries },
   { "stop", N_("ID"), N_("Stop a command (TERM, then KILL after 5 s) and wait for it"), cmd_stop, 1, 1 },
   { "wait", N_("ID"), N_("Wait for a command to end; exits with its status"), cmd_wait, 1, 1 },
+  { "monitor", NULL, N_("Print commands started, changed and removed as it happens"), cmd_monitor, 0, 0 },
   { NULL }
 };
 

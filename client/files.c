@@ -66,8 +66,9 @@ progress_update (Progress *p, guint64 done, gboolean final)
   p->last = now;
   p->shown = TRUE;
   secs = MAX ((now - p->start) / (double) G_USEC_PER_SEC, 0.001);
-  amount = anyd_client_format_bytes (done);
-  rate = anyd_client_format_bytes ((guint64) (done / secs));
+  /* for people on a terminal, also with --json */
+  amount = g_format_size_full (done, G_FORMAT_SIZE_IEC_UNITS);
+  rate = g_format_size_full ((guint64) (done / secs), G_FORMAT_SIZE_IEC_UNITS);
   g_printerr ("\r%s  %s/s  %.1f s\033[K%s", amount, rate, secs, final ? "\n" : "");
 }
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* anyd-client monitor [MODULE…], tun monitor, services monitor: what happens
+/* anyd-client monitor [MODULE…], tun/services/exec monitor: what happens
  * in anyd as it happens, as `nmcli monitor` does.  Built on libanyd's object
  * manager client: objects that come and go, property changes and signals
  * (UnitChanged, StateChanged, and those of modules added later) all arrive

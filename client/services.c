@@ -119,11 +119,11 @@ cmd_list (AnydClientContext *ctx, int argc, char **argv)
         }
       pid = main_pid_text (status);
       if (pattern)
-        active = _("(pattern)");
+        active = anyd_client_value_word (N_("(pattern)"));
       else if (status != NULL)
         active = lookup_str (status, "ActiveState");
       else if (anyd_client_exit_code_for_error (unit_error) == ANYD_CLIENT_EXIT_NOT_FOUND)
-        active = _("not-found");
+        active = anyd_client_value_word (N_("not-found"));
       else
         active = NULL;
       anyd_client_table_add_row (table, units[i], active, lookup_str (status, "SubState"), pid,

@@ -44,11 +44,11 @@ static const char *
 describe_answer (const char *answer)
 {
   if (g_str_equal (answer, "yes"))
-    return _("yes");
+    return anyd_client_value_word (N_("yes"));
   if (g_str_equal (answer, "challenge"))
-    return _("after authentication");
+    return anyd_client_value_word (N_("after authentication"));
   if (g_str_equal (answer, "no"))
-    return _("no");
+    return anyd_client_value_word (N_("no"));
   return answer;
 }
 
@@ -110,7 +110,7 @@ cmd_status (AnydClientContext *ctx, int argc, char **argv)
   g_variant_lookup (props, "Version", "&s", &version);
   modules = g_variant_lookup_value (props, "Modules", G_VARIANT_TYPE_STRING_ARRAY);
   modules_text = modules && g_variant_n_children (modules) > 0
-                 ? anyd_client_format_value (modules) : g_strdup (_("none"));
+                 ? anyd_client_format_value (modules) : g_strdup (anyd_client_value_word (N_("none")));
 
   have_uid = g_variant_lookup (info, "uid", "u", &uid);
   g_variant_lookup (info, "pid", "u", &pid);
@@ -141,7 +141,6 @@ cmd_status (AnydClientContext *ctx, int argc, char **argv)
   g_ptr_array_sort (ids, compare_strings);
 
   descriptions = action_descriptions (ctx);
-  g_print ("\n");
   table = anyd_client_table_new (NC_("column", "ACTION"), NC_("column", "ALLOWED"), NC_("column", "FOR"),
                                  NULL);
   for (guint i = 0; i < ids->len; i++)
@@ -150,7 +149,7 @@ cmd_status (AnydClientContext *ctx, int argc, char **argv)
       g_variant_lookup (actions, ids->pdata[i], "&s", &answer);
       anyd_client_table_add_row (table, ids->pdata[i], describe_answer (answer), what ? what : "");
     }
-  anyd_client_table_print (table);
+  anyd_client_table_print_next (table);
   return ANYD_CLIENT_EXIT_OK;
 }
 

@@ -170,7 +170,7 @@ peers_summary (GVariant *props)
     {
       g_autoptr(GVariant) peer = g_variant_get_child_value (peers, i);
       const char *endpoint = lookup_str (peer, "Endpoint");
-      g_string_append_printf (s, "%s%s", s->len ? ", " : "", *endpoint ? endpoint : _("(no endpoint)"));
+      g_string_append_printf (s, "%s%s", s->len ? ", " : "", *endpoint ? endpoint : anyd_client_value_word (N_("(no endpoint)")));
     }
   return g_string_free (s, FALSE);
 }
@@ -514,7 +514,8 @@ cmd_show (AnydClientContext *ctx, int argc, char **argv)
       g_autofree char *ka = NULL;
 
       g_variant_lookup (peer, "PersistentKeepalive", "u", &keepalive);
-      ka = keepalive ? g_strdup_printf (_("every %u s"), keepalive) : g_strdup (_("off"));
+      ka = keepalive ? g_strdup_printf (anyd_client_value_word (N_("every %u s")), keepalive)
+                     : g_strdup (anyd_client_value_word (N_("off")));
       anyd_client_table_add_row (table, N_("Peer:"), lookup_str (peer, "PublicKey"));
       anyd_client_table_add_row (table, N_("  Endpoint:"), lookup_str (peer, "Endpoint"));
       anyd_client_table_add_row (table, N_("  Allowed IPs:"), allowed);

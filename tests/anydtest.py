@@ -779,19 +779,22 @@ class Sandbox:
         os.unlink(os.path.join(WORK, 'dbus.d', name))
         self.bus_call('ReloadConfig')
 
-    def install_activation(self, args=('--idle-timeout', '1'), log='activated-anyd.log'):
+    def install_activation(self, args=('--idle-timeout', '1'), log='activated-anyd.log', cmd=None):
         """Let the bus start anyd on demand: our built org.anyd1.service with
         Exec= pointing at the build tree (env and stderr redirected into the
         sandbox).  With no <servicehelper> in the test bus config, dbus-daemon
-        starts it itself, as root.  Returns the log path of activated anyd."""
+        starts it itself, as root.  cmd, if given, is the shell command
+        of Exec= instead (e.g. 'exit 3': an activation that fails).
+        Returns the log path of activated anyd."""
         src = find_built('ANYD_DBUS_SERVICE', [
             os.path.join(self.builddir, 'data', 'org.anyd1.service')])
         if src is None:
             raise FileNotFoundError('org.anyd1.service not built')
         logpath = os.path.join(self.logdir, log)
         env = ' '.join(shlex.quote('%s=%s' % kv) for kv in sorted(self.anyd_env().items()))
-        cmd = 'exec env -i %s %s 2>>%s' % (
-            env, ' '.join(shlex.quote(a) for a in self.anyd_argv(list(args))), logpath)
+        if cmd is None:
+            cmd = 'exec env -i %s %s 2>>%s' % (
+                env, ' '.join(shlex.quote(a) for a in self.anyd_argv(list(args))), logpath)
         lines = []
         with open(src) as f:
             for line in f:

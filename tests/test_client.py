@@ -153,6 +153,55 @@ def _(sb):
     sb.start_anyd()
 
 
+@case('anyd-client when anyd cannot be started: the activation\'s failure, not "not running"')
+def _(sb):
+    sb.stop_anyd()
+    assert not sb.has_owner('org.anyd1')
+    try:
+        # nothing activatable: "not running"
+        rc, out, err = client(sb, ALLOWED, 'status', timeout=30)
+        assert rc == EXIT_FAILURE and one_error_line(err) and 'anyd is not running' in err, (rc, out, err)
+        # activatable, but its Exec= fails: the bus's reason, for reads
+        # (status, listings, properties: the object manager and proxies
+        # drop it) and calls alike
+        sb.install_activation(cmd='exit 3')
+        for args in (['status'], ['tun', 'list'], ['tun', 'show', 'x'], ['--json', 'status'], ['reload']):
+            rc, out, err = client(sb, ROOT, *args, timeout=30)
+            assert rc == EXIT_FAILURE, (args, rc, out, err)
+            if args[0] == '--json':
+                assert json.loads(out)['error'] == 'org.freedesktop.DBus.Error.Spawn.ChildExited', out
+                continue
+            assert one_error_line(err), (args, err)
+            assert 'not running' not in err and 'anyd could not be started' in err and '3' in err, (args, err)
+    finally:
+        sb.remove_activation()
+        sb.start_anyd()
+
+
+@case('--fields with status: the labelled rows and the ACTION table both take it')
+def _(sb):
+    rc, out, err = client(sb, ALLOWED, 'status')
+    assert rc == EXIT_OK and re.search(r'^ACTION +ALLOWED', out, re.M), (rc, out, err)
+    version = re.search(r'^Version: +(\S+)$', out, re.M).group(1)
+    # a field of the labelled rows only: the ACTION table is left out
+    rc, out, err = client(sb, ALLOWED, '--fields', 'version', 'status')
+    assert (rc, err) == (EXIT_OK, '') and out.split() == ['Version:', version], (rc, out, err)
+    # a field of each: both, one blank line between
+    rc, out, err = client(sb, ALLOWED, '--fields', 'version,action', 'status')
+    assert (rc, err) == (EXIT_OK, ''), (rc, out, err)
+    lines = out.splitlines()
+    assert lines[0].split() == ['Version:', version] and lines[1] == '' and lines[2] == 'ACTION', lines
+    assert all(l.startswith('org.anyd1.') for l in lines[3:]) and len(lines) > 3, lines
+    # a column only; --terse: no blank line, no header
+    rc, out, err = client(sb, ALLOWED, '-t', '--fields', 'action,allowed', 'status')
+    assert (rc, err) == (EXIT_OK, '') and out, (rc, out, err)
+    assert all(re.match(r'^org\.anyd1\.[^:]+:(yes|no|after authentication)$', l) for l in out.splitlines()), out
+    # a field no table has: a usage error naming the fields of both
+    rc, out, err = client(sb, ALLOWED, '--fields', 'nosuch', 'status')
+    assert rc == EXIT_USAGE and "unknown field 'nosuch'" in err, (rc, out, err)
+    assert 'version,modules,caller,action,allowed,for' in err, err
+
+
 @case('vpn status NAME of an unknown profile: exit 4, one line without a D-Bus path')
 def _(sb):
     rc, out, err = client(sb, ALLOWED, '--no-ask-password', 'status')
@@ -289,10 +338,26 @@ def _(sb):
         assert rc == 0, (rc, out, err)
         rc, out, err = sb.run_as(ALLOWED, [sb.client_binary(), 'tun', 'show', 'c-de'], env=german)
         assert rc == EXIT_OK and '\nAktiv:' in out, (rc, out, err)
+        assert re.search(r'^Aktiv: +nein$', out, re.M), out   # the detail view stays translated
+        # -t: keys and values for scripts, the same in every locale (as nmcli -t)
         for fields in ('mtu,up', 'MTU,Aktiv'):
             rc, out, err = sb.run_as(ALLOWED, [sb.client_binary(), '-t', '--fields', fields, 'tun', 'show', 'c-de'],
                                      env=german)
-            assert (rc, out, err) == (EXIT_OK, 'mtu:1400\nup:nein\n', ''), (fields, rc, out, err)
+            assert (rc, out, err) == (EXIT_OK, 'mtu:1400\nup:no\n', ''), (fields, rc, out, err)
+        rc, out, err = sb.run_as(ALLOWED, [sb.client_binary(), 'tun', 'list'], env=german)
+        assert rc == EXIT_OK and re.search(r'^c-de .* nein ', out, re.M), out
+        rc, out, err = sb.run_as(ALLOWED, [sb.client_binary(), '-t', '--fields', 'name,up,persistent', 'tun', 'list'],
+                                 env=german)
+        assert (rc, err) == (EXIT_OK, '') and 'c-de:no:yes' in out.splitlines(), (rc, out, err)
+        rc, out, err = sb.run_as(ALLOWED, [sb.client_binary(), '--json', 'tun', 'show', 'c-de'], env=german)
+        assert rc == EXIT_OK and json.loads(out)['up'] is False, (rc, out, err)
+        # status: the ALLOWED column says yes/no/… as is
+        rc, out, err = sb.run_as(ALLOWED, [sb.client_binary(), 'status'], env=german)
+        assert rc == EXIT_OK and re.search(r'^org\.anyd1\.\S+ +ja ', out, re.M), out
+        rc, out, err = sb.run_as(ALLOWED, [sb.client_binary(), '-t', '--fields', 'action,allowed', 'status'],
+                                 env=german)
+        assert rc == EXIT_OK and re.search(r'^org\.anyd1\.[^:]+:yes$', out, re.M), (rc, out, err)
+        assert not re.search(r':(ja|nein)$', out, re.M), out
         sb.run_as(ALLOWED, [sb.client_binary(), 'tun', 'delete', 'c-de'])
     finally:
         subprocess.run(['umount', base], check=False)

@@ -826,6 +826,44 @@ def _(sb):
     assert rc == 2, (rc, out, err)
 
 
+@case('anyd-client exec monitor and monitor exec: commands added, changed, removed')
+def _(sb):
+    import json
+    import subprocess
+    sd()
+    mons = [subprocess.Popen(anydtest.setpriv_prefix(DENIED) + [sb.client_binary()] + args,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=anydtest.base_env(),
+                             cwd='/', text=True)
+            for args in (['exec', 'monitor'], ['--json', 'monitor', 'exec'])]
+    try:
+        wait_until(lambda: mons[0].stdout.readline().startswith('Watching'), 10, what='monitor up')
+        time.sleep(0.3)      # the JSON one prints no banner
+        path = run(sb, ALLOWED, ['/bin/sh', '-c', 'exit 4'])
+        assert wait(sb, ALLOWED, path)[0] == 'exited'
+        n = path.rsplit('/', 1)[1]
+        # removed once keep_exited_s (3 s) has passed
+        wait_until(lambda: n not in sb.client(ALLOWED, 'exec', 'ps')[1].split(), 10 * anydtest.slow(sb),
+                   what='the ended command to be removed')
+        time.sleep(0.5)
+    finally:
+        for m in mons:
+            m.send_signal(signal.SIGINT)
+    outs = [m.communicate(timeout=10) for m in mons]
+    assert all(m.returncode == 0 for m in mons), outs
+    text = outs[0][0].splitlines()
+    assert any(l.split()[1:] == ['exec', n, 'added'] for l in text), text
+    assert any(l.split()[1:3] == ['exec', n] and 'State=exited' in l for l in text), text
+    assert any(l.split()[1:] == ['exec', n, 'removed'] for l in text), text
+    events = [json.loads(l) for l in outs[1][0].splitlines()]
+    mine = [e for e in events if e['name'] == n]
+    assert mine[0]['event'] == 'added' and mine[-1]['event'] == 'removed', events
+    assert any(e['event'] == 'changed' and e['details'].get('state') == 'exited' and
+               e['details'].get('exit_code', 4) == 4 for e in mine), events
+    assert all(e['module'] == 'exec' for e in events), events
+    rc, out, err = sb.client(ALLOWED, '__complete', 'exec', 'mo')
+    assert (rc, out) == (0, 'monitor\n'), (rc, out, err)
+
+
 @case('anyd-client --host: fds cannot cross ssh, so the remote anyd-client runs the command')
 def _(sb):
     sd()

@@ -435,7 +435,7 @@ def _(sb):
     assert listing() == before, listing() ^ before
 
 
-@case('a caller killed midway with size announced: the short data is refused, exactly')
+@case('a caller killed midway with size announced: short data is refused, exactly; complete data kept')
 def _(sb):
     # the caller's death as the helper sees it: EOF after 4 KiB of 1 MiB
     anydtest.write_owned(R + '/victim3', b'keep me three\n')
@@ -457,6 +457,23 @@ def _(sb):
     anydtest.wait_until(lambda: not units(), what='the unit to go away')
     assert open(R + '/victim3', 'rb').read() == b'keep me three\n'
     assert listing() == before, listing() ^ before
+    # with size, a caller that leaves once its data is on the way keeps its
+    # write: the helper's count decides, not the caller's vanish
+    c = sb.connect(ROOT)
+    rfd, wfd = os.pipe()
+    try:
+        c.call_async(PATH, IFACE, 'WriteFile', '(sha{sv})',
+                     (R + '/victim3', 0, variants({'size': 5})), fds=[rfd])
+        os.close(rfd)
+        os.write(wfd, b'whole')
+        anydtest.wait_until(units, what='the helper unit')
+        m = sb.mark()
+        c.kill()
+        time.sleep(1)   # a stop would have come by now (the case above: milliseconds)
+    finally:
+        os.close(wfd)
+    sb.wait_audit(m, ANYD_ACTION='files.write', ANYD_RESULT='ok')
+    assert open(R + '/victim3', 'rb').read() == b'whole'
 
 
 @case('[files] idle_timeout_s: a write whose fd stays open and a read never read are stopped')

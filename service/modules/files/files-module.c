@@ -676,10 +676,10 @@ stop_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     g_warning ("files: stopping %s: %s", t->unit, error->message);
 }
 
-/* The writer left the bus: its end of the fd is closing, and the helper
- * would take that EOF for the end of the data and commit a truncated
- * file. Stop the unit first (best effort: the EOF may win the race; the
- * size option is what makes it exact). The transfer ends, and is
+/* The writer (no size announced) left the bus: its end of the fd is
+ * closing, and the helper would take that EOF for the end of the data and
+ * commit a truncated file. Stop the unit first (best effort: the EOF may
+ * win the race; the size option is what makes it exact). The transfer ends, and is
  * audited, when the helper is gone (status_read_cb). */
 static void
 caller_vanished_cb (const char *name, gpointer user_data)
@@ -850,8 +850,11 @@ begin (FilesModule *m, AnydDBusFiles *skeleton, GDBusMethodInvocation *invocatio
   g_hash_table_insert (m->per_uid, GUINT_TO_POINTER (caller->uid), GUINT_TO_POINTER (n + 1));
   t->counted = TRUE;
   anyd_daemon_hold (m->daemon);
-  /* lives as long as t (removed in transfer_clear): no reference of its own */
-  if (write && caller->sender != NULL && caller->sender[0] != '\0')
+  /* Only a write without size: with it, the helper alone tells a complete
+   * transfer from a cut one, and a caller that leaves once everything is
+   * in the pipe keeps its file. The watch lives as long as t (removed in
+   * transfer_clear): no reference of its own. */
+  if (write && t->size < 0 && caller->sender != NULL && caller->sender[0] != '\0')
     t->name_watch = anyd_daemon_watch_name (m->daemon, caller->sender, caller_vanished_cb, t, NULL);
 
   /* NSS may ask the network: in a thread */

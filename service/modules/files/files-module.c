@@ -13,7 +13,9 @@
  *   "Name: msg"  failed (NotFound, NotAuthorized, InvalidArgument, Exists,
  *                TooBig, Changed, Failed)
  * So a read whose file fits the pipe (1 MiB) is answered only once it is
- * complete and checked, and any failure of it is an error of the call. */
+ * complete and checked, and any failure of it is an error of the call.
+ * The helper gives up after [files] idle_timeout_s without progress; a
+ * write without size whose caller leaves the bus is stopped by anyd. */
 #include "module.h"
 #include "anyd-build-config.h"
 #include "audit.h"
@@ -679,8 +681,8 @@ stop_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 /* The writer (no size announced) left the bus: its end of the fd is
  * closing, and the helper would take that EOF for the end of the data and
  * commit a truncated file. Stop the unit first (best effort: the EOF may
- * win the race; the size option is what makes it exact). The transfer ends, and is
- * audited, when the helper is gone (status_read_cb). */
+ * win the race; the size option is what makes it exact). The transfer
+ * ends, and is audited, when the helper is gone (status_read_cb). */
 static void
 caller_vanished_cb (const char *name, gpointer user_data)
 {

@@ -367,13 +367,14 @@ def _():
     assert 0.5 < took < 15, took
     assert open(ROOT + '/idle', 'rb').read() == b'old\n'
     assert listing() == before, listing() ^ before
-    # progress resets the clock: 3 s of data at 0.4 s intervals passes
-    p = subprocess.Popen(helper_argv('write', 'idle', '--idle-timeout', '1'),
+    # the limit is on silence, not on the whole: 4 s of data at 0.5 s
+    # intervals passes a 2 s limit
+    p = subprocess.Popen(helper_argv('write', 'idle', '--idle-timeout', '2'),
                          stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     for _i in range(8):
         p.stdin.write(b'y')
         p.stdin.flush()
-        time.sleep(0.4)
+        time.sleep(0.5)
     p.stdin.close()
     expect((p.wait(20), b'', p.stderr.read().decode()), 'ok')
     assert open(ROOT + '/idle', 'rb').read() == b'y' * 8

@@ -353,8 +353,18 @@ def _(sb):
     # the configured cap (64 MiB) wins over a bigger option
     expect_error('InvalidArgument', write_file, sb, ROOT, R + '/limited',
                  b'z' * (MAX + 1), max_size=2 * MAX, fragment='max_size')
-    expect_error('InvalidArgument', write_file, sb, ROOT, R + '/limited', b'short',
-                 size=10, fragment='size')
+    # size: fewer bytes than announced is Failed, more is InvalidArgument,
+    # more than max_size (the option's or the configured one) is refused up front
+    expect_error('Failed', write_file, sb, ROOT, R + '/limited', b'short',
+                 size=10, fragment=R + "/limited: size: the data ended after 5 of 10 bytes")
+    expect_error('InvalidArgument', write_file, sb, ROOT, R + '/limited', b'too long',
+                 size=3, fragment='size: more than the 3 bytes announced arrived')
+    e = expect_error('InvalidArgument', write_file, sb, ROOT, R + '/limited', b'x',
+                     size=101, max_size=100, fragment='size')
+    assert e.message.startswith('size: '), e.message
+    e = expect_error('InvalidArgument', write_file, sb, ROOT, R + '/limited', b'x',
+                     size=MAX + 1, fragment='size')
+    assert e.message.startswith('size: '), e.message
     assert open(R + '/limited', 'rb').read() == b'original\n'
     assert listing() == before, listing() ^ before
     assert write_file(sb, ROOT, R + '/limited', b'exact', size=5) == 5
@@ -397,22 +407,129 @@ def _(sb):
     anydtest.wait_until(lambda: not units(), what='the unit to go away')
 
 
-@case('a caller killed midway (size announced) leaves the old content')
+@case('a caller that leaves the bus mid-write (no size): its unit is stopped, old file kept')
 def _(sb):
+    # The caller is the connection's process; the pipe's write end is held
+    # by this test process, so the helper sees no EOF when the caller dies:
+    # only anyd noticing the caller's name vanish can end the transfer.
+    # (Without that, the unit runs on and the EOF below commits 4 KiB.)
     anydtest.write_owned(R + '/victim2', b'keep me too\n')
     before = listing()
     c = sb.connect(ROOT)
     rfd, wfd = os.pipe()
-    p = c.call_async(PATH, IFACE, 'WriteFile', '(sha{sv})',
-                     (R + '/victim2', 0, variants({'size': 1 << 20})), fds=[rfd])
-    os.close(rfd)
-    os.write(wfd, b'x' * 4096)
-    anydtest.wait_until(units, what='the helper unit')
-    c.kill()
-    os.close(wfd)   # with the caller gone, the helper sees EOF early
-    anydtest.wait_until(lambda: not units(), what='the unit to go away')
+    try:
+        c.call_async(PATH, IFACE, 'WriteFile', '(sha{sv})', (R + '/victim2', 0, {}), fds=[rfd])
+        os.close(rfd)
+        os.write(wfd, b'x' * 4096)
+        anydtest.wait_until(units, what='the helper unit')
+        m = sb.mark()
+        c.kill()
+        anydtest.wait_until(lambda: not units(), timeout=10 * anydtest.slow(sb),
+                            what='anyd to stop the unit of a caller that left')
+    finally:
+        os.close(wfd)
+    rec = sb.wait_audit(m, ANYD_ACTION='files.write', ANYD_RESULT='error')
+    assert 'left the bus' in rec.get('MESSAGE', ''), rec
+    assert rec['ANYD_OBJECT'] == R + '/victim2', rec
     assert open(R + '/victim2', 'rb').read() == b'keep me too\n'
     assert listing() == before, listing() ^ before
+
+
+@case('a caller killed midway with size announced: short data is refused, exactly; complete data kept')
+def _(sb):
+    # the caller's death as the helper sees it: EOF after 4 KiB of 1 MiB
+    anydtest.write_owned(R + '/victim3', b'keep me three\n')
+    before = listing()
+    c = sb.connect(ROOT)
+    rfd, wfd = os.pipe()
+    m = sb.mark()
+    try:
+        c.call_async(PATH, IFACE, 'WriteFile', '(sha{sv})',
+                     (R + '/victim3', 0, variants({'size': 1 << 20})), fds=[rfd])
+        os.close(rfd)
+        os.write(wfd, b'x' * 4096)
+        anydtest.wait_until(units, what='the helper unit')
+    finally:
+        os.close(wfd)
+    rec = sb.wait_audit(m, ANYD_ACTION='files.write', ANYD_RESULT='error')
+    assert 'size: the data ended after 4096 of 1048576 bytes' in rec.get('MESSAGE', ''), rec
+    c.kill()
+    anydtest.wait_until(lambda: not units(), what='the unit to go away')
+    assert open(R + '/victim3', 'rb').read() == b'keep me three\n'
+    assert listing() == before, listing() ^ before
+    # with size, a caller that leaves once its data is on the way keeps its
+    # write: the helper's count decides, not the caller's vanish
+    c = sb.connect(ROOT)
+    rfd, wfd = os.pipe()
+    try:
+        c.call_async(PATH, IFACE, 'WriteFile', '(sha{sv})',
+                     (R + '/victim3', 0, variants({'size': 5})), fds=[rfd])
+        os.close(rfd)
+        os.write(wfd, b'whole')
+        anydtest.wait_until(units, what='the helper unit')
+        m = sb.mark()
+        c.kill()
+        time.sleep(1)   # a stop would have come by now (the case above: milliseconds)
+    finally:
+        os.close(wfd)
+    sb.wait_audit(m, ANYD_ACTION='files.write', ANYD_RESULT='ok')
+    assert open(R + '/victim3', 'rb').read() == b'whole'
+
+
+@case('[files] idle_timeout_s: a write whose fd stays open and a read never read are stopped')
+def _(sb):
+    sb.write_config('[files]\nidle_timeout_s=1\n', '50-idle.conf')
+    sb.manager(ROOT, 'Reload')
+    try:
+        # a write: some bytes, then nothing, the fd still open
+        anydtest.write_owned(R + '/idle', b'old idle\n')
+        before = listing()
+        c = sb.connect_cached(ROOT)
+        rfd, wfd = os.pipe()
+        try:
+            p = c.call_async(PATH, IFACE, 'WriteFile', '(sha{sv})', (R + '/idle', 0, {}),
+                             fds=[rfd])
+            os.close(rfd)
+            os.write(wfd, b'y' * 100)
+            e = None
+            try:
+                p.wait(30 * anydtest.slow(sb))
+            except DBusError as ex:
+                e = ex
+            assert e is not None and err_name(e) == 'Failed', e
+            assert R + '/idle: idle_timeout_s: no data arrived for 1 s after 100 bytes' in e.message, \
+                e.message
+        finally:
+            os.close(wfd)
+        assert open(R + '/idle', 'rb').read() == b'old idle\n'
+        assert listing() == before, listing() ^ before
+        anydtest.wait_until(lambda: not units(), what='the write unit to go away')
+
+        # a read bigger than the pipe whose reader never reads
+        anydtest.write_owned(R + '/unread', b'u' * (4 * 1024 * 1024))
+        m = sb.mark()
+        r = c.call_full(PATH, IFACE, 'ReadFile', '(sa{sv})', (R + '/unread', {}))
+        (fd,) = r.fds
+        try:
+            rec = sb.wait_audit(m, timeout=30 * anydtest.slow(sb), ANYD_ACTION='files.read',
+                                ANYD_RESULT='error')
+            assert 'idle_timeout_s: the reader took nothing for 1 s' in rec.get('MESSAGE', ''), rec
+            anydtest.wait_until(lambda: not units(), what='the read unit to go away')
+        finally:
+            os.close(fd)
+    finally:
+        sb.remove_config('50-idle.conf')
+        sb.manager(ROOT, 'Reload')
+    # the default (300 s) again for new transfers: a 2 s pause is no timeout
+    rfd, wfd = os.pipe()
+    p = sb.connect_cached(ROOT).call_async(PATH, IFACE, 'WriteFile', '(sha{sv})',
+                                           (R + '/idle', 0, {}), fds=[rfd])
+    os.close(rfd)
+    os.write(wfd, b'a')
+    time.sleep(2)
+    os.write(wfd, b'b')
+    os.close(wfd)
+    assert p.wait(30) == 2
 
 
 @case('a file growing while it is read: the stream stops at the size at open, audited')

@@ -320,12 +320,85 @@ def _():
 def _():
     anydtest.write_owned(ROOT + '/announced', b'old\n')
     before = listing()
-    expect(run('write', 'announced', '--size', '10', stdin=b'12345'), 'InvalidArgument',
-           ROOT + '/announced')
+    rc, out, err = run('write', 'announced', '--size', '10', stdin=b'12345')
+    expect((rc, out, err), 'Failed', ROOT + '/announced')
+    assert 'size: the data ended after 5 of 10 bytes' in err, err
     expect(run('write', 'announced', '--size', '3', stdin=b'12345'), 'InvalidArgument')
+    # more than announced is refused at the first extra byte, not at EOF:
+    # the writer here keeps its end open
+    p = subprocess.Popen(helper_argv('write', 'announced', '--size', '3'), stdin=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(b'1234')
+        p.stdin.flush()
+        rc = p.wait(10)
+        err = p.stderr.read().decode()
+        expect((rc, b'', err), 'InvalidArgument', ROOT + '/announced')
+        assert 'size: more than the 3 bytes announced arrived' in err, err
+    finally:
+        p.kill()
+        p.stdin.close()
+        p.wait()
     assert open(ROOT + '/announced', 'rb').read() == b'old\n'
     assert listing() == before, listing() ^ before
     expect(run('write', 'announced', '--size', '5', stdin=b'12345'), 'ok')
+    assert open(ROOT + '/announced', 'rb').read() == b'12345'
+
+
+@case('write: --idle-timeout: a writer that stops sending (fd kept open) fails, old file kept')
+def _():
+    anydtest.write_owned(ROOT + '/idle', b'old\n')
+    before = listing()
+    p = subprocess.Popen(helper_argv('write', 'idle', '--idle-timeout', '1'),
+                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(b'x' * 1000)
+        p.stdin.flush()
+        t0 = time.monotonic()
+        rc = p.wait(20)
+        took = time.monotonic() - t0
+        err = p.stderr.read().decode()
+    finally:
+        p.kill()
+        p.stdin.close()
+        p.wait()
+    expect((rc, b'', err), 'Failed', ROOT + '/idle')
+    assert 'idle_timeout_s: no data arrived for 1 s after 1000 bytes' in err, err
+    assert 0.5 < took < 15, took
+    assert open(ROOT + '/idle', 'rb').read() == b'old\n'
+    assert listing() == before, listing() ^ before
+    # the limit is on silence, not on the whole: 4 s of data at 0.5 s
+    # intervals passes a 2 s limit
+    p = subprocess.Popen(helper_argv('write', 'idle', '--idle-timeout', '2'),
+                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    for _i in range(8):
+        p.stdin.write(b'y')
+        p.stdin.flush()
+        time.sleep(0.5)
+    p.stdin.close()
+    expect((p.wait(20), b'', p.stderr.read().decode()), 'ok')
+    assert open(ROOT + '/idle', 'rb').read() == b'y' * 8
+
+
+@case('read: --idle-timeout: a reader that never reads a full pipe fails the helper')
+def _():
+    anydtest.write_owned(ROOT + '/unread', b'u' * (4 * 1024 * 1024))
+    rfd, wfd = os.pipe()
+    try:
+        p = subprocess.Popen(helper_argv('read', 'unread', '--idle-timeout', '1'),
+                             stdout=wfd, stderr=subprocess.PIPE)
+        os.close(wfd)
+        wfd = -1
+        rc = p.wait(20)
+        err = p.stderr.read().decode()
+    finally:
+        if wfd >= 0:
+            os.close(wfd)
+        os.close(rfd)
+    lines = err.splitlines()
+    assert lines[0] == 'streaming', lines
+    expect((rc, b'', err), 'Failed', ROOT + '/unread')
+    assert 'idle_timeout_s: the reader took nothing for 1 s' in err, err
 
 
 @case('write: a writer killed midway leaves the old content and no temp file')
@@ -401,6 +474,7 @@ def _():
 @case('bad arguments are InvalidArgument')
 def _():
     for argv in (['read'], ['copy', ROOT, 'x'], ['read', '--mode', '0999', ROOT, 'x'],
+                 ['read', '--idle-timeout', 'x', ROOT, 'x'],
                  ['write', '--mode', '04755', ROOT, 'x'], ['read', '--max-size', '-1', ROOT, 'x'],
                  ['read', '--bogus', ROOT, 'x'], ['read', 'relative-root', 'x']):
         p = subprocess.run([helper_path()] + argv, capture_output=True)

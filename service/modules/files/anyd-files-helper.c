@@ -5,12 +5,15 @@
  * anyd runs it as a transient unit with User= the target user, so the
  * kernel applies that user's permissions; anyd itself never opens the file.
  *
- *   anyd-files-helper read  [--max-size N] ROOT PATH     file -> stdout
- *   anyd-files-helper write [--max-size N] [--mode OCTAL] [--no-create]
- *                           [--no-replace] [--size N] ROOT PATH
+ *   anyd-files-helper read  [--max-size N] [--idle-timeout S] ROOT PATH
+ *                                                        file -> stdout
+ *   anyd-files-helper write [--max-size N] [--idle-timeout S] [--mode OCTAL]
+ *                           [--no-create] [--no-replace] [--size N] ROOT PATH
  *                                                        stdin -> file
  * (--size: the number of bytes the writer announced; any other count is
- * refused, so a writer that dies midway cannot leave a truncated file)
+ * refused, so a writer that dies midway cannot leave a truncated file;
+ * --idle-timeout: no byte moved for S seconds, the transfer fails, so a
+ * writer that never closes or a reader that never reads holds nothing)
  *
  * PATH is relative to ROOT and is resolved with openat2(RESOLVE_BENEATH |
  * RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV) from an fd of ROOT, so neither
@@ -68,6 +71,44 @@ static const char *const status_names[] = {
 #define CHUNK (1024 * 1024)
 
 static char display_path[PATH_MAX * 2];
+
+/* seconds without progress before giving up; 0: wait forever */
+static unsigned idle_timeout_s;
+static bool idle_expired;
+
+/* A named temp file to remove if the unit is stopped (SIGTERM) midway. */
+static int tmp_dirfd = -1;
+static char tmp_name[NAME_MAX + 1];
+static volatile sig_atomic_t tmp_named;
+
+static void
+on_term (int sig)
+{
+  (void) sig;
+  if (tmp_named)
+    unlinkat (tmp_dirfd, tmp_name, 0);
+  _exit (1);   /* STATUS_FAILED; the old file was never touched */
+}
+
+/* Wait until fd is ready for events, at most idle_timeout_s; false with
+ * idle_expired set when nothing happened for that long. */
+static bool
+wait_ready (int fd, short events)
+{
+  struct pollfd p = { .fd = fd, .events = events };
+  int r;
+
+  do
+    r = poll (&p, 1, idle_timeout_s > 0 ? (int) idle_timeout_s * 1000 : -1);
+  while (r < 0 && errno == EINTR);
+  if (r == 0)
+    {
+      idle_expired = true;
+      errno = ETIMEDOUT;
+      return false;
+    }
+  return true;   /* ready, hung up, or poll failed: the next call says which */
+}
 
 static void
 say (const char *line)
@@ -192,31 +233,35 @@ is_pipe (int fd)
   return fstat (fd, &st) == 0 && S_ISFIFO (st.st_mode);
 }
 
-/* Copy up to @len bytes from @in at *@off to stdout.  While @nonblock, a
- * full pipe is announced once with "streaming" and the copy goes on
- * blocking, so anyd can hand the reader its end only when it is needed. */
+/* Copy up to @len bytes from @in at *@off to stdout.  A pipe on stdout is
+ * non-blocking: the first time it is full, "streaming" is said once (so
+ * anyd hands the reader its end only when it is needed), and every wait for
+ * room is bounded by idle_timeout_s. */
 static ssize_t
-copy_out (int in, loff_t *off, size_t len, bool *nonblock)
+copy_out (int in, loff_t *off, size_t len, bool *streaming)
 {
+  bool pipe_out = is_pipe (STDOUT_FILENO);
+
   for (;;)
     {
       ssize_t n;
-      if (is_pipe (STDOUT_FILENO))
-        n = splice (in, off, STDOUT_FILENO, NULL, len,
-                    SPLICE_F_MOVE | (*nonblock ? SPLICE_F_NONBLOCK : 0));
+      if (pipe_out)
+        n = splice (in, off, STDOUT_FILENO, NULL, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       else
         n = sendfile (STDOUT_FILENO, in, (off_t *) off, len);
       if (n >= 0)
         return n;
       if (errno == EINTR)
         continue;
-      if (errno == EAGAIN && *nonblock)
+      if (errno == EAGAIN)
         {
-          int fl = fcntl (STDOUT_FILENO, F_GETFL);
-          if (fl >= 0)
-            fcntl (STDOUT_FILENO, F_SETFL, fl & ~O_NONBLOCK);
-          *nonblock = false;
-          say ("streaming\n");
+          if (!*streaming)
+            {
+              *streaming = true;
+              say ("streaming\n");
+            }
+          if (!wait_ready (STDOUT_FILENO, POLLOUT))
+            return -1;
           continue;
         }
       if (errno == EINVAL || errno == ENOSYS)
@@ -231,13 +276,15 @@ copy_out (int in, loff_t *off, size_t len, bool *nonblock)
               ssize_t w = write (STDOUT_FILENO, buf + done, (size_t) (r - done));
               if (w < 0 && errno == EINTR)
                 continue;
-              if (w < 0 && errno == EAGAIN && *nonblock)
+              if (w < 0 && errno == EAGAIN)
                 {
-                  int fl = fcntl (STDOUT_FILENO, F_GETFL);
-                  if (fl >= 0)
-                    fcntl (STDOUT_FILENO, F_SETFL, fl & ~O_NONBLOCK);
-                  *nonblock = false;
-                  say ("streaming\n");
+                  if (!*streaming)
+                    {
+                      *streaming = true;
+                      say ("streaming\n");
+                    }
+                  if (!wait_ready (STDOUT_FILENO, POLLOUT))
+                    return -1;
                   continue;
                 }
               if (w < 0)
@@ -258,7 +305,7 @@ do_read (int rootfd, const char *path, uint64_t max_size)
   char proc[64];
   int pfd, fd;
   loff_t off = 0;
-  bool nonblock = false;
+  bool streaming = false;
   char extra;
 
   /* O_PATH first: opening a device or FIFO for reading can have effects
@@ -291,18 +338,24 @@ do_read (int rootfd, const char *path, uint64_t max_size)
     return fail (STATUS_TOO_BIG, "%" PRIu64 " bytes, more than max_size %" PRIu64,
                  (uint64_t) st2.st_size, max_size);
 
+  /* the data pipe is anyd's, not the reader's: ours to make non-blocking
+   * (splice has its own flag; the plain-copy fallback needs this) */
   if (is_pipe (STDOUT_FILENO))
     {
       int fl = fcntl (STDOUT_FILENO, F_GETFL);
-      nonblock = fl >= 0 && fcntl (STDOUT_FILENO, F_SETFL, fl | O_NONBLOCK) == 0;
+      if (fl >= 0)
+        (void) fcntl (STDOUT_FILENO, F_SETFL, fl | O_NONBLOCK);
     }
 
   while ((uint64_t) off < (uint64_t) st2.st_size)
     {
       uint64_t left = (uint64_t) st2.st_size - (uint64_t) off;
-      ssize_t n = copy_out (fd, &off, left < CHUNK ? (size_t) left : CHUNK, &nonblock);
+      ssize_t n = copy_out (fd, &off, left < CHUNK ? (size_t) left : CHUNK, &streaming);
       if (n < 0)
         {
+          if (idle_expired)
+            return fail (STATUS_FAILED, "idle_timeout_s: the reader took nothing for %u s",
+                         idle_timeout_s);
           if (errno == EPIPE)
             return fail (STATUS_FAILED, "the reader closed the pipe");
           return fail_errno (errno, "read");
@@ -331,21 +384,23 @@ do_read (int rootfd, const char *path, uint64_t max_size)
 
 /* ---- write ------------------------------------------------------------ */
 
+/* Move up to @len bytes from stdin into @out; 0 at EOF.  Every wait for
+ * data is bounded by idle_timeout_s (the caller's pipe may also be
+ * non-blocking: poll, don't spin). */
 static ssize_t
 copy_in (int out, size_t len)
 {
   for (;;)
     {
-      ssize_t n = splice (STDIN_FILENO, NULL, out, NULL, len, SPLICE_F_MOVE);
+      ssize_t n = splice (STDIN_FILENO, NULL, out, NULL, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n >= 0)
         return n;
       if (errno == EINTR)
         continue;
       if (errno == EAGAIN)
         {
-          /* the caller's pipe may be non-blocking: wait, don't spin */
-          struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
-          poll (&p, 1, -1);
+          if (!wait_ready (STDIN_FILENO, POLLIN))
+            return -1;
           continue;
         }
       if (errno == EINVAL || errno == ENOSYS)
@@ -358,14 +413,10 @@ copy_in (int out, size_t len)
   ssize_t r;
   for (;;)
     {
+      if (!wait_ready (STDIN_FILENO, POLLIN))
+        return -1;
       r = read (STDIN_FILENO, buf, len < sizeof buf ? len : sizeof buf);
-      if (r < 0 && errno == EAGAIN)
-        {
-          struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
-          poll (&p, 1, -1);
-          continue;
-        }
-      if (r >= 0 || errno != EINTR)
+      if (r >= 0 || (errno != EINTR && errno != EAGAIN))
         break;
     }
   if (r <= 0)
@@ -386,7 +437,7 @@ static int
 do_write (int rootfd, const char *path, uint64_t max_size, long mode,
           bool create, bool replace, int64_t size)
 {
-  char dir[PATH_MAX], tmpname[NAME_MAX + 1], proc[64];
+  char dir[PATH_MAX], proc[64];
   const char *base, *slash;
   struct stat st;
   int dfd, tfd;
@@ -447,21 +498,23 @@ do_write (int rootfd, const char *path, uint64_t max_size, long mode,
   /* O_TMPFILE: the data has no name until it is complete, so a failed or
    * killed writer leaves nothing behind */
   tfd = openat (dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  tmp_dirfd = dfd;
   if (tfd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL))
     {
       for (int i = 0; i < 100 && tfd < 0; i++)
         {
-          snprintf (tmpname, sizeof tmpname, ".#%s.%08x", base, (unsigned) random ());
-          tfd = openat (dfd, tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+          snprintf (tmp_name, sizeof tmp_name, ".#%s.%08x", base, (unsigned) random ());
+          tfd = openat (dfd, tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
           if (tfd < 0 && errno != EEXIST)
             break;
         }
       named_tmp = tfd >= 0;
+      tmp_named = named_tmp;
     }
   if (tfd < 0)
     return fail_errno (errno, "cannot create a file in the directory");
 
-#define FAIL_TMP(...) do { int _r = __VA_ARGS__; if (named_tmp) unlinkat (dfd, tmpname, 0); return _r; } while (0)
+#define FAIL_TMP(...) do { int _r = __VA_ARGS__; if (named_tmp) unlinkat (dfd, tmp_name, 0); tmp_named = 0; return _r; } while (0)
 
   /* a bigger pipe from the writer means fewer wake-ups per MiB (best
    * effort: the writer's pipe, unprivileged limit 1 MiB) */
@@ -475,18 +528,27 @@ do_write (int rootfd, const char *path, uint64_t max_size, long mode,
       /* ask for one byte past the limit, so "exactly max_size" passes */
       if (max_size > 0 && max_size - total + 1 < want)
         want = (size_t) (max_size - total + 1);
+      /* likewise one past the announced size: more is refused unread */
+      if (size >= 0 && (uint64_t) size - total + 1 < want)
+        want = (size_t) ((uint64_t) size - total + 1);
       n = copy_in (tfd, want);
+      if (n < 0 && idle_expired)
+        FAIL_TMP (fail (STATUS_FAILED, "idle_timeout_s: no data arrived for %u s after %" PRIu64 " bytes",
+                        idle_timeout_s, total));
       if (n < 0)
         FAIL_TMP (fail_errno (errno, "write"));
       if (n == 0)
         break;
       total += (uint64_t) n;
+      if (size >= 0 && total > (uint64_t) size)
+        FAIL_TMP (fail (STATUS_INVALID, "size: more than the %" PRId64 " bytes announced arrived", size));
       if (max_size > 0 && total > max_size)
         FAIL_TMP (fail (STATUS_TOO_BIG, "more than max_size %" PRIu64 " bytes", max_size));
     }
 
-  if (size >= 0 && total != (uint64_t) size)
-    FAIL_TMP (fail (STATUS_INVALID, "size: %" PRIu64 " bytes arrived, %" PRId64 " were announced",
+  /* EOF before the announced size: the writer died or gave up midway */
+  if (size >= 0 && total < (uint64_t) size)
+    FAIL_TMP (fail (STATUS_FAILED, "size: the data ended after %" PRIu64 " of %" PRId64 " bytes",
                     total, size));
 
   if (fchmod (tfd, (mode_t) mode) < 0)
@@ -498,11 +560,13 @@ do_write (int rootfd, const char *path, uint64_t max_size, long mode,
     {
       if (replace)
         {
-          if (renameat (dfd, tmpname, dfd, base) < 0)
+          if (renameat (dfd, tmp_name, dfd, base) < 0)
             FAIL_TMP (fail_errno (errno, "rename"));
+          tmp_named = 0;
         }
-      else if (renameat2 (dfd, tmpname, dfd, base, RENAME_NOREPLACE) < 0)
+      else if (renameat2 (dfd, tmp_name, dfd, base, RENAME_NOREPLACE) < 0)
         FAIL_TMP (fail_errno (errno, "rename"));
+      tmp_named = 0;
     }
   else
     {
@@ -523,18 +587,21 @@ do_write (int rootfd, const char *path, uint64_t max_size, long mode,
           int r = -1;
           for (int i = 0; i < 100 && r < 0; i++)
             {
-              snprintf (tmpname, sizeof tmpname, ".#%s.%08x", base, (unsigned) random ());
-              r = linkat (AT_FDCWD, proc, dfd, tmpname, AT_SYMLINK_FOLLOW);
+              snprintf (tmp_name, sizeof tmp_name, ".#%s.%08x", base, (unsigned) random ());
+              r = linkat (AT_FDCWD, proc, dfd, tmp_name, AT_SYMLINK_FOLLOW);
               if (r < 0 && errno != EEXIST)
                 break;
             }
           if (r < 0)
             return fail_errno (errno, "link");
           named_tmp = true;
-          if (renameat (dfd, tmpname, dfd, base) < 0)
+          tmp_named = 1;
+          if (renameat (dfd, tmp_name, dfd, base) < 0)
             FAIL_TMP (fail_errno (errno, "rename"));
+          tmp_named = 0;
         }
     }
+  tmp_named = 0;
   close (tfd);
 
   /* the rename is durable only once the directory is */
@@ -580,7 +647,7 @@ usage (void)
 {
   snprintf (display_path, sizeof display_path, "(arguments)");
   return fail (STATUS_INVALID, "usage: anyd-files-helper read|write [--max-size N] "
-               "[--mode OCTAL] [--no-create] [--no-replace] [--size N] [--] ROOT PATH");
+               "[--idle-timeout S] [--mode OCTAL] [--no-create] [--no-replace] [--size N] [--] ROOT PATH");
 }
 
 static bool
@@ -620,6 +687,13 @@ main (int argc, char **argv)
         }
       else if (strcmp (argv[i], "--max-size") == 0 && i + 1 < argc && parse_u64 (argv[i + 1], 10, &max_size))
         i++;
+      else if (strcmp (argv[i], "--idle-timeout") == 0 && i + 1 < argc &&
+               parse_u64 (argv[i + 1], 10, &v) && v <= UINT32_MAX)
+        {
+          /* poll() counts in int milliseconds: beyond ~24 days is "never" */
+          idle_timeout_s = v > INT_MAX / 1000 ? 0 : (unsigned) v;
+          i++;
+        }
       else if (strcmp (argv[i], "--mode") == 0 && i + 1 < argc && parse_u64 (argv[i + 1], 8, &v) && v <= 0777)
         {
           mode = (long) v;
@@ -655,6 +729,8 @@ main (int argc, char **argv)
       return fail (STATUS_INVALID, "control character in the path");
 
   signal (SIGPIPE, SIG_IGN);
+  /* anyd stops the unit when the writer left the bus: no temp name stays */
+  signal (SIGTERM, on_term);
   srandom ((unsigned) getpid () ^ (unsigned) time (NULL));
 
   rootfd = open (root, O_PATH | O_DIRECTORY | O_CLOEXEC);

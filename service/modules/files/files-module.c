@@ -13,7 +13,9 @@
  *   "Name: msg"  failed (NotFound, NotAuthorized, InvalidArgument, Exists,
  *                TooBig, Changed, Failed)
  * So a read whose file fits the pipe (1 MiB) is answered only once it is
- * complete and checked, and any failure of it is an error of the call. */
+ * complete and checked, and any failure of it is an error of the call.
+ * The helper gives up after [files] idle_timeout_s without progress; a
+ * write without size whose caller leaves the bus is stopped by anyd. */
 #include "module.h"
 #include "anyd-build-config.h"
 #include "audit.h"
@@ -55,6 +57,9 @@ static const AnydConfigKey files_config_keys[] = {
     "(powers of 1024); 0: no limit" },
   { "files", "max_transfers", ANYD_CONFIG_UINT, "8",
     "transfers one non-root uid may have running at once (more: Busy)" },
+  { "files", "idle_timeout_s", ANYD_CONFIG_UINT, "300",
+    "seconds a transfer may go without moving a byte before it is stopped "
+    "(a write keeps the old file); 0: no limit" },
   { "files", "helper", ANYD_CONFIG_STRING, ANYD_LIBEXECDIR "/anyd-files-helper",
     "the helper program that moves the bytes as the target user" },
   { NULL }
@@ -83,6 +88,7 @@ typedef struct {
   char                  **roots;
   guint64                 max_size;
   guint                   max_transfers;
+  guint                   idle_timeout_s;
   char                   *helper;
   GHashTable             *per_uid;   /* uid -> running transfers */
   guint64                 serial;
@@ -105,6 +111,9 @@ typedef struct {
   gint64                 mode;         /* -1 = default */
   gboolean               create, replace;
   gint64                 size;         /* -1 = not announced */
+  guint                  idle_timeout_s;  /* 0 = none; as configured at the call */
+  guint                  name_watch;   /* write: the caller leaving the bus */
+  gboolean               vanished;     /* ... it left: the unit is stopped */
   int                    data_fd;      /* read: our read end; write: the caller's fd */
   char                  *unit;
   GDataInputStream      *status;
@@ -137,6 +146,9 @@ module_unref (FilesModule *m)
 static void
 transfer_clear (Transfer *t)
 {
+  /* after files_stop the daemon may be gone, and its watches with it */
+  if (t->name_watch != 0 && !t->m->stopped)
+    anyd_daemon_unwatch_name (t->m->daemon, t->name_watch);
   if (t->counted)
     {
       gpointer key = GUINT_TO_POINTER (t->caller->uid);
@@ -243,6 +255,7 @@ apply_config (FilesModule *m, AnydConfig *config)
   if (max_size_from_config (config, &size, NULL))
     m->max_size = size;
   m->max_transfers = anyd_config_get_uint (config, "files", "max_transfers");
+  m->idle_timeout_s = anyd_config_get_uint (config, "files", "idle_timeout_s");
   g_free (m->helper);
   m->helper = anyd_config_get_string (config, "files", "helper");
 }
@@ -399,6 +412,14 @@ status_line (Transfer *t, const char *line)
   g_warning ("files: unexpected line from the helper of %s: %s", t->unit, line);
 }
 
+static GError *
+vanished_error (Transfer *t)
+{
+  return g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
+                      "%s: the caller left the bus during the write: it was stopped, the file left as it was",
+                      t->path);
+}
+
 static void
 status_read_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -419,7 +440,9 @@ status_read_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   /* EOF: the helper and systemd's copy of its stderr are gone. If the
    * start job has not reported yet, its answer says more (start_cb). */
   t->eof = TRUE;
-  if (!t->done && t->started)
+  if (!t->done && t->started && t->vanished)
+    finish_error (t, vanished_error (t));
+  else if (!t->done && t->started)
     finish_error (t, g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
                                   "%s: the transfer was interrupted: the helper ended without a result%s%s",
                                   t->path, error ? ": " : "", error ? error->message : ""));
@@ -435,13 +458,17 @@ start_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   t->started = TRUE;
   if (anyd_systemd_start_transient_finish (NULL, res, &job_result, &error))
     {
-      if (t->eof && !t->done)
+      if (t->eof && !t->done && t->vanished)
+        finish_error (t, vanished_error (t));
+      else if (t->eof && !t->done)
         finish_error (t, g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
                                       "%s: the transfer was interrupted: the helper ended without a result",
                                       t->path));
       return;
     }
-  if (!t->done)
+  if (!t->done && t->vanished)
+    finish_error (t, vanished_error (t));   /* our stop job cancelled the start */
+  else if (!t->done)
     {
       g_prefix_error (&error, "%s: cannot start the file helper: ", t->path);
       finish_error (t, g_steal_pointer (&error));
@@ -513,6 +540,12 @@ unit_properties (Transfer *t, int in_idx, int out_idx, int err_idx)
       g_variant_builder_add (&argv, "s", "--max-size");
       g_variant_builder_add_value (&argv, g_variant_new_take_string (
                                      g_strdup_printf ("%" G_GUINT64_FORMAT, t->max_size)));
+    }
+  if (t->idle_timeout_s > 0)
+    {
+      g_variant_builder_add (&argv, "s", "--idle-timeout");
+      g_variant_builder_add_value (&argv, g_variant_new_take_string (
+                                     g_strdup_printf ("%u", t->idle_timeout_s)));
     }
   if (t->write && t->mode >= 0)
     {
@@ -633,6 +666,38 @@ fail:
   finish_error (t, g_steal_pointer (&error));
 }
 
+/* ------------------------------------------------------------------ callers */
+
+static void
+stop_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(Transfer) t = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!anyd_systemd_run_job_finish (NULL, res, &error) && !t->eof)
+    g_warning ("files: stopping %s: %s", t->unit, error->message);
+}
+
+/* The writer (no size announced) left the bus: its end of the fd is
+ * closing, and the helper would take that EOF for the end of the data and
+ * commit a truncated file. Stop the unit first (best effort: the EOF may
+ * win the race; the size option is what makes it exact). The transfer
+ * ends, and is audited, when the helper is gone (status_read_cb). */
+static void
+caller_vanished_cb (const char *name, gpointer user_data)
+{
+  Transfer *t = user_data;
+
+  t->name_watch = 0;   /* the daemon drops a watch once it fired */
+  if (t->done || t->eof || t->m->stopped)
+    return;
+  g_debug ("files: %s: its caller %s left the bus; stopping %s", t->path, name,
+           t->unit ? t->unit : "(not started yet)");
+  t->vanished = TRUE;
+  if (t->unit != NULL)
+    anyd_systemd_run_job_async (t->m->systemd, t->unit, "stop", stop_done_cb, transfer_ref (t));
+}
+
 /* ------------------------------------------------------------------ users */
 
 static void
@@ -659,6 +724,12 @@ lookup_user_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   if (t->m->stopped)
     {
       finish_error (t, g_error_new_literal (ANYD_ERROR, ANYD_ERROR_FAILED, "anyd is stopping"));
+      return;
+    }
+  /* nobody is left to send the rest: no unit at all */
+  if (t->vanished)
+    {
+      finish_error (t, vanished_error (t));
       return;
     }
   start_helper (t);
@@ -702,6 +773,7 @@ begin (FilesModule *m, AnydDBusFiles *skeleton, GDBusMethodInvocation *invocatio
   t->create = TRUE;
   t->replace = TRUE;
   t->max_size = m->max_size;
+  t->idle_timeout_s = m->idle_timeout_s;
 
   if (!anyd_options_check (options, write ? write_options : read_options, "options", &error))
     goto fail;
@@ -780,6 +852,12 @@ begin (FilesModule *m, AnydDBusFiles *skeleton, GDBusMethodInvocation *invocatio
   g_hash_table_insert (m->per_uid, GUINT_TO_POINTER (caller->uid), GUINT_TO_POINTER (n + 1));
   t->counted = TRUE;
   anyd_daemon_hold (m->daemon);
+  /* Only a write without size: with it, the helper alone tells a complete
+   * transfer from a cut one, and a caller that leaves once everything is
+   * in the pipe keeps its file. The watch lives as long as t (removed in
+   * transfer_clear): no reference of its own. */
+  if (write && t->size < 0 && caller->sender != NULL && caller->sender[0] != '\0')
+    t->name_watch = anyd_daemon_watch_name (m->daemon, caller->sender, caller_vanished_cb, t, NULL);
 
   /* NSS may ask the network: in a thread */
   anyd_user_lookup_async (t->user, caller->uid, lookup_user_cb, t);

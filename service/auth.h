@@ -88,6 +88,13 @@ typedef gboolean (*AnydAuthPrecheckFunc) (GDBusInterfaceSkeleton *skeleton,
 void        anyd_auth_guard_set_precheck (GDBusInterfaceSkeleton *skeleton,
                                           AnydAuthPrecheckFunc func, gpointer user_data);
 
+/* Run the guard's details func and precheck in a worker thread, for ones
+ * that read the file system (e.g. resolving a command: a hung NFS or autofs
+ * path must not stall the main loop). Both must then be thread-safe; the
+ * gate holds ref (user_data of anyd_auth_guard) while they run. */
+void        anyd_auth_guard_set_threaded (GDBusInterfaceSkeleton *skeleton,
+                                          GBoxedCopyFunc ref, GDestroyNotify unref);
+
 /* The owner of the object behind skeleton, for rows with
  * ANYD_AUTH_OWNER_MANAGE (e.g. the uid that created a TUN device);
  * ANYD_AUTH_NO_OWNER when there is none (the handler then answers, e.g.

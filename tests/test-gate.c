@@ -8,6 +8,7 @@
 #include "error.h"
 #include "test-gate-dbus.h"
 
+#include <string.h>
 #include <unistd.h>
 
 static const AnydAuthRule gate_rules[] = {
@@ -200,6 +201,137 @@ test_type_shared (Fixture *f, gconstpointer data)
   g_assert_true (g_type_is_a (G_OBJECT_TYPE (other), TEST_TYPE_GATE_SKELETON));
 }
 
+/* anyd_auth_guard_set_threaded(): details and precheck run off the main
+ * thread, which stays free while they block; the data is referenced on the
+ * main thread for as long as they run. */
+typedef struct {
+  GThread  *main;
+  gint      refs;
+  guint     ref_off_main;
+  guint     ran_on_main;
+  guint     ran_off_main;
+  GMutex    lock;
+  GCond     cond;
+  gboolean  blocking;
+  gboolean  released;
+} Threaded;
+
+static gpointer
+threaded_ref (gpointer data)
+{
+  Threaded *t = data;
+
+  g_atomic_int_inc (&t->refs);
+  t->ref_off_main += g_thread_self () != t->main;
+  return t;
+}
+
+static void
+threaded_unref (gpointer data)
+{
+  Threaded *t = data;
+
+  t->ref_off_main += g_thread_self () != t->main;
+  g_atomic_int_add (&t->refs, -1);
+}
+
+static void
+threaded_ran (Threaded *t)
+{
+  g_mutex_lock (&t->lock);
+  if (g_thread_self () == t->main)
+    t->ran_on_main++;
+  else
+    t->ran_off_main++;
+  g_mutex_unlock (&t->lock);
+}
+
+static void
+threaded_details (GDBusInterfaceSkeleton *skeleton, const char *method, GVariant *parameters,
+                  GHashTable *details, gpointer user_data)
+{
+  Threaded *t = user_data;
+  const char *what;
+
+  threaded_ran (t);
+  g_variant_get (parameters, "(&s)", &what);
+  g_assert_cmpstr (g_hash_table_lookup (details, "what"), ==, what);
+  if (g_str_equal (what, "block"))
+    {
+      g_mutex_lock (&t->lock);
+      t->blocking = TRUE;
+      while (!t->released)
+        g_cond_wait (&t->cond, &t->lock);
+      g_mutex_unlock (&t->lock);
+    }
+}
+
+static gboolean
+threaded_precheck (GDBusInterfaceSkeleton *skeleton, const char *method, GVariant *parameters,
+                   gpointer user_data, GError **error)
+{
+  const char *what;
+
+  threaded_ran (user_data);
+  g_variant_get (parameters, "(&s)", &what);
+  if (!g_str_equal (what, "refuse"))
+    return TRUE;
+  g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "what: refused");
+  return FALSE;
+}
+
+static void
+test_threaded (Fixture *f, gconstpointer data)
+{
+  GDBusInterfaceSkeleton *skeleton = G_DBUS_INTERFACE_SKELETON (f->skeleton);
+  Threaded t = { .main = g_thread_self () };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  Result blocked = { 0 };
+  gboolean blocking;
+
+  anyd_auth_guard (f->auth, skeleton, threaded_details, &t);
+  anyd_auth_guard_set_precheck (skeleton, threaded_precheck, &t);
+  anyd_auth_guard_set_threaded (skeleton, threaded_ref, threaded_unref);
+
+  reply = call (f, "Poke", g_variant_new ("(s)", "refuse"), &error);
+  g_assert_null (reply);
+  g_assert_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT);
+  g_assert_true (strstr (error->message, "what: refused") != NULL);
+  g_assert_cmpuint (t.ran_off_main, ==, 2);
+  g_clear_error (&error);
+
+  /* a details func that hangs holds up no other call */
+  g_dbus_connection_call (f->client, g_dbus_connection_get_unique_name (f->server), "/org/anyd1/test",
+                          "org.anyd1.test.Gate", "Poke", g_variant_new ("(s)", "block"), NULL,
+                          G_DBUS_CALL_FLAGS_NONE, 10000, NULL, call_cb, &blocked);
+  do
+    {
+      g_main_context_iteration (NULL, FALSE);
+      g_mutex_lock (&t.lock);
+      blocking = t.blocking;
+      g_mutex_unlock (&t.lock);
+    }
+  while (!blocking);
+  reply = call (f, "Hello", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (f->hello_uid, ==, getuid ());
+  g_assert_false (blocked.done);
+  g_mutex_lock (&t.lock);
+  t.released = TRUE;
+  g_cond_broadcast (&t.cond);
+  g_mutex_unlock (&t.lock);
+  while (!blocked.done)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_error (blocked.error, ANYD_ERROR, ANYD_ERROR_NOT_AUTHORIZED);   /* no polkitd: denied */
+  g_clear_error (&blocked.error);
+  g_assert_cmpuint (f->pokes, ==, 0);
+  g_assert_cmpuint (t.ran_on_main, ==, 0);
+  g_assert_cmpuint (t.ran_off_main, ==, 4);
+  g_assert_cmpint (g_atomic_int_get (&t.refs), ==, 0);
+  g_assert_cmpuint (t.ref_off_main, ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -215,6 +347,7 @@ main (int argc, char **argv)
       g_test_add (p2, Fixture, GINT_TO_POINTER (first), setup, test_unmapped_refused, teardown);
       g_test_add (p3, Fixture, GINT_TO_POINTER (first), setup, test_public_runs_with_caller, teardown);
     }
+  g_test_add ("/gate/threaded", Fixture, GINT_TO_POINTER (1), setup, test_threaded, teardown);
   g_test_add ("/gate/type-shared", Fixture, GINT_TO_POINTER (1), setup, test_type_shared, teardown);
   return g_test_run ();
 }

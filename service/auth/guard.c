@@ -39,6 +39,8 @@ typedef struct {
   gpointer              precheck_data;
   AnydAuthOwnerFunc     owner_func;
   gpointer              owner_data;
+  GBoxedCopyFunc        threaded_ref;   /* details and precheck in a thread */
+  GDestroyNotify        threaded_unref;
 } Guard;
 
 /* One call held by the gate until it is decided. */
@@ -241,8 +243,7 @@ caller_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 /* Details polkit rules see: the rule's argument and static pairs, then
  * whatever the module's details function adds from the object. */
 static GHashTable *
-rule_details (Guard *g, GDBusInterfaceSkeleton *skeleton, const AnydAuthRule *rule, const char *method,
-              GVariant *params)
+rule_details (const AnydAuthRule *rule, GVariant *params)
 {
   GHashTable *details = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 
@@ -268,29 +269,89 @@ rule_details (Guard *g, GDBusInterfaceSkeleton *skeleton, const AnydAuthRule *ru
           p += len + (end ? 1 : 0);
         }
     }
-  if (g->details_func != NULL)
-    g->details_func (skeleton, method, params, details, g->details_data);
   return details;
 }
 
 /* A refusal no authorization could change, before polkit is asked; audited
  * as a decision (the caller's credentials are known only if cached). */
+static void
+precheck_refuse (Guard *g, GDBusMethodInvocation *inv, const AnydAuthRule *rule, GHashTable *details,
+                 GError *error)
+{
+  Sender *sender = anyd_auth_sender (g->auth, g_dbus_method_invocation_get_sender (inv));
+
+  anyd_auth_audit_decision (sender ? sender->caller : NULL, rule->action, details,
+                            g_dbus_method_invocation_get_object_path (inv), VERDICT_DENIED, error->message);
+  anyd_invocation_return_error (inv, error);
+}
+
 static gboolean
 precheck (Guard *g, GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation *inv,
           const AnydAuthRule *rule, GHashTable *details)
 {
-  g_autoptr(GError) error = NULL;
-  Sender *sender;
+  GError *error = NULL;
 
   if (g->precheck == NULL ||
       g->precheck (skeleton, g_dbus_method_invocation_get_method_name (inv),
                    g_dbus_method_invocation_get_parameters (inv), g->precheck_data, &error))
     return TRUE;
-  sender = anyd_auth_sender (g->auth, g_dbus_method_invocation_get_sender (inv));
-  anyd_auth_audit_decision (sender ? sender->caller : NULL, rule->action, details,
-                            g_dbus_method_invocation_get_object_path (inv), VERDICT_DENIED, error->message);
-  anyd_invocation_return_error (inv, g_steal_pointer (&error));
+  precheck_refuse (g, inv, rule, details, error);
   return FALSE;
+}
+
+static void gate_continue (Guard *g, GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation *invocation,
+                           const AnydAuthRule *rule, GHashTable *details);
+
+/* Details and precheck of a threaded guard, in a worker thread. */
+typedef struct {
+  Guard                  *guard;
+  GDBusInterfaceSkeleton *skeleton;     /* a reference: it holds the guard */
+  GDBusMethodInvocation  *invocation;
+  const AnydAuthRule     *rule;
+  gpointer                data;         /* threaded_ref'd details/precheck data */
+  GHashTable             *details;
+  GError                 *error;        /* the precheck's refusal */
+} Prepare;
+
+/* On the main thread (the data's and skeleton's references are the main
+ * thread's to drop). */
+static void
+prepare_free (Prepare *p)
+{
+  if (p->data != NULL)
+    p->guard->threaded_unref (p->data);
+  g_clear_pointer (&p->details, g_hash_table_unref);
+  g_clear_error (&p->error);
+  g_object_unref (p->skeleton);
+  g_free (p);
+}
+
+static void
+prepare_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  Prepare *p = task_data;
+  Guard *g = p->guard;
+  const char *method = g_dbus_method_invocation_get_method_name (p->invocation);
+  GVariant *params = g_dbus_method_invocation_get_parameters (p->invocation);
+
+  p->details = rule_details (p->rule, params);
+  if (g->details_func != NULL)
+    g->details_func (p->skeleton, method, params, p->details, p->data);
+  if (g->precheck != NULL)
+    g->precheck (p->skeleton, method, params, p->data, &p->error);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+prepared_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Prepare *p = g_task_get_task_data (G_TASK (res));
+
+  if (p->error != NULL)
+    precheck_refuse (p->guard, p->invocation, p->rule, p->details, g_steal_pointer (&p->error));
+  else
+    gate_continue (p->guard, p->skeleton, p->invocation, p->rule, g_steal_pointer (&p->details));
+  prepare_free (p);
 }
 
 static void
@@ -302,8 +363,6 @@ gate_method_call (GDBusConnection *bus, const char *sender, const char *path, co
   Guard *g = g_object_get_qdata (G_OBJECT (skeleton), guard_quark);
   const AnydAuthRule *rule;
   GHashTable *details = NULL;
-  CallData *c;
-  Sender *s;
 
   if (G_UNLIKELY (g == NULL))
     {
@@ -328,17 +387,43 @@ gate_method_call (GDBusConnection *bus, const char *sender, const char *path, co
       return;
     }
   anyd_metrics_call (invocation, rule);
+  if (rule->action != NULL && g->threaded_ref != NULL)
+    {
+      Prepare *p = g_new0 (Prepare, 1);
+      g_autoptr(GTask) task = g_task_new (NULL, NULL, prepared_cb, NULL);
+
+      p->guard = g;
+      p->skeleton = g_object_ref (skeleton);
+      p->invocation = invocation;
+      p->rule = rule;
+      p->data = g->details_data != NULL ? g->threaded_ref (g->details_data) : NULL;
+      g_task_set_task_data (task, p, NULL);   /* prepared_cb frees it */
+      g_task_run_in_thread (task, prepare_thread);
+      return;
+    }
   if (rule->action != NULL)
     {
-      details = rule_details (g, skeleton, rule, method, params);
+      details = rule_details (rule, params);
+      if (g->details_func != NULL)
+        g->details_func (skeleton, method, params, details, g->details_data);
       if (!precheck (g, skeleton, invocation, rule, details))
         {
           g_hash_table_unref (details);
           return;
         }
     }
+  gate_continue (g, skeleton, invocation, rule, details);
+}
 
-  c = g_new0 (CallData, 1);
+/* Details known and prechecked: find the caller, then decide. */
+static void
+gate_continue (Guard *g, GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation *invocation,
+               const AnydAuthRule *rule, GHashTable *details)
+{
+  CallData *c = g_new0 (CallData, 1);
+  const char *sender = g_dbus_method_invocation_get_sender (invocation);
+  Sender *s;
+
   c->auth = g->auth;
   c->guard = g;
   c->skeleton = g_object_ref (skeleton);
@@ -407,6 +492,18 @@ anyd_auth_guard_set_precheck (GDBusInterfaceSkeleton *skeleton, AnydAuthPrecheck
     return;
   g->precheck = func;
   g->precheck_data = user_data;
+}
+
+void
+anyd_auth_guard_set_threaded (GDBusInterfaceSkeleton *skeleton, GBoxedCopyFunc ref, GDestroyNotify unref)
+{
+  Guard *g = guard_of (skeleton);
+
+  g_return_if_fail (ref != NULL && unref != NULL);
+  if (g == NULL)
+    return;
+  g->threaded_ref = ref;
+  g->threaded_unref = unref;
 }
 
 void

@@ -118,6 +118,52 @@ test_no_files (void)
   g_assert_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT);
 }
 
+/* The daemon parses without check_files on the main loop and resolves
+ * argv[0] in a thread: the two steps answer exactly as the one does (same
+ * error, same message; a syntax error first), and find the same command. */
+static void
+test_split (void)
+{
+  static const char *const cases[] = {
+    "(['true'], @a{sv} {})",
+    "(['/bin/echo', 'x'], {'cwd': <'/no/such/dir'>})",
+    "(['no-such-program-zz'], @a{sv} {})",
+    "(['/no/such'], @a{sv} {})",
+    "(['./x'], @a{sv} {})",
+    "(['x/y'], @a{sv} {})",
+    "(['/etc/passwd'], @a{sv} {})",
+    "(['/etc'], @a{sv} {})",
+    "(['/no/such'], {'cwd': <'relative'>})",
+    "(['no-such-program-zz'], {'env': <['A-B=1']>})",
+    "(['/bin/true', 'a\\nb'], @a{sv} {})",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GError) one_error = NULL;
+      g_autoptr(GError) two_error = NULL;
+      g_autoptr(ExecRequest) one = parse (cases[i], FALSE, &one_error);
+      g_autoptr(ExecRequest) two = parse_nofiles (cases[i], &two_error);
+      g_autofree char *command = NULL;
+
+      if (two != NULL)
+        {
+          g_assert_null (two->command);
+          command = exec_resolve_command (two->argv[0], &policy, &two_error);
+        }
+      if (one != NULL)
+        {
+          g_assert_no_error (two_error);
+          g_assert_cmpstr (one->command, ==, command);
+          continue;
+        }
+      g_assert_nonnull (two_error);
+      g_assert_cmpuint (one_error->domain, ==, two_error->domain);
+      g_assert_cmpint (one_error->code, ==, two_error->code);
+      g_assert_cmpstr (one_error->message, ==, two_error->message);
+    }
+}
+
 static void
 test_allow (void)
 {
@@ -295,6 +341,7 @@ main (int argc, char **argv)
   g_test_add_func ("/exec-request/good", test_good);
   g_test_add_func ("/exec-request/bad", test_bad);
   g_test_add_func ("/exec-request/no-files", test_no_files);
+  g_test_add_func ("/exec-request/split", test_split);
   g_test_add_func ("/exec-request/allow", test_allow);
   g_test_add_func ("/exec-request/env-names", test_env_names);
   g_test_add_func ("/exec-request/escape", test_escape);

@@ -349,10 +349,10 @@ def _(sb):
     assert e.message == "user: no user '3999999'", e.message
 
 
-@case('a user lookup that hangs (NSS on a dead LDAP server) holds up no other call')
-def _(sb):
+def slow_shim(sb):
+    """Restart anyd with the shim that hangs getpwnam_r() of anyd-test-slow-user
+    and stat()/realpath() under /anyd-test-slow-path on cue; the cue dir."""
     import subprocess
-    sd()
     shim = os.path.join(anydtest.builddir(), 'tests', 'exec', 'anyd-test-slow-getpw.so')
     cue = os.path.join(anydtest.WORK, 'slow-getpw')
     os.makedirs(cue, exist_ok=True)
@@ -364,6 +364,13 @@ def _(sb):
     preload = [l.split()[2] for l in ldd.splitlines()
                if ('libasan' in l or 'libubsan' in l) and '=>' in l] + [shim]
     sb.restart_anyd(env={'LD_PRELOAD': ' '.join(preload), 'ANYD_TEST_SLOW_DIR': cue})
+    return cue
+
+
+@case('a user lookup that hangs (NSS on a dead LDAP server) holds up no other call')
+def _(sb):
+    sd()
+    cue = slow_shim(sb)
     try:
         slow = sb.conn(ROOT).call_async(EXEC, IFACE, 'Run', '(asa{sv})',
                                         (['/usr/bin/id'], opts(user='anyd-test-slow-user')))
@@ -376,6 +383,30 @@ def _(sb):
         open(os.path.join(cue, 'release'), 'w').close()
         e = expect_error(INVALID, slow.wait_full, 30)
         assert e.message == "user: no user 'anyd-test-slow-user'", e.message
+    finally:
+        open(os.path.join(cue, 'release'), 'w').close()
+        sb.restart_anyd()
+
+
+@case('argv[0] on a hung mount (stat, realpath) holds up no other call')
+def _(sb):
+    sd()
+    cue = slow_shim(sb)
+    try:
+        slow = sb.conn(ROOT).call_async(EXEC, IFACE, 'Run', '(asa{sv})',
+                                        (['/anyd-test-slow-path/prog'], opts()))
+        wait_until(lambda: os.path.exists(os.path.join(cue, 'waiting')), 20,
+                   what='anyd to resolve argv[0]')
+        # resolving hangs until released (polkit's details need the canonical
+        # command, so the gate resolves it too): another caller is answered
+        t0 = time.monotonic()
+        status, out, _ = run_output(sb, ALLOWED, ['/bin/echo', 'not held up'])
+        assert status == ('exited', 0, 0) and out == 'not held up\n', (status, out)
+        assert time.monotonic() - t0 < 10 * anydtest.slow(sb), time.monotonic() - t0
+        assert not slow.done()
+        open(os.path.join(cue, 'release'), 'w').close()
+        e = expect_error(E + 'NotFound', slow.wait_full, 30)
+        assert e.message == "argv[0]: '/anyd-test-slow-path/prog' not found", e.message
     finally:
         open(os.path.join(cue, 'release'), 'w').close()
         sb.restart_anyd()

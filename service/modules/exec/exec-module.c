@@ -63,13 +63,36 @@ static const AnydAuthRule exec_auth_rules[] = {
   ANYD_AUTH_RULES_END
 };
 
+/* What a request is checked against, read in threads (the gate's details
+ * and precheck, the start): immutable, atomically refcounted. */
+typedef struct {
+  ExecPolicy  policy;
+  char       *allow_origin;
+} ExecRules;
+
+static void
+rules_clear (ExecRules *r)
+{
+  g_strfreev (r->policy.path_dirs);
+  g_strfreev (r->policy.allow);
+  g_free (r->policy.default_sandbox);
+  g_free (r->allow_origin);
+}
+
+static void
+rules_unref (ExecRules *r)
+{
+  g_atomic_rc_box_release_full (r, (GDestroyNotify) rules_clear);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ExecRules, rules_unref)
+
 typedef struct {
   AnydDaemon             *daemon;
   AnydSystemd            *systemd;
   AnydDBusObjectSkeleton *object;
   AnydDBusExec           *skeleton;
-  ExecPolicy              policy;
-  char                   *allow_origin;
+  ExecRules              *rules;        /* replaced on reload; threads take a reference */
+  GMutex                  rules_lock;   /* guards the m->rules pointer, for threads */
   guint                   max_processes;
   guint                   keep_exited_s;
   guint64                 slice_memory_max;
@@ -88,19 +111,23 @@ exec_module_ref (ExecModule *m)
   return g_rc_box_acquire (m);
 }
 
-static void
-policy_clear (ExecPolicy *policy)
+/* The current rules, from any thread. */
+static ExecRules *
+rules_get (ExecModule *m)
 {
-  g_clear_pointer (&policy->path_dirs, g_strfreev);
-  g_clear_pointer (&policy->allow, g_strfreev);
-  g_clear_pointer (&policy->default_sandbox, g_free);
+  ExecRules *r;
+
+  g_mutex_lock (&m->rules_lock);
+  r = g_atomic_rc_box_acquire (m->rules);
+  g_mutex_unlock (&m->rules_lock);
+  return r;
 }
 
 static void
 module_clear (ExecModule *m)
 {
-  policy_clear (&m->policy);
-  g_free (m->allow_origin);
+  rules_unref (m->rules);
+  g_mutex_clear (&m->rules_lock);
   g_hash_table_unref (m->processes);
   g_hash_table_unref (m->slices_set);
 }
@@ -232,12 +259,18 @@ apply_config (ExecModule *m, AnydConfig *config)
   GHashTableIter it;
   gpointer value;
 
-  policy_clear (&m->policy);
-  m->policy.allow = canonical_allow (allow);
-  m->policy.path_dirs = safe_path_dirs (path);
-  m->policy.default_sandbox = anyd_config_get_string (config, "exec", "default_sandbox");
-  g_free (m->allow_origin);
-  m->allow_origin = g_strdup (anyd_config_get_origin (config, "exec", "allow"));
+  ExecRules *rules = g_atomic_rc_box_new0 (ExecRules), *old;
+
+  rules->policy.allow = canonical_allow (allow);
+  rules->policy.path_dirs = safe_path_dirs (path);
+  rules->policy.default_sandbox = anyd_config_get_string (config, "exec", "default_sandbox");
+  rules->allow_origin = g_strdup (anyd_config_get_origin (config, "exec", "allow"));
+  g_mutex_lock (&m->rules_lock);
+  old = m->rules;
+  m->rules = rules;
+  g_mutex_unlock (&m->rules_lock);
+  if (old != NULL)
+    rules_unref (old);
   m->max_processes = anyd_config_get_uint (config, "exec", "max_processes");
   m->keep_exited_s = anyd_config_get_uint (config, "exec", "keep_exited_s");
   /* read at the exit: also for the processes running now */
@@ -260,17 +293,18 @@ is_pty_method (const char *method)
 }
 
 /* polkit details of Run/RunPty. Bad input still gets details (the gate
- * audits the refusal with them), escaped, never raw control characters. */
+ * audits the refusal with them), escaped, never raw control characters.
+ * In a worker thread (anyd_auth_guard_set_threaded): it resolves argv[0]. */
 static void
 exec_details (GDBusInterfaceSkeleton *skeleton, const char *method, GVariant *parameters,
               GHashTable *details, gpointer user_data)
 {
-  ExecModule *m = user_data;
+  g_autoptr(ExecRules) rules = rules_get (user_data);
   gboolean pty = is_pty_method (method);
-  g_autoptr(ExecRequest) req = exec_request_parse (parameters, pty, &m->policy, TRUE, NULL);
+  g_autoptr(ExecRequest) req = exec_request_parse (parameters, pty, &rules->policy, TRUE, NULL);
   g_autofree const char **argv = NULL;
   g_autoptr(GVariant) options = NULL;
-  const char *user = "", *cwd = "", *sandbox = m->policy.default_sandbox;
+  const char *user = "", *cwd = "", *sandbox = rules->policy.default_sandbox;
 
   if (req != NULL)
     {
@@ -301,23 +335,24 @@ exec_details (GDBusInterfaceSkeleton *skeleton, const char *method, GVariant *pa
  * password could make acceptable. Nothing here says whether a file exists
  * (anyd looks as root; the caller is not authorized yet): a command that
  * does not resolve is just not on the allowlist, and a missing one with no
- * allowlist is for the handler to report. The handler checks all again. */
+ * allowlist is for the handler to report. The handler checks all again.
+ * In a worker thread, like exec_details. */
 static gboolean
 exec_precheck (GDBusInterfaceSkeleton *skeleton, const char *method, GVariant *parameters,
                gpointer user_data, GError **error)
 {
-  ExecModule *m = user_data;
-  g_autoptr(ExecRequest) req = exec_request_parse (parameters, is_pty_method (method), &m->policy,
+  g_autoptr(ExecRules) rules = rules_get (user_data);
+  g_autoptr(ExecRequest) req = exec_request_parse (parameters, is_pty_method (method), &rules->policy,
                                                    FALSE, error);
 
   if (req == NULL)
     return FALSE;
-  if (m->policy.allow == NULL || m->policy.allow[0] == NULL)
+  if (rules->policy.allow == NULL || rules->policy.allow[0] == NULL)
     return TRUE;
-  req->command = exec_resolve_command (req->argv[0], &m->policy, NULL);
+  req->command = exec_resolve_command (req->argv[0], &rules->policy, NULL);
   if (req->command == NULL)
     req->command = exec_escape_controls (req->argv[0]);
-  return exec_request_allowed (req, &m->policy, m->allow_origin, error);
+  return exec_request_allowed (req, &rules->policy, rules->allow_origin, error);
 }
 
 /* ------------------------------------------------------------------ books */
@@ -385,6 +420,7 @@ typedef struct {
   GDBusMethodInvocation *invocation;
   AnydCaller            *caller;
   ExecRequest           *req;
+  ExecRules             *rules;        /* what req is checked against */
   ExecProcess           *p;            /* a reference */
   GVariant              *props;        /* a(sv), sunk */
   GUnixFDList           *caller_fds;   /* Run: the fds sent with the call */
@@ -401,6 +437,7 @@ start_call_free (StartCall *c)
   exec_module_unref (c->m);
   anyd_caller_unref (c->caller);
   exec_request_free (c->req);
+  g_clear_pointer (&c->rules, rules_unref);
   g_clear_object (&c->p);
   g_clear_pointer (&c->props, g_variant_unref);
   g_clear_object (&c->caller_fds);
@@ -776,14 +813,51 @@ ensure_slice_then_start (StartCall *c)
   anyd_systemd_set_unit_properties_async (m->systemd, slice, g_variant_builder_end (&b), slice_set_cb, c);
 }
 
-/* The user is known (looked up in a thread: NSS may wait on the network):
- * the remaining checks, the fds or pty, then the unit. */
+/* What a start needs from the file system and NSS, found in a thread: a
+ * hung NFS or autofs path in argv[0] or [exec] path, an LDAP server that
+ * does not answer, must not stall the main loop. */
+typedef struct {
+  ExecRules *rules;
+  char      *argv0;
+  char      *user_name;
+  guint32    uid;
+  char      *command;     /* argv[0] resolved, or NULL and error */
+  GError    *error;
+  AnydUser  *user;        /* NULL: no such user */
+} StartLookup;
+
 static void
-user_looked_up_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+start_lookup_free (StartLookup *l)
+{
+  rules_unref (l->rules);
+  g_free (l->argv0);
+  g_free (l->user_name);
+  g_free (l->command);
+  g_clear_error (&l->error);
+  anyd_user_free (l->user);
+  g_free (l);
+}
+
+static void
+start_lookup_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  StartLookup *l = task_data;
+
+  l->command = exec_resolve_command (l->argv0, &l->rules->policy, &l->error);
+  if (l->command != NULL)
+    l->user = anyd_user_lookup (l->user_name, l->uid, NULL);
+  g_task_return_boolean (task, TRUE);
+}
+
+/* argv[0] and the user are known: the remaining checks, the fds or pty,
+ * then the unit. */
+static void
+start_looked_up_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   g_autoptr(StartCall) c = user_data;
   ExecModule *m = c->m;
-  g_autoptr(AnydUser) user = anyd_user_lookup_finish (res, NULL);
+  StartLookup *l = g_task_get_task_data (G_TASK (res));
+  g_autoptr(AnydUser) user = g_steal_pointer (&l->user);
   g_autofree char *tty_path = NULL;
   g_autofree char *unit = NULL;
   GError *error = NULL;
@@ -792,6 +866,19 @@ user_looked_up_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   gboolean pty = c->req->pty;
   guint64 id;
 
+  if (l->command == NULL)
+    {
+      /* refused like a request that does not parse: nothing of it audited */
+      g_clear_pointer (&c->req, exec_request_free);
+      fail_start (g_steal_pointer (&c), g_steal_pointer (&l->error));
+      return;
+    }
+  c->req->command = g_steal_pointer (&l->command);
+  if (!exec_request_allowed (c->req, &c->rules->policy, c->rules->allow_origin, &error))
+    {
+      fail_start (g_steal_pointer (&c), error);
+      return;
+    }
   if (user == NULL)
     {
       if (c->req->user != NULL)
@@ -865,25 +952,33 @@ static void
 start_run (ExecModule *m, GDBusMethodInvocation *invocation, GUnixFDList *fd_list, gboolean pty)
 {
   g_autoptr(StartCall) c = g_new0 (StartCall, 1);
+  g_autoptr(GTask) task = NULL;
+  StartLookup *l;
   GError *error = NULL;
-  const char *user;
-  guint32 uid;
 
   c->m = exec_module_ref (m);
   c->invocation = invocation;
   c->caller = anyd_caller_ref (anyd_caller_from_invocation (invocation));
   c->master = -1;
   c->caller_fds = fd_list != NULL ? g_object_ref (fd_list) : NULL;
+  c->rules = rules_get (m);
+  /* the pure checks now; argv[0] is resolved in the thread */
   c->req = exec_request_parse (g_dbus_method_invocation_get_parameters (invocation), pty,
-                               &m->policy, TRUE, &error);
-  if (c->req == NULL || !exec_request_allowed (c->req, &m->policy, m->allow_origin, &error))
+                               &c->rules->policy, FALSE, &error);
+  if (c->req == NULL)
     {
       fail_start (g_steal_pointer (&c), error);
       return;
     }
-  user = c->req->user;   /* (c is stolen in the same call) */
-  uid = c->caller->uid;
-  anyd_user_lookup_async (user, uid, user_looked_up_cb, g_steal_pointer (&c));
+  l = g_new0 (StartLookup, 1);
+  l->rules = g_atomic_rc_box_acquire (c->rules);
+  l->argv0 = g_strdup (c->req->argv[0]);
+  l->user_name = g_strdup (c->req->user);
+  l->uid = c->caller->uid;
+  task = g_task_new (NULL, NULL, start_looked_up_cb, g_steal_pointer (&c));
+  g_task_set_source_tag (task, start_run);
+  g_task_set_task_data (task, l, (GDestroyNotify) start_lookup_free);
+  g_task_run_in_thread (task, start_lookup_thread);
 }
 
 static gboolean
@@ -1090,6 +1185,7 @@ exec_start (AnydDaemon *daemon, GError **error)
   static const AnydSystemdCallbacks callbacks = { .appeared = on_systemd_appeared };
   ExecModule *m = g_rc_box_new0 (ExecModule);
 
+  g_mutex_init (&m->rules_lock);
   m->daemon = daemon;
   m->processes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                         g_object_unref);
@@ -1104,6 +1200,8 @@ exec_start (AnydDaemon *daemon, GError **error)
   anyd_auth_guard (anyd_daemon_get_auth (daemon), G_DBUS_INTERFACE_SKELETON (m->skeleton),
                    exec_details, m);
   anyd_auth_guard_set_precheck (G_DBUS_INTERFACE_SKELETON (m->skeleton), exec_precheck, m);
+  anyd_auth_guard_set_threaded (G_DBUS_INTERFACE_SKELETON (m->skeleton), (GBoxedCopyFunc) exec_module_ref,
+                                (GDestroyNotify) exec_module_unref);
   g_signal_connect (m->skeleton, "handle-run", G_CALLBACK (handle_run), m);
   g_signal_connect (m->skeleton, "handle-run-pty", G_CALLBACK (handle_run_pty), m);
   m->object = anyd_dbus_object_skeleton_new (EXEC_PATH);

@@ -3,7 +3,9 @@
  * argv, options, command resolution, the allowlist, the environment. Pure
  * apart from reading the file system (stat/realpath), so the gate's
  * details func, its precheck and the handler all use the same rules, and
- * the fuzz target can drive it. */
+ * the fuzz target can drive it. The file system part (check_files,
+ * exec_resolve_command) may block on a hung mount: anyd calls it in a
+ * thread only. */
 #pragma once
 #include <gio/gio.h>
 

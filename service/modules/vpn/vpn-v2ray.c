@@ -24,7 +24,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
@@ -36,6 +35,7 @@
 
 #include "error.h"
 #include "nft.h"
+#include "users.h"
 #include "util.h"
 #include "vpn-unit.h"
 #include "vpn-v2ray-config.h"
@@ -247,6 +247,9 @@ typedef struct {
   guint          poll_id;
   gint64         deadline;
   GUnixFDList   *fds;
+  char          *config_dir;
+  char          *json;           /* the config, a secret until written */
+  GError        *deferred;       /* reported after the user check, as before */
   gint64         t0;             /* for the timing in debug */
 } Create;
 
@@ -261,6 +264,9 @@ create_free (Create *cr)
   g_free (cr->profile);
   g_strfreev (cr->bypass);
   g_clear_object (&cr->fds);
+  g_free (cr->config_dir);
+  vpn_secret_free (cr->json);
+  g_clear_error (&cr->deferred);
   g_free (cr);
 }
 
@@ -459,64 +465,40 @@ pick_port (GError **error)
   return 0;
 }
 
-void
-vpn_v2ray_create_async (const VpnBackendEnv *env, const char *config_dir, const char *profile, const VpnLink *link,
-                        const char *server_ip, const char *unit, VpnTunnelExitedFunc exited, gpointer exited_data,
-                        GAsyncReadyCallback callback, gpointer user_data)
+/* The rest of create, once [vpn] v2ray_user is looked up (in a thread: with
+ * NSS on sssd or LDAP that can take seconds). */
+static void
+user_looked_up_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
-  GTask *task = g_task_new (NULL, NULL, callback, user_data);
-  Create *cr = g_new0 (Create, 1);
-  V2rayTunnel *t = g_new0 (V2rayTunnel, 1);
-  g_autofree char *proxy_dns = anyd_config_get_string (env->config, "vpn", VPN_CONFIG_PROXY_DNS);
-  g_autofree char *file = NULL;
-  g_autofree char *server_cidr = NULL;
+  GTask *task = user_data;
+  Create *cr = g_task_get_task_data (task);
+  V2rayTunnel *t = cr->tunnel;
+  g_autoptr(AnydUser) user = anyd_user_lookup_finish (res, NULL);
   g_autoptr(GSubprocess) proc = NULL;
-  char *json = NULL;
+  g_autofree char *file = NULL;
   GError *error = NULL;
-  struct passwd *pw;
-  VpnV2rayParams params;
-  GPtrArray *bypass;
-  char **extra;
   int fd;
 
-  g_task_set_source_tag (task, vpn_v2ray_create_async);
-  cr->t0 = g_get_monotonic_time ();
-  vpn_unit_plane_init (&t->plane, &v2ray_kind, &vpn_backend_v2ray, env, unit, exited, exited_data);
-  t->plane.base.ifname = g_strdup ("");
-  t->secret = g_strdup (link->secret);
-  cr->tunnel = t;
-  cr->profile = g_strdup (profile);
-  cr->binary = anyd_config_get_string (env->config, "vpn", VPN_CONFIG_V2RAY);
-  cr->user = anyd_config_get_string (env->config, "vpn", VPN_CONFIG_V2RAY_USER);
-  g_task_set_task_data (task, cr, (GDestroyNotify) create_free);
-
-  if (!v2ray_check (env->config, &error))
-    goto fail;
-  /* files only: the daemon's NSS is local in practice, and this runs once per Connect */
-  pw = getpwnam (cr->user);
-  if (pw == NULL || pw->pw_uid == 0)
+  if (user == NULL || user->uid == 0)
     {
-      error = g_error_new (ANYD_ERROR, ANYD_ERROR_DISABLED, "[vpn] v2ray_user: no system user '%s' to run v2ray as "
-                           "(the package's sysusers.d file creates anyd-v2ray)", cr->user);
-      goto fail;
+      create_fail (task, g_error_new (ANYD_ERROR, ANYD_ERROR_DISABLED, "[vpn] v2ray_user: no system user '%s' to run "
+                                      "v2ray as (the package's sysusers.d file creates anyd-v2ray)", cr->user));
+      return;
     }
-  t->port = pick_port (&error);
-  if (t->port == 0)
-    goto fail;
+  if (cr->deferred != NULL)
+    {
+      create_fail (task, g_steal_pointer (&cr->deferred));
+      return;
+    }
+  cr->spec.v2ray_uid = user->uid;
 
-  params.server_address = server_ip;
-  params.inbound_port = t->port;
-  params.mark = VPN_V2RAY_OUT_MARK;
-  params.proxy_dns = proxy_dns;
-  json = vpn_v2ray_config_generate (link, &params, &error);
-  if (json == NULL)
+  if (!anyd_mkdir_private (cr->config_dir, &error))
     goto fail;
-  if (!anyd_mkdir_private (config_dir, &error))
+  file = g_strconcat (cr->profile, ".json", NULL);
+  t->config_path = g_build_filename (cr->config_dir, file, NULL);
+  if (!anyd_file_write_atomic (t->config_path, cr->json, strlen (cr->json), 0600, &error))
     goto fail;
-  file = g_strconcat (profile, ".json", NULL);
-  t->config_path = g_build_filename (config_dir, file, NULL);
-  if (!anyd_file_write_atomic (t->config_path, json, strlen (json), 0600, &error))
-    goto fail;
+  g_clear_pointer (&cr->json, vpn_secret_free);
   fd = open (t->config_path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     {
@@ -526,10 +508,64 @@ vpn_v2ray_create_async (const VpnBackendEnv *env, const char *config_dir, const 
     }
   cr->fds = g_unix_fd_list_new_from_array (&fd, 1);
 
+  proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error, cr->binary,
+                           "-test", "-config", t->config_path, NULL);
+  if (proc == NULL)
+    goto fail;
+  g_subprocess_communicate_utf8_async (proc, NULL, NULL, tested_cb, task);
+  return;
+
+fail:
+  create_fail (task, error);
+}
+
+void
+vpn_v2ray_create_async (const VpnBackendEnv *env, const char *config_dir, const char *profile, const VpnLink *link,
+                        const char *server_ip, const char *unit, VpnTunnelExitedFunc exited, gpointer exited_data,
+                        GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new (NULL, NULL, callback, user_data);
+  Create *cr = g_new0 (Create, 1);
+  V2rayTunnel *t = g_new0 (V2rayTunnel, 1);
+  g_autofree char *proxy_dns = anyd_config_get_string (env->config, "vpn", VPN_CONFIG_PROXY_DNS);
+  GError *error = NULL;
+  VpnV2rayParams params;
+  GPtrArray *bypass;
+  char **extra;
+
+  g_task_set_source_tag (task, vpn_v2ray_create_async);
+  cr->t0 = g_get_monotonic_time ();
+  vpn_unit_plane_init (&t->plane, &v2ray_kind, &vpn_backend_v2ray, env, unit, exited, exited_data);
+  t->plane.base.ifname = g_strdup ("");
+  t->secret = g_strdup (link->secret);
+  cr->tunnel = t;
+  cr->profile = g_strdup (profile);
+  cr->config_dir = g_strdup (config_dir);
+  cr->binary = anyd_config_get_string (env->config, "vpn", VPN_CONFIG_V2RAY);
+  cr->user = anyd_config_get_string (env->config, "vpn", VPN_CONFIG_V2RAY_USER);
+  g_task_set_task_data (task, cr, (GDestroyNotify) create_free);
+
+  if (!v2ray_check (env->config, &error))
+    {
+      create_fail (task, error);
+      return;
+    }
+
+  /* What needs link and env is done now (the caller's link need not outlive
+   * this call); its errors wait for the user check, which came first. */
+  t->port = pick_port (&cr->deferred);
+  if (t->port != 0)
+    {
+      params.server_address = server_ip;
+      params.inbound_port = t->port;
+      params.mark = VPN_V2RAY_OUT_MARK;
+      params.proxy_dns = proxy_dns;
+      cr->json = vpn_v2ray_config_generate (link, &params, &cr->deferred);
+    }
+
   /* what the rules send direct: the server (so nothing loops), the configured LAN */
   bypass = g_ptr_array_new ();
-  server_cidr = g_strdup (server_ip);
-  g_ptr_array_add (bypass, g_strdup (server_cidr));
+  g_ptr_array_add (bypass, g_strdup (server_ip));
   extra = anyd_config_get_string_list (env->config, "vpn", VPN_CONFIG_PROXY_BYPASS);
   for (guint i = 0; extra && extra[i]; i++)
     g_ptr_array_add (bypass, g_strdup (extra[i]));
@@ -539,23 +575,12 @@ vpn_v2ray_create_async (const VpnBackendEnv *env, const char *config_dir, const 
   cr->spec.table = vpn_v2ray_table_name (profile);
   cr->spec.route_mark = VPN_V2RAY_ROUTE_MARK;
   cr->spec.v2ray_mark = VPN_V2RAY_OUT_MARK;
-  cr->spec.v2ray_uid = pw->pw_uid;
   cr->spec.port = t->port;
   cr->spec.bypass = (const char *const *) cr->bypass;
   cr->spec.block_quic = link->block_quic;
   cr->spec.ipv6 = link->ipv6;
 
-  proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error, cr->binary,
-                           "-test", "-config", t->config_path, NULL);
-  if (proc == NULL)
-    goto fail;
-  vpn_secret_free (json);
-  g_subprocess_communicate_utf8_async (proc, NULL, NULL, tested_cb, task);
-  return;
-
-fail:
-  vpn_secret_free (json);
-  create_fail (task, error);
+  anyd_user_lookup_async (cr->user, 0, user_looked_up_cb, task);
 }
 
 VpnTunnel *

@@ -98,7 +98,7 @@ struct _VpnConnection {
   gint                   ref_count;
   VpnContext            *ctx;         /* valid while !gone */
   const VpnBackend      *backend;
-  gboolean               gone;        /* freed by the module's table: callbacks do nothing */
+  gboolean               gone;        /* vpn_connection_free ran (the module dropped it): callbacks do nothing */
   char                  *path;
   char                  *profile_name;
   char                  *profile_path;

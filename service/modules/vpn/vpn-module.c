@@ -238,10 +238,11 @@ connect_profile (VpnModule *module, VpnProfile *profile, const AnydCaller *calle
       r->caller = caller ? anyd_caller_ref ((AnydCaller *) caller) : NULL;
       r->reply = reply;
       r->data = user_data;
+      /* appending to a list keeps its head: only a first one goes in */
       if (waiting == NULL)
         g_hash_table_insert (module->restarts, g_strdup (profile->name), g_list_append (NULL, r));
       else
-        waiting = g_list_append (waiting, r);   /* the head stays */
+        waiting = g_list_append (waiting, r);
       if (vpn_connection_is_failed (c))
         vpn_connection_disconnect (c, caller, "replaced by a new connection", NULL, NULL);
       return;

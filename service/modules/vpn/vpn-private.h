@@ -4,14 +4,14 @@
  *                     books (profiles, connections, quotas, claims): its struct is its own
  *   vpn-profile.c     profile records on disk + org.anyd1.VpnProfile objects
  *   vpn-connection.c  org.anyd1.VpnConnection: state machine, routing, DNS, counters
- * Profiles and connections get a VpnContext (shared services) and tell the
- * module what it must book through its VpnHooks.
  *   vpn-resolved.c    systemd-resolved's per-link DNS over D-Bus
  *   vpn-runtime.c     the runtime record a live connection keeps for the next anyd
  *   vpn-config.c      wg-quick parser; vpn-uapi.c UAPI protocol; vpn-wggo.c data plane (units)
  *   vpn-link.c        v2ray profiles: share links and subscriptions
  *   vpn-v2ray-config.c  the v2ray config and the nftables table of a proxy connection
- *   vpn-v2ray.c       the proxy data plane: v2ray as a unit, TPROXY rules (service/nft.c) */
+ *   vpn-v2ray.c       the proxy data plane: v2ray as a unit, TPROXY rules (service/nft.c)
+ * Profiles and connections get a VpnContext (shared services) and tell the
+ * module what it must book through its VpnHooks: they never call into it. */
 #pragma once
 
 #include "daemon.h"

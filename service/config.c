@@ -81,7 +81,7 @@ check_value (const AnydConfigKey *k, const char *raw, GError **error)
       if (local != NULL)
         {
           g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                       "“%s” must be true or false, not “%s”", k->key, raw);
+                       "'%s' must be true or false, not '%s'", k->key, raw);
           return FALSE;
         }
       return TRUE;
@@ -93,14 +93,14 @@ check_value (const AnydConfigKey *k, const char *raw, GError **error)
         if (!g_ascii_string_to_unsigned (s, 10, 0, max, &v, &local))
           {
             g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                         "“%s” must be a whole number between 0 and %" G_GUINT64_FORMAT ", not “%s”",
+                         "'%s' must be a whole number between 0 and %" G_GUINT64_FORMAT ", not '%s'",
                          k->key, max, raw);
             return FALSE;
           }
         return TRUE;
       }
     }
-  g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "“%s”: %s", k->key,
+  g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "'%s': %s", k->key,
                local ? local->message : "invalid value");
   return FALSE;
 }
@@ -141,7 +141,7 @@ anyd_config_merge_data (AnydConfig *config, const char *filename, const char *da
           if (l < 3 || line[l - 1] != ']')
             {
               g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                           "%s:%u: malformed group header “%s”", filename, n + 1, line);
+                           "%s:%u: malformed group header '%s'", filename, n + 1, line);
               return FALSE;
             }
           g_free (group);
@@ -158,7 +158,7 @@ anyd_config_merge_data (AnydConfig *config, const char *filename, const char *da
       if (eq == NULL)
         {
           g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                       "%s:%u: expected “key=value”, “[group]” or “# comment”", filename, n + 1);
+                       "%s:%u: expected 'key=value', '[group]' or '# comment'", filename, n + 1);
           return FALSE;
         }
       if (group == NULL)
@@ -173,7 +173,7 @@ anyd_config_merge_data (AnydConfig *config, const char *filename, const char *da
       if (k == NULL)
         {
           g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                       "%s:%u: unknown key “%s” in [%s]", filename, n + 1, line, group);
+                       "%s:%u: unknown key '%s' in [%s]", filename, n + 1, line, group);
           return FALSE;
         }
       if (!check_value (k, g_strchug (eq + 1), &local))

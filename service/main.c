@@ -50,12 +50,12 @@ main (int argc, char **argv)
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     {
-      g_printerr ("anyd: %s\nTry “anyd --help”.\n", error->message);
+      g_printerr ("anyd: %s\nTry 'anyd --help'.\n", error->message);
       return 2;
     }
   if (argc > 1)
     {
-      g_printerr ("anyd: unexpected argument “%s”\nTry “anyd --help”.\n", argv[1]);
+      g_printerr ("anyd: unexpected argument '%s'\nTry 'anyd --help'.\n", argv[1]);
       return 2;
     }
   if (version)

@@ -304,6 +304,16 @@ is_unavailable (const char *remote)
          g_strcmp0 (remote, "org.freedesktop.DBus.Error.Disconnected") == 0;
 }
 
+/* A job's number for messages: the last element of its object path (the
+ * path itself is no business of the user's). */
+static const char *
+job_id (const char *job_path)
+{
+  const char *slash = job_path ? strrchr (job_path, '/') : NULL;
+
+  return slash ? slash + 1 : job_path ? job_path : "?";
+}
+
 /* A failed call to systemd -> an org.anyd1.Error for the caller. */
 static GError *
 map_error (GError *error, const char *unit, const char *verb)
@@ -317,22 +327,22 @@ map_error (GError *error, const char *unit, const char *verb)
     return g_error_new (ANYD_ERROR, ANYD_ERROR_DISABLED,
                         "systemd is not running (no %s on the system bus)", SYSTEMD_NAME);
   if (g_str_equal (what, "NoSuchUnit"))
-    return g_error_new (ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "unit %s not found", unit);
+    return g_error_new (ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "no unit '%s'", unit);
   if (g_str_equal (what, "UnitExists"))
-    return g_error_new (ANYD_ERROR, ANYD_ERROR_EXISTS, "unit %s already exists", unit);
+    return g_error_new (ANYD_ERROR, ANYD_ERROR_EXISTS, "unit '%s' already exists", unit);
   if (g_str_equal (what, "JobTypeNotApplicable") || g_str_equal (what, "OnlyByDependency"))
     {
       if (verb != NULL && g_str_equal (verb, "reload"))
         return g_error_new (ANYD_ERROR, ANYD_ERROR_NOT_SUPPORTED,
-                            "%s cannot be reloaded (CanReload=false: it has no ExecReload=)", unit);
-      return g_error_new (ANYD_ERROR, ANYD_ERROR_NOT_SUPPORTED, "%s does not support %s: %s",
+                            "'%s' cannot be reloaded: it has no ExecReload=", unit);
+      return g_error_new (ANYD_ERROR, ANYD_ERROR_NOT_SUPPORTED, "'%s' does not support %s: %s",
                           unit, verb ? verb : "this", error->message);
     }
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
     return g_error_new (ANYD_ERROR, ANYD_ERROR_TIMEOUT, "systemd did not answer in time");
   if (verb != NULL)
-    return g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "%s of %s refused by systemd%s%s%s: %s",
-                        verb, unit, *what ? " (" : "", what, *what ? ")" : "", error->message);
+    return g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "%s of '%s' refused by systemd: %s",
+                        verb, unit, error->message);
   return g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "systemd: %s", error->message);
 }
 
@@ -398,7 +408,7 @@ props_ok (GTask *task)
   g_variant_dict_lookup (&d->dict, "LoadState", "&s", &load);
   if (g_strcmp0 (load, "not-found") == 0)
     {
-      g_task_return_new_error (task, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "unit %s not found", d->unit);
+      g_task_return_new_error (task, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "no unit '%s'", d->unit);
       return FALSE;
     }
   return TRUE;
@@ -560,7 +570,7 @@ job_status_cb (GObject *source, GAsyncResult *res, gpointer user_data)
       g_variant_lookup (status, "Result", "&s", &result);
     }
   g_task_return_new_error (task, ANYD_ERROR, ANYD_ERROR_FAILED,
-                           "%s of %s failed: job result '%s' (ActiveState=%s, SubState=%s, Result=%s)",
+                           "%s of '%s' failed: job result '%s' (ActiveState=%s, SubState=%s, Result=%s)",
                            d->verb, d->unit, d->result, active, sub, *result ? result : "-");
 }
 
@@ -654,8 +664,8 @@ job_queued_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   if (sd->shut_down)
     {
       fail_task (task, g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
-                                    "anyd is stopping; %s of %s continues in systemd as %s",
-                                    d->verb, d->unit, d->job_path));
+                                    "anyd is stopping; the %s of '%s' goes on in systemd as job %s",
+                                    d->verb, d->unit, job_id (d->job_path)));
       return;
     }
   waiters = g_hash_table_lookup (sd->waiting, d->job_path);
@@ -859,7 +869,7 @@ job_exists_cb (GObject *source, GAsyncResult *res, gpointer user_data)
       GTask *task = waiters->pdata[i];
       JobData *d = g_task_get_task_data (task);
       fail_task (task, g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
-                                    "%s of %s: systemd went away while the job was running; "
+                                    "%s of '%s': systemd went away while the job was running; "
                                     "its result is unknown", d->verb, d->unit));
     }
 }
@@ -1227,7 +1237,7 @@ anyd_systemd_free (AnydSystemd *sd)
       GTask *task = g_queue_pop_head (&sd->job_queue);
       JobData *d = g_task_get_task_data (task);
       fail_task (task, g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
-                                    "anyd is stopping; %s of %s was not sent to systemd",
+                                    "anyd is stopping; the %s of '%s' was not sent to systemd",
                                     d->verb, d->unit));
     }
 
@@ -1241,8 +1251,8 @@ anyd_systemd_free (AnydSystemd *sd)
           JobData *d = g_task_get_task_data (waiters->pdata[i]);
           fail_task (waiters->pdata[i],
                      g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
-                                  "anyd is stopping; %s of %s continues in systemd as %s",
-                                  d->verb, d->unit, (char *) key));
+                                  "anyd is stopping; the %s of '%s' goes on in systemd as job %s",
+                                  d->verb, d->unit, job_id (key)));
         }
       g_ptr_array_set_size (waiters, 0);
     }

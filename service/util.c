@@ -35,13 +35,13 @@ anyd_options_check (GVariant *options, const AnydOptionSpec *spec, const char *w
       if (s->key == NULL)
         {
           g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                       "%s: unknown option “%s”", what, key);
+                       "%s: unknown option '%s'", what, key);
           return FALSE;
         }
       if (!g_variant_is_of_type (value, G_VARIANT_TYPE (s->type)))
         {
           g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                       "%s: option “%s” must be of type %s, not %s",
+                       "%s: option '%s' must be of type %s, not %s",
                        what, key, s->type, g_variant_get_type_string (value));
           return FALSE;
         }

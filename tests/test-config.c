@@ -97,7 +97,7 @@ expect_error (const char *text, const char *fragment)
   g_assert_null (c);
   g_assert_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT);
   if (strstr (error->message, fragment) == NULL)
-    g_error ("message “%s” lacks “%s”", error->message, fragment);
+    g_error ("message '%s' lacks '%s'", error->message, fragment);
   g_assert_nonnull (strstr (error->message, "50-bad.conf:"));
   rm_rf (dir);
 }
@@ -107,8 +107,8 @@ test_errors_name_file_and_line (void)
 {
   expect_error ("[t]\nname=x\nnot a key value\n", "50-bad.conf:3: expected");
   expect_error ("\n[nope]\n", "50-bad.conf:2: unknown group [nope]");
-  expect_error ("[t]\ntypo=1\n", "50-bad.conf:2: unknown key “typo”");
-  expect_error ("[t]\nflag=maybe\n", "50-bad.conf:2: [t] “flag” must be true or false");
+  expect_error ("[t]\ntypo=1\n", "50-bad.conf:2: unknown key 'typo'");
+  expect_error ("[t]\nflag=maybe\n", "50-bad.conf:2: [t] 'flag' must be true or false");
   expect_error ("[t]\ncount=-1\n", "50-bad.conf:2");
   expect_error ("[t]\ncount=101\n", "between 0 and 100");
   expect_error ("[t]\ncount=12abc\n", "50-bad.conf:2");

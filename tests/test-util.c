@@ -53,11 +53,11 @@ test_options_check (void)
   g_assert_no_error (error);
   g_assert_false (anyd_options_check (unknown, spec, "options", &error));
   g_assert_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT);
-  g_assert_cmpstr (error->message, ==, "options: unknown option “mtuu”");
+  g_assert_cmpstr (error->message, ==, "options: unknown option 'mtuu'");
   g_clear_error (&error);
   g_assert_false (anyd_options_check (wrong, spec, "options", &error));
   g_assert_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT);
-  g_assert_cmpstr (error->message, ==, "options: option “mtu” must be of type u, not s");
+  g_assert_cmpstr (error->message, ==, "options: option 'mtu' must be of type u, not s");
   g_clear_error (&error);
   g_assert_false (anyd_options_check (not_dict, spec, "peer", &error));
   g_assert_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT);

@@ -674,11 +674,12 @@ def _(sb):
     ip('tuntap', 'add', 'mode', 'tap', 'name', 'foreign1')
     c = sb.connect(ALLOWED)
     for m, sig, args in (('Delete', '()', ()), ('SetMtu', '(u)', (1400,)), ('SetUp', '(b)', (True,))):
-        expect_error('NotFound', dev_call, c, dev_path('foreign1'), m, sig, args, contains='foreign1')
+        expect_error('NotFound', dev_call, c, dev_path('foreign1'), m, sig, args, contains="no TUN device 'foreign1'")
     assert link('foreign1') is not None
     path = create(c, 't-twice')
     dev_call(c, path, 'Delete')
-    expect_error('NotFound', dev_call, c, path, 'Delete')
+    e = expect_error('NotFound', dev_call, c, path, 'Delete')
+    assert "'t-twice'" in e.message and '/org/' not in e.message, e.message
     ip('link', 'del', 'foreign1')
     c.close()
 

@@ -99,7 +99,7 @@ def _(sb):
     rc, out, err = vc(sb, ALLOWED, 'vault', 'put', 'cli/json', input='x')
     assert rc == 5 and 'already exists' in err, (rc, err)
     rc, out, err = vc(sb, ALLOWED, 'vault', 'get', 'cli/none')
-    assert rc == 4 and 'does not exist' in err, (rc, err)
+    assert rc == 4 and "no secret 'cli/none'" in err, (rc, err)
     rc, out, err = vc(sb, ALLOWED, 'vault', 'put', 'bad//name', input='x')
     assert rc == 2 and 'name:' in err, (rc, err)
     rc, out, err = vc(sb, DENIED, 'vault', 'get', 'cli/json')

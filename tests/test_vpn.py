@@ -325,7 +325,7 @@ def _(sb):
         assert sig.states(path)[-2:] == ['disconnecting', 'disconnected'], sig.states(path)
         nothing_left('wg-test')
         assert not vpnpeer.ping(TUN_PEER4, timeout=1)
-        expect_error('NotFound', disconnect, sb, 'wg-test', contains='not connected')
+        expect_error('NotFound', disconnect, sb, 'wg-test', contains="VPN profile 'wg-test' is not connected")
     finally:
         sig.close()
 
@@ -403,7 +403,8 @@ def _(sb):
     links = vpnpeer.links()
     for call in (lambda: connect(sb, 'lonely'),
                  lambda: sb.call(ALLOWED, path, PROFILE_IFACE, 'Connect')):
-        expect_error('Failed', call, contains=['lonely', 'no [Peer]'])
+        e = expect_error('Failed', call, contains=["VPN profile 'lonely'", 'no [Peer]'])
+        assert 'VpnProfile' not in e.message and 'Update' not in e.message, e.message
     assert vpnpeer.links() == links, vpnpeer.links()
     assert not [o for o in managed(sb) if o.startswith('/org/anyd1/vpn/connections/')]
     assert not wggo_pids()
@@ -583,6 +584,39 @@ def _(sb):
         sig.close()
 
 
+@vcase('a failed connection names no interface: Interface is cleared (PropertiesChanged), vpn status shows none')
+def _(sb):
+    changed = []
+    sid = sb.bus.signal_subscribe('org.anyd1', 'org.freedesktop.DBus.Properties', 'PropertiesChanged', None,
+                                  CONN_IFACE, 0, lambda *a: changed.append((a[2], a[5].unpack()[1])))
+    sb.bus_call('GetId')    # the bus has the match rule once this returns
+    sig = Signals(sb)
+    try:
+        import_profile(sb, 'wg-stale', good_profile('wg-stale', endpoint='192.0.2.99:51820'))
+        path = connect(sb, 'wg-stale')
+        # answered while connecting: the device of this attempt is up
+        assert props(sb, path)['Interface'] == 'wg-stale', props(sb, path)
+        sig.wait(path, 'failed', timeout=15)
+        nothing_left('wg-stale')
+        p = props(sb, path)
+        assert p['State'] == 'failed' and p['Interface'] == '', p
+        wait_until(lambda: (sig.pump(), any(cp == path and ch.get('Interface') == '' for cp, ch in changed))[1],
+                   5, what='PropertiesChanged clearing Interface of %s' % path)
+        rc, out, err = sb.client(ALLOWED, '--json', 'vpn', 'status', 'wg-stale')
+        st = json.loads(out)
+        assert rc == 0 and len(st) == 1 and st[0]['state'] == 'failed', (rc, out, err)
+        assert st[0]['interface'] in ('', None), st
+        rc, out, err = sb.client(ALLOWED, '--terse', '--fields=profile,state,interface', 'vpn', 'status',
+                                 'wg-stale')
+        assert rc == 0 and out == 'wg-stale:failed:\n', (rc, out, err)
+    finally:
+        sb.bus.signal_unsubscribe(sid)
+        sig.close()
+    disconnect(sb, 'wg-stale')
+    sb.call(ALLOWED, profile_path('wg-stale'), PROFILE_IFACE, 'Delete')
+    nothing_left('wg-stale')
+
+
 @vcase('a missing wireguard-go makes Connect answer Disabled')
 def _(sb):
     sb.write_config(CONFIG + 'wireguard_go=/nonexistent/wireguard-go\n')
@@ -709,7 +743,7 @@ def _(sb):
     assert profile_path('wg-gone') not in managed(sb)
     assert not os.path.exists(os.path.join(STATE, 'wg-gone.profile'))
     nothing_left('wg-gone')
-    expect_error('NotFound', connect, sb, 'wg-gone')
+    expect_error('NotFound', connect, sb, 'wg-gone', contains="no VPN profile 'wg-gone'")
 
 
 # ---------------------------------------------- stop, crash, restart

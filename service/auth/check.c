@@ -128,7 +128,7 @@ verdict_error (Verdict verdict, const char *action_id, gboolean interactive, con
                           interactive ? "" : " (call with interactive authorization allowed)");
     case VERDICT_ERROR:
       return g_error_new (ANYD_ERROR, ANYD_ERROR_NOT_AUTHORIZED,
-                          "Not authorized: cannot check %s (%s)", action_id, message);
+                          "Not authorized: cannot check %s: %s", action_id, message);
     case VERDICT_DENIED:
     default:
       return g_error_new (ANYD_ERROR, ANYD_ERROR_NOT_AUTHORIZED,

@@ -310,7 +310,8 @@ gate_method_call (GDBusConnection *bus, const char *sender, const char *path, co
       /* A copy of the subclass made by hand, never through anyd_auth_guard(). */
       g_warning ("BUG: %s.%s on an unguarded skeleton; refusing", iface, method);
       g_dbus_method_invocation_return_error (invocation, ANYD_ERROR, ANYD_ERROR_NOT_AUTHORIZED,
-                                             "Not authorized: %s.%s is not guarded", iface, method);
+                                             "Not authorized: this call is not guarded (a bug in anyd; "
+                                             "see the daemon log)");
       return;
     }
   if (g->auth->activity_func != NULL)
@@ -322,8 +323,8 @@ gate_method_call (GDBusConnection *bus, const char *sender, const char *path, co
       /* Deny by default: a method nobody mapped is a bug, not a free pass. */
       g_warning ("BUG: %s.%s has no authorization rule; refusing", iface, method);
       g_dbus_method_invocation_return_error (invocation, ANYD_ERROR, ANYD_ERROR_NOT_AUTHORIZED,
-                                             "Not authorized: %s.%s has no authorization rule",
-                                             iface, method);
+                                             "Not authorized: this call has no authorization rule "
+                                             "(a bug in anyd; see the daemon log)");
       return;
     }
   anyd_metrics_call (invocation, rule);

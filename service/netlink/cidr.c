@@ -19,7 +19,7 @@ quote_text (const char *text)
 {
   g_autofree char *cut = g_strndup (text, 64);
   g_autofree char *esc = g_strescape (cut, NULL);
-  return g_strdup_printf ("\"%s\"%s", esc, strlen (text) > 64 ? "…" : "");
+  return g_strdup_printf ("'%s'%s", esc, strlen (text) > 64 ? "…" : "");
 }
 
 static gboolean
@@ -189,7 +189,7 @@ anyd_route_parse (const char *text, const char *field, AnydRoute *out, GError **
       guint64 v;
 
       if (val == NULL)
-        return invalid (error, field, text, "\"%s\" needs a value",
+        return invalid (error, field, text, "'%s' needs a value",
                         strlen (kw) <= 16 ? kw : "word");
       if (g_str_equal (kw, "via") && !r.has_gateway)
         {
@@ -213,7 +213,7 @@ anyd_route_parse (const char *text, const char *field, AnydRoute *out, GError **
           if (g_str_equal (val, "main"))
             v = RT_TABLE_MAIN;
           else if (!parse_decimal (val, G_MAXUINT32, &v) || v == 0 || v == RT_TABLE_LOCAL)
-            return invalid (error, field, text, "table must be \"main\" or a number 1-4294967295 other than 255 (local)");
+            return invalid (error, field, text, "table must be 'main' or a number 1-4294967295 other than 255 (local)");
           r.table = (guint32) v;
           have_table = TRUE;
         }
@@ -266,6 +266,6 @@ anyd_ifname_check (const char *name, const char *field, GError **error)
   /* The kernel's template rule: at most one '%', and it must be "%d". */
   pct = strchr (name, '%');
   if (pct && (pct[1] != 'd' || strchr (pct + 2, '%')))
-    return invalid (error, field, name, "'%%' may only appear once, as \"%%d\" (the kernel fills in a number)");
+    return invalid (error, field, name, "'%%' may only appear once, as '%%d' (the kernel fills in a number)");
   return TRUE;
 }

@@ -338,7 +338,7 @@ anyd_netlink_link_index (AnydNetlink *nl, const char *name, GError **error)
 
   if (name == NULL || *name == '\0' || strlen (name) >= IFNAMSIZ)
     {
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "no link named \"%s\"", name ? name : "");
+      g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "no network interface '%s'", name ? name : "");
       return 0;
     }
   links = link_query (nl, 0, name, &local);
@@ -349,7 +349,7 @@ anyd_netlink_link_index (AnydNetlink *nl, const char *name, GError **error)
     }
   if (links == NULL || links->len == 0)
     {
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "no link named \"%s\"", name);
+      g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "no network interface '%s'", name);
       return 0;
     }
   return ((AnydLinkInfo *) links->pdata[0])->ifindex;
@@ -363,7 +363,7 @@ anyd_netlink_link_get (AnydNetlink *nl, int ifindex, GError **error)
 
   if (ifindex <= 0)
     {
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "no link with index %d", ifindex);
+      g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "no network interface with index %d", ifindex);
       return NULL;
     }
   links = link_query (nl, ifindex, NULL, &local);
@@ -374,7 +374,7 @@ anyd_netlink_link_get (AnydNetlink *nl, int ifindex, GError **error)
     }
   if (links == NULL || links->len == 0)
     {
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "no link with index %d", ifindex);
+      g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "no network interface with index %d", ifindex);
       return NULL;
     }
   return g_ptr_array_steal_index (links, 0);
@@ -416,7 +416,7 @@ anyd_netlink_link_change (AnydNetlink *nl, int ifindex, const AnydLinkChange *ch
       if (change->mtu && g_error_matches (local, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT))
         {
           g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                       "mtu: %u is out of range for this device (%s)", change->mtu,
+                       "mtu: %u is out of range for this device: %s", change->mtu,
                        g_str_has_prefix (local->message, "mtu: ") ? local->message + 5 : local->message);
           return FALSE;
         }
@@ -470,7 +470,7 @@ anyd_netlink_link_delete (AnydNetlink *nl, int ifindex, GError **error)
 
   if (ifindex <= 0)
     {
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "no link with index %d", ifindex);
+      g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "no network interface with index %d", ifindex);
       return FALSE;
     }
   msg = delete_msg (ifindex, 0);

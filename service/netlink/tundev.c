@@ -34,7 +34,7 @@ tun_errno (GError **error, int err, const char *name, const char *what)
       break;
     }
   if (code == ANYD_ERROR_EXISTS)
-    g_set_error (error, ANYD_ERROR, code, "name: a device named \"%s\" already exists", name);
+    g_set_error (error, ANYD_ERROR, code, "name: a device named '%s' already exists", name);
   else
     g_set_error (error, ANYD_ERROR, code, "%s: %s", what, g_strerror (err));
   return FALSE;

@@ -143,7 +143,7 @@ exec_check_config (AnydConfig *config, GError **error)
     if (path[i][0] != '/')
       {
         g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                     "[exec] path: “%s” is not an absolute directory", path[i]);
+                     "[exec] path: '%s' is not an absolute directory", path[i]);
         return FALSE;
       }
   if (sandbox == NULL || (!g_str_equal (sandbox, "strict") && !g_str_equal (sandbox, "none")))
@@ -155,7 +155,7 @@ exec_check_config (AnydConfig *config, GError **error)
   if (!parse_size (memory, &bytes) || (bytes != 0 && bytes < EXEC_MEMORY_MIN))
     {
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                   "[exec] slice_memory_max: “%s” is not a size of at least 1M", memory);
+                   "[exec] slice_memory_max: '%s' is not a size of at least 1M", memory);
       return FALSE;
     }
   return TRUE;
@@ -371,7 +371,7 @@ lookup_user (const char *name, guint32 uid, struct passwd *pw, char **buf, GErro
   if (r != 0 || res == NULL)
     {
       if (name != NULL)
-        g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "user: no such user “%s”", name);
+        g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "user: no user '%s'", name);
       else
         g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
                      "user: uid %u has no user account to run the command as", uid);
@@ -406,7 +406,7 @@ take_stdio_fds (StartCall *c, gint index_out[3], GError **error)
                                  "%s: no fd at index %d (%d passed)", names[i], idx, n);
       else if (isatty (fds[idx]))
         ok = FALSE, g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                                 "%s: is a terminal; use RunPty for terminals", names[i]);
+                                 "%s: is a terminal; run the command on a pseudo-terminal instead", names[i]);
       else
         index_out[i] = g_unix_fd_list_append (c->fds, fds[idx], NULL);
     }
@@ -570,15 +570,15 @@ start_error (StartCall *c, GVariant *props, const char *job_result)
     {
     case 200:   /* EXIT_CHDIR */
       return g_error_new (ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                          "cwd: %s cannot be entered by user %s", c->req->cwd ? c->req->cwd : "~",
+                          "cwd: '%s' cannot be entered by user '%s'", c->req->cwd ? c->req->cwd : "~",
                           c->p->info.user);
     case 203:   /* EXIT_EXEC */
       return g_error_new (ANYD_ERROR, ANYD_ERROR_NOT_FOUND,
-                          "argv[0]: %s cannot be executed by user %s", c->req->command, c->p->info.user);
+                          "argv[0]: '%s' cannot be executed by user '%s'", c->req->command, c->p->info.user);
     case 216:   /* EXIT_GROUP */
     case 217:   /* EXIT_USER */
       return g_error_new (ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                          "user: systemd cannot run commands as %s", c->p->info.user);
+                          "user: systemd cannot run commands as '%s'", c->p->info.user);
     default:
       return g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
                           "the command did not start: job %s, result %s, status %d",
@@ -752,7 +752,7 @@ start_run (ExecModule *m, GDBusMethodInvocation *invocation, gboolean pty)
       exec_module_count_running (m, c->caller->uid) >= m->max_processes)
     {
       error = g_error_new (ANYD_ERROR, ANYD_ERROR_BUSY,
-                           "max_processes: uid %u already runs %u commands ([exec] max_processes)",
+                           "max_processes: uid %u already runs %u commands, the most [exec] max_processes allows",
                            c->caller->uid, m->max_processes);
       fail_start (g_steal_pointer (&c), error);
       return;

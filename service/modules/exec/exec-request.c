@@ -145,7 +145,7 @@ exec_resolve_command (const char *name, const ExecPolicy *policy, GError **error
     found = g_strdup (name);
   else if (strchr (name, '/') != NULL)
     {
-      invalid (error, "argv[0]: “%s” is a relative path; give an absolute path or a name "
+      invalid (error, "argv[0]: '%s' is a relative path; give an absolute path or a name "
                "found in [exec] path", name);
       return NULL;
     }
@@ -158,13 +158,13 @@ exec_resolve_command (const char *name, const ExecPolicy *policy, GError **error
       }
   if (found == NULL || realpath (found, canonical) == NULL)
     {
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "argv[0]: %s not found%s", name,
+      g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "argv[0]: '%s' not found%s", name,
                    name[0] == '/' ? "" : " in [exec] path");
       return NULL;
     }
   if (stat (canonical, &st) != 0 || !S_ISREG (st.st_mode) || (st.st_mode & 0111) == 0)
     {
-      invalid (error, "argv[0]: %s is not an executable file", canonical);
+      invalid (error, "argv[0]: '%s' is not an executable file", canonical);
       return NULL;
     }
   return g_strdup (canonical);
@@ -215,7 +215,7 @@ exec_request_check_env_for_other_user (const ExecRequest *req, GError **error)
     {
       g_autofree char *name = g_strndup (req->env[i], strcspn (req->env[i], "="));
       if (exec_env_name_is_dangerous (name))
-        return invalid (error, "env: %s is refused when the command runs as another user", name);
+        return invalid (error, "env: '%s' is refused when the command runs as another user", name);
     }
   return TRUE;
 }
@@ -315,7 +315,7 @@ parse_options (ExecRequest *req, GVariant *options, const ExecPolicy *policy, gs
   if (g_variant_dict_lookup (&d, "sandbox", "&s", &s))
     {
       if (!g_str_equal (s, "strict") && !g_str_equal (s, "none"))
-        return invalid (error, "sandbox: must be “strict” or “none”");
+        return invalid (error, "sandbox: must be 'strict' or 'none'");
       req->sandbox = g_strdup (s);
     }
   else
@@ -326,7 +326,7 @@ parse_options (ExecRequest *req, GVariant *options, const ExecPolicy *policy, gs
         return invalid (error, "term: must be 1–64 characters");
       for (const char *p = s; *p; p++)
         if (!g_ascii_isalnum (*p) && strchr ("._+-", *p) == NULL)
-          return invalid (error, "term: “%s” is not a terminal type name", s);
+          return invalid (error, "term: '%s' is not a terminal type name", s);
       req->term = g_strdup (s);
     }
   for (guint i = 0; i < G_N_ELEMENTS (fd_keys); i++)
@@ -389,7 +389,7 @@ exec_request_allowed (const ExecRequest *req, const ExecPolicy *policy, const ch
         fnmatch (policy->allow[i], req->command, FNM_PATHNAME) == 0)
       return TRUE;
   g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_AUTHORIZED,
-               "argv[0]: %s is not in the allowlist ([exec] allow= of %s)", req->command,
+               "argv[0]: '%s' is not in the allowlist ([exec] allow= of %s)", req->command,
                origin ? origin : "anyd.conf");
   return FALSE;
 }
@@ -400,6 +400,6 @@ exec_allow_entry_is_valid (const char *entry, GError **error)
   if (entry[0] != '/' || has_controls (entry) || strstr (entry, "//") || strstr (entry, "/./") ||
       strstr (entry, "/../") || g_str_has_suffix (entry, "/") || g_str_has_suffix (entry, "/.") ||
       g_str_has_suffix (entry, "/.."))
-    return invalid (error, "[exec] allow: “%s” is not a canonical absolute path or pattern", entry);
+    return invalid (error, "[exec] allow: '%s' is not a canonical absolute path or pattern", entry);
   return TRUE;
 }

@@ -140,7 +140,7 @@ fail_errno (int err, const char *what)
   switch (err)
     {
     case EXDEV:
-      return fail (STATUS_INVALID, "%s: the path leaves its root (\"..\", an absolute "
+      return fail (STATUS_INVALID, "%s: the path leaves its root ('..', an absolute "
                    "symbolic link or another file system)", what);
     case ELOOP:
       return fail (STATUS_INVALID, "%s: too many symbolic links or a /proc magic link", what);
@@ -433,7 +433,7 @@ do_write (int rootfd, const char *path, uint64_t max_size, long mode,
   if (exists && !replace)
     return fail (STATUS_EXISTS, "the file exists and replace is false");
   if (!exists && !create)
-    return fail (STATUS_NOT_FOUND, "no such file and create is false");
+    return fail (STATUS_NOT_FOUND, "no such file, and create is false");
   /* replacing needs write permission on the file too, not just on the
    * directory, as an editor would */
   if (exists && faccessat (dfd, base, W_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW) < 0)

@@ -215,7 +215,7 @@ max_size_from_config (AnydConfig *config, guint64 *bytes, GError **error)
   if (anyd_files_parse_size (text, bytes))
     return TRUE;
   g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-               "%s: [files] max_size: \"%s\" is not a size (bytes, or a number with K, M, G or T)",
+               "%s: [files] max_size: '%s' is not a size (bytes, or a number with K, M, G or T)",
                anyd_config_get_origin (config, "files", "max_size") ?: "anyd.conf", text);
   return FALSE;
 }
@@ -388,7 +388,7 @@ status_line (Transfer *t, const char *line)
 
         if (helper_errors[i].code == ANYD_ERROR_NOT_AUTHORIZED)
           error = g_error_new (ANYD_ERROR, ANYD_ERROR_NOT_AUTHORIZED,
-                               "Not authorized: %s (as user %s)", msg, t->user_name);
+                               "Not authorized: %s (as user '%s')", msg, t->user_name);
         else if (g_str_equal (helper_errors[i].name, "TooBig"))
           error = g_error_new (ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "max_size: %s", msg);
         else
@@ -421,7 +421,7 @@ status_read_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   t->eof = TRUE;
   if (!t->done && t->started)
     finish_error (t, g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
-                                  "%s: the transfer was interrupted (the helper ended without a result%s%s)",
+                                  "%s: the transfer was interrupted: the helper ended without a result%s%s",
                                   t->path, error ? ": " : "", error ? error->message : ""));
 }
 
@@ -437,7 +437,7 @@ start_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     {
       if (t->eof && !t->done)
         finish_error (t, g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
-                                      "%s: the transfer was interrupted (the helper ended without a result)",
+                                      "%s: the transfer was interrupted: the helper ended without a result",
                                       t->path));
       return;
     }
@@ -670,7 +670,7 @@ lookup_user_thread (GTask *task, gpointer source, gpointer task_data, GCancellab
                              r ? ": " : "", r ? g_strerror (r) : "");
   else if (result == NULL)
     g_task_return_new_error (task, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                             "user: no such user \"%s\"", l->user);
+                             "user: no user '%s'", l->user);
   else
     g_task_return_pointer (task, g_strdup (pw.pw_name), g_free);
 }
@@ -750,7 +750,7 @@ begin (FilesModule *m, AnydDBusFiles *skeleton, GDBusMethodInvocation *invocatio
         {
           g_autofree char *shown = g_strescape (s, NULL);
           error = g_error_new (ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                               "user: \"%s\" is not a user name", shown);
+                               "user: '%s' is not a user name", shown);
           goto fail;
         }
       t->user = g_strdup (s);
@@ -807,7 +807,7 @@ begin (FilesModule *m, AnydDBusFiles *skeleton, GDBusMethodInvocation *invocatio
   if (caller->uid != 0 && n >= m->max_transfers)
     {
       error = g_error_new (ANYD_ERROR, ANYD_ERROR_BUSY,
-                           "Busy: uid %u already has %u transfers running ([files] max_transfers)",
+                           "max_transfers: uid %u already has %u transfers running, the most [files] max_transfers allows",
                            caller->uid, n);
       goto fail;
     }

@@ -16,7 +16,7 @@ anyd_files_path_normalise (const char *path, const char *field, GError **error)
   if (path[0] != '/')
     {
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                   "%s: \"%s\" is not an absolute path", field, path);
+                   "%s: '%s' is not an absolute path", field, path);
       return NULL;
     }
   if (len >= PATH_MAX)
@@ -29,13 +29,13 @@ anyd_files_path_normalise (const char *path, const char *field, GError **error)
       {
         g_autofree char *shown = g_strescape (path, NULL);
         g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                     "%s: \"%s\" contains a control character", field, shown);
+                     "%s: '%s' contains a control character", field, shown);
         return NULL;
       }
   if (len > 1 && path[len - 1] == '/')
     {
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                   "%s: \"%s\" names a directory (trailing \"/\")", field, path);
+                   "%s: '%s' names a directory (trailing '/')", field, path);
       return NULL;
     }
 
@@ -50,7 +50,7 @@ anyd_files_path_normalise (const char *path, const char *field, GError **error)
       if (g_str_equal (parts[i], ".."))
         {
           g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                       "%s: \"%s\" contains \"..\"", field, path);
+                       "%s: '%s' contains '..'", field, path);
           return NULL;
         }
       g_string_append_c (out, '/');
@@ -88,14 +88,14 @@ anyd_files_path_split (const char *path, const char *const *roots, char **root,
     {
       g_autofree char *list = roots && roots[0] ? g_strjoinv (", ", (char **) roots) : NULL;
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_AUTHORIZED,
-                   "Not authorized: %s is not under any of the roots in [files] roots= (%s)",
+                   "Not authorized: '%s' is not under any of the roots in [files] roots= (%s)",
                    path, list ? list : "none configured");
       return FALSE;
     }
   if (path[best_len] == '\0' || g_str_equal (path, "/"))
     {
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                   "path: %s is a root directory, not a file", path);
+                   "path: '%s' is a root directory, not a file", path);
       return FALSE;
     }
   *root = g_strdup (best);

@@ -29,7 +29,7 @@
 static const AnydConfigKey services_config_keys[] = {
   { "services", "allow", ANYD_CONFIG_STRING_LIST, NULL,
     "systemd units callers may start, stop, restart and reload (polkit decides who); "
-    "\"nginx\" means nginx.service, \"app@*.service\" any instance of app@.service; empty: none" },
+    "'nginx' means nginx.service, 'app@*.service' any instance of app@.service; empty: none" },
   { NULL }
 };
 
@@ -227,7 +227,7 @@ allowed_unit (ServicesModule *m, const char *arg, GError **error)
     return g_steal_pointer (&unit);
   list = anyd_services_allowlist_describe (m->allow);
   g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_AUTHORIZED,
-               "Not authorized: %s is not in the services allowlist ([services] allow= in anyd.conf: %s); "
+               "Not authorized: '%s' is not in the services allowlist ([services] allow= in anyd.conf: %s); "
                "anyd touches no other unit", unit, list);
   return NULL;
 }

@@ -84,7 +84,7 @@ shown (const char *name)
 {
   g_autofree char *cut = g_utf8_make_valid (name, MIN (strlen (name), 64));
   g_autofree char *esc = g_strescape (cut, NULL);
-  return g_strdup_printf ("“%s%s”", esc, strlen (name) > 64 ? "…" : "");
+  return g_strdup_printf ("'%s%s'", esc, strlen (name) > 64 ? "…" : "");
 }
 
 /* allow_glob: a pattern (allowlist only); in_config: a [services] allow= entry. */
@@ -138,12 +138,14 @@ normalise (const char *name, gboolean allow_glob, gboolean in_config, const char
         g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
                      "%s: %s: a pattern may use * ? [ only in the instance part, as in app@*.service",
                      field, what);
+      else if (bad != '\0' && g_ascii_isprint (bad))
+        g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
+                     "%s: %s is not a valid unit name (character '%c' not allowed; "
+                     "allowed are letters, digits and : - _ . \\ @)", field, what, bad);
       else if (bad != '\0')
         g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                     "%s: %s is not a valid unit name (character %s%c%s not allowed; "
-                     "allowed are letters, digits and : - _ . \\ @)", field, what,
-                     g_ascii_isprint (bad) ? "'" : "0x", g_ascii_isprint (bad) ? bad : '?',
-                     g_ascii_isprint (bad) ? "'" : "");
+                     "%s: %s is not a valid unit name (byte 0x%02x not allowed; "
+                     "allowed are letters, digits and : - _ . \\ @)", field, what, (guchar) bad);
       else
         g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
                      "%s: %s is not a valid unit name (empty name before '@' or the type)",

@@ -192,9 +192,9 @@ device_for (TunModule *module, AnydDBusTunDevice *iface, GDBusMethodInvocation *
   if (dev == NULL || dev->iface != iface || dev->deleting)
     {
       g_dbus_method_invocation_return_error (invocation, ANYD_ERROR, ANYD_ERROR_NOT_FOUND,
-                                             "device: %s no longer exists%s",
-                                             anyd_dbus_tun_device_get_name (iface),
-                                             dev && dev->deleting ? " (being deleted)" : "");
+                                             dev && dev->deleting ? "TUN device '%s' is being deleted"
+                                                                  : "TUN device '%s' no longer exists",
+                                             anyd_dbus_tun_device_get_name (iface));
       return NULL;
     }
   return dev;

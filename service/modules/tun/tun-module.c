@@ -392,7 +392,7 @@ parse_request (const char *name, GVariant *options, const AnydCaller *caller,
   g_variant_lookup (options, "mode", "&s", &mode);
   if (!g_str_equal (mode, "tun") && !g_str_equal (mode, "tap"))
     {
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "mode: must be \"tun\" or \"tap\"");
+      g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "mode: must be 'tun' or 'tap'");
       return FALSE;
     }
   req->tap = g_str_equal (mode, "tap");
@@ -599,7 +599,7 @@ absent_method_call (GDBusConnection *bus, const char *sender, const char *path, 
   g_autofree char *name = (char *) g_dbus_unescape_object_path (elem ? elem + 1 : path);
 
   g_dbus_method_invocation_return_error (invocation, ANYD_ERROR, ANYD_ERROR_NOT_FOUND,
-                                         "device: anyd has no device named \"%s\" (it only manages devices it created)",
+                                         "no TUN device '%s' (anyd manages only the devices it created)",
                                          name ? name : elem ? elem + 1 : path);
 }
 

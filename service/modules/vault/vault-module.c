@@ -298,7 +298,7 @@ handle_create_key (AnydDBusVault *vault, GDBusMethodInvocation *invocation, cons
   if (!vault_key_type_from_string (type, &key_type))
     {
       g_set_error (&error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                   "type: must be “aead” (XChaCha20-Poly1305) or “sign” (Ed25519)");
+                   "type: must be 'aead' (XChaCha20-Poly1305) or 'sign' (Ed25519)");
       return fail (invocation, "vault.create-key", object, g_steal_pointer (&error));
     }
   if (!quota_create (m, VAULT_KIND_KEY, name, uid, &creating, &error))
@@ -355,7 +355,7 @@ handle_get (AnydDBusVault *vault, GDBusMethodInvocation *invocation, const char 
     return fail (invocation, "vault.get", object, g_steal_pointer (&error));
   if (g_variant_lookup (options, "version", "u", &version) && version == 0)
     {
-      g_set_error (&error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "options: version must be 1 or more");
+      g_set_error (&error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "options.version: must be 1 or more");
       return fail (invocation, "vault.get", object, g_steal_pointer (&error));
     }
   value = vault_store_get (m->store, name, version, &got, &error);

@@ -169,7 +169,7 @@ vault_name_check (const char *name, const char *field, GError **error)
   if (name[0] == '/' || name[len - 1] == '/')
     {
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                   "%s: must not start or end with “/”", field);
+                   "%s: must not start or end with '/'", field);
       return FALSE;
     }
   component = name;
@@ -181,14 +181,14 @@ vault_name_check (const char *name, const char *field, GError **error)
           if (clen == 0)
             {
               g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                           "%s: empty component (“//”)", field);
+                           "%s: empty component ('//')", field);
               return FALSE;
             }
           if ((clen == 1 && component[0] == '.') ||
               (clen == 2 && component[0] == '.' && component[1] == '.'))
             {
               g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                           "%s: component “%.*s” is not allowed", field, (int) clen, component);
+                           "%s: component '%.*s' is not allowed", field, (int) clen, component);
               return FALSE;
             }
           if (*p == '\0')
@@ -200,11 +200,11 @@ vault_name_check (const char *name, const char *field, GError **error)
         {
           if (g_ascii_isgraph (*p))
             g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                         "%s: character “%c” is not allowed (use A-Z a-z 0-9 . _ - and “/” between components)",
+                         "%s: character '%c' is not allowed (use A-Z a-z 0-9 . _ - and '/' between components)",
                          field, *p);
           else
             g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                         "%s: byte 0x%02x is not allowed (use A-Z a-z 0-9 . _ - and “/” between components)",
+                         "%s: byte 0x%02x is not allowed (use A-Z a-z 0-9 . _ - and '/' between components)",
                          field, (guchar) *p);
           return FALSE;
         }
@@ -220,14 +220,14 @@ vault_content_type_check (const char *type, GError **error)
   if (len == 0 || len > VAULT_CONTENT_TYPE_MAX)
     {
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                   "options: content_type must be 1-%d bytes", VAULT_CONTENT_TYPE_MAX);
+                   "options.content_type: must be 1-%d bytes", VAULT_CONTENT_TYPE_MAX);
       return FALSE;
     }
   for (const char *p = type; *p; p++)
     if ((guchar) *p < 0x20 || (guchar) *p > 0x7e)
       {
         g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                     "options: content_type may hold printable ASCII only (byte 0x%02x)", (guchar) *p);
+                     "options.content_type: may hold printable ASCII only (byte 0x%02x)", (guchar) *p);
         return FALSE;
       }
   return TRUE;
@@ -467,7 +467,7 @@ vault_record_encode (const VaultRecord *r)
 static VaultRecord *
 corrupt (GError **error, const char *why)
 {
-  g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, CORRUPT " (%s)", why);
+  g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, CORRUPT ": %s", why);
   return NULL;
 }
 
@@ -599,7 +599,7 @@ vault_envelope_open (VaultKind kind, const guint8 *id, const guint8 *key,
   if (data[4] != VAULT_FORMAT)
     {
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED,
-                   CORRUPT " (format version %u, this anyd reads %u)", data[4], VAULT_FORMAT);
+                   CORRUPT ": format version %u, this anyd reads %u", data[4], VAULT_FORMAT);
       return NULL;
     }
   record_header (kind, expect);
@@ -665,7 +665,7 @@ vault_aead_peek_version (const guint8 *ct, gsize len, guint32 *key_version, GErr
   if (ct[0] != VAULT_FORMAT)
     {
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                   "ciphertext: unknown format %u (not made by anyd's Encrypt?)", ct[0]);
+                   "ciphertext: unknown format %u (not made by anyd's vault?)", ct[0]);
       return FALSE;
     }
   *key_version = (guint32) ct[1] << 24 | (guint32) ct[2] << 16 | (guint32) ct[3] << 8 | ct[4];

@@ -217,7 +217,7 @@ unseal (VaultStore *s, VaultKind kind, const char *hex, GBytes *sealed, GError *
 
   if (hex != NULL && !id_from_hex (hex, id))
     {
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "entry is corrupt (bad file name)");
+      g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "entry is corrupt: bad file name");
       return NULL;
     }
   plain = vault_envelope_open (kind, id, open_key (s, s->record_key), data, len, error);
@@ -247,7 +247,7 @@ open_record (VaultStore *s, VaultKind kind, const char *hex, GBytes *sealed,
     name_id (s, kind, r->name, expect);
   if (!g_str_equal (expect, hex))
     {
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "entry is corrupt (name does not match)");
+      g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "entry is corrupt: name does not match");
       return NULL;
     }
   return g_steal_pointer (&r);
@@ -344,9 +344,9 @@ entry_load (VaultStore *s, VaultKind kind, const char *hex)
       return NULL;
     }
   if (fd < 0 || fstat (fd, &st) < 0)
-    g_set_error (&error, ANYD_ERROR, ANYD_ERROR_FAILED, "entry is corrupt (%s)", g_strerror (errno));
+    g_set_error (&error, ANYD_ERROR, ANYD_ERROR_FAILED, "entry is corrupt: %s", g_strerror (errno));
   else if (!S_ISREG (st.st_mode))
-    g_set_error (&error, ANYD_ERROR, ANYD_ERROR_FAILED, "entry is corrupt (not a regular file)");
+    g_set_error (&error, ANYD_ERROR, ANYD_ERROR_FAILED, "entry is corrupt: not a regular file");
   else
     {
       entry_set_identity (e, &st);
@@ -412,10 +412,10 @@ lookup_usable (VaultStore *s, VaultKind kind, const char *name, GError **error)
   Entry *e = lookup (s, kind, name);
 
   if (e == NULL)
-    g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "%s “%s” does not exist", kind_word (kind), name);
+    g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "no %s '%s'", kind_word (kind), name);
   else if (e->corrupt != NULL)
     g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED,
-                 "%s “%s”: entry is corrupt (see the daemon log; delete it to reuse the name)",
+                 "%s '%s' is corrupt (see the daemon log; delete it to reuse the name)",
                  kind_word (kind), name);
   else
     return e;
@@ -427,7 +427,7 @@ check_unlocked (VaultStore *s, GError **error)
 {
   if (s->locked == NULL)
     return TRUE;
-  g_set_error (error, ANYD_ERROR, ANYD_ERROR_DISABLED, "vault is locked: %s", s->locked);
+  g_set_error (error, ANYD_ERROR, ANYD_ERROR_DISABLED, "the vault is locked: %s", s->locked);
   return FALSE;
 }
 
@@ -585,8 +585,8 @@ load_master_key (VaultStore *s, const char *credentials_dir)
         meta = g_bytes_new (data, len);
         meta_plain = unseal (s, VAULT_KIND_META, NULL, meta, &error);
         if (meta_plain == NULL || !vault_meta_decode (meta_plain, &created, &error))
-          s->locked = g_strdup_printf ("the master key (%s) does not open this vault (%s: %s); "
-                                       "was the key changed?", s->key_source, meta_path, error->message);
+          s->locked = g_strdup_printf ("the master key from %s does not open this vault; "
+                                       "was the key changed? %s: %s", s->key_source, meta_path, error->message);
         return;
       }
     if (!g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
@@ -767,7 +767,7 @@ vault_store_get (VaultStore *s, const char *name, guint32 version, guint32 *out_
   if (v == NULL)
     {
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND,
-                   "secret “%s” has no version %u (kept: %u to %u)", name, version,
+                   "secret '%s' has no version %u (kept: %u to %u)", name, version,
                    g_array_index (r->versions, VaultVersion, 0).version, vault_record_newest (r)->version);
       return NULL;
     }
@@ -875,7 +875,7 @@ vault_store_list_keys (VaultStore *s, GError **error)
 
 /* A usable key of the wanted type. */
 static Entry *
-lookup_key (VaultStore *s, const char *name, VaultKeyType want, const char *method, GError **error)
+lookup_key (VaultStore *s, const char *name, VaultKeyType want, const char *why, GError **error)
 {
   Entry *e;
 
@@ -884,9 +884,8 @@ lookup_key (VaultStore *s, const char *name, VaultKeyType want, const char *meth
   if (e->key_type != want)
     {
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                   "key: “%s” is a %s key; %s needs a%s %s key", name,
-                   vault_key_type_to_string (e->key_type), method,
-                   want == VAULT_KEY_AEAD ? "n" : "", vault_key_type_to_string (want));
+                   "key: '%s' is a%s %s key; %s", name,
+                   e->key_type == VAULT_KEY_AEAD ? "n" : "", vault_key_type_to_string (e->key_type), why);
       return NULL;
     }
   return e;
@@ -896,7 +895,7 @@ GBytes *
 vault_store_encrypt (VaultStore *s, const char *key, const guint8 *plaintext, gsize len,
                      const guint8 *aad, gsize aad_len, guint32 *out_version, GError **error)
 {
-  Entry *e = lookup_key (s, key, VAULT_KEY_AEAD, "Encrypt", error);
+  Entry *e = lookup_key (s, key, VAULT_KEY_AEAD, "encrypting needs an aead key", error);
   const VaultVersion *v;
   GBytes *ct;
 
@@ -914,7 +913,7 @@ VaultBuf *
 vault_store_decrypt (VaultStore *s, const char *key, const guint8 *ct, gsize len,
                      const guint8 *aad, gsize aad_len, guint32 *out_version, GError **error)
 {
-  Entry *e = lookup_key (s, key, VAULT_KEY_AEAD, "Decrypt", error);
+  Entry *e = lookup_key (s, key, VAULT_KEY_AEAD, "decrypting needs an aead key", error);
   const VaultVersion *v;
   VaultBuf *plain;
   guint32 version;
@@ -925,7 +924,7 @@ vault_store_decrypt (VaultStore *s, const char *key, const guint8 *ct, gsize len
   if (v == NULL)
     {
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                   "ciphertext: cannot be decrypted (made with version %u of key “%s”, which does not exist)",
+                   "ciphertext: cannot be decrypted (made with version %u of key '%s', which does not exist)",
                    version, key);
       return NULL;
     }
@@ -940,7 +939,7 @@ GBytes *
 vault_store_sign (VaultStore *s, const char *key, const guint8 *data, gsize len,
                   guint32 *out_version, GError **error)
 {
-  Entry *e = lookup_key (s, key, VAULT_KEY_SIGN, "Sign", error);
+  Entry *e = lookup_key (s, key, VAULT_KEY_SIGN, "signing needs a sign key", error);
   guint8 *sig;
   const VaultVersion *v;
 
@@ -958,7 +957,7 @@ vault_store_sign (VaultStore *s, const char *key, const guint8 *data, gsize len,
 GBytes *
 vault_store_get_public_key (VaultStore *s, const char *key, GError **error)
 {
-  Entry *e = lookup_key (s, key, VAULT_KEY_SIGN, "GetPublicKey", error);
+  Entry *e = lookup_key (s, key, VAULT_KEY_SIGN, "only sign keys have a public key", error);
   guint8 *pk;
 
   if (e == NULL)
@@ -1058,14 +1057,14 @@ op_prepare (VaultStore *s, Op *op, GError **error)
       if (e != NULL && e->corrupt != NULL)
         {
           g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED,
-                       "%s “%s”: entry is corrupt (delete it to reuse the name)", kind_word (op->kind), op->name);
+                       "%s '%s' is corrupt (see the daemon log; delete it to reuse the name)",
+                       kind_word (op->kind), op->name);
           return FALSE;
         }
       if (e != NULL)
         {
-          g_set_error (error, ANYD_ERROR, ANYD_ERROR_EXISTS, "%s “%s” already exists%s",
-                       kind_word (op->kind), op->name,
-                       op->type == OP_PUT ? " (Rotate adds a version)" : " (RotateKey adds a version)");
+          g_set_error (error, ANYD_ERROR, ANYD_ERROR_EXISTS, "%s '%s' already exists; rotate it to add a version",
+                       kind_word (op->kind), op->name);
           return FALSE;
         }
       r = vault_record_new (op->kind, op->name);
@@ -1086,7 +1085,7 @@ op_prepare (VaultStore *s, Op *op, GError **error)
         return FALSE;
       if (vault_record_newest (r)->version == G_MAXUINT32)
         {
-          g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "%s “%s” has no version numbers left",
+          g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "%s '%s' has no version numbers left",
                        kind_word (op->kind), op->name);
           return FALSE;
         }
@@ -1103,7 +1102,7 @@ op_prepare (VaultStore *s, Op *op, GError **error)
       e = lookup (s, op->kind, op->name);
       if (e == NULL)
         {
-          g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "%s “%s” does not exist",
+          g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "no %s '%s'",
                        kind_word (op->kind), op->name);
           return FALSE;
         }

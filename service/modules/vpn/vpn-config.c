@@ -347,7 +347,7 @@ parse_dns (Parser *p, const char *value, GError **error)
           continue;
         }
       q = quote (*i);
-      return fail (p, error, "DNS: “%s” is neither an IP address nor a search domain", q);
+      return fail (p, error, "DNS: '%s' is neither an IP address nor a search domain", q);
     }
   return TRUE;
 }
@@ -365,26 +365,26 @@ parse_endpoint (Parser *p, const char *value, GError **error)
       const char *close = strchr (value, ']');
       int family = 0;
       if (close == NULL || close[1] != ':')
-        return fail (p, error, "Endpoint: “%s” must be [IPv6]:port", q);
+        return fail (p, error, "Endpoint: '%s' must be [IPv6]:port", q);
       host = g_strndup (value + 1, (gsize) (close - value - 1));
       if (!ip_literal (host, &family, NULL) || family != AF_INET6)
-        return fail (p, error, "Endpoint: “%s”: not an IPv6 address in brackets", q);
+        return fail (p, error, "Endpoint: '%s': not an IPv6 address in brackets", q);
       port_text = close + 2;
     }
   else
     {
       const char *colon = strrchr (value, ':');
       if (colon == NULL)
-        return fail (p, error, "Endpoint: “%s” has no port (host:port)", q);
+        return fail (p, error, "Endpoint: '%s' has no port (host:port)", q);
       if (strchr (value, ':') != colon)
-        return fail (p, error, "Endpoint: “%s”: write IPv6 endpoints as [address]:port", q);
+        return fail (p, error, "Endpoint: '%s': write IPv6 endpoints as [address]:port", q);
       host = g_strndup (value, (gsize) (colon - value));
       if (!ip_literal (host, NULL, NULL) && !dns_name_is_valid (host))
-        return fail (p, error, "Endpoint: “%s”: not an IP address or host name", q);
+        return fail (p, error, "Endpoint: '%s': not an IP address or host name", q);
       port_text = colon + 1;
     }
   if (!parse_uint (port_text, 65535, FALSE, &port) || port == 0)
-    return fail (p, error, "Endpoint: “%s”: port must be 1–65535", q);
+    return fail (p, error, "Endpoint: '%s': port must be 1–65535", q);
   p->peer->endpoint_host = g_steal_pointer (&host);
   p->peer->endpoint_port = (guint16) port;
   return TRUE;
@@ -432,7 +432,7 @@ interface_key (Parser *p, const char *key, const char *value, GError **error)
       if (g_ascii_strcasecmp (value, "off") == 0)
         n = 0;
       else if (!parse_uint (value, G_MAXUINT32, TRUE, &n))
-        return fail (p, error, "FwMark: must be “off” or a 32-bit number (decimal or 0x hex)");
+        return fail (p, error, "FwMark: must be 'off' or a 32-bit number (decimal or 0x hex)");
       c->fwmark = (guint32) n;
       return TRUE;
     }
@@ -479,7 +479,7 @@ interface_key (Parser *p, const char *key, const char *value, GError **error)
     return refuse_script (p, "PostDown", error);
   {
     g_autofree char *q = quote (key);
-    return fail (p, error, "unknown key “%s” in [Interface]", q);
+    return fail (p, error, "unknown key '%s' in [Interface]", q);
   }
 }
 
@@ -522,13 +522,13 @@ peer_key (Parser *p, const char *key, const char *value, GError **error)
       if (g_ascii_strcasecmp (value, "off") == 0)
         n = 0;
       else if (!parse_uint (value, 65535, FALSE, &n))
-        return fail (p, error, "PersistentKeepalive: must be “off” or seconds 0–65535");
+        return fail (p, error, "PersistentKeepalive: must be 'off' or seconds 0–65535");
       peer->persistent_keepalive = (guint16) n;
       return TRUE;
     }
   {
     g_autofree char *q = quote (key);
-    return fail (p, error, "unknown key “%s” in [Peer]", q);
+    return fail (p, error, "unknown key '%s' in [Peer]", q);
   }
 }
 
@@ -597,12 +597,12 @@ parse_line (Parser *p, char *line, GError **error)
 
   eq = strchr (line, '=');
   if (eq == NULL)
-    return fail (p, error, "expected “Key = Value”");
+    return fail (p, error, "expected 'Key = Value'");
   *eq = '\0';
   key = g_strstrip (line);
   value = g_strstrip (eq + 1);
   if (*key == '\0')
-    return fail (p, error, "expected “Key = Value”, the key is missing");
+    return fail (p, error, "expected 'Key = Value', the key is missing");
   if (*value == '\0')
     {
       g_autofree char *q = quote (key);

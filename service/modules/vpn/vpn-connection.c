@@ -355,13 +355,24 @@ destroyed_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 
 /* After DNS: rules now, the device (with its addresses and routes) and the
  * data plane off the main loop. */
+/* The data plane leaves the connection: Interface names it no longer (a
+ * failed connection stays exported until Disconnect and must not show the
+ * device of the attempt). */
+static VpnTunnel *
+steal_tunnel (VpnConnection *c)
+{
+  if (!c->gone)
+    anyd_dbus_vpn_connection_set_interface (iface (c), "");
+  return g_steal_pointer (&c->tunnel);
+}
+
 static void
 teardown_network (VpnConnection *c)
 {
   delete_rules (c);
   if (c->tunnel)
     {
-      VpnTunnel *t = g_steal_pointer (&c->tunnel);
+      VpnTunnel *t = steal_tunnel (c);
       t->backend->destroy_async (t, destroyed_cb, connection_ref (c));
     }
   else
@@ -428,7 +439,7 @@ teardown_sync (VpnConnection *c)
   delete_rules (c);
   if (c->tunnel)
     {
-      VpnTunnel *t = g_steal_pointer (&c->tunnel);
+      VpnTunnel *t = steal_tunnel (c);
       t->backend->destroy (t);
     }
 }
@@ -569,7 +580,7 @@ transition (VpnConnection *c, State to, AnydError code, const char *reason)
       hold (c, TRUE);
       if (c->connecting)
         {
-          error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "profile %s was disconnected while coming up",
+          error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "VPN profile '%s' was disconnected while coming up",
                                c->profile_name);
           answer (c, &c->connecting, error);
         }
@@ -931,7 +942,7 @@ setup_network (VpnConnection *c, GError **error)
             continue;
           if (g_error_matches (local, ANYD_ERROR, ANYD_ERROR_EXISTS))
             g_set_error (error, ANYD_ERROR, ANYD_ERROR_EXISTS,
-                         "AllowedIPs: a route to %s already exists (another interface routes it)", text);
+                         "AllowedIPs: a route to %s already exists; another interface routes it", text);
           else
             g_propagate_error (error, g_steal_pointer (&local));
           return FALSE;

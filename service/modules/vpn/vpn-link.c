@@ -171,7 +171,7 @@ check_host (const char *value, const char *proto, const char *field, char **out,
   if (!is_hostname (value) || last_label_numeric (value))
     {
       g_autofree char *s = shown (value);
-      return fail (error, proto, "%s: \"%s\" is not a host name or IP address", field, s);
+      return fail (error, proto, "%s: '%s' is not a host name or IP address", field, s);
     }
   *out = g_ascii_strdown (value, -1);
   return TRUE;
@@ -187,7 +187,7 @@ check_port (const char *value, const char *proto, guint16 *out, GError **error)
   if (strlen (value) > 5 || !g_ascii_string_to_unsigned (value, 10, 1, 65535, &n, NULL))
     {
       g_autofree char *s = shown (value);
-      return fail (error, proto, "port: \"%s\" is not 1-65535", s);
+      return fail (error, proto, "port: '%s' is not 1-65535", s);
     }
   *out = (guint16) n;
   return TRUE;
@@ -237,7 +237,7 @@ check_path (const char *value, const char *proto, char **out, GError **error)
     if ((guchar) *p <= 0x20 || (guchar) *p >= 0x7f)
       {
         g_autofree char *s = shown (value);
-        return fail (error, proto, "path: \"%s\" has a character outside printable ASCII", s);
+        return fail (error, proto, "path: '%s' has a character outside printable ASCII", s);
       }
   *out = g_strdup (value);
   return TRUE;
@@ -264,7 +264,7 @@ check_network (VpnLink *link, const char *value, const char *proto, GError **err
   else
     {
       g_autofree char *s = shown (value);
-      return fail (error, proto, "network: \"%s\" is not supported (tcp, ws or h2)", s);
+      return fail (error, proto, "network: '%s' is not supported (tcp, ws or h2)", s);
     }
   if (link->protocol == VPN_PROTOCOL_SHADOWSOCKS && !g_str_equal (link->network, "tcp"))
     return fail (error, proto, "network: shadowsocks runs over tcp only");
@@ -281,7 +281,7 @@ check_security (VpnLink *link, const char *value, const char *proto, GError **er
   else
     {
       g_autofree char *s = shown (value);
-      return fail (error, proto, "security: \"%s\" is not supported (none or tls)", s);
+      return fail (error, proto, "security: '%s' is not supported (none or tls)", s);
     }
   if (link->protocol == VPN_PROTOCOL_SHADOWSOCKS && link->tls)
     return fail (error, proto, "security: shadowsocks has no tls");
@@ -294,7 +294,7 @@ check_header_type (const char *value, const char *proto, GError **error)
   if (value != NULL && *value != '\0' && !g_str_equal (value, "none"))
     {
       g_autofree char *s = shown (value);
-      return fail (error, proto, "headerType: \"%s\" is not supported (none)", s);
+      return fail (error, proto, "headerType: '%s' is not supported (none)", s);
     }
   return TRUE;
 }
@@ -315,7 +315,7 @@ check_cipher (VpnLink *link, const char *value, const char *proto, GError **erro
           return TRUE;
         }
       s = shown (value);
-      return fail (error, proto, "scy: \"%s\" is not supported (auto, aes-128-gcm, chacha20-poly1305, none)", s);
+      return fail (error, proto, "scy: '%s' is not supported (auto, aes-128-gcm, chacha20-poly1305, none)", s);
     }
   if (link->protocol != VPN_PROTOCOL_SHADOWSOCKS)
     return TRUE;
@@ -331,7 +331,7 @@ check_cipher (VpnLink *link, const char *value, const char *proto, GError **erro
   else
     {
       s = shown (value);
-      return fail (error, proto, "method: \"%s\" is not supported (aes-128-gcm, aes-256-gcm, "
+      return fail (error, proto, "method: '%s' is not supported (aes-128-gcm, aes-256-gcm, "
                    "chacha20-ietf-poly1305)", s);
     }
   return TRUE;

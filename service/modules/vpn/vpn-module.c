@@ -142,7 +142,7 @@ lookup_profile (VpnModule *module, const char *name, GError **error)
   if (profile == NULL)
     {
       g_autofree char *shown = g_strescape (name, NULL);
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "profile: no VPN profile named \"%.64s\"", shown);
+      g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "no VPN profile '%.64s'", shown);
     }
   return profile;
 }
@@ -192,7 +192,7 @@ connect_profile (VpnModule *module, VpnProfile *profile, const AnydCaller *calle
       /* wg-quick brings such an interface up to have peers added later; a
        * connection here has nothing to connect to and nothing could add one */
       error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
-                           "profile %s has no [Peer] section: add a peer (VpnProfile.Update) before connecting",
+                           "VPN profile '%s' has no [Peer] section; add a peer to its configuration before connecting",
                            profile->name);
       reply (NULL, error, user_data);
       return;
@@ -207,7 +207,7 @@ connect_profile (VpnModule *module, VpnProfile *profile, const AnydCaller *calle
       while (g_hash_table_iter_next (&it, NULL, (gpointer *) &other))
         if (vpn_connection_is_proxy (other))
           {
-            error = g_error_new (ANYD_ERROR, ANYD_ERROR_BUSY, "profile %s: the proxy profile %s is connected; "
+            error = g_error_new (ANYD_ERROR, ANYD_ERROR_BUSY, "VPN profile '%s': the proxy profile '%s' is connected; "
                                  "disconnect it first", profile->name, vpn_connection_get_profile_name (other));
             reply (NULL, error, user_data);
             return;
@@ -222,7 +222,7 @@ connect_profile (VpnModule *module, VpnProfile *profile, const AnydCaller *calle
   if (g_hash_table_contains (module->claimed, profile->name))
     {
       error = g_error_new (ANYD_ERROR, ANYD_ERROR_BUSY,
-                           "profile %s: anyd is taking over its connection from before a restart; try again",
+                           "VPN profile '%s': anyd is taking over its connection from before a restart; try again",
                            profile->name);
       reply (NULL, error, user_data);
       return;
@@ -345,7 +345,7 @@ check_name (const char *name, GError **error)
     {
       g_autofree char *shown = g_strescape (name, NULL);
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                   "name: \"%.64s\" is not a profile name (1-%d characters of A-Z a-z 0-9 _ = + . -, "
+                   "name: '%.64s' is not a profile name (1-%d characters of A-Z a-z 0-9 _ = + . -, "
                    "not starting with . or -)", shown, VPN_PROFILE_NAME_MAX);
       return FALSE;
     }
@@ -359,7 +359,7 @@ check_request (VpnModule *module, const char *name, GVariant *options, GError **
     return FALSE;
   if (g_hash_table_contains (module->profiles, name))
     {
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_EXISTS, "name: a profile named %s exists already", name);
+      g_set_error (error, ANYD_ERROR, ANYD_ERROR_EXISTS, "name: VPN profile '%s' already exists", name);
       return FALSE;
     }
   return TRUE;
@@ -718,7 +718,7 @@ handle_disconnect (AnydDBusVpn *iface, GDBusMethodInvocation *invocation, const 
   if (c == NULL)
     {
       anyd_invocation_return_error (invocation, g_error_new (ANYD_ERROR, ANYD_ERROR_NOT_FOUND,
-                                                             "profile: %s is not connected", name));
+                                                             "VPN profile '%s' is not connected", name));
       return TRUE;
     }
   vpn_connection_disconnect (c, anyd_caller_from_invocation (invocation), "", disconnect_done_cb, invocation);

@@ -101,9 +101,13 @@ v2ray_check (AnydConfig *config, GError **error)
   if (path == NULL || !g_path_is_absolute (path) || !g_file_test (path, G_FILE_TEST_IS_REGULAR) ||
       access (path, X_OK) != 0)
     {
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_DISABLED,
-                   "the proxy data plane is not installed (no executable v2ray at %s; install the v2ray "
-                   "package or set [vpn] v2ray)", path ? path : "(unset)");
+      if (path == NULL)
+        g_set_error (error, ANYD_ERROR, ANYD_ERROR_DISABLED,
+                     "the proxy data plane is not installed: [vpn] v2ray is not set");
+      else
+        g_set_error (error, ANYD_ERROR, ANYD_ERROR_DISABLED,
+                     "the proxy data plane is not installed: no executable v2ray at '%s'; install the v2ray "
+                     "package or set [vpn] v2ray", path);
       return FALSE;
     }
   return TRUE;
@@ -492,7 +496,7 @@ vpn_v2ray_create_async (const VpnBackendEnv *env, const char *config_dir, const 
   pw = getpwnam (cr->user);
   if (pw == NULL || pw->pw_uid == 0)
     {
-      error = g_error_new (ANYD_ERROR, ANYD_ERROR_DISABLED, "[vpn] v2ray_user: no system user %s to run v2ray as "
+      error = g_error_new (ANYD_ERROR, ANYD_ERROR_DISABLED, "[vpn] v2ray_user: no system user '%s' to run v2ray as "
                            "(the package's sysusers.d file creates anyd-v2ray)", cr->user);
       goto fail;
     }

@@ -101,9 +101,13 @@ wggo_check (AnydConfig *config, GError **error)
   if (path == NULL || !g_path_is_absolute (path) ||
       !g_file_test (path, G_FILE_TEST_IS_REGULAR) || access (path, X_OK) != 0)
     {
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_DISABLED,
-                   "the WireGuard data plane is not installed (no executable wireguard-go at %s; "
-                   "install it or set [vpn] wireguard_go)", path ? path : "(unset)");
+      if (path == NULL)
+        g_set_error (error, ANYD_ERROR, ANYD_ERROR_DISABLED,
+                     "the WireGuard data plane is not installed: [vpn] wireguard_go is not set");
+      else
+        g_set_error (error, ANYD_ERROR, ANYD_ERROR_DISABLED,
+                     "the WireGuard data plane is not installed: no executable wireguard-go at '%s'; "
+                     "install it or set [vpn] wireguard_go", path);
       return FALSE;
     }
   return TRUE;

@@ -81,14 +81,6 @@ typedef struct {
   gpointer        data;
 } Waiter;
 
-/* A Connect that waits for this connection to be gone first. */
-typedef struct {
-  char           *profile;
-  AnydCaller     *caller;
-  VpnConnectReply reply;
-  gpointer        data;
-} Restart;
-
 /* ---- the skeleton: notices reads of the counters */
 
 #define VPN_TYPE_CONNECTION_SKELETON (vpn_connection_skeleton_get_type ())
@@ -104,9 +96,9 @@ G_DEFINE_TYPE (VpnConnectionSkeleton, vpn_connection_skeleton, ANYD_DBUS_TYPE_VP
 
 struct _VpnConnection {
   gint                   ref_count;
-  VpnModule             *module;      /* valid while !gone */
+  VpnContext            *ctx;         /* valid while !gone */
   const VpnBackend      *backend;
-  gboolean               gone;        /* removed from the module: callbacks do nothing */
+  gboolean               gone;        /* vpn_connection_free ran (the module dropped it): callbacks do nothing */
   char                  *path;
   char                  *profile_name;
   char                  *profile_path;
@@ -120,7 +112,6 @@ struct _VpnConnection {
   GCancellable          *cancellable; /* every operation of the coming-up phase */
   GList                 *connecting;  /* Waiter*: Connect calls to answer */
   GList                 *disconnecting;/* Waiter*: Disconnect calls to answer */
-  GList                 *restarts;    /* Restart* */
   char                  *reason;      /* of the disconnect */
   gboolean               tearing_down;/* teardown() runs: DNS, rules, device */
   gboolean               creating;    /* the backend is starting the data plane */
@@ -248,10 +239,28 @@ vpn_connection_is_active (VpnConnection *c)
   return c->state == STATE_CONNECTING || c->state == STATE_CONNECTED;
 }
 
-VpnConnection *
-vpn_module_lookup_connection (VpnModule *module, const char *profile)
+const char *
+vpn_connection_get_profile_name (VpnConnection *c)
 {
-  return g_hash_table_lookup (module->connections, profile);
+  return c->profile_name;
+}
+
+gboolean
+vpn_connection_is_failed (VpnConnection *c)
+{
+  return c->state == STATE_FAILED;
+}
+
+gboolean
+vpn_connection_is_proxy (VpnConnection *c)
+{
+  return c->config->link != NULL;
+}
+
+gboolean
+vpn_connection_uses_table (VpnConnection *c, guint32 t)
+{
+  return c->policy_table == t || c->fwmark == t;
 }
 
 static AnydDBusVpnConnection *
@@ -275,9 +284,9 @@ hold (VpnConnection *c, gboolean on)
     return;
   c->held = on;
   if (on)
-    anyd_daemon_hold (c->module->daemon);
+    anyd_daemon_hold (c->ctx->daemon);
   else
-    anyd_daemon_release (c->module->daemon);
+    anyd_daemon_release (c->ctx->daemon);
 }
 
 /* Answer the Connect (error set) or Disconnect (error NULL) waiters of list. */
@@ -309,14 +318,6 @@ add_waiter (GList *list, VpnConnectReply connect, GFunc done, gpointer data)
   return g_list_append (list, w);
 }
 
-static void
-restart_free (Restart *r)
-{
-  g_free (r->profile);
-  g_clear_pointer (&r->caller, anyd_caller_unref);
-  g_free (r);
-}
-
 /* ------------------------------------------------------------- teardown */
 
 static void
@@ -326,7 +327,7 @@ delete_rules (VpnConnection *c)
     {
       g_autoptr(GError) error = NULL;
       AnydRule *r = &g_array_index (c->rules, AnydRule, i);
-      if (!anyd_netlink_rule_del (c->module->nl, r, "rule", &error) &&
+      if (!anyd_netlink_rule_del (c->ctx->nl, r, "rule", &error) &&
           !g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
         g_warning ("vpn: %s: removing a routing rule: %s", c->profile_name, error->message);
     }
@@ -398,7 +399,7 @@ teardown (VpnConnection *c)
 {
   stop_timers (c);
   g_cancellable_cancel (c->cancellable);
-  if (c->module->stopping)
+  if (c->ctx->stopping)
     {
       teardown_sync (c);
       return FALSE;
@@ -417,7 +418,7 @@ teardown (VpnConnection *c)
   if (c->dns_applied && c->tunnel)
     {
       c->dns_applied = FALSE;
-      vpn_resolved_revert_async (anyd_daemon_get_connection (c->module->daemon), c->tunnel->ifindex, NULL,
+      vpn_resolved_revert_async (anyd_daemon_get_connection (c->ctx->daemon), c->tunnel->ifindex, NULL,
                                  dns_reverted_cb, connection_ref (c));
     }
   else
@@ -433,7 +434,7 @@ teardown_sync (VpnConnection *c)
   stop_timers (c);
   g_cancellable_cancel (c->cancellable);
   if (c->dns_applied && c->tunnel)
-    vpn_resolved_revert_sync (anyd_daemon_get_connection (c->module->daemon), c->tunnel->ifindex);
+    vpn_resolved_revert_sync (anyd_daemon_get_connection (c->ctx->daemon), c->tunnel->ifindex);
   c->dns_applied = FALSE;
   delete_rules (c);
   if (c->tunnel)
@@ -480,7 +481,7 @@ record_save (VpnConnection *c)
   rt->fwmark = c->fwmark;
   rt->policy_table = c->policy_table;
   g_array_append_vals (rt->rules, c->rules->data, c->rules->len);
-  routes = anyd_netlink_route_list (c->module->nl, c->tunnel->ifindex, &error);
+  routes = anyd_netlink_route_list (c->ctx->nl, c->tunnel->ifindex, &error);
   for (guint i = 0; routes && routes[i]; i++)
     g_ptr_array_add (rt->routes, g_strdup (routes[i]));
   for (guint i = 0; i < c->config->dns_servers->len; i++)
@@ -493,7 +494,7 @@ record_save (VpnConnection *c)
   rt->max_keepalive = max_keepalive (c->config);
   rt->since = anyd_dbus_vpn_connection_get_since (iface (c));
   rt->uid = c->uid;
-  if (routes == NULL || !vpn_runtime_save (c->module->runtime_dir, rt, &error))
+  if (routes == NULL || !vpn_runtime_save (c->ctx->runtime_dir, rt, &error))
     g_warning ("vpn: %s: runtime record: %s (the connection will not survive an anyd restart)",
                c->profile_name, error->message);
   else
@@ -508,39 +509,18 @@ record_remove (VpnConnection *c)
   if (!c->recorded)
     return;
   c->recorded = FALSE;
-  if (!vpn_runtime_remove (c->module->runtime_dir, c->profile_name, &error))
+  if (!vpn_runtime_remove (c->ctx->runtime_dir, c->profile_name, &error))
     g_warning ("vpn: %s: %s", c->profile_name, error->message);
 }
 
 /* ----------------------------------------------------------- transitions */
-
-static void
-start_restarts (VpnModule *module, GList *restarts)
-{
-  for (GList *l = restarts; l; l = l->next)
-    {
-      Restart *r = l->data;
-      GError *error = NULL;
-      VpnProfile *profile = vpn_module_lookup_profile (module, r->profile, &error);
-
-      if (profile != NULL)
-        vpn_connection_start (module, profile, r->caller, r->reply, r->data);
-      else
-        {
-          r->reply (NULL, error, r->data);
-          g_error_free (error);
-        }
-      restart_free (r);
-    }
-  g_list_free (restarts);
-}
 
 /* The one place a connection changes state: publish it, then do what
  * entering it means.  code and reason: why (failed: the error). */
 static void
 transition (VpnConnection *c, State to, AnydError code, const char *reason)
 {
-  g_autoptr(VpnConnection) self = connection_ref (c);   /* DISCONNECTED drops the table's */
+  g_autoptr(VpnConnection) self = connection_ref (c);   /* DISCONNECTED may drop the table's */
   g_autoptr(GError) error = NULL;
 
   if (c->gone || c->state == to)
@@ -574,7 +554,7 @@ transition (VpnConnection *c, State to, AnydError code, const char *reason)
       record_save (c);
       /* the data plane no longer needs anyd: it may exit when idle and re-adopt
        * (a proxy is not re-adopted: anyd stays) */
-      hold (c, !c->module->keep_on_exit || c->config->link != NULL);
+      hold (c, !c->ctx->keep_on_exit || c->config->link != NULL);
       break;
 
     case STATE_FAILED:
@@ -609,28 +589,14 @@ transition (VpnConnection *c, State to, AnydError code, const char *reason)
       break;
 
     case STATE_DISCONNECTED:
-      {
-        VpnModule *module = c->module;
-        GList *restarts = g_steal_pointer (&c->restarts);
-
-        hold (c, FALSE);
-        record_remove (c);
-        anyd_audit_action (c->caller, "vpn.disconnect", c->path, NULL, "profile=%s reason=%s", c->profile_name,
-                           reason && *reason ? reason : "request");
-        answer (c, &c->disconnecting, NULL);
-        if (module->stopping)
-          {
-            /* the module frees its table next */
-            error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "anyd is stopping");
-            for (GList *l = restarts; l; l = l->next)
-              ((Restart *) l->data)->reply (NULL, error, ((Restart *) l->data)->data);
-            g_list_free_full (restarts, (GDestroyNotify) restart_free);
-            break;
-          }
-        /* unexports and drops the table's reference */
-        g_hash_table_remove (module->connections, c->profile_name);
-        start_restarts (module, restarts);
-      }
+      hold (c, FALSE);
+      record_remove (c);
+      anyd_audit_action (c->caller, "vpn.disconnect", c->path, NULL, "profile=%s reason=%s", c->profile_name,
+                         reason && *reason ? reason : "request");
+      answer (c, &c->disconnecting, NULL);
+      /* the module drops it from its table (unexported, freed) unless it is
+       * stopping (it frees the table next) */
+      c->ctx->hooks->connection_gone (c, c->ctx->hooks_data);
       break;
     }
 }
@@ -653,7 +619,7 @@ vpn_connection_disconnect (VpnConnection *c, const AnydCaller *caller, const cha
   transition (c, STATE_DISCONNECTING, 0, c->reason);
 }
 
-/* Daemon stop (module->stopping): kept, or the same transitions done at once. */
+/* Daemon stop (ctx->stopping): kept, or the same transitions done at once. */
 void
 vpn_connection_shutdown (VpnConnection *c, gboolean keep)
 {
@@ -693,7 +659,7 @@ vpn_connection_free (VpnConnection *c)
       hold (c, FALSE);
       c->gone = TRUE;
       c->iface->connection = NULL;
-      g_dbus_object_manager_server_unexport (anyd_daemon_get_object_manager (c->module->daemon), c->path);
+      g_dbus_object_manager_server_unexport (anyd_daemon_get_object_manager (c->ctx->daemon), c->path);
       g_signal_handlers_disconnect_by_data (c->iface, c);
       g_clear_object (&c->object);
       g_clear_object (&c->iface);
@@ -781,7 +747,7 @@ timeout_cb (gpointer data)
 {
   VpnConnection *c = data;
   g_autofree char *reason = NULL;
-  guint timeout = anyd_config_get_uint (anyd_daemon_get_config (c->module->daemon), "vpn", "handshake_timeout_s");
+  guint timeout = anyd_config_get_uint (anyd_daemon_get_config (c->ctx->daemon), "vpn", "handshake_timeout_s");
 
   c->timeout_source = 0;
   reason = g_strdup_printf ("no handshake with the peer within %u s (is the endpoint reachable, "
@@ -814,7 +780,7 @@ has_endpoint (const VpnConfig *config)
 static void
 up_done (VpnConnection *c)
 {
-  guint timeout = anyd_config_get_uint (anyd_daemon_get_config (c->module->daemon), "vpn", "handshake_timeout_s");
+  guint timeout = anyd_config_get_uint (anyd_daemon_get_config (c->ctx->daemon), "vpn", "handshake_timeout_s");
 
   anyd_dbus_vpn_connection_set_last_error (iface (c), c->warning ? c->warning : "");
   anyd_audit_action (c->caller, "vpn.connect", c->path, NULL, "profile=%s interface=%s", c->profile_name,
@@ -873,7 +839,7 @@ start_dns (VpnConnection *c)
       return;
     }
   dns.route_all = dns.route_all && dns.servers->len > 0;
-  vpn_resolved_apply_async (anyd_daemon_get_connection (c->module->daemon), c->tunnel->ifindex, &dns,
+  vpn_resolved_apply_async (anyd_daemon_get_connection (c->ctx->daemon), c->tunnel->ifindex, &dns,
                             c->cancellable, dns_done_cb, connection_ref (c));
 }
 
@@ -921,7 +887,7 @@ add_rule (VpnConnection *c, int family, guint32 table, guint32 fwmark, gboolean 
   r.fwmark = fwmark;
   r.invert = invert;
   r.suppress_prefixlen = suppress;
-  if (!anyd_netlink_rule_add (c->module->nl, &r, "routing rule", error))
+  if (!anyd_netlink_rule_add (c->ctx->nl, &r, "routing rule", error))
     return FALSE;
   g_array_append_val (c->rules, r);
   return TRUE;
@@ -938,16 +904,16 @@ setup_network (VpnConnection *c, GError **error)
 
   /* wireguard-go set its own MTU when it started; ours comes after */
   ch.mtu = cfg->mtu ? cfg->mtu : DEFAULT_MTU;
-  if (!anyd_netlink_link_change (c->module->nl, ifindex, &ch, error))
+  if (!anyd_netlink_link_change (c->ctx->nl, ifindex, &ch, error))
     return FALSE;
   for (guint i = 0; i < cfg->addresses->len; i++)
     {
       g_autofree char *field = g_strdup_printf ("Address[%u]", i);
-      if (!anyd_netlink_addr_add (c->module->nl, ifindex, &g_array_index (cfg->addresses, AnydCidr, i),
+      if (!anyd_netlink_addr_add (c->ctx->nl, ifindex, &g_array_index (cfg->addresses, AnydCidr, i),
                                   field, error))
         return FALSE;
     }
-  if (!anyd_netlink_link_set_up (c->module->nl, ifindex, TRUE, error))
+  if (!anyd_netlink_link_set_up (c->ctx->nl, ifindex, TRUE, error))
     return FALSE;
 
   for (guint p = 0; cfg->table_mode != VPN_TABLE_OFF && p < cfg->peers->len; p++)
@@ -968,7 +934,7 @@ setup_network (VpnConnection *c, GError **error)
               policy[route.dst.family == AF_INET6] = TRUE;
             }
           text = anyd_cidr_to_string (&route.dst);
-          if (anyd_netlink_route_add (c->module->nl, ifindex, &route, "AllowedIPs", &local))
+          if (anyd_netlink_route_add (c->ctx->nl, ifindex, &route, "AllowedIPs", &local))
             continue;
           /* the kernel's prefix route of an Address is the same route */
           if (g_error_matches (local, ANYD_ERROR, ANYD_ERROR_EXISTS) && route.table == 0 &&
@@ -1019,9 +985,7 @@ configure_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 static guint32
 pick_table (VpnConnection *c, GError **error)
 {
-  g_autoptr(GArray) rules = anyd_netlink_rule_list (c->module->nl, FALSE, error);
-  GHashTableIter it;
-  gpointer v;
+  g_autoptr(GArray) rules = anyd_netlink_rule_list (c->ctx->nl, FALSE, error);
 
   if (rules == NULL)
     return 0;
@@ -1033,9 +997,7 @@ pick_table (VpnConnection *c, GError **error)
           AnydRule *r = &g_array_index (rules, AnydRule, i);
           used = r->table == t || r->fwmark == t;
         }
-      g_hash_table_iter_init (&it, c->module->connections);
-      while (!used && g_hash_table_iter_next (&it, NULL, &v))
-        used = ((VpnConnection *) v)->policy_table == t || ((VpnConnection *) v)->fwmark == t;
+      used = used || c->ctx->hooks->table_in_use (t, c->ctx->hooks_data);
       if (!used)
         return t;
     }
@@ -1099,16 +1061,16 @@ created_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 static void
 start_data_plane (VpnConnection *c)
 {
-  VpnModule *module = c->module;
+  VpnContext *ctx = c->ctx;
   g_autoptr(GError) error = NULL;
   g_autofree char *ifname = choose_ifname (c->profile_name);
   g_autofree char *unit = vpn_unit_name (c->profile_name);
 
   if (c->config->link != NULL)
     {
-      g_autofree char *dir = g_build_filename (module->runtime_dir, "v2ray", NULL);
+      g_autofree char *dir = g_build_filename (ctx->runtime_dir, "v2ray", NULL);
       c->creating = TRUE;
-      vpn_v2ray_create_async (&module->env, dir, c->profile_name, c->config->link, c->endpoints[0], unit,
+      vpn_v2ray_create_async (&ctx->env, dir, c->profile_name, c->config->link, c->endpoints[0], unit,
                               tunnel_exited_cb, c, created_cb, connection_ref (c));
       return;
     }
@@ -1130,7 +1092,7 @@ start_data_plane (VpnConnection *c)
       c->fwmark = c->policy_table;
     }
   c->creating = TRUE;
-  module->backend->create_async (&module->env, ifname, mark, unit, tunnel_exited_cb, c, created_cb,
+  ctx->backend->create_async (&ctx->env, ifname, mark, unit, tunnel_exited_cb, c, created_cb,
                                  connection_ref (c));
   }
 }
@@ -1288,20 +1250,16 @@ handle_disconnect (AnydDBusVpnConnection *object, GDBusMethodInvocation *invocat
   return TRUE;
 }
 
-/* A connection object, not yet on the bus nor in the module's table.
- * number: of its object path, 0 for the next free one. */
-static VpnConnection *
-connection_new (VpnModule *module, const char *profile_name, const char *profile_path, VpnConfig *config,
-                const AnydCaller *caller, guint number)
+VpnConnection *
+vpn_connection_new (VpnContext *ctx, const char *profile_name, const char *profile_path, VpnConfig *config,
+                    const AnydCaller *caller, guint number)
 {
   VpnConnection *c = g_new0 (VpnConnection, 1);
   g_auto(GStrv) addrs = NULL;
 
   c->ref_count = 1;
-  c->module = module;
-  c->backend = config->link ? &vpn_backend_v2ray : module->backend;
-  if (number == 0)
-    number = ++module->next_connection;
+  c->ctx = ctx;
+  c->backend = config->link ? &vpn_backend_v2ray : ctx->backend;
   c->path = g_strdup_printf (VPN_CONNECTIONS_PATH "/%u", number);
   c->profile_name = g_strdup (profile_name);
   c->profile_path = g_strdup (profile_path);
@@ -1320,7 +1278,7 @@ connection_new (VpnModule *module, const char *profile_name, const char *profile
   anyd_dbus_vpn_connection_set_interface (iface (c), "");
   anyd_dbus_vpn_connection_set_addresses (iface (c), (const char *const *) addrs);
   anyd_dbus_vpn_connection_set_last_error (iface (c), "");
-  anyd_auth_guard (anyd_daemon_get_auth (module->daemon), G_DBUS_INTERFACE_SKELETON (c->iface),
+  anyd_auth_guard (anyd_daemon_get_auth (ctx->daemon), G_DBUS_INTERFACE_SKELETON (c->iface),
                    vpn_details_from_object, NULL);
   g_signal_connect (c->iface, "handle-disconnect", G_CALLBACK (handle_disconnect), c);
   c->object = anyd_dbus_object_skeleton_new (c->path);
@@ -1328,114 +1286,38 @@ connection_new (VpnModule *module, const char *profile_name, const char *profile
   return c;
 }
 
-/* Into the module's table and onto the bus. */
+/* Onto the bus (the module put it in its table). */
 static void
 connection_export (VpnConnection *c)
 {
-  g_hash_table_insert (c->module->connections, g_strdup (c->profile_name), c);
-  g_dbus_object_manager_server_export (anyd_daemon_get_object_manager (c->module->daemon),
+  g_dbus_object_manager_server_export (anyd_daemon_get_object_manager (c->ctx->daemon),
                                        G_DBUS_OBJECT_SKELETON (c->object));
 }
 
-VpnConnection *
-vpn_connection_start (VpnModule *module, VpnProfile *profile, const AnydCaller *caller,
-                      VpnConnectReply reply, gpointer user_data)
+void
+vpn_connection_start (VpnConnection *c, VpnConnectReply reply, gpointer user_data)
 {
-  VpnConnection *c = vpn_module_lookup_connection (module, profile->name);
-  g_autoptr(GError) error = NULL;
-
-  if (c != NULL && vpn_connection_is_active (c))
-    {
-      /* the existing tunnel, not a second one */
-      reply (c, NULL, user_data);
-      return c;
-    }
-  if (profile->config->link == NULL && profile->config->peers->len == 0)
-    {
-      /* wg-quick brings such an interface up to have peers added later; a
-       * connection here has nothing to connect to and nothing could add one */
-      error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
-                           "VPN profile '%s' has no [Peer] section; add a peer to its configuration before connecting",
-                           profile->name);
-      reply (NULL, error, user_data);
-      return NULL;
-    }
-  if (profile->config->link != NULL && c == NULL)
-    {
-      /* the proxy takes all traffic: a second one could only fight the first */
-      GHashTableIter it;
-      VpnConnection *other;
-
-      g_hash_table_iter_init (&it, module->connections);
-      while (g_hash_table_iter_next (&it, NULL, (gpointer *) &other))
-        if (other->config->link != NULL)
-          {
-            error = g_error_new (ANYD_ERROR, ANYD_ERROR_BUSY, "VPN profile '%s': the proxy profile '%s' is connected; "
-                                 "disconnect it first", profile->name, other->profile_name);
-            reply (NULL, error, user_data);
-            return NULL;
-          }
-    }
-  if (!(profile->config->link ? &vpn_backend_v2ray : module->backend)->check (
-        anyd_daemon_get_config (module->daemon), &error))
-    {
-      reply (NULL, error, user_data);
-      return NULL;
-    }
-  if (g_hash_table_contains (module->claimed, profile->name))
-    {
-      error = g_error_new (ANYD_ERROR, ANYD_ERROR_BUSY,
-                           "VPN profile '%s': anyd is taking over its connection from before a restart; try again",
-                           profile->name);
-      reply (NULL, error, user_data);
-      return NULL;
-    }
-  if (c != NULL)
-    {
-      /* a failed or disconnecting one: the new one starts once it is gone
-       * (its device name is free again) */
-      Restart *r = g_new0 (Restart, 1);
-      r->profile = g_strdup (profile->name);
-      r->caller = caller ? anyd_caller_ref ((AnydCaller *) caller) : NULL;
-      r->reply = reply;
-      r->data = user_data;
-      c->restarts = g_list_append (c->restarts, r);
-      if (c->state == STATE_FAILED)
-        vpn_connection_disconnect (c, caller, "replaced by a new connection", NULL, NULL);
-      return NULL;
-    }
-
-  c = connection_new (module, profile->name, profile->path, profile->config, caller, 0);
   c->connecting = add_waiter (NULL, reply, NULL, user_data);
   connection_export (c);
   transition (c, STATE_CONNECTING, 0, "");
   resolve_endpoints (c);
-  return c;
 }
 
 
 /* ------------------------------------------------------------ re-adoption */
 
 typedef struct {
-  VpnModule     *module;
-  char          *profile;
+  VpnContext    *ctx;
   VpnRuntime    *rt;       /* the caller's, valid until reply */
   VpnAdoptReply  reply;
   gpointer       data;
 } Adopt;
 
-static void
-adopt_free (Adopt *a)
-{
-  g_free (a->profile);
-  g_free (a);
-}
-
 /* Rules and routes the record names are still there; priorities from the kernel. */
 static gboolean
-network_checks_out (VpnModule *module, VpnRuntime *rt, GError **error)
+network_checks_out (VpnContext *ctx, VpnRuntime *rt, GError **error)
 {
-  g_autoptr(GArray) rules = anyd_netlink_rule_list (module->nl, TRUE, error);
+  g_autoptr(GArray) rules = anyd_netlink_rule_list (ctx->nl, TRUE, error);
   g_auto(GStrv) routes = NULL;
 
   if (rules == NULL)
@@ -1458,7 +1340,7 @@ network_checks_out (VpnModule *module, VpnRuntime *rt, GError **error)
           return FALSE;
         }
     }
-  routes = anyd_netlink_route_list (module->nl, rt->ifindex, error);
+  routes = anyd_netlink_route_list (ctx->nl, rt->ifindex, error);
   if (routes == NULL)
     return FALSE;
   for (guint i = 0; i < rt->routes->len; i++)
@@ -1473,25 +1355,22 @@ network_checks_out (VpnModule *module, VpnRuntime *rt, GError **error)
 static void
 adopted_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
-  Adopt *a = user_data;
-  VpnModule *module = a->module;
+  g_autofree Adopt *a = user_data;
+  VpnContext *ctx = a->ctx;
   VpnRuntime *rt = a->rt;
   g_autoptr(GError) error = NULL;
   VpnUapiStats stats = { 0 };
-  VpnTunnel *t = module->backend->adopt_finish (res, &stats, &error);
+  VpnTunnel *t = ctx->backend->adopt_finish (res, &stats, &error);
   gint64 now = g_get_real_time ();
-  VpnProfile *profile;
-  VpnConnection *c;
 
-  if (module->stopping)
+  if (ctx->stopping)
     {
       /* the daemon stops while checking: everything stays as it was */
       if (t)
         t->backend->release (t);
       g_clear_error (&error);
       error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "anyd is stopping");
-      a->reply (NULL, error, a->data);
-      adopt_free (a);
+      a->reply (NULL, NULL, error, a->data);
       return;
     }
   if (t != NULL && rt->has_endpoint &&
@@ -1499,35 +1378,21 @@ adopted_cb (GObject *source, GAsyncResult *res, gpointer user_data)
        now - (gint64) stats.latest_handshake > (ADOPT_HANDSHAKE_S + (gint64) rt->max_keepalive) * G_USEC_PER_SEC))
     g_set_error (&error, ANYD_ERROR, ANYD_ERROR_FAILED, "no handshake with the peer for %s",
                  stats.latest_handshake ? "over 3 minutes" : "ever");
-  if (error == NULL && !network_checks_out (module, rt, &error))
+  if (error == NULL && !network_checks_out (ctx, rt, &error))
     g_prefix_error (&error, "%s: ", rt->ifname);
-  profile = g_hash_table_lookup (module->profiles, a->profile);
-  if (error == NULL && profile == NULL)
-    g_set_error (&error, ANYD_ERROR, ANYD_ERROR_FAILED, "the profile was deleted meanwhile");
-  if (error == NULL && vpn_module_lookup_connection (module, a->profile) != NULL)
-    g_set_error (&error, ANYD_ERROR, ANYD_ERROR_EXISTS, "the profile has another connection");
   if (error != NULL)
     {
       if (t)
         t->backend->release (t);
-      a->reply (NULL, error, a->data);
-      adopt_free (a);
+      a->reply (NULL, NULL, error, a->data);
       return;
     }
+  a->reply (t, &stats, NULL, a->data);
+}
 
-  /* the number it had, unless a connection made meanwhile took it */
-  {
-    g_autofree char *path = g_strdup_printf (VPN_CONNECTIONS_PATH "/%u", rt->object);
-    gboolean taken = rt->object == 0;
-    GHashTableIter it;
-    gpointer v;
-
-    g_hash_table_iter_init (&it, module->connections);
-    while (!taken && g_hash_table_iter_next (&it, NULL, &v))
-      taken = g_str_equal (((VpnConnection *) v)->path, path);
-    c = connection_new (module, profile->name, profile->path, profile->config, NULL, taken ? 0 : rt->object);
-    module->next_connection = MAX (module->next_connection, rt->object);
-  }
+void
+vpn_connection_resume (VpnConnection *c, const VpnRuntime *rt, VpnTunnel *t, const VpnUapiStats *stats)
+{
   c->uid = rt->uid;
   c->tunnel = t;
   c->fwmark = rt->fwmark;
@@ -1540,31 +1405,27 @@ adopted_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   /* the data plane's end is this connection's from now on */
   t->exited_data = c;
   anyd_dbus_vpn_connection_set_interface (iface (c), t->ifname);
-  anyd_dbus_vpn_connection_set_rx_bytes (iface (c), stats.rx_bytes);
-  anyd_dbus_vpn_connection_set_tx_bytes (iface (c), stats.tx_bytes);
-  anyd_dbus_vpn_connection_set_latest_handshake (iface (c), stats.latest_handshake);
+  anyd_dbus_vpn_connection_set_rx_bytes (iface (c), stats->rx_bytes);
+  anyd_dbus_vpn_connection_set_tx_bytes (iface (c), stats->tx_bytes);
+  anyd_dbus_vpn_connection_set_latest_handshake (iface (c), stats->latest_handshake);
   c->last_sample = g_get_monotonic_time ();
   connection_export (c);
   transition (c, STATE_CONNECTED, 0, "re-adopted after anyd restarted");
   /* connected since it first was, not since this anyd took it over */
   anyd_dbus_vpn_connection_set_since (iface (c), rt->since);
   record_save (c);
-  a->reply (c, NULL, a->data);
-  adopt_free (a);
 }
 
 void
-vpn_connection_adopt (VpnModule *module, VpnProfile *profile, const VpnRuntime *rt,
-                      VpnAdoptReply reply, gpointer user_data)
+vpn_connection_adopt (VpnContext *ctx, VpnRuntime *rt, VpnAdoptReply reply, gpointer user_data)
 {
   Adopt *a = g_new0 (Adopt, 1);
-  g_autofree char *mark = g_strdup_printf (VPN_MARK " %s", profile->name);
+  g_autofree char *mark = g_strdup_printf (VPN_MARK " %s", rt->profile);
 
-  a->module = module;
-  a->profile = g_strdup (profile->name);
-  a->rt = (VpnRuntime *) rt;
+  a->ctx = ctx;
+  a->rt = rt;
   a->reply = reply;
   a->data = user_data;
-  module->backend->adopt_async (&module->env, rt->ifname, rt->ifindex, mark, rt->unit, rt->invocation_id,
-                                tunnel_exited_cb, NULL, adopted_cb, a);
+  ctx->backend->adopt_async (&ctx->env, rt->ifname, rt->ifindex, mark, rt->unit, rt->invocation_id,
+                             tunnel_exited_cb, NULL, adopted_cb, a);
 }

@@ -12,17 +12,17 @@
 static void
 collect (AnydMetricsWriter *writer, gpointer user_data)
 {
-  VpnModule *module = user_data;
-  GDBusObjectManager *om = G_DBUS_OBJECT_MANAGER (anyd_daemon_get_object_manager (module->daemon));
+  const VpnMetricsSource *source = user_data;
+  GDBusObjectManager *om = G_DBUS_OBJECT_MANAGER (anyd_daemon_get_object_manager (source->daemon));
   GHashTableIter it;
   gpointer v;
   guint live = 0;
 
-  g_hash_table_iter_init (&it, module->profiles);
+  g_hash_table_iter_init (&it, source->profiles);
   while (g_hash_table_iter_next (&it, NULL, &v))
     {
       VpnProfile *profile = v;
-      VpnConnection *c = vpn_module_lookup_connection (module, profile->name);
+      VpnConnection *c = g_hash_table_lookup (source->connections, profile->name);
       g_autoptr(GDBusInterface) ci = NULL;
       g_autoptr(GVariant) props = NULL;
       const char *state = NULL;
@@ -53,7 +53,7 @@ collect (AnydMetricsWriter *writer, gpointer user_data)
 }
 
 guint
-vpn_metrics_register (VpnModule *module)
+vpn_metrics_register (const VpnMetricsSource *source)
 {
-  return anyd_metrics_add_collector (collect, module);
+  return anyd_metrics_add_collector (collect, (gpointer) source);
 }

@@ -34,6 +34,31 @@
 #include "vpn-v2ray.h"
 #include "vpn-v2ray-config.h"
 
+/* The books: profiles and connections know nothing of this struct; they
+ * get ctx and tell the module what changed through vpn_hooks. */
+typedef struct {
+  VpnContext              ctx;           /* shared with every profile and connection */
+  AnydDBusObjectSkeleton *object;
+  AnydDBusVpn            *iface;
+  GHashTable             *profiles;      /* name -> VpnProfile* (owned) */
+  GHashTable             *connections;   /* profile name -> VpnConnection* (owned) */
+  GHashTable             *restarts;      /* profile name -> GList of Restart*: waiting for its connection to go */
+  guint                   next_connection;
+  AnydSystemd            *systemd;       /* the data planes' units */
+  guint                   adopting;      /* start-up checks (re-adoptions, unit sweep) in flight */
+  GHashTable             *claimed;       /* profile name -> TRUE: being re-adopted */
+  VpnMetricsSource        metrics;
+  guint                   metrics_id;    /* vpn-metrics.c's collector */
+} VpnModule;
+
+/* A Connect that waits for the profile's connection to be gone first. */
+typedef struct {
+  char           *profile;
+  AnydCaller     *caller;
+  VpnConnectReply reply;
+  gpointer        data;
+} Restart;
+
 static const AnydConfigKey vpn_config_keys[] = {
   { "vpn", VPN_CONFIG_WIREGUARD_GO, ANYD_CONFIG_STRING, "/usr/bin/wireguard-go",
     "the wireguard-go executable (the data plane); when it is missing Connect answers org.anyd1.Error.Disabled", 0 },
@@ -109,18 +134,8 @@ static const AnydOptionSpec subscription_options[] = {
   { NULL, NULL }
 };
 
-void
-vpn_details_from_object (GDBusInterfaceSkeleton *skeleton, const char *method, GVariant *parameters,
-                         GHashTable *details, gpointer user_data)
-{
-  const char *name = g_object_get_data (G_OBJECT (skeleton), "vpn-profile");
-
-  if (name != NULL)
-    g_hash_table_replace (details, g_strdup ("profile"), g_strdup (name));
-}
-
-VpnProfile *
-vpn_module_lookup_profile (VpnModule *module, const char *name, GError **error)
+static VpnProfile *
+lookup_profile (VpnModule *module, const char *name, GError **error)
 {
   VpnProfile *profile = g_hash_table_lookup (module->profiles, name);
 
@@ -132,16 +147,194 @@ vpn_module_lookup_profile (VpnModule *module, const char *name, GError **error)
   return profile;
 }
 
-void
-vpn_module_delete_profile (VpnModule *module, VpnProfile *profile)
+static VpnConnection *
+lookup_connection (VpnModule *module, const char *profile)
 {
-  VpnConnection *c = vpn_module_lookup_connection (module, profile->name);
+  return g_hash_table_lookup (module->connections, profile);
+}
+
+/* The profiles table's destroy function: the quota the import charged goes too. */
+static void
+profile_drop (VpnProfile *profile)
+{
+  anyd_limits_release (anyd_daemon_get_limits (profile->ctx->daemon), profile->quota_uid, "vpn");
+  vpn_profile_free (profile);
+}
+
+/* ------------------------------------------------------------ the hooks */
+
+static void
+restart_free (Restart *r)
+{
+  g_free (r->profile);
+  g_clear_pointer (&r->caller, anyd_caller_unref);
+  g_free (r);
+}
+
+/* The profile's live connection, or a new one that starts coming up.  reply
+ * runs once the data plane is configured (state connecting or later), or
+ * with the error that failed it. */
+static void
+connect_profile (VpnModule *module, VpnProfile *profile, const AnydCaller *caller,
+                 VpnConnectReply reply, gpointer user_data)
+{
+  VpnConnection *c = lookup_connection (module, profile->name);
+  g_autoptr(GError) error = NULL;
+
+  if (c != NULL && vpn_connection_is_active (c))
+    {
+      /* the existing tunnel, not a second one */
+      reply (c, NULL, user_data);
+      return;
+    }
+  if (profile->config->link == NULL && profile->config->peers->len == 0)
+    {
+      /* wg-quick brings such an interface up to have peers added later; a
+       * connection here has nothing to connect to and nothing could add one */
+      error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED,
+                           "VPN profile '%s' has no [Peer] section; add a peer to its configuration before connecting",
+                           profile->name);
+      reply (NULL, error, user_data);
+      return;
+    }
+  if (profile->config->link != NULL && c == NULL)
+    {
+      /* the proxy takes all traffic: a second one could only fight the first */
+      GHashTableIter it;
+      VpnConnection *other;
+
+      g_hash_table_iter_init (&it, module->connections);
+      while (g_hash_table_iter_next (&it, NULL, (gpointer *) &other))
+        if (vpn_connection_is_proxy (other))
+          {
+            error = g_error_new (ANYD_ERROR, ANYD_ERROR_BUSY, "VPN profile '%s': the proxy profile '%s' is connected; "
+                                 "disconnect it first", profile->name, vpn_connection_get_profile_name (other));
+            reply (NULL, error, user_data);
+            return;
+          }
+    }
+  if (!(profile->config->link ? &vpn_backend_v2ray : module->ctx.backend)->check (
+        anyd_daemon_get_config (module->ctx.daemon), &error))
+    {
+      reply (NULL, error, user_data);
+      return;
+    }
+  if (g_hash_table_contains (module->claimed, profile->name))
+    {
+      error = g_error_new (ANYD_ERROR, ANYD_ERROR_BUSY,
+                           "VPN profile '%s': anyd is taking over its connection from before a restart; try again",
+                           profile->name);
+      reply (NULL, error, user_data);
+      return;
+    }
+  if (c != NULL)
+    {
+      /* a failed or disconnecting one: the new one starts once it is gone
+       * (its device name is free again) */
+      Restart *r = g_new0 (Restart, 1);
+      GList *waiting = g_hash_table_lookup (module->restarts, profile->name);
+
+      r->profile = g_strdup (profile->name);
+      r->caller = caller ? anyd_caller_ref ((AnydCaller *) caller) : NULL;
+      r->reply = reply;
+      r->data = user_data;
+      /* appending to a list keeps its head: only a first one goes in */
+      if (waiting == NULL)
+        g_hash_table_insert (module->restarts, g_strdup (profile->name), g_list_append (NULL, r));
+      else
+        waiting = g_list_append (waiting, r);
+      if (vpn_connection_is_failed (c))
+        vpn_connection_disconnect (c, caller, "replaced by a new connection", NULL, NULL);
+      return;
+    }
+
+  c = vpn_connection_new (&module->ctx, profile->name, profile->path, profile->config, caller,
+                          ++module->next_connection);
+  g_hash_table_insert (module->connections, g_strdup (profile->name), c);
+  vpn_connection_start (c, reply, user_data);
+}
+
+static void
+connect_requested (VpnProfile *profile, GDBusMethodInvocation *invocation, gpointer data)
+{
+  connect_profile (data, profile, anyd_caller_from_invocation (invocation), vpn_connect_reply_invocation,
+                   invocation);
+}
+
+static void
+profile_deleted (VpnProfile *profile, gpointer data)
+{
+  VpnModule *module = data;
+  VpnConnection *c = lookup_connection (module, profile->name);
 
   /* the connection keeps its own reference to the configuration */
   if (c != NULL)
     vpn_connection_disconnect (c, NULL, "profile deleted", NULL, NULL);
   g_hash_table_remove (module->profiles, profile->name);
 }
+
+static void
+connection_gone (VpnConnection *c, gpointer data)
+{
+  VpnModule *module = data;
+  g_autofree char *name = g_strdup (vpn_connection_get_profile_name (c));
+  gpointer key = NULL, value = NULL;
+  GList *restarts = NULL;
+
+  if (g_hash_table_steal_extended (module->restarts, name, &key, &value))
+    {
+      g_free (key);
+      restarts = value;
+    }
+  if (module->ctx.stopping)
+    {
+      /* the module frees its table next */
+      g_autoptr(GError) error = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "anyd is stopping");
+      for (GList *l = restarts; l; l = l->next)
+        ((Restart *) l->data)->reply (NULL, error, ((Restart *) l->data)->data);
+      g_list_free_full (restarts, (GDestroyNotify) restart_free);
+      return;
+    }
+  /* unexports and drops the table's reference */
+  g_hash_table_remove (module->connections, name);
+  for (GList *l = restarts; l; l = l->next)
+    {
+      Restart *r = l->data;
+      GError *error = NULL;
+      VpnProfile *profile = lookup_profile (module, r->profile, &error);
+
+      if (profile != NULL)
+        connect_profile (module, profile, r->caller, r->reply, r->data);
+      else
+        {
+          r->reply (NULL, error, r->data);
+          g_error_free (error);
+        }
+      restart_free (r);
+    }
+  g_list_free (restarts);
+}
+
+static gboolean
+table_in_use (guint32 t, gpointer data)
+{
+  VpnModule *module = data;
+  GHashTableIter it;
+  gpointer v;
+
+  g_hash_table_iter_init (&it, module->connections);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    if (vpn_connection_uses_table (v, t))
+      return TRUE;
+  return FALSE;
+}
+
+static const VpnHooks vpn_hooks = {
+  .connect_requested = connect_requested,
+  .profile_deleted = profile_deleted,
+  .connection_gone = connection_gone,
+  .table_in_use = table_in_use,
+};
 
 /* --------------------------------------------------------------- import */
 
@@ -210,7 +403,7 @@ import (VpnModule *module, guint32 uid, const char *name, const char *text, gsiz
   VpnProfile *profile;
 
   if (!check_request (module, name, options, error) ||
-      !anyd_limits_check (anyd_daemon_get_limits (module->daemon), uid, "vpn", error))
+      !anyd_limits_check (anyd_daemon_get_limits (module->ctx.daemon), uid, "vpn", error))
     return NULL;
   g_variant_lookup (options, "ignore_scripts", "b", &ignore_scripts);
   g_variant_lookup (options, "autoconnect", "b", &autoconnect);
@@ -218,7 +411,7 @@ import (VpnModule *module, guint32 uid, const char *name, const char *text, gsiz
                                  ignore_scripts ? VPN_CONFIG_PARSE_IGNORE_SCRIPTS : VPN_CONFIG_PARSE_NONE, error);
   if (config == NULL || !apply_proxy_options (config, options, error))
     return NULL;
-  profile = vpn_profile_new (module, name, config, autoconnect, ignore_scripts);
+  profile = vpn_profile_new (&module->ctx, name, config, autoconnect, ignore_scripts);
   if (!vpn_profile_save (profile, error))
     {
       vpn_profile_free (profile);
@@ -227,7 +420,7 @@ import (VpnModule *module, guint32 uid, const char *name, const char *text, gsiz
   g_hash_table_insert (module->profiles, g_strdup (name), profile);
   /* Profiles found at start are counted for nobody: the record does not
    * say who imported it. */
-  anyd_limits_charge (anyd_daemon_get_limits (module->daemon), uid, "vpn");
+  anyd_limits_charge (anyd_daemon_get_limits (module->ctx.daemon), uid, "vpn");
   profile->quota_uid = uid;
   vpn_profile_export (profile);
   if (config->had_scripts)
@@ -314,7 +507,7 @@ handle_import_profiles (AnydDBusVpn *iface, GDBusMethodInvocation *invocation, c
 
       if (!apply_proxy_options (config, options, &error))
         break;
-      profile = vpn_profile_new (module, name, config, autoconnect, FALSE);
+      profile = vpn_profile_new (&module->ctx, name, config, autoconnect, FALSE);
       if (!vpn_profile_save (profile, &error))
         {
           vpn_profile_free (profile);
@@ -330,7 +523,7 @@ handle_import_profiles (AnydDBusVpn *iface, GDBusMethodInvocation *invocation, c
         {
           VpnProfile *profile = made->pdata[i];
           g_autoptr(GError) local = NULL;
-          if (!vpn_profile_remove_file (module, profile->name, &local))
+          if (!vpn_profile_remove_file (&module->ctx, profile->name, &local))
             g_warning ("vpn: %s", local->message);
           vpn_profile_free (profile);
         }
@@ -493,13 +686,13 @@ handle_connect (AnydDBusVpn *iface, GDBusMethodInvocation *invocation, const cha
 {
   VpnModule *module = user_data;
   GError *error = NULL;
-  VpnProfile *profile = vpn_module_lookup_profile (module, name, &error);
+  VpnProfile *profile = lookup_profile (module, name, &error);
 
   if (profile == NULL)
     anyd_invocation_return_error (invocation, error);
   else
-    vpn_connection_start (module, profile, anyd_caller_from_invocation (invocation), vpn_connect_reply_invocation,
-                          invocation);
+    connect_profile (module, profile, anyd_caller_from_invocation (invocation), vpn_connect_reply_invocation,
+                     invocation);
   return TRUE;
 }
 
@@ -516,12 +709,12 @@ handle_disconnect (AnydDBusVpn *iface, GDBusMethodInvocation *invocation, const 
   GError *error = NULL;
   VpnConnection *c;
 
-  if (vpn_module_lookup_profile (module, name, &error) == NULL)
+  if (lookup_profile (module, name, &error) == NULL)
     {
       anyd_invocation_return_error (invocation, error);
       return TRUE;
     }
-  c = vpn_module_lookup_connection (module, name);
+  c = lookup_connection (module, name);
   if (c == NULL)
     {
       anyd_invocation_return_error (invocation, g_error_new (ANYD_ERROR, ANYD_ERROR_NOT_FOUND,
@@ -559,8 +752,8 @@ remove_device (VpnModule *module, int ifindex, const char *ifname)
   g_autoptr(GError) error = NULL;
   g_autofree char *sock = g_strdup_printf ("/var/run/wireguard/%s.sock", ifname);
 
-  vpn_resolved_revert_async (anyd_daemon_get_connection (module->daemon), ifindex, NULL, revert_cb, NULL);
-  if (!anyd_netlink_link_delete (module->nl, ifindex, &error) &&
+  vpn_resolved_revert_async (anyd_daemon_get_connection (module->ctx.daemon), ifindex, NULL, revert_cb, NULL);
+  if (!anyd_netlink_link_delete (module->ctx.nl, ifindex, &error) &&
       !g_error_matches (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
     g_warning ("vpn: removing device %s: %s", ifname, error->message);
   unlink (sock);
@@ -582,21 +775,21 @@ discard_record (VpnModule *module, const VpnRuntime *rt, const char *why)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GError) audit = g_error_new (ANYD_ERROR, ANYD_ERROR_FAILED, "%s", why);
-  g_autoptr(AnydLinkInfo) link = anyd_netlink_link_get (module->nl, rt->ifindex, NULL);
+  g_autoptr(AnydLinkInfo) link = anyd_netlink_link_get (module->ctx.nl, rt->ifindex, NULL);
   g_autofree char *mark = g_strdup_printf (VPN_MARK " %s", rt->profile);
 
   g_message ("vpn: not taking over the connection of %s: %s; removing it", rt->profile, why);
   for (guint i = 0; i < rt->rules->len; i++)
     {
       g_autoptr(GError) local = NULL;
-      if (!anyd_netlink_rule_del (module->nl, &g_array_index (rt->rules, AnydRule, i), "rule", &local) &&
+      if (!anyd_netlink_rule_del (module->ctx.nl, &g_array_index (rt->rules, AnydRule, i), "rule", &local) &&
           !g_error_matches (local, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
         g_warning ("vpn: removing a routing rule of %s: %s", rt->profile, local->message);
     }
   if (link != NULL && g_strcmp0 (link->alias, mark) == 0)
     remove_device (module, rt->ifindex, link->name);
   anyd_systemd_run_job_async (module->systemd, rt->unit, "stop", stop_cb, NULL);
-  if (!vpn_runtime_remove (module->runtime_dir, rt->profile, &error))
+  if (!vpn_runtime_remove (module->ctx.runtime_dir, rt->profile, &error))
     g_warning ("vpn: %s", error->message);
   anyd_audit_action (NULL, "vpn.adopt", VPN_PATH, audit, "profile=%s interface=%s unit=%s", rt->profile,
                      rt->ifname, rt->unit);
@@ -612,7 +805,7 @@ pending_done (VpnModule *module)
 {
   if (--module->adopting > 0)
     return;
-  if (module->stopping)
+  if (module->ctx.stopping)
     g_free (module);
   else
     autoconnect_start (module);
@@ -623,13 +816,58 @@ typedef struct {
   VpnRuntime *rt;
 } Adoption;
 
+/* The data plane checked out: the connection takes it over unless its
+ * profile went or got another connection meanwhile. */
+static VpnConnection *
+take_over (VpnModule *module, VpnRuntime *rt, VpnTunnel *t, const VpnUapiStats *stats, GError **error)
+{
+  VpnProfile *profile = g_hash_table_lookup (module->profiles, rt->profile);
+  VpnConnection *c;
+
+  if (profile == NULL)
+    g_set_error (error, ANYD_ERROR, ANYD_ERROR_FAILED, "the profile was deleted meanwhile");
+  else if (lookup_connection (module, rt->profile) != NULL)
+    g_set_error (error, ANYD_ERROR, ANYD_ERROR_EXISTS, "the profile has another connection");
+  if (*error != NULL)
+    {
+      t->backend->release (t);
+      return NULL;
+    }
+
+  /* the number it had, unless a connection made meanwhile took it */
+  {
+    g_autofree char *path = g_strdup_printf (VPN_CONNECTIONS_PATH "/%u", rt->object);
+    gboolean taken = rt->object == 0;
+    GHashTableIter it;
+    gpointer v;
+
+    g_hash_table_iter_init (&it, module->connections);
+    while (!taken && g_hash_table_iter_next (&it, NULL, &v))
+      taken = g_str_equal (vpn_connection_get_path (v), path);
+    c = vpn_connection_new (&module->ctx, profile->name, profile->path, profile->config, NULL,
+                            taken ? ++module->next_connection : rt->object);
+    module->next_connection = MAX (module->next_connection, rt->object);
+  }
+  g_hash_table_insert (module->connections, g_strdup (profile->name), c);
+  vpn_connection_resume (c, rt, t, stats);
+  return c;
+}
+
 static void
-adopt_reply_cb (VpnConnection *connection, const GError *error, gpointer user_data)
+adopt_reply_cb (VpnTunnel *t, const VpnUapiStats *stats, const GError *checked, gpointer user_data)
 {
   Adoption *ad = user_data;
   VpnModule *module = ad->module;
+  g_autoptr(GError) local = NULL;
+  const GError *error = checked;
+  VpnConnection *connection = NULL;
 
-  if (!module->stopping)
+  if (t != NULL)
+    {
+      connection = take_over (module, ad->rt, t, stats, &local);
+      error = local;
+    }
+  if (!module->ctx.stopping)
     g_hash_table_remove (module->claimed, ad->rt->profile);
   if (connection != NULL)
     {
@@ -638,7 +876,7 @@ adopt_reply_cb (VpnConnection *connection, const GError *error, gpointer user_da
       anyd_audit_action (NULL, "vpn.adopt", vpn_connection_get_path (connection), NULL,
                          "profile=%s interface=%s unit=%s", ad->rt->profile, ad->rt->ifname, ad->rt->unit);
     }
-  else if (!module->stopping)
+  else if (!module->ctx.stopping)
     discard_record (module, ad->rt, error->message);
   vpn_runtime_free (ad->rt);
   g_free (ad);
@@ -652,12 +890,12 @@ static GPtrArray *
 load_records (VpnModule *module)
 {
   GPtrArray *records = g_ptr_array_new_with_free_func ((GDestroyNotify) vpn_runtime_free);
-  g_autoptr(GDir) dir = g_dir_open (module->runtime_dir, 0, NULL);
+  g_autoptr(GDir) dir = g_dir_open (module->ctx.runtime_dir, 0, NULL);
   const char *name;
 
   while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
     {
-      g_autofree char *path = g_build_filename (module->runtime_dir, name, NULL);
+      g_autofree char *path = g_build_filename (module->ctx.runtime_dir, name, NULL);
       g_autofree char *data = NULL;
       g_autoptr(GError) error = NULL;
       gsize len = 0;
@@ -736,7 +974,7 @@ units_listed_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   g_autoptr(GError) error = NULL;
   g_auto(GStrv) units = anyd_systemd_list_units_finish (NULL, res, &error);
 
-  for (guint i = 0; units && units[i] && !module->stopping; i++)
+  for (guint i = 0; units && units[i] && !module->ctx.stopping; i++)
     {
       if (g_ptr_array_find_with_equal_func (sw->units, units[i], g_str_equal, NULL))
         continue;
@@ -758,7 +996,7 @@ static void
 sweep (VpnModule *module, GPtrArray *records)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) links = anyd_netlink_link_list (module->nl, &error);
+  g_autoptr(GPtrArray) links = anyd_netlink_link_list (module->ctx.nl, &error);
   g_autoptr(GArray) rules = NULL;
   const char *const patterns[] = { "anyd-vpn-*.service", NULL };
   UnitSweep *sw;
@@ -788,13 +1026,13 @@ sweep (VpnModule *module, GPtrArray *records)
       {
         g_message ("vpn: removing nftables table %s left over from a previous run", tables[i]);
         anyd_audit_action (NULL, "vpn.cleanup", VPN_PATH, NULL, "nft_table=%s", tables[i]);
-        vpn_v2ray_remove_network (module->nl, tables[i]);
+        vpn_v2ray_remove_network (module->ctx.nl, tables[i]);
       }
     if (tables == NULL || tables[0] == NULL)
-      vpn_v2ray_remove_network (module->nl, NULL);
+      vpn_v2ray_remove_network (module->ctx.nl, NULL);
     /* and their configs: they hold the proxy's secret */
     {
-      g_autofree char *dir = g_build_filename (module->runtime_dir, "v2ray", NULL);
+      g_autofree char *dir = g_build_filename (module->ctx.runtime_dir, "v2ray", NULL);
       g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
       const char *name;
 
@@ -807,7 +1045,7 @@ sweep (VpnModule *module, GPtrArray *records)
     }
   }
 
-  rules = anyd_netlink_rule_list (module->nl, TRUE, &error);
+  rules = anyd_netlink_rule_list (module->ctx.nl, TRUE, &error);
   for (guint i = 0; rules && i < rules->len; i++)
     {
       g_autoptr(GError) local = NULL;
@@ -815,7 +1053,7 @@ sweep (VpnModule *module, GPtrArray *records)
 
       if (claimed_rule (records, r))
         continue;
-      if (!anyd_netlink_rule_del (module->nl, r, "rule", &local) &&
+      if (!anyd_netlink_rule_del (module->ctx.nl, r, "rule", &local) &&
           !g_error_matches (local, ANYD_ERROR, ANYD_ERROR_NOT_FOUND))
         g_warning ("vpn: removing a leftover routing rule: %s", local->message);
       n_rules++;
@@ -873,7 +1111,7 @@ reconcile (VpnModule *module)
       i--;
       g_hash_table_add (module->claimed, g_strdup (ad->rt->profile));
       module->adopting++;
-      vpn_connection_adopt (module, profile, ad->rt, adopt_reply_cb, ad);
+      vpn_connection_adopt (&module->ctx, ad->rt, adopt_reply_cb, ad);
     }
   pending_done (module);
 }
@@ -899,7 +1137,7 @@ autoconnect_cb (gpointer data)
     {
       VpnProfile *profile = v;
       if (profile->autoconnect)
-        vpn_connection_start (module, profile, NULL, autoconnect_reply_cb, g_strdup (profile->name));
+        connect_profile (module, profile, NULL, autoconnect_reply_cb, g_strdup (profile->name));
     }
   return G_SOURCE_REMOVE;
 }
@@ -909,7 +1147,7 @@ autoconnect_start (VpnModule *module)
 {
   g_autoptr(GError) local = NULL;
 
-  if (!module->backend->check (anyd_daemon_get_config (module->daemon), &local))
+  if (!module->ctx.backend->check (anyd_daemon_get_config (module->ctx.daemon), &local))
     g_message ("vpn: %s", local->message);
   else
     g_idle_add (autoconnect_cb, module);
@@ -930,24 +1168,27 @@ vpn_start (AnydDaemon *daemon, GError **error)
       g_free (module);
       return NULL;
     }
-  module->daemon = daemon;
-  module->backend = &vpn_backend_wireguard_go;
-  module->keep_on_exit = anyd_config_get_boolean (config, "vpn", "keep_on_exit");
-  module->profiles = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) vpn_profile_free);
+  module->ctx.daemon = daemon;
+  module->ctx.backend = &vpn_backend_wireguard_go;
+  module->ctx.keep_on_exit = anyd_config_get_boolean (config, "vpn", "keep_on_exit");
+  module->ctx.hooks = &vpn_hooks;
+  module->ctx.hooks_data = module;
+  module->profiles = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) profile_drop);
   module->connections = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                                (GDestroyNotify) vpn_connection_free);
+  module->restarts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   module->claimed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  module->nl = anyd_netlink_get (error);
-  module->store_dir = anyd_daemon_get_state_subdir (daemon, "vpn", error);
-  if (module->nl == NULL || module->store_dir == NULL)
+  module->ctx.nl = anyd_netlink_get (error);
+  module->ctx.store_dir = anyd_daemon_get_state_subdir (daemon, "vpn", error);
+  if (module->ctx.nl == NULL || module->ctx.store_dir == NULL)
     goto fail;
-  module->runtime_dir = g_build_filename (anyd_daemon_get_runtime_dir (daemon), "vpn", NULL);
-  if (!anyd_mkdir_private (module->runtime_dir, error))
+  module->ctx.runtime_dir = g_build_filename (anyd_daemon_get_runtime_dir (daemon), "vpn", NULL);
+  if (!anyd_mkdir_private (module->ctx.runtime_dir, error))
     goto fail;
   module->systemd = anyd_systemd_new (anyd_daemon_get_connection (daemon), NULL, NULL);
-  module->env.config = config;
-  module->env.systemd = module->systemd;
-  module->env.bus = anyd_daemon_get_connection (daemon);
+  module->ctx.env.config = config;
+  module->ctx.env.systemd = module->systemd;
+  module->ctx.env.bus = anyd_daemon_get_connection (daemon);
 
   module->iface = anyd_dbus_vpn_skeleton_new ();
   anyd_auth_guard (anyd_daemon_get_auth (daemon), G_DBUS_INTERFACE_SKELETON (module->iface), NULL, NULL);
@@ -961,8 +1202,11 @@ vpn_start (AnydDaemon *daemon, GError **error)
   g_dbus_object_manager_server_export (anyd_daemon_get_object_manager (daemon),
                                        G_DBUS_OBJECT_SKELETON (module->object));
 
-  module->metrics_id = vpn_metrics_register (module);
-  loaded = vpn_profile_load_all (module);
+  module->metrics.daemon = daemon;
+  module->metrics.profiles = module->profiles;
+  module->metrics.connections = module->connections;
+  module->metrics_id = vpn_metrics_register (&module->metrics);
+  loaded = vpn_profile_load_all (&module->ctx);
   for (guint i = 0; i < loaded->len; i++)
     {
       VpnProfile *profile = loaded->pdata[i];
@@ -984,26 +1228,29 @@ vpn_stop (gpointer data)
   GHashTableIter it;
   gpointer v;
 
-  module->stopping = TRUE;
+  module->ctx.stopping = TRUE;
   g_clear_handle_id (&module->metrics_id, anyd_metrics_remove_collector);
   g_idle_remove_by_data (module);
   g_hash_table_iter_init (&it, module->connections);
   while (g_hash_table_iter_next (&it, NULL, &v))
-    vpn_connection_shutdown (v, module->keep_on_exit);
+    vpn_connection_shutdown (v, module->ctx.keep_on_exit);
   g_hash_table_unref (module->connections);
   g_hash_table_unref (module->profiles);
   g_hash_table_unref (module->claimed);
+  /* every connection that had waiters went through connection_gone above */
+  g_warn_if_fail (g_hash_table_size (module->restarts) == 0);
+  g_hash_table_unref (module->restarts);
   if (module->object)
     {
-      g_dbus_object_manager_server_unexport (anyd_daemon_get_object_manager (module->daemon), VPN_PATH);
+      g_dbus_object_manager_server_unexport (anyd_daemon_get_object_manager (module->ctx.daemon), VPN_PATH);
       g_signal_handlers_disconnect_by_data (module->iface, module);
       g_clear_object (&module->object);
       g_clear_object (&module->iface);
     }
   g_clear_pointer (&module->systemd, anyd_systemd_free);
-  g_clear_pointer (&module->nl, anyd_netlink_unref);
-  g_free (module->store_dir);
-  g_free (module->runtime_dir);
+  g_clear_pointer (&module->ctx.nl, anyd_netlink_unref);
+  g_free (module->ctx.store_dir);
+  g_free (module->ctx.runtime_dir);
   /* start-up checks still in flight free it when they end */
   if (module->adopting == 0)
     g_free (module);

@@ -18,16 +18,16 @@
 /* ---------------------------------------------------------------- record */
 
 static char *
-record_path (VpnModule *module, const char *name)
+record_path (VpnContext *ctx, const char *name)
 {
   g_autofree char *file = g_strconcat (name, RECORD_SUFFIX, NULL);
-  return g_build_filename (module->store_dir, file, NULL);
+  return g_build_filename (ctx->store_dir, file, NULL);
 }
 
 gboolean
 vpn_profile_save (VpnProfile *profile, GError **error)
 {
-  g_autofree char *path = record_path (profile->module, profile->name);
+  g_autofree char *path = record_path (profile->ctx, profile->name);
   char *data = vpn_record_format (profile->name, profile->autoconnect, profile->ignore_scripts,
                                           profile->config);
   gboolean ok = anyd_file_write_atomic (path, data, strlen (data), 0600, error);
@@ -37,9 +37,9 @@ vpn_profile_save (VpnProfile *profile, GError **error)
 }
 
 gboolean
-vpn_profile_remove_file (VpnModule *module, const char *name, GError **error)
+vpn_profile_remove_file (VpnContext *ctx, const char *name, GError **error)
 {
-  g_autofree char *path = record_path (module, name);
+  g_autofree char *path = record_path (ctx, name);
 
   if (!anyd_file_remove_durable (path, error))
     {
@@ -50,10 +50,10 @@ vpn_profile_remove_file (VpnModule *module, const char *name, GError **error)
 }
 
 GPtrArray *
-vpn_profile_load_all (VpnModule *module)
+vpn_profile_load_all (VpnContext *ctx)
 {
   GPtrArray *out = g_ptr_array_new ();
-  g_autoptr(GDir) dir = g_dir_open (module->store_dir, 0, NULL);
+  g_autoptr(GDir) dir = g_dir_open (ctx->store_dir, 0, NULL);
   const char *file;
 
   while (dir && (file = g_dir_read_name (dir)) != NULL)
@@ -67,7 +67,7 @@ vpn_profile_load_all (VpnModule *module)
 
       if (!g_str_has_suffix (file, RECORD_SUFFIX) || file[0] == '.')
         continue;   /* temp files of anyd_file_write_atomic end in ".XXXXXX" */
-      path = g_build_filename (module->store_dir, file, NULL);
+      path = g_build_filename (ctx->store_dir, file, NULL);
       expected = g_strndup (file, strlen (file) - strlen (RECORD_SUFFIX));
       if (g_file_get_contents (path, &data, &len, &error))
         {
@@ -88,13 +88,23 @@ vpn_profile_load_all (VpnModule *module)
           g_warning ("vpn: skipping %s: %s", path, error->message);
           continue;
         }
-      g_ptr_array_add (out, vpn_profile_new (module, name, config, autoconnect, ignore_scripts));
+      g_ptr_array_add (out, vpn_profile_new (ctx, name, config, autoconnect, ignore_scripts));
       vpn_config_unref (config);
     }
   return out;
 }
 
 /* ---------------------------------------------------------------- object */
+
+void
+vpn_details_from_object (GDBusInterfaceSkeleton *skeleton, const char *method, GVariant *parameters,
+                         GHashTable *details, gpointer user_data)
+{
+  const char *name = g_object_get_data (G_OBJECT (skeleton), "vpn-profile");
+
+  if (name != NULL)
+    g_hash_table_replace (details, g_strdup ("profile"), g_strdup (name));
+}
 
 static void
 update_properties (VpnProfile *profile)
@@ -112,13 +122,13 @@ update_properties (VpnProfile *profile)
 }
 
 VpnProfile *
-vpn_profile_new (VpnModule *module, const char *name, VpnConfig *config, gboolean autoconnect,
+vpn_profile_new (VpnContext *ctx, const char *name, VpnConfig *config, gboolean autoconnect,
                  gboolean ignore_scripts)
 {
   VpnProfile *profile = g_new0 (VpnProfile, 1);
   g_autofree char *escaped = g_dbus_escape_object_path (name);
 
-  profile->module = module;
+  profile->ctx = ctx;
   profile->name = g_strdup (name);
   profile->path = g_strdup_printf (VPN_PROFILES_PATH "/%s", escaped);
   profile->config = vpn_config_ref (config);
@@ -134,13 +144,12 @@ vpn_profile_free (VpnProfile *profile)
     return;
   if (profile->object)
     {
-      g_dbus_object_manager_server_unexport (anyd_daemon_get_object_manager (profile->module->daemon),
+      g_dbus_object_manager_server_unexport (anyd_daemon_get_object_manager (profile->ctx->daemon),
                                              profile->path);
       g_signal_handlers_disconnect_by_data (profile->iface, profile);
       g_clear_object (&profile->object);
       g_clear_object (&profile->iface);
     }
-  anyd_limits_release (anyd_daemon_get_limits (profile->module->daemon), profile->quota_uid, "vpn");
   vpn_config_unref (profile->config);
   g_free (profile->name);
   g_free (profile->path);
@@ -152,8 +161,7 @@ handle_connect (AnydDBusVpnProfile *iface, GDBusMethodInvocation *invocation, gp
 {
   VpnProfile *profile = user_data;
 
-  vpn_connection_start (profile->module, profile, anyd_caller_from_invocation (invocation),
-                        vpn_connect_reply_invocation, invocation);
+  profile->ctx->hooks->connect_requested (profile, invocation, profile->ctx->hooks_data);
   return TRUE;
 }
 
@@ -226,14 +234,14 @@ static gboolean
 handle_delete (AnydDBusVpnProfile *iface, GDBusMethodInvocation *invocation, gpointer user_data)
 {
   VpnProfile *profile = user_data;
-  VpnModule *module = profile->module;
+  VpnContext *ctx = profile->ctx;
   AnydCaller *caller = anyd_caller_from_invocation (invocation);
   g_autofree char *path = g_strdup (profile->path);
   g_autofree char *name = g_strdup (profile->name);
   GError *error = NULL;
 
-  if (vpn_profile_remove_file (module, name, &error))
-    vpn_module_delete_profile (module, profile);   /* frees profile */
+  if (vpn_profile_remove_file (ctx, name, &error))
+    ctx->hooks->profile_deleted (profile, ctx->hooks_data);   /* frees profile */
   anyd_audit_action (caller, "vpn.delete", path, error, "profile=%s", name);
   if (error != NULL)
     anyd_invocation_return_error (invocation, error);
@@ -245,12 +253,12 @@ handle_delete (AnydDBusVpnProfile *iface, GDBusMethodInvocation *invocation, gpo
 void
 vpn_profile_export (VpnProfile *profile)
 {
-  VpnModule *module = profile->module;
+  VpnContext *ctx = profile->ctx;
 
   profile->iface = anyd_dbus_vpn_profile_skeleton_new ();
   g_object_set_data_full (G_OBJECT (profile->iface), "vpn-profile", g_strdup (profile->name), g_free);
   update_properties (profile);
-  anyd_auth_guard (anyd_daemon_get_auth (module->daemon), G_DBUS_INTERFACE_SKELETON (profile->iface),
+  anyd_auth_guard (anyd_daemon_get_auth (ctx->daemon), G_DBUS_INTERFACE_SKELETON (profile->iface),
                    vpn_details_from_object, NULL);
   g_signal_connect (profile->iface, "handle-connect", G_CALLBACK (handle_connect), profile);
   g_signal_connect (profile->iface, "handle-update", G_CALLBACK (handle_update), profile);
@@ -258,6 +266,6 @@ vpn_profile_export (VpnProfile *profile)
   g_signal_connect (profile->iface, "handle-delete", G_CALLBACK (handle_delete), profile);
   profile->object = anyd_dbus_object_skeleton_new (profile->path);
   anyd_dbus_object_skeleton_set_vpn_profile (profile->object, profile->iface);
-  g_dbus_object_manager_server_export (anyd_daemon_get_object_manager (module->daemon),
+  g_dbus_object_manager_server_export (anyd_daemon_get_object_manager (ctx->daemon),
                                        G_DBUS_OBJECT_SKELETON (profile->object));
 }

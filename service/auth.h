@@ -91,7 +91,11 @@ void        anyd_auth_guard_set_precheck (GDBusInterfaceSkeleton *skeleton,
 /* Run the guard's details func and precheck in a worker thread, for ones
  * that read the file system (e.g. resolving a command: a hung NFS or autofs
  * path must not stall the main loop). Both must then be thread-safe; the
- * gate holds ref (user_data of anyd_auth_guard) while they run. */
+ * gate holds ref (user_data of anyd_auth_guard) while they run. The gate's
+ * own pool runs at most ANYD_AUTH_PREPARE_THREADS of them at once (hung
+ * ones block nothing else); further calls wait, and those of a caller that
+ * left the bus are dropped unanswered. */
+#define ANYD_AUTH_PREPARE_THREADS 4
 void        anyd_auth_guard_set_threaded (GDBusInterfaceSkeleton *skeleton,
                                           GBoxedCopyFunc ref, GDestroyNotify unref);
 

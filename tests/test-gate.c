@@ -212,7 +212,7 @@ typedef struct {
   guint     ran_off_main;
   GMutex    lock;
   GCond     cond;
-  gboolean  blocking;
+  guint     blocking;    /* details funcs blocked now */
   gboolean  released;
 } Threaded;
 
@@ -259,9 +259,11 @@ threaded_details (GDBusInterfaceSkeleton *skeleton, const char *method, GVariant
   if (g_str_equal (what, "block"))
     {
       g_mutex_lock (&t->lock);
-      t->blocking = TRUE;
+      t->blocking++;
+      g_main_context_wakeup (NULL);   /* for a main loop waiting on this count */
       while (!t->released)
         g_cond_wait (&t->cond, &t->lock);
+      t->blocking--;
       g_mutex_unlock (&t->lock);
     }
 }
@@ -288,7 +290,7 @@ test_threaded (Fixture *f, gconstpointer data)
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) reply = NULL;
   Result blocked = { 0 };
-  gboolean blocking;
+  guint blocking;
 
   anyd_auth_guard (f->auth, skeleton, threaded_details, &t);
   anyd_auth_guard_set_precheck (skeleton, threaded_precheck, &t);
@@ -312,7 +314,7 @@ test_threaded (Fixture *f, gconstpointer data)
       blocking = t.blocking;
       g_mutex_unlock (&t.lock);
     }
-  while (!blocking);
+  while (blocking == 0);
   reply = call (f, "Hello", NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (f->hello_uid, ==, getuid ());
@@ -332,6 +334,124 @@ test_threaded (Fixture *f, gconstpointer data)
   g_assert_cmpuint (t.ref_off_main, ==, 0);
 }
 
+static guint
+threaded_blocking (Threaded *t)
+{
+  guint n;
+
+  g_mutex_lock (&t->lock);
+  n = t->blocking;
+  g_mutex_unlock (&t->lock);
+  return n;
+}
+
+static void
+count_activity (GDBusMethodInvocation *invocation, gpointer user_data)
+{
+  (*(guint *) user_data)++;
+}
+
+static void
+gtask_job (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+gtask_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  *(gboolean *) user_data = g_task_propagate_boolean (G_TASK (res), NULL);
+}
+
+/* The threaded work has a pool of its own: with all its threads hung, calls
+ * wait for it while public calls and GLib's shared GTask pool (sized 10 and
+ * grown only slowly) go on; a caller that leaves loses its waiting calls. */
+#define N_BLOCKED 12   /* more than GLib's GTask pool runs at once */
+
+static void
+test_threaded_pool (Fixture *f, gconstpointer data)
+{
+  GDBusInterfaceSkeleton *skeleton = G_DBUS_INTERFACE_SKELETON (f->skeleton);
+  Threaded t = { .main = g_thread_self () };
+  g_autoptr(GDBusConnection) leaver = connect_to (f->dbus);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GTask) task = NULL;
+  Result blocked[N_BLOCKED] = { 0 }, left[2] = { 0 };
+  gboolean job_done = FALSE;
+  guint calls = 0, n_done;
+
+  anyd_auth_guard (f->auth, skeleton, threaded_details, &t);
+  anyd_auth_guard_set_precheck (skeleton, threaded_precheck, &t);
+  anyd_auth_guard_set_threaded (skeleton, threaded_ref, threaded_unref);
+  anyd_auth_set_activity_func (f->auth, count_activity, &calls);
+
+  for (guint i = 0; i < N_BLOCKED; i++)
+    g_dbus_connection_call (f->client, g_dbus_connection_get_unique_name (f->server), "/org/anyd1/test",
+                            "org.anyd1.test.Gate", "Poke", g_variant_new ("(s)", "block"), NULL,
+                            G_DBUS_CALL_FLAGS_NONE, 10000, NULL, call_cb, &blocked[i]);
+  while (calls < N_BLOCKED || threaded_blocking (&t) < ANYD_AUTH_PREPARE_THREADS)
+    g_main_context_iteration (NULL, TRUE);
+
+  /* (1) a public call answers */
+  reply = call (f, "Hello", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (f->hello_uid, ==, getuid ());
+  /* (2) GLib's pool runs other work: under GTask all N_BLOCKED calls got
+   * its threads first, and this job had to wait for the pool to grow */
+  task = g_task_new (NULL, NULL, gtask_done, &job_done);
+  g_task_run_in_thread (task, gtask_job);
+  g_clear_object (&task);
+  while (!job_done)
+    g_main_context_iteration (NULL, TRUE);
+  /* (3) only the pool's threads ran; the other calls wait, unanswered */
+  g_assert_cmpuint (threaded_blocking (&t), ==, ANYD_AUTH_PREPARE_THREADS);
+  g_assert_cmpuint (t.ran_off_main, ==, ANYD_AUTH_PREPARE_THREADS);
+  for (guint i = 0; i < N_BLOCKED; i++)
+    g_assert_false (blocked[i].done);
+
+  /* (4) calls waiting for the pool from a caller that left are dropped */
+  for (guint i = 0; i < G_N_ELEMENTS (left); i++)
+    g_dbus_connection_call (leaver, g_dbus_connection_get_unique_name (f->server), "/org/anyd1/test",
+                            "org.anyd1.test.Gate", "Poke", g_variant_new ("(s)", "x"), NULL,
+                            G_DBUS_CALL_FLAGS_NONE, 10000, NULL, call_cb, &left[i]);
+  while (calls < N_BLOCKED + 1 + G_N_ELEMENTS (left))
+    g_main_context_iteration (NULL, TRUE);
+  anyd_auth_name_vanished (f->auth, g_dbus_connection_get_unique_name (leaver));
+
+  g_mutex_lock (&t.lock);
+  t.released = TRUE;
+  g_cond_broadcast (&t.cond);
+  g_mutex_unlock (&t.lock);
+  do
+    {
+      g_main_context_iteration (NULL, TRUE);
+      n_done = 0;
+      for (guint i = 0; i < N_BLOCKED; i++)
+        n_done += blocked[i].done;
+    }
+  while (n_done < N_BLOCKED || g_atomic_int_get (&t.refs) > 0);
+  for (guint i = 0; i < N_BLOCKED; i++)
+    {
+      g_assert_error (blocked[i].error, ANYD_ERROR, ANYD_ERROR_NOT_AUTHORIZED);
+      g_clear_error (&blocked[i].error);
+    }
+  /* details and precheck ran for the blocked calls only */
+  g_assert_cmpuint (t.ran_off_main, ==, 2 * N_BLOCKED);
+  g_assert_cmpuint (t.ran_on_main, ==, 0);
+  g_assert_cmpuint (t.ref_off_main, ==, 0);
+  g_assert_cmpuint (f->pokes, ==, 0);
+  g_assert_false (left[0].done || left[1].done);
+  g_dbus_connection_close_sync (leaver, NULL, NULL);
+  while (!left[0].done || !left[1].done)
+    g_main_context_iteration (NULL, TRUE);
+  for (guint i = 0; i < G_N_ELEMENTS (left); i++)
+    {
+      g_assert_error (left[i].error, G_IO_ERROR, G_IO_ERROR_CLOSED);
+      g_clear_error (&left[i].error);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -348,6 +468,7 @@ main (int argc, char **argv)
       g_test_add (p3, Fixture, GINT_TO_POINTER (first), setup, test_public_runs_with_caller, teardown);
     }
   g_test_add ("/gate/threaded", Fixture, GINT_TO_POINTER (1), setup, test_threaded, teardown);
+  g_test_add ("/gate/threaded-pool", Fixture, GINT_TO_POINTER (1), setup, test_threaded_pool, teardown);
   g_test_add ("/gate/type-shared", Fixture, GINT_TO_POINTER (1), setup, test_type_shared, teardown);
   return g_test_run ();
 }

@@ -68,6 +68,9 @@ struct _AnydAuth {
   guint                 in_flight;
   guint                 max_in_flight;
   GQueue                queued;         /* Flight* waiting for a slot */
+  /* threaded guards' details and prechecks (guard.c) */
+  GThreadPool          *prepare_pool;   /* the gate's own, made on first use */
+  GQueue                preparing;      /* Prepare* queued or running there */
   /* decision cache */
   GQueue                lru;            /* Decision*, most recently used first */
   guint                 generation;     /* bumped whenever cached answers become stale */
@@ -85,6 +88,10 @@ struct _AnydAuth {
 /* auth.c */
 const AnydAuthRule *anyd_auth_rule_for (AnydAuth *auth, GDBusInterfaceInfo *info,
                                         GDBusMethodInvocation *invocation);
+
+/* guard.c */
+void anyd_auth_prepare_forget_sender (AnydAuth *auth, const char *sender);
+void anyd_auth_prepare_free (AnydAuth *auth);
 
 /* callers.c */
 Sender  *anyd_auth_sender (AnydAuth *auth, const char *name);

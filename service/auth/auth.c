@@ -47,6 +47,7 @@ anyd_auth_new (GDBusConnection *bus, AnydConfig *config)
   auth->throttles = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) anyd_auth_throttle_free);
   auth->rates = g_hash_table_new_full (NULL, NULL, NULL, g_free);
   g_queue_init (&auth->queued);
+  g_queue_init (&auth->preparing);
   g_queue_init (&auth->lru);
   anyd_auth_set_config (auth, config);
 
@@ -68,6 +69,7 @@ anyd_auth_free (AnydAuth *auth)
 {
   if (auth == NULL)
     return;
+  anyd_auth_prepare_free (auth);
   g_hash_table_unref (auth->throttles);
   if (auth->authority != NULL)
     {
@@ -99,6 +101,7 @@ anyd_auth_name_vanished (AnydAuth *auth, const char *name)
     return;
   anyd_auth_callers_vanished (auth, name);
   anyd_auth_flights_cancel (auth, name);
+  anyd_auth_prepare_forget_sender (auth, name);
   anyd_auth_throttle_forget_sender (auth, name);
 }
 

@@ -302,7 +302,11 @@ precheck (Guard *g, GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation *inv
 static void gate_continue (Guard *g, GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation *invocation,
                            const AnydAuthRule *rule, GHashTable *details);
 
-/* Details and precheck of a threaded guard, in a worker thread. */
+/* Details and precheck of a threaded guard, in a worker thread of the
+ * gate's own pool: at most ANYD_AUTH_PREPARE_THREADS run at once, so calls
+ * that hang in the file system (a hung NFS or autofs argv[0]) can tie up
+ * only that pool, never GLib's shared one (GTask, GIO's async file and
+ * resolver work, anyd's user lookups); further calls wait in its queue. */
 typedef struct {
   Guard                  *guard;
   GDBusInterfaceSkeleton *skeleton;     /* a reference: it holds the guard */
@@ -311,6 +315,10 @@ typedef struct {
   gpointer                data;         /* threaded_ref'd details/precheck data */
   GHashTable             *details;
   GError                 *error;        /* the precheck's refusal */
+  GMainContext           *context;      /* where the gate runs, and the result goes */
+  GList                   link;         /* in auth->preparing (main thread) */
+  gint                    cancelled;    /* atomic: the caller left, skip the work */
+  gboolean                orphaned;     /* main thread: the gate is gone */
 } Prepare;
 
 /* On the main thread (the data's and skeleton's references are the main
@@ -322,36 +330,109 @@ prepare_free (Prepare *p)
     p->guard->threaded_unref (p->data);
   g_clear_pointer (&p->details, g_hash_table_unref);
   g_clear_error (&p->error);
+  g_clear_object (&p->invocation);   /* left only when nobody is to be answered */
   g_object_unref (p->skeleton);
+  g_main_context_unref (p->context);
   g_free (p);
 }
 
-static void
-prepare_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+/* Back on the main thread, like a GTask's callback. */
+static gboolean
+prepared_cb (gpointer user_data)
 {
-  Prepare *p = task_data;
-  Guard *g = p->guard;
-  const char *method = g_dbus_method_invocation_get_method_name (p->invocation);
-  GVariant *params = g_dbus_method_invocation_get_parameters (p->invocation);
+  Prepare *p = user_data;
 
-  p->details = rule_details (p->rule, params);
-  if (g->details_func != NULL)
-    g->details_func (p->skeleton, method, params, p->details, p->data);
-  if (g->precheck != NULL)
-    g->precheck (p->skeleton, method, params, p->data, &p->error);
-  g_task_return_boolean (task, TRUE);
+  if (!p->orphaned)
+    g_queue_unlink (&p->guard->auth->preparing, &p->link);
+  if (p->orphaned || g_atomic_int_get (&p->cancelled))
+    ;   /* nobody to answer (the caller left), or no gate to answer with */
+  else if (p->error != NULL)
+    precheck_refuse (p->guard, g_steal_pointer (&p->invocation), p->rule, p->details,
+                     g_steal_pointer (&p->error));
+  else
+    gate_continue (p->guard, p->skeleton, g_steal_pointer (&p->invocation), p->rule,
+                   g_steal_pointer (&p->details));
+  prepare_free (p);
+  return G_SOURCE_REMOVE;
 }
 
 static void
-prepared_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+prepare_thread (gpointer data, gpointer pool_data)
 {
-  Prepare *p = g_task_get_task_data (G_TASK (res));
+  Prepare *p = data;
+  Guard *g = p->guard;
+  const char *method = g_dbus_method_invocation_get_method_name (p->invocation);
+  GVariant *params = g_dbus_method_invocation_get_parameters (p->invocation);
+  GSource *source;
 
-  if (p->error != NULL)
-    precheck_refuse (p->guard, p->invocation, p->rule, p->details, g_steal_pointer (&p->error));
-  else
-    gate_continue (p->guard, p->skeleton, p->invocation, p->rule, g_steal_pointer (&p->details));
-  prepare_free (p);
+  if (!g_atomic_int_get (&p->cancelled))
+    {
+      p->details = rule_details (p->rule, params);
+      if (g->details_func != NULL)
+        g->details_func (p->skeleton, method, params, p->details, p->data);
+      if (g->precheck != NULL)
+        g->precheck (p->skeleton, method, params, p->data, &p->error);
+    }
+  /* An idle source, not g_main_context_invoke(): that would run the
+   * callback right here whenever this thread can acquire the context. */
+  source = g_idle_source_new ();
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, prepared_cb, p, NULL);
+  g_source_set_static_name (source, "[anyd] gate prepared");
+  g_source_attach (source, p->context);
+  g_source_unref (source);
+}
+
+static void
+prepare_start (Guard *g, GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation *invocation,
+               const AnydAuthRule *rule)
+{
+  AnydAuth *auth = g->auth;
+  Prepare *p = g_new0 (Prepare, 1);
+
+  if (auth->prepare_pool == NULL)
+    auth->prepare_pool = g_thread_pool_new (prepare_thread, NULL, ANYD_AUTH_PREPARE_THREADS,
+                                            FALSE, NULL);
+  p->guard = g;
+  p->skeleton = g_object_ref (skeleton);
+  p->invocation = invocation;
+  p->rule = rule;
+  p->data = g->details_data != NULL ? g->threaded_ref (g->details_data) : NULL;
+  p->context = g_main_context_ref_thread_default ();
+  p->link.data = p;
+  g_queue_push_tail_link (&auth->preparing, &p->link);
+  g_thread_pool_push (auth->prepare_pool, p, NULL);
+}
+
+/* The caller left: its calls still waiting for the pool are skipped. */
+void
+anyd_auth_prepare_forget_sender (AnydAuth *auth, const char *sender)
+{
+  for (GList *l = auth->preparing.head; l != NULL; l = l->next)
+    {
+      Prepare *p = l->data;
+
+      if (g_strcmp0 (g_dbus_method_invocation_get_sender (p->invocation), sender) == 0)
+        g_atomic_int_set (&p->cancelled, 1);
+    }
+}
+
+/* The gate goes (at exit): work still queued or running, maybe hung for
+ * good, is neither waited for nor answered; its results are only freed. */
+void
+anyd_auth_prepare_free (AnydAuth *auth)
+{
+  GList *l;
+
+  while ((l = g_queue_pop_head_link (&auth->preparing)) != NULL)
+    {
+      Prepare *p = l->data;
+
+      p->orphaned = TRUE;
+      g_atomic_int_set (&p->cancelled, 1);
+    }
+  if (auth->prepare_pool != NULL)
+    g_thread_pool_free (g_steal_pointer (&auth->prepare_pool), FALSE, FALSE);
 }
 
 static void
@@ -389,16 +470,7 @@ gate_method_call (GDBusConnection *bus, const char *sender, const char *path, co
   anyd_metrics_call (invocation, rule);
   if (rule->action != NULL && g->threaded_ref != NULL)
     {
-      Prepare *p = g_new0 (Prepare, 1);
-      g_autoptr(GTask) task = g_task_new (NULL, NULL, prepared_cb, NULL);
-
-      p->guard = g;
-      p->skeleton = g_object_ref (skeleton);
-      p->invocation = invocation;
-      p->rule = rule;
-      p->data = g->details_data != NULL ? g->threaded_ref (g->details_data) : NULL;
-      g_task_set_task_data (task, p, NULL);   /* prepared_cb frees it */
-      g_task_run_in_thread (task, prepare_thread);
+      prepare_start (g, skeleton, invocation, rule);
       return;
     }
   if (rule->action != NULL)

@@ -120,3 +120,26 @@ anyd_mkdir_private (const char *path, GError **error)
     }
   return TRUE;
 }
+
+/* So a hostile string can neither forge log lines nor make a huge error,
+ * and a ' in it cannot end the quoting early. */
+char *
+anyd_quote_text (const char *text, gsize max)
+{
+  gsize len = strlen (text);
+  g_autofree char *cut = g_strndup (text, MIN (len, max));
+  g_autofree char *escaped = g_strescape (cut, NULL);
+  GString *out = g_string_sized_new (strlen (escaped) + 8);
+
+  g_string_append_c (out, '\'');
+  for (const char *p = escaped; *p; p++)
+    {
+      if (*p == '\'')
+        g_string_append_c (out, '\\');
+      g_string_append_c (out, *p);
+    }
+  if (len > max)
+    g_string_append (out, "…");
+  g_string_append_c (out, '\'');
+  return g_string_free (out, FALSE);
+}

@@ -29,4 +29,9 @@ gboolean  anyd_file_remove_durable (const char *path, GError **error);
 /* mkdir -p with mode (0700 for anything under the state directory). */
 gboolean  anyd_mkdir_private (const char *path, GError **error);
 
+/* Caller-supplied text for an error message: its first max bytes, escaped
+ * as C does (control characters, bytes above 0x7e, \\ " and '), in single
+ * quotes, with … inside them when cut. */
+char     *anyd_quote_text (const char *text, gsize max);
+
 G_END_DECLS

@@ -173,6 +173,28 @@ test_mkdir_private (void)
   g_assert_cmpint (g_rmdir (dir), ==, 0);
 }
 
+/* Caller text in messages: quoted, escaped, cut; a ' cannot end the quotes. */
+static void
+test_quote_text (void)
+{
+  static const struct { const char *in; gsize max; const char *out; } cases[] = {
+    { "wg0", 64, "'wg0'" },
+    { "", 64, "''" },
+    { "it's", 64, "'it\\'s'" },
+    { "a\nb\tc", 64, "'a\\nb\\tc'" },
+    { "back\\slash \"dq\"", 64, "'back\\\\slash \\\"dq\\\"'" },
+    { "\x01\x7f\xc3\xa9", 64, "'\\001\\177\\303\\251'" },
+    { "abcdef", 3, "'abc…'" },
+    { "abc", 3, "'abc'" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *q = anyd_quote_text (cases[i].in, cases[i].max);
+      g_assert_cmpstr (q, ==, cases[i].out);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -182,5 +204,6 @@ main (int argc, char **argv)
   g_test_add_func ("/util/write-atomic", test_write_atomic);
   g_test_add_func ("/util/unfinished-target", test_unfinished_target);
   g_test_add_func ("/util/mkdir-private", test_mkdir_private);
+  g_test_add_func ("/util/quote-text", test_quote_text);
   return g_test_run ();
 }

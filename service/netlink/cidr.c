@@ -3,6 +3,7 @@
  * tests/tun/tun-fuzz-cidr.c); see cidr.h. */
 #include "cidr.h"
 #include "error.h"
+#include "util.h"
 
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -12,16 +13,6 @@
 /* Kernel default metric of IPv6 routes added without one (IP6_RT_PRIO_USER). */
 #define IP6_DEFAULT_METRIC 1024
 
-/* User text inside an error message: escaped and cut, so a hostile string
- * can't forge log lines or make huge errors. */
-static char *
-quote_text (const char *text)
-{
-  g_autofree char *cut = g_strndup (text, 64);
-  g_autofree char *esc = g_strescape (cut, NULL);
-  return g_strdup_printf ("'%s'%s", esc, strlen (text) > 64 ? "…" : "");
-}
-
 static gboolean
 invalid (GError **error, const char *field, const char *text, const char *fmt, ...) G_GNUC_PRINTF (4, 5);
 
@@ -29,7 +20,7 @@ static gboolean
 invalid (GError **error, const char *field, const char *text, const char *fmt, ...)
 {
   g_autofree char *reason = NULL;
-  g_autofree char *quoted = text ? quote_text (text) : NULL;
+  g_autofree char *quoted = text ? anyd_quote_text (text, 64) : NULL;
   va_list ap;
 
   va_start (ap, fmt);

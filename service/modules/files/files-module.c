@@ -786,9 +786,9 @@ begin (FilesModule *m, AnydDBusFiles *skeleton, GDBusMethodInvocation *invocatio
     {
       if (!valid_user_option (s))
         {
-          g_autofree char *shown = g_strescape (s, NULL);
+          g_autofree char *shown = anyd_quote_text (s, 64);
           error = g_error_new (ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                               "user: '%s' is not a user name", shown);
+                               "user: %s is not a user name", shown);
           goto fail;
         }
       t->user = g_strdup (s);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "files-path.h"
 #include "error.h"
+#include "util.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -27,9 +28,9 @@ anyd_files_path_normalise (const char *path, const char *field, GError **error)
   for (const char *p = path; *p; p++)
     if ((guchar) *p < 0x20 || *p == 0x7f)
       {
-        g_autofree char *shown = g_strescape (path, NULL);
+        g_autofree char *shown = anyd_quote_text (path, 256);
         g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                     "%s: '%s' contains a control character", field, shown);
+                     "%s: %s contains a control character", field, shown);
         return NULL;
       }
   if (len > 1 && path[len - 1] == '/')

@@ -8,6 +8,7 @@
  * polkit rules and the allowlist see is exactly what systemd gets. */
 #include "services-unit.h"
 #include "error.h"
+#include "util.h"
 
 #include <fnmatch.h>
 #include <string.h>
@@ -78,15 +79,6 @@ classify (const char *name, gboolean glob_instance, char *bad_char)
   return at + 1 == dot ? NAME_TEMPLATE : NAME_INSTANCE;
 }
 
-/* The caller's text, safe and short enough for an error message. */
-static char *
-shown (const char *name)
-{
-  g_autofree char *cut = g_utf8_make_valid (name, MIN (strlen (name), 64));
-  g_autofree char *esc = g_strescape (cut, NULL);
-  return g_strdup_printf ("'%s%s'", esc, strlen (name) > 64 ? "…" : "");
-}
-
 /* allow_glob: a pattern (allowlist only); in_config: a [services] allow= entry. */
 static char *
 normalise (const char *name, gboolean allow_glob, gboolean in_config, const char *field,
@@ -102,7 +94,7 @@ normalise (const char *name, gboolean allow_glob, gboolean in_config, const char
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "%s: empty unit name", field);
       return NULL;
     }
-  what = shown (name);
+  what = anyd_quote_text (name, 64);
   if (strchr (name, '/') != NULL)
     {
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,

@@ -15,6 +15,7 @@
 #include <json-glib/json-glib.h>
 
 #include "error.h"
+#include "util.h"
 #include "vpn-config.h"
 
 #define MAX_FIELD 1024
@@ -110,14 +111,6 @@ fail (GError **error, const char *proto, const char *format, ...)
   return FALSE;
 }
 
-/* A non-secret value for a message: escaped and cut short. */
-static char *
-shown (const char *value)
-{
-  g_autofree char *cut = g_strndup (value, 48);
-  return g_strescape (cut, NULL);
-}
-
 /* ---- value checks ------------------------------------------------------- */
 
 static gboolean
@@ -170,8 +163,8 @@ check_host (const char *value, const char *proto, const char *field, char **out,
     }
   if (!is_hostname (value) || last_label_numeric (value))
     {
-      g_autofree char *s = shown (value);
-      return fail (error, proto, "%s: '%s' is not a host name or IP address", field, s);
+      g_autofree char *s = anyd_quote_text (value, 48);
+      return fail (error, proto, "%s: %s is not a host name or IP address", field, s);
     }
   *out = g_ascii_strdown (value, -1);
   return TRUE;
@@ -186,8 +179,8 @@ check_port (const char *value, const char *proto, guint16 *out, GError **error)
     return fail (error, proto, "port: missing");
   if (strlen (value) > 5 || !g_ascii_string_to_unsigned (value, 10, 1, 65535, &n, NULL))
     {
-      g_autofree char *s = shown (value);
-      return fail (error, proto, "port: '%s' is not 1-65535", s);
+      g_autofree char *s = anyd_quote_text (value, 48);
+      return fail (error, proto, "port: %s is not 1-65535", s);
     }
   *out = (guint16) n;
   return TRUE;
@@ -236,8 +229,8 @@ check_path (const char *value, const char *proto, char **out, GError **error)
   for (const char *p = value; *p; p++)
     if ((guchar) *p <= 0x20 || (guchar) *p >= 0x7f)
       {
-        g_autofree char *s = shown (value);
-        return fail (error, proto, "path: '%s' has a character outside printable ASCII", s);
+        g_autofree char *s = anyd_quote_text (value, 48);
+        return fail (error, proto, "path: %s has a character outside printable ASCII", s);
       }
   *out = g_strdup (value);
   return TRUE;
@@ -263,8 +256,8 @@ check_network (VpnLink *link, const char *value, const char *proto, GError **err
     link->network = g_strdup ("h2");
   else
     {
-      g_autofree char *s = shown (value);
-      return fail (error, proto, "network: '%s' is not supported (tcp, ws or h2)", s);
+      g_autofree char *s = anyd_quote_text (value, 48);
+      return fail (error, proto, "network: %s is not supported (tcp, ws or h2)", s);
     }
   if (link->protocol == VPN_PROTOCOL_SHADOWSOCKS && !g_str_equal (link->network, "tcp"))
     return fail (error, proto, "network: shadowsocks runs over tcp only");
@@ -280,8 +273,8 @@ check_security (VpnLink *link, const char *value, const char *proto, GError **er
     link->tls = TRUE;
   else
     {
-      g_autofree char *s = shown (value);
-      return fail (error, proto, "security: '%s' is not supported (none or tls)", s);
+      g_autofree char *s = anyd_quote_text (value, 48);
+      return fail (error, proto, "security: %s is not supported (none or tls)", s);
     }
   if (link->protocol == VPN_PROTOCOL_SHADOWSOCKS && link->tls)
     return fail (error, proto, "security: shadowsocks has no tls");
@@ -293,8 +286,8 @@ check_header_type (const char *value, const char *proto, GError **error)
 {
   if (value != NULL && *value != '\0' && !g_str_equal (value, "none"))
     {
-      g_autofree char *s = shown (value);
-      return fail (error, proto, "headerType: '%s' is not supported (none)", s);
+      g_autofree char *s = anyd_quote_text (value, 48);
+      return fail (error, proto, "headerType: %s is not supported (none)", s);
     }
   return TRUE;
 }
@@ -314,8 +307,8 @@ check_cipher (VpnLink *link, const char *value, const char *proto, GError **erro
           link->cipher = g_strdup (value);
           return TRUE;
         }
-      s = shown (value);
-      return fail (error, proto, "scy: '%s' is not supported (auto, aes-128-gcm, chacha20-poly1305, none)", s);
+      s = anyd_quote_text (value, 48);
+      return fail (error, proto, "scy: %s is not supported (auto, aes-128-gcm, chacha20-poly1305, none)", s);
     }
   if (link->protocol != VPN_PROTOCOL_SHADOWSOCKS)
     return TRUE;
@@ -330,8 +323,8 @@ check_cipher (VpnLink *link, const char *value, const char *proto, GError **erro
     link->cipher = g_strdup ("chacha20-poly1305");
   else
     {
-      s = shown (value);
-      return fail (error, proto, "method: '%s' is not supported (aes-128-gcm, aes-256-gcm, "
+      s = anyd_quote_text (value, 48);
+      return fail (error, proto, "method: %s is not supported (aes-128-gcm, aes-256-gcm, "
                    "chacha20-ietf-poly1305)", s);
     }
   return TRUE;

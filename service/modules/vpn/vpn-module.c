@@ -141,8 +141,8 @@ lookup_profile (VpnModule *module, const char *name, GError **error)
 
   if (profile == NULL)
     {
-      g_autofree char *shown = g_strescape (name, NULL);
-      g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "no VPN profile '%.64s'", shown);
+      g_autofree char *shown = anyd_quote_text (name, 64);
+      g_set_error (error, ANYD_ERROR, ANYD_ERROR_NOT_FOUND, "no VPN profile %s", shown);
     }
   return profile;
 }
@@ -343,9 +343,9 @@ check_name (const char *name, GError **error)
 {
   if (!vpn_profile_name_is_valid (name))
     {
-      g_autofree char *shown = g_strescape (name, NULL);
+      g_autofree char *shown = anyd_quote_text (name, 64);
       g_set_error (error, ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                   "name: '%.64s' is not a profile name (1-%d characters of A-Z a-z 0-9 _ = + . -, "
+                   "name: %s is not a profile name (1-%d characters of A-Z a-z 0-9 _ = + . -, "
                    "not starting with . or -)", shown, VPN_PROFILE_NAME_MAX);
       return FALSE;
     }

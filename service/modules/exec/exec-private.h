@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The exec module's shared types: exec-module.c (org.anyd1.Exec: Run,
- * RunPty, config, re-adoption, and the books on its processes) and
- * exec-process.c (org.anyd1.ExecProcess: one command's life). */
+/* The exec module's shared types:
+ *   exec-module.c   org.anyd1.Exec, config, re-adoption, and the books on its
+ *                   processes (registry, daemon hold, [limits]): its struct is its own
+ *   exec-start.c    Run and RunPty: from the call to the command's started unit
+ *   exec-process.c  org.anyd1.ExecProcess: one command's life
+ *   exec-request.c  a Run/RunPty request parsed and checked (exec-request.h) */
 #pragma once
 #include "module.h"
 #include "daemon.h"
@@ -17,6 +20,16 @@
 #define ANYD_ACTION_EXEC_MANAGE "org.anyd1.exec.manage"
 #define EXEC_UNIT_PREFIX        "anyd-exec-"
 #define EXEC_STOP_TIMEOUT_US    (5 * G_USEC_PER_SEC)
+
+/* What a request is checked against, read in threads (the gate's details
+ * and precheck, the start): immutable, atomically refcounted. */
+typedef struct {
+  ExecPolicy  policy;
+  char       *allow_origin;
+} ExecRules;
+
+void exec_rules_unref (ExecRules *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ExecRules, exec_rules_unref)
 
 /* What a process records for polkit details and the audit; also written to
  * the unit (LogExtraFields) so a restarted anyd can adopt it again. */
@@ -89,3 +102,36 @@ void         exec_process_started (ExecProcess *p, guint64 started_at_us, gboole
 /* Off the bus for good (unexport, unwatch, fail waiters with why), then
  * "removed". Also after the keep_exited_s of an exited process. */
 void         exec_process_remove (ExecProcess *p, const char *why);
+
+/* ---- exec-start.c */
+/* What the start path asks of the module, which keeps the books; it knows
+ * nothing else of it. data: the module, held (ref) while a start is on its
+ * way; the others are called only while stopped() is FALSE. */
+typedef struct {
+  GBoxedCopyFunc ref;
+  GDestroyNotify unref;
+  /* anyd is stopping: the start fails */
+  gboolean     (*stopped) (gpointer data);
+  /* May uid have one more process ([exec] max_processes, [limits])? */
+  gboolean     (*admit) (guint32 uid, gpointer data, GError **error);
+  /* A process object with the next id and its unit, tracked (registry,
+   * [limits] charge, daemon hold) until removed. Takes info's contents. */
+  ExecProcess *(*new_process) (ExecInfo *info, AnydCaller *creator, gpointer data);
+  /* The limits of uid's slice, if they are still to be set on it ([exec]
+   * slice_*; 0: none); FALSE if set already. */
+  gboolean     (*slice_limits) (guint32 uid, guint64 *memory_max, guint64 *tasks_max, gpointer data);
+  /* uid's slice has its limits now. */
+  void         (*slice_set) (guint32 uid, gpointer data);
+} ExecStartHooks;
+
+typedef struct {
+  const ExecStartHooks *hooks;
+  gpointer              data;
+  AnydSystemd          *systemd;    /* the module's; used only while not stopped */
+  gint64                tty_gid;    /* group of pty slaves, -1: the user's own */
+} ExecStartEnv;
+
+/* Run (fd_list: the fds sent with it) or RunPty: answers invocation when the
+ * start job is done. Takes rules (what the request is checked against). */
+void exec_start_run (const ExecStartEnv *env, ExecRules *rules, GDBusMethodInvocation *invocation,
+                     GUnixFDList *fd_list, gboolean pty);

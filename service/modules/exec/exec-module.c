@@ -11,7 +11,8 @@
  *   3. per-uid max_processes; each caller's commands run in its own slice
  *      (anyd-exec-u<uid>.slice) with the [exec] slice limits.
  * The call is answered when the start job is done, so a missing binary, a
- * bad cwd or user is an error of the call, not a process object. */
+ * bad cwd or user is an error of the call, not a process object.
+ * The start itself is exec-start.c's; this file keeps the books it uses. */
 #include "exec-private.h"
 #include "error.h"
 #include "metrics.h"

@@ -190,11 +190,13 @@ register_text_agent (AnydClientContext *ctx, GError **error)
 }
 
 /* One activation attempt per command: if anyd has no owner on the bus,
- * ask the bus to start it ourselves, once.  Its error is the reason to
- * report: ServiceUnknown (nothing activatable: "anyd is not running") or
- * the start's failure (Spawn.ChildExited, …), which GDBus's own auto-start
- * would drop.  The proxies made afterwards do not auto-start at
- * construction, so a failing activation is not tried again. */
+ * ask the bus to start it ourselves.  Its error is the reason to report:
+ * ServiceUnknown (nothing activatable: "anyd is not running") or the
+ * start's failure (Spawn.ChildExited, systemd's Masked, …), which GDBus's
+ * own auto-start drops or tries again.  The proxies made afterwards do not
+ * auto-start at construction, so a failing start is not tried twice; a
+ * command ends at its first failure.  Asked before every read, not once:
+ * an activated anyd may exit when idle between two reads of a command. */
 static gboolean
 ensure_started (AnydClientContext *ctx, GDBusConnection *bus, GError **error)
 {
@@ -202,8 +204,6 @@ ensure_started (AnydClientContext *ctx, GDBusConnection *bus, GError **error)
   g_autoptr(GError) local_error = NULL;
   gboolean has_owner;
 
-  if (ctx->started)
-    return TRUE;
   reply = g_dbus_connection_call_sync (bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                        "org.freedesktop.DBus", "NameHasOwner",
                                        g_variant_new ("(s)", ANYD_CLIENT_BUS_NAME),
@@ -229,7 +229,6 @@ ensure_started (AnydClientContext *ctx, GDBusConnection *bus, GError **error)
           return FALSE;
         }
     }
-  ctx->started = TRUE;
   return TRUE;
 }
 

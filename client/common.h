@@ -76,7 +76,6 @@ struct _AnydClientContext {
   gpointer agent;         /* PolkitAgentListener, once registered */
   gpointer agent_handle;
   struct _AnydClient *lib; /* libanyd's client on bus, once asked for */
-  gboolean started;       /* anyd had an owner, or our one start of it worked */
   guint trace_filter;     /* --verbose: the bus filter that traces typed calls */
   gint tracing;           /* atomic: a typed call is under way (trace it) */
   guint32 trace_serial;   /* atomic: serial of the traced call, for its reply */

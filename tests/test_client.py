@@ -20,7 +20,7 @@ import anydtest  # noqa: E402
 from anydtest import ALLOWED, CHALLENGE, DENIED, ROOT, Skip, case  # noqa: E402
 
 MANAGE = 'org.anyd1.manage'
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NOT_AUTHORIZED = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NOT_AUTHORIZED, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
 EXPECTED_ANSWER = {ROOT: 'yes', ALLOWED: 'yes', DENIED: 'no', CHALLENGE: 'challenge'}
 WHO = {ROOT: 'root', ALLOWED: 'allowed', DENIED: 'denied', CHALLENGE: 'needs-password'}
 
@@ -182,6 +182,27 @@ def _(sb):
             assert 'not running' not in err and 'anyd could not be started' in err and '3' in err, (args, err)
     finally:
         sb.remove_activation()
+        sb.start_anyd()
+
+
+@case('anyd-client activates a stopped anyd for reads and calls alike')
+def _(sb):
+    sb.stop_anyd()
+    # a short idle timeout: each command below finds anyd gone again
+    sb.install_activation(('--idle-timeout', '1'))
+    try:
+        for args, want in ((['status'], EXIT_OK), (['tun', 'list'], EXIT_OK),
+                           (['tun', 'show', 'x'], EXIT_NOT_FOUND), (['--json', 'status'], EXIT_OK),
+                           (['reload'], EXIT_OK)):
+            anydtest.wait_until(lambda: not sb.has_owner('org.anyd1'), 10 * anydtest.slow(sb),
+                                what='the activated anyd to exit when idle')
+            rc, out, err = client(sb, ROOT, *args, timeout=30 * anydtest.slow(sb))
+            assert rc == want, (args, rc, out, err)
+            assert 'anyd is not running' not in err and 'could not be started' not in err, (args, err)
+    finally:
+        sb.remove_activation()
+        anydtest.wait_until(lambda: not sb.has_owner('org.anyd1'), 10 * anydtest.slow(sb),
+                            what='the activated anyd to exit when idle')
         sb.start_anyd()
 
 

@@ -189,16 +189,72 @@ register_text_agent (AnydClientContext *ctx, GError **error)
   return TRUE;
 }
 
+/* One activation attempt per command: if anyd has no owner on the bus,
+ * ask the bus to start it ourselves.  Its error is the reason to report:
+ * ServiceUnknown (nothing activatable: "anyd is not running") or the
+ * start's failure (Spawn.ChildExited, systemd's Masked, …), which GDBus's
+ * own auto-start drops or tries again.  The proxies made afterwards do not
+ * auto-start at construction, so a failing start is not tried twice; a
+ * command ends at its first failure.  Asked before every read, not once:
+ * an activated anyd may exit when idle between two reads of a command. */
+static gboolean
+ensure_started (AnydClientContext *ctx, GDBusConnection *bus, GError **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) local_error = NULL;
+  gboolean has_owner;
+
+  reply = g_dbus_connection_call_sync (bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                       "org.freedesktop.DBus", "NameHasOwner",
+                                       g_variant_new ("(s)", ANYD_CLIENT_BUS_NAME),
+                                       G_VARIANT_TYPE ("(b)"), G_DBUS_CALL_FLAGS_NONE,
+                                       ctx->timeout_ms, NULL, error);
+  if (reply == NULL)
+    return FALSE;
+  g_variant_get (reply, "(b)", &has_owner);
+  g_clear_pointer (&reply, g_variant_unref);
+  if (!has_owner)
+    {
+      reply = g_dbus_connection_call_sync (bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                           "org.freedesktop.DBus", "StartServiceByName",
+                                           g_variant_new ("(su)", ANYD_CLIENT_BUS_NAME, 0),
+                                           G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE,
+                                           ctx->timeout_ms, NULL, &local_error);
+      if (reply == NULL)
+        {
+          if (ctx->verbose)
+            g_printerr ("anyd-client: StartServiceByName %s: %s\n", ANYD_CLIENT_BUS_NAME,
+                        local_error->message);
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 AnydClient *
 anyd_client_get_lib (AnydClientContext *ctx, GError **error)
 {
   GDBusConnection *bus;
+  g_autoptr(GError) local_error = NULL;
 
   if (ctx->lib != NULL)
     return ctx->lib;
   bus = anyd_client_get_bus (ctx, error);
   if (bus == NULL)
     return NULL;
+  /* The monitor watches for anyd to appear if nothing can start it now;
+   * a start that failed is reported. */
+  if (!ensure_started (ctx, bus, &local_error))
+    {
+      g_autofree char *name = g_dbus_error_get_remote_error (local_error);
+
+      if (g_strcmp0 (name, DBUS_ERROR_PREFIX "ServiceUnknown") != 0)
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return NULL;
+        }
+    }
   ctx->lib = anyd_client_new_for_connection_sync (bus, NULL, error);
   if (ctx->lib == NULL)
     return NULL;
@@ -356,12 +412,13 @@ anyd_client_proxy_new (AnydClientContext  *ctx,
 {
   GDBusConnection *bus = anyd_client_get_bus (ctx, error);
 
-  if (bus == NULL)
+  if (bus == NULL || !ensure_started (ctx, bus, error))
     return NULL;
-  /* Auto-start stays allowed: the first call may activate anyd. */
+  /* Started above; the calls may still auto-start (anyd's idle exit). */
   return g_initable_new (proxy_type, NULL, error,
                          "g-flags", G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES |
-                                    G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
+                                    G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS |
+                                    G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START_AT_CONSTRUCTION,
                          "g-name", ANYD_CLIENT_BUS_NAME,
                          "g-connection", bus,
                          "g-object-path", object_path,
@@ -531,31 +588,6 @@ set_not_running_error (GError **error)
   g_propagate_error (error, g_dbus_error_new_for_dbus_error (DBUS_ERROR_PREFIX "ServiceUnknown", message));
 }
 
-/* anyd has no owner on the bus after GDBus tried to activate it: the
- * object manager and proxies drop the activation's error and carry on
- * without an owner.  Ask the bus to start anyd ourselves to learn why:
- * ServiceUnknown (nothing activatable: "anyd is not running"), or the
- * failure of the start (Spawn.ChildExited, Spawn.ExecFailed, …).  TRUE if
- * the bus says anyd is (now) there: read again. */
-static gboolean
-start_or_explain (AnydClientContext *ctx, GDBusConnection *bus, GError **error)
-{
-  g_autoptr(GVariant) reply = NULL;
-  g_autoptr(GError) local_error = NULL;
-
-  reply = g_dbus_connection_call_sync (bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                       "org.freedesktop.DBus", "StartServiceByName",
-                                       g_variant_new ("(su)", ANYD_CLIENT_BUS_NAME, 0),
-                                       G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE,
-                                       ctx->timeout_ms, NULL, &local_error);
-  if (reply != NULL)
-    return TRUE;
-  if (ctx->verbose)
-    g_printerr ("anyd-client: StartServiceByName %s: %s\n", ANYD_CLIENT_BUS_NAME, local_error->message);
-  g_propagate_error (error, g_steal_pointer (&local_error));
-  return FALSE;
-}
-
 /* Where a missing object or interface of a read leaves the user: a module
  * root that is missing, or anything below a module that is off, means the
  * module is not enabled (exit code 1); anything else does not exist
@@ -582,8 +614,8 @@ set_missing_error (AnydClient *client, const char *path, GError **error)
                                                              message));
 }
 
-static AnydClient *
-snapshot (AnydClientContext *ctx, const char *module, gboolean retry, GError **error)
+AnydClient *
+anyd_client_snapshot (AnydClientContext *ctx, const char *module, GError **error)
 {
   GDBusConnection *bus = anyd_client_get_bus (ctx, error);
   g_autoptr(GError) local_error = NULL;
@@ -593,7 +625,8 @@ snapshot (AnydClientContext *ctx, const char *module, gboolean retry, GError **e
   GThread *timer;
   Deadline d;
 
-  if (bus == NULL)
+  /* With an owner, libanyd's object manager does not auto-start. */
+  if (bus == NULL || !ensure_started (ctx, bus, error))
     return NULL;
   cancellable = read_begin (ctx, &d, &timer);
   client = anyd_client_new_for_connection_sync (bus, cancellable, &local_error);
@@ -611,10 +644,7 @@ snapshot (AnydClientContext *ctx, const char *module, gboolean retry, GError **e
     G_DBUS_OBJECT_MANAGER_CLIENT (anyd_client_get_object_manager (client)));
   if (owner == NULL)
     {
-      if (retry && start_or_explain (ctx, bus, error))
-        return snapshot (ctx, module, FALSE, error);
-      if (error != NULL && *error == NULL)
-        set_not_running_error (error);
+      set_not_running_error (error);
       return NULL;
     }
   if (module != NULL && !anyd_client_has_module (client, module))
@@ -624,12 +654,6 @@ snapshot (AnydClientContext *ctx, const char *module, gboolean retry, GError **e
       return NULL;
     }
   return g_steal_pointer (&client);
-}
-
-AnydClient *
-anyd_client_snapshot (AnydClientContext *ctx, const char *module, GError **error)
-{
-  return snapshot (ctx, module, TRUE, error);
 }
 
 static int
@@ -699,7 +723,7 @@ anyd_client_snapshot_list (AnydClient *client, const char *interface)
  * read it if anyd does not have the object. */
 static GDBusProxy *
 load_proxy (AnydClientContext *ctx, const char *object_path, const char *interface,
-            gboolean retry, GError **error)
+            GError **error)
 {
   GDBusConnection *bus = anyd_client_get_bus (ctx, error);
   g_autoptr(GError) local_error = NULL;
@@ -710,13 +734,14 @@ load_proxy (AnydClientContext *ctx, const char *object_path, const char *interfa
   GThread *timer;
   Deadline d;
 
-  if (bus == NULL)
+  if (bus == NULL || !ensure_started (ctx, bus, error))
     return NULL;
   cancellable = read_begin (ctx, &d, &timer);
   /* Signals are not connected: nothing updates the cache afterwards. */
   proxy = g_initable_new (anyd_object_manager_client_get_proxy_type (NULL, object_path, interface, NULL),
                           cancellable, &local_error,
-                          "g-flags", G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
+                          "g-flags", G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS |
+                                     G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START_AT_CONSTRUCTION,
                           "g-name", ANYD_CLIENT_BUS_NAME,
                           "g-connection", bus,
                           "g-object-path", object_path,
@@ -732,10 +757,7 @@ load_proxy (AnydClientContext *ctx, const char *object_path, const char *interfa
   owner = g_dbus_proxy_get_name_owner (proxy);
   if (owner == NULL)
     {
-      if (retry && start_or_explain (ctx, bus, error))
-        return load_proxy (ctx, object_path, interface, FALSE, error);
-      if (error != NULL && *error == NULL)
-        set_not_running_error (error);
+      set_not_running_error (error);
       return NULL;
     }
   names = g_dbus_proxy_get_cached_property_names (proxy);
@@ -769,7 +791,7 @@ anyd_client_get_properties (AnydClientContext *ctx,
                             const char        *interface,
                             GError           **error)
 {
-  g_autoptr(GDBusProxy) proxy = load_proxy (ctx, object_path, interface, TRUE, error);
+  g_autoptr(GDBusProxy) proxy = load_proxy (ctx, object_path, interface, error);
 
   return proxy != NULL ? anyd_client_proxy_properties (proxy) : NULL;
 }
@@ -781,7 +803,7 @@ anyd_client_get_property (AnydClientContext *ctx,
                           const char        *property,
                           GError           **error)
 {
-  g_autoptr(GDBusProxy) proxy = load_proxy (ctx, object_path, interface, TRUE, error);
+  g_autoptr(GDBusProxy) proxy = load_proxy (ctx, object_path, interface, error);
   GVariant *value;
 
   if (proxy == NULL)
@@ -968,8 +990,10 @@ anyd_client_fail (AnydClientContext *ctx, const GError *error)
     message = g_strdup_printf (_("anyd is not running: %s is not on the system bus and cannot be activated"),
                                ANYD_CLIENT_BUS_NAME);
   else if (g_str_has_prefix (name, DBUS_ERROR_PREFIX "Spawn.") ||
+           g_str_has_prefix (name, "org.freedesktop.systemd1.") ||
            g_str_equal (name, DBUS_ERROR_PREFIX "TimedOut"))
-    /* activatable, but starting it failed: say why, not "not running" */
+    /* activatable, but starting it failed (dbus-daemon's spawn or the
+     * SystemdService= unit): say why, not "not running" */
     message = g_strdup_printf (_("anyd could not be started: %s"), copy->message);
   else if (g_str_equal (name, DBUS_ERROR_PREFIX "NoReply") ||
            g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))

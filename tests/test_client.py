@@ -8,6 +8,7 @@
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import anydtest  # noqa: E402
 from anydtest import ALLOWED, CHALLENGE, DENIED, ROOT, Skip, case  # noqa: E402
 
 MANAGE = 'org.anyd1.manage'
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NOT_AUTHORIZED = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NOT_AUTHORIZED, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
 EXPECTED_ANSWER = {ROOT: 'yes', ALLOWED: 'yes', DENIED: 'no', CHALLENGE: 'challenge'}
 WHO = {ROOT: 'root', ALLOWED: 'allowed', DENIED: 'denied', CHALLENGE: 'needs-password'}
 
@@ -163,10 +164,16 @@ def _(sb):
         assert rc == EXIT_FAILURE and one_error_line(err) and 'anyd is not running' in err, (rc, out, err)
         # activatable, but its Exec= fails: the bus's reason, for reads
         # (status, listings, properties: the object manager and proxies
-        # drop it) and calls alike
-        sb.install_activation(cmd='exit 3')
-        for args in (['status'], ['tun', 'list'], ['tun', 'show', 'x'], ['--json', 'status'], ['reload']):
+        # drop it) and calls alike; the bus runs Exec= once per command
+        runs = os.path.join(anydtest.WORK, 'activation-runs')
+        if os.path.exists(runs):
+            os.unlink(runs)
+        sb.install_activation(cmd='echo run >> %s; exit 3' % shlex.quote(runs))
+        for n, args in enumerate((['status'], ['tun', 'list'], ['tun', 'show', 'x'],
+                                  ['--json', 'status'], ['reload']), 1):
             rc, out, err = client(sb, ROOT, *args, timeout=30)
+            with open(runs) as f:
+                assert f.read() == 'run\n' * n, (args, n, 'activation attempts')
             assert rc == EXIT_FAILURE, (args, rc, out, err)
             if args[0] == '--json':
                 assert json.loads(out)['error'] == 'org.freedesktop.DBus.Error.Spawn.ChildExited', out
@@ -176,6 +183,121 @@ def _(sb):
     finally:
         sb.remove_activation()
         sb.start_anyd()
+
+
+@case('anyd-client activates a stopped anyd for reads and calls alike')
+def _(sb):
+    sb.stop_anyd()
+    # a short idle timeout: each command below finds anyd gone again
+    sb.install_activation(('--idle-timeout', '1'))
+    try:
+        for args, want in ((['status'], EXIT_OK), (['tun', 'list'], EXIT_OK),
+                           (['tun', 'show', 'x'], EXIT_NOT_FOUND), (['--json', 'status'], EXIT_OK),
+                           (['reload'], EXIT_OK)):
+            anydtest.wait_until(lambda: not sb.has_owner('org.anyd1'), 10 * anydtest.slow(sb),
+                                what='the activated anyd to exit when idle')
+            rc, out, err = client(sb, ROOT, *args, timeout=30 * anydtest.slow(sb))
+            assert rc == want, (args, rc, out, err)
+            assert 'anyd is not running' not in err and 'could not be started' not in err, (args, err)
+    finally:
+        sb.remove_activation()
+        anydtest.wait_until(lambda: not sb.has_owner('org.anyd1'), 10 * anydtest.slow(sb),
+                            what='the activated anyd to exit when idle')
+        sb.start_anyd()
+
+
+SD_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=%(dir)s/socket</listen>
+  <auth>EXTERNAL</auth>
+  <servicedir>%(dir)s/services</servicedir>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow receive_sender="*"/>
+    <allow send_requested_reply="false" send_type="method_return"/>
+    <allow receive_requested_reply="false" receive_type="method_return"/>
+    <allow receive_requested_reply="false" receive_type="error"/>
+    <allow send_requested_reply="false" send_type="error"/>
+  </policy>
+</busconfig>
+"""
+
+# A stand-in for systemd on that bus: answers every ActivationRequest
+# with ActivationFailure (the unit is masked: an error GDBus's own
+# auto-start ignores and carries on from) and counts the requests.
+FAKE_SYSTEMD = r"""
+import sys
+from gi.repository import Gio, GLib
+address, runs = sys.argv[1:]
+bus = Gio.DBusConnection.new_for_address_sync(
+    address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT |
+    Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+def request(conn, sender, path, iface, member, params):
+    with open(runs, 'a') as f:
+        f.write(params.unpack()[0] + '\n')
+    conn.emit_signal('org.freedesktop.DBus', '/org/freedesktop/systemd1',
+                     'org.freedesktop.systemd1.Activator', 'ActivationFailure',
+                     GLib.Variant('(sss)', (params.unpack()[0], 'org.freedesktop.systemd1.Masked',
+                                            'Unit %s is masked.' % params.unpack()[0])))
+bus.signal_subscribe('org.freedesktop.DBus', 'org.freedesktop.systemd1.Activator',
+                     'ActivationRequest', None, None,
+                     Gio.DBusSignalFlags.NONE, request)
+bus.call_sync('org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus',
+              'RequestName', GLib.Variant('(su)', ('org.freedesktop.systemd1', 4)),
+              None, Gio.DBusCallFlags.NONE, -1, None)
+print('ready', flush=True)
+GLib.MainLoop().run()
+"""
+
+
+@case('anyd-client asks the bus to start anyd once per command: a masked anyd.service, one request each')
+def _(sb):
+    # a bus of its own, with systemd activation (SystemdService=) and a
+    # stand-in systemd that refuses every start
+    d = os.path.join(anydtest.WORK, 'sd-bus')
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(os.path.join(d, 'services'))
+    runs = os.path.join(d, 'activation-requests')
+    with open(os.path.join(d, 'bus.conf'), 'w') as f:
+        f.write(SD_BUS_CONFIG % {'dir': d})
+    with open(os.path.join(d, 'services', 'org.anyd1.service'), 'w') as f:
+        f.write('[D-BUS Service]\nName=org.anyd1\nExec=/bin/false\nUser=root\n'
+                'SystemdService=anyd.service\n')
+    address = 'unix:path=%s/socket' % d
+    procs = []
+    try:
+        bus = subprocess.Popen(['dbus-daemon', '--config-file=' + os.path.join(d, 'bus.conf'),
+                                '--nofork', '--nopidfile', '--systemd-activation', '--print-address=1'],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=sb.log('sd-bus.log'), start_new_session=True)
+        procs.append(bus)
+        assert bus.stdout.readline(), 'dbus-daemon with --systemd-activation did not start'
+        fake = subprocess.Popen([sys.executable, '-c', FAKE_SYSTEMD, address, runs],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=sb.log('fake-systemd.log'), start_new_session=True)
+        procs.append(fake)
+        assert fake.stdout.readline() == b'ready\n', 'the stand-in systemd did not start'
+        for n, args in enumerate((['status'], ['tun', 'list'], ['tun', 'show', 'x'],
+                                  ['--json', 'status'], ['reload']), 1):
+            rc, out, err = sb.run_as(ROOT, [sb.client_binary()] + args, timeout=30,
+                                     env={'DBUS_SYSTEM_BUS_ADDRESS': address})
+            with open(runs) as f:
+                assert f.read() == 'anyd.service\n' * n, (args, n, 'activation requests')
+            assert rc == EXIT_FAILURE, (args, rc, out, err)
+            if args[0] == '--json':
+                assert json.loads(out)['error'] == 'org.freedesktop.systemd1.Masked', out
+                continue
+            assert one_error_line(err), (args, err)
+            assert 'anyd could not be started: Unit anyd.service is masked.' in err, (args, err)
+    finally:
+        for p in reversed(procs):
+            p.kill()
+            p.wait()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @case('--fields with status: the labelled rows and the ACTION table both take it')

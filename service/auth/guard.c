@@ -285,18 +285,23 @@ precheck_refuse (Guard *g, GDBusMethodInvocation *inv, const AnydAuthRule *rule,
   anyd_invocation_return_error (inv, error);
 }
 
-static gboolean
-precheck (Guard *g, GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation *inv,
-          const AnydAuthRule *rule, GHashTable *details)
+/* The details polkit sees and the precheck's refusal (*error): on the main
+ * thread, or in the gate's pool for a threaded guard (which passes its one
+ * ref'd user_data as both). */
+static GHashTable *
+prepare_details (Guard *g, GDBusInterfaceSkeleton *skeleton, const AnydAuthRule *rule,
+                 GDBusMethodInvocation *inv, gpointer details_data, gpointer precheck_data,
+                 GError **error)
 {
-  GError *error = NULL;
+  const char *method = g_dbus_method_invocation_get_method_name (inv);
+  GVariant *params = g_dbus_method_invocation_get_parameters (inv);
+  GHashTable *details = rule_details (rule, params);
 
-  if (g->precheck == NULL ||
-      g->precheck (skeleton, g_dbus_method_invocation_get_method_name (inv),
-                   g_dbus_method_invocation_get_parameters (inv), g->precheck_data, &error))
-    return TRUE;
-  precheck_refuse (g, inv, rule, details, error);
-  return FALSE;
+  if (g->details_func != NULL)
+    g->details_func (skeleton, method, params, details, details_data);
+  if (g->precheck != NULL)
+    g->precheck (skeleton, method, params, precheck_data, error);
+  return details;
 }
 
 static void gate_continue (Guard *g, GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation *invocation,
@@ -360,19 +365,11 @@ static void
 prepare_thread (gpointer data, gpointer pool_data)
 {
   Prepare *p = data;
-  Guard *g = p->guard;
-  const char *method = g_dbus_method_invocation_get_method_name (p->invocation);
-  GVariant *params = g_dbus_method_invocation_get_parameters (p->invocation);
   GSource *source;
 
   if (!g_atomic_int_get (&p->cancelled))
-    {
-      p->details = rule_details (p->rule, params);
-      if (g->details_func != NULL)
-        g->details_func (p->skeleton, method, params, p->details, p->data);
-      if (g->precheck != NULL)
-        g->precheck (p->skeleton, method, params, p->data, &p->error);
-    }
+    p->details = prepare_details (p->guard, p->skeleton, p->rule, p->invocation, p->data, p->data,
+                                  &p->error);
   /* An idle source, not g_main_context_invoke(): that would run the
    * callback right here whenever this thread can acquire the context. */
   source = g_idle_source_new ();
@@ -475,11 +472,13 @@ gate_method_call (GDBusConnection *bus, const char *sender, const char *path, co
     }
   if (rule->action != NULL)
     {
-      details = rule_details (rule, params);
-      if (g->details_func != NULL)
-        g->details_func (skeleton, method, params, details, g->details_data);
-      if (!precheck (g, skeleton, invocation, rule, details))
+      GError *error = NULL;
+
+      details = prepare_details (g, skeleton, rule, invocation, g->details_data, g->precheck_data,
+                                 &error);
+      if (error != NULL)
         {
+          precheck_refuse (g, invocation, rule, details, error);
           g_hash_table_unref (details);
           return;
         }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "users.h"
+#include "error.h"
 
 #include <errno.h>
 #include <pwd.h>
@@ -97,4 +98,13 @@ anyd_user_lookup_finish (GAsyncResult *result, int *errnum)
   if (errnum != NULL)
     *errnum = l->errnum;
   return g_steal_pointer (&l->user);
+}
+
+GError *
+anyd_user_missing_error (const char *name, guint32 uid, int errnum)
+{
+  if (name != NULL)
+    return g_error_new (ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "user: no user '%s'", name);
+  return g_error_new (ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "user: the caller's uid %u has no user account%s%s",
+                      uid, errnum ? ": " : "", errnum ? g_strerror (errnum) : "");
 }

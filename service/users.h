@@ -27,4 +27,9 @@ void      anyd_user_lookup_async (const char *name, guint32 uid,
                                   GAsyncReadyCallback callback, gpointer user_data);
 AnydUser *anyd_user_lookup_finish (GAsyncResult *result, int *errnum);
 
+/* The InvalidArgument for a lookup that found nobody: name as the caller
+ * gave it (a `user` option), or, name NULL, the caller's own uid; errnum
+ * the lookup's error (0: none). */
+GError   *anyd_user_missing_error (const char *name, guint32 uid, int errnum);
+
 G_END_DECLS

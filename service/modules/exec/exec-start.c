@@ -435,6 +435,7 @@ typedef struct {
   char      *command;     /* argv[0] resolved, or NULL and error */
   GError    *error;
   AnydUser  *user;        /* NULL: no such user */
+  int        errnum;      /* the user lookup's error */
 } StartLookup;
 
 static void
@@ -456,7 +457,7 @@ start_lookup_thread (GTask *task, gpointer source, gpointer task_data, GCancella
 
   l->command = exec_resolve_command (l->argv0, &l->rules->policy, &l->error);
   if (l->command != NULL)
-    l->user = anyd_user_lookup (l->user_name, l->uid, NULL);
+    l->user = anyd_user_lookup (l->user_name, l->uid, &l->errnum);
   g_task_return_boolean (task, TRUE);
 }
 
@@ -489,13 +490,7 @@ start_looked_up_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     }
   if (user == NULL)
     {
-      if (c->req->user != NULL)
-        error = g_error_new (ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT, "user: no user '%s'",
-                             c->req->user);
-      else
-        error = g_error_new (ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                             "user: uid %u has no user account to run the command as", c->caller->uid);
-      fail_start (g_steal_pointer (&c), error);
+      fail_start (g_steal_pointer (&c), anyd_user_missing_error (c->req->user, c->caller->uid, l->errnum));
       return;
     }
   if (stopped (c))

@@ -707,17 +707,9 @@ lookup_user_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   int r = 0;
   g_autoptr(AnydUser) user = anyd_user_lookup_finish (res, &r);
 
-  if (user == NULL && t->user == NULL)
-    {
-      finish_error (t, g_error_new (ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                                    "user: the caller's uid %u has no user entry%s%s", t->caller->uid,
-                                    r ? ": " : "", r ? g_strerror (r) : ""));
-      return;
-    }
   if (user == NULL)
     {
-      finish_error (t, g_error_new (ANYD_ERROR, ANYD_ERROR_INVALID_ARGUMENT,
-                                    "user: no user '%s'", t->user));
+      finish_error (t, anyd_user_missing_error (t->user, t->caller->uid, r));
       return;
     }
   t->user_name = g_steal_pointer (&user->name);
